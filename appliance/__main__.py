@@ -1,0 +1,205 @@
+"""The `pychat` command: serve, init, user add|list|passwd, backup."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import resource
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .backup import backup_database
+from .chat import accounts
+from .chat.services import Services
+from .config import ConfigError, Settings, load_settings, parse_listen
+from .db import Database, SchemaTooNew
+from .errors import AppError
+from .hub import Hub
+from .storage import users
+
+log = logging.getLogger("appliance")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("PYCHAT_DATA", "data"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pychat", description="Pychat, the LAN company chat.")
+    parser.add_argument("--version", action="version", version=f"pychat {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--data", type=Path, default=None, help="data folder ($PYCHAT_DATA or ./data)"
+        )
+
+    serve = sub.add_parser("serve", help="run the server")
+    data_arg(serve)
+    serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080; port 0 picks one)")
+    serve.add_argument("--no-tls", action="store_true", help="plain HTTP (the default for now)")
+
+    init = sub.add_parser("init", help="first-boot setup without the wizard")
+    data_arg(init)
+    init.add_argument("--org", required=True, help="organisation name")
+    init.add_argument("--admin", required=True, help="the first admin's username")
+    init.add_argument("--password-stdin", action="store_true", required=True)
+
+    user = sub.add_parser("user", help="manage accounts").add_subparsers(
+        dest="action", required=True
+    )
+    add = user.add_parser("add", help="create an account")
+    data_arg(add)
+    add.add_argument("username")
+    add.add_argument("--admin", action="store_true")
+    add.add_argument("--display-name")
+    add.add_argument("--password-stdin", action="store_true", required=True)
+    listing = user.add_parser("list", help="list accounts")
+    data_arg(listing)
+    passwd = user.add_parser("passwd", help="set a password (ends that user's sessions)")
+    data_arg(passwd)
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true", required=True)
+
+    backup = sub.add_parser("backup", help="a consistent copy of the database, while serving")
+    data_arg(backup)
+    backup.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def _read_password() -> str:
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+@contextlib.asynccontextmanager
+async def _offline_services(settings: Settings) -> AsyncIterator[Services]:
+    """The chat actions without a server, for commands run on the device itself."""
+    db = Database(settings.db_path, synchronous=settings.db.synchronous)
+    await db.open()
+    try:
+        yield Services(settings=settings, db=db, hub=Hub())
+    finally:
+        await db.close()
+
+
+def _with_services(settings: Settings, fn: Callable[[Services], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        async with _offline_services(settings) as svc:
+            return await fn(svc)
+
+    return asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    data = args.data if args.data is not None else default_data_dir()
+    try:
+        overrides = {"server.listen": args.listen} if getattr(args, "listen", None) else {}
+        settings = load_settings(data, overrides=overrides)
+        return _dispatch(args, settings)
+    except ConfigError as e:
+        print(f"pychat: configuration error: {e}", file=sys.stderr)
+        return 2
+    except AppError as e:
+        print(f"pychat: {e.message}", file=sys.stderr)
+        return 1
+    except SchemaTooNew as e:
+        print(f"pychat: {e}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        return serve(settings)
+    if args.command == "init":
+        password = _read_password()
+        _with_services(
+            settings, lambda svc: accounts.initialize(svc, args.org, args.admin, password)
+        )
+        return 0
+    if args.command == "backup":
+        backup_database(settings.db_path, args.out)
+        return 0
+    if args.action == "add":
+        password = _read_password()
+        _with_services(
+            settings,
+            lambda svc: accounts.create_user(
+                svc, args.username, password, display_name=args.display_name, admin=args.admin
+            ),
+        )
+        return 0
+    if args.action == "passwd":
+        password = _read_password()
+        _with_services(settings, lambda svc: accounts.reset_password(svc, args.username, password))
+        return 0
+    rows = _with_services(settings, lambda svc: users.all_users(svc.db))
+    for r in rows:
+        flags = ("admin " if r["admin"] else "") + ("deactivated" if r["deactivated"] else "")
+        print(f"{r['id']:>6}  {r['username']:<32}  {r['display_name']:<32}  {flags.strip()}")
+    return 0
+
+
+def _raise_file_limit() -> None:
+    # Every WebSocket is a file descriptor; the default soft limit (1024) is far too low.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def serve(settings: Settings) -> int:
+    from aiohttp import web
+
+    from .app import build_app
+
+    host, port = parse_listen(settings.server.listen, name="server.listen")
+    _raise_file_limit()
+
+    async def run() -> None:
+        app = build_app(settings)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, backlog=4096)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        bound = runner.addresses[0]
+        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        print(f"Pychat listening on http://{shown}:{bound[1]}", flush=True)
+        if not await accounts.is_setup_done(app[_services_key()]):
+            print(
+                "This Pychat is not set up yet. Finish setup with:\n"
+                f"  pychat init --data {settings.data_dir} --org 'Your company'"
+                " --admin admin --password-stdin",
+                flush=True,
+            )
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())
+    return 0
+
+
+def _services_key() -> Any:
+    from .web.keys import SERVICES
+
+    return SERVICES
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Accounts: first-boot setup, users, login sessions, registration and invites."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from ..db import Tx
+from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from ..passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
+from ..storage import invites, sessions, settings, users
+from .services import Services
+
+USERNAME = re.compile(r"[a-z0-9._-]{2,32}")
+MIN_PASSWORD = 8
+DAY_MS = 86_400_000
+# Sliding expiry is written at most this often, so requests rarely cost a write.
+TOUCH_EVERY_MS = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: int
+    user_id: int
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def normalise_username(raw: str) -> str:
+    name = raw.strip().lower()
+    if not USERNAME.fullmatch(name):
+        raise BadRequest("A username is 2–32 characters of a-z, 0-9, '.', '_' and '-'.")
+    return name
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise BadRequest(f"A password needs at least {MIN_PASSWORD} characters.")
+    if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+        raise BadRequest(f"A password may have at most {MAX_PASSWORD_BYTES} bytes.")
+
+
+def clean_display_name(raw: str | None, fallback: str) -> str:
+    name = " ".join((raw or "").split())
+    if len(name) > 64:
+        raise BadRequest("A display name may have at most 64 characters.")
+    return name or fallback
+
+
+async def is_setup_done(svc: Services) -> bool:
+    if not svc.setup_done:
+        svc.setup_done = await settings.get(svc.db, settings.SETUP_DONE) == "1"
+    return svc.setup_done
+
+
+async def initialize(svc: Services, org: str, admin_username: str, password: str) -> dict[str, Any]:
+    """First-boot setup: organisation, first admin, default channel. Only once."""
+    org = " ".join(org.split())
+    if not 1 <= len(org) <= 64:
+        raise BadRequest("The organisation name needs 1–64 characters.")
+    username = normalise_username(admin_username)
+    check_password(password)
+    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        if await settings.get(tx, settings.SETUP_DONE) == "1":
+            raise Conflict("This Pychat is already set up.")
+        row = await users.insert(tx, username, username, password_hash, True, now)
+        await settings.put(tx, settings.ORG_NAME, org)
+        await settings.put(tx, settings.REGISTRATION, "invite")
+        await settings.put(tx, settings.SETUP_DONE, "1")
+        from . import rooms  # a room action; imported here to keep the module graph flat
+
+        await rooms.create_general(tx, int(row["id"]), now)
+        return users.to_api(row, online=False)
+
+    user = await svc.db.write(job)
+    svc.setup_done = True
+    return user
+
+
+async def create_user(
+    svc: Services,
+    username: str,
+    password: str,
+    *,
+    display_name: str | None = None,
+    admin: bool = False,
+) -> dict[str, Any]:
+    name = normalise_username(username)
+    check_password(password)
+    shown = clean_display_name(display_name, name)
+    if await users.by_username(svc.db, name) is not None:
+        raise Conflict("That username is taken.")
+    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        row = await users.insert(tx, name, shown, password_hash, admin, now)
+        user = users.to_api(row, online=False)
+        await tx.emit("user.new", None, {"user": user}, now)
+        from . import rooms
+
+        await rooms.join_general(tx, int(row["id"]), now)
+        return user
+
+    return await svc.db.write(job)
+
+
+async def login(
+    svc: Services, username: str, password: str, address: str, user_agent: str
+) -> tuple[str, dict[str, Any]]:
+    """Check the password (throttled per address and per username); open a session."""
+    now_s = svc.clock()
+    key = username.strip().lower()[:64]
+    wait = max(
+        svc.login_ip_failures.retry_after(address, now_s),
+        svc.login_user_failures.retry_after(key, now_s),
+    )
+    if wait > 0:
+        raise RateLimited("Too many failed logins; try again later.", retry_after_s=wait)
+    row = await users.by_username(svc.db, key) if USERNAME.fullmatch(key) else None
+    stored = row["password_hash"] if row is not None else svc.dummy_password_hash
+    good = len(password) <= MAX_PASSWORD_BYTES and await verify_password(password, stored)
+    if row is None or not good or row["deactivated"]:
+        svc.login_ip_failures.fail(address, now_s)
+        svc.login_user_failures.fail(key, now_s)
+        raise Unauthorized("Wrong username or password.")
+    svc.login_user_failures.clear(key)
+    token = await open_session(svc, int(row["id"]), address, user_agent)
+    return token, users.to_api(row, online=svc.hub.is_online(int(row["id"])))
+
+
+async def open_session(svc: Services, user_id: int, address: str, user_agent: str) -> str:
+    token = secrets.token_urlsafe(32)
+    now = svc.now_ms()
+    expires = now + svc.settings.auth.session_days * DAY_MS
+
+    async def job(tx: Tx) -> None:
+        await sessions.insert(tx, user_id, token_hash(token), now, expires, user_agent, address)
+
+    await svc.db.write(job)
+    return token
+
+
+async def authenticate(svc: Services, token: str | None) -> Session | None:
+    """The session behind a cookie, sliding its expiry forward; None when not valid."""
+    if not token or len(token) > 128:
+        return None
+    row = await sessions.lookup(svc.db, token_hash(token))
+    now = svc.now_ms()
+    if row is None or row["deactivated"] or row["expires_at"] <= now:
+        return None
+    session = Session(int(row["session_id"]), int(row["user_id"]))
+    if now - row["last_used_at"] >= TOUCH_EVERY_MS:
+        expires = now + svc.settings.auth.session_days * DAY_MS
+
+        async def job(tx: Tx) -> None:
+            await sessions.touch(tx, session.id, now, expires)
+
+        await svc.db.write(job)
+    return session
+
+
+async def logout(svc: Services, session: Session) -> None:
+    async def job(tx: Tx) -> None:
+        await sessions.delete(tx, session.id)
+
+    await svc.db.write(job)
+    svc.hub.close_user(session.user_id, "logged out", session_id=session.id)
+
+
+async def list_sessions(svc: Services, session: Session) -> list[dict[str, Any]]:
+    rows = await sessions.for_user(svc.db, session.user_id)
+    return [
+        {
+            "id": r["id"],
+            "created_at": r["created_at"],
+            "last_used_at": r["last_used_at"],
+            "expires_at": r["expires_at"],
+            "user_agent": r["user_agent"],
+            "address": r["address"],
+            "current": r["id"] == session.id,
+        }
+        for r in rows
+    ]
+
+
+async def revoke_session(svc: Services, session: Session, session_id: int) -> None:
+    if not any(r["id"] == session_id for r in await sessions.for_user(svc.db, session.user_id)):
+        raise NotFound("No such session.")
+
+    async def job(tx: Tx) -> None:
+        await sessions.delete(tx, session_id)
+
+    await svc.db.write(job)
+    svc.hub.close_user(session.user_id, "session revoked", session_id=session_id)
+
+
+async def register(
+    svc: Services,
+    username: str,
+    password: str,
+    display_name: str | None,
+    invite: str | None,
+    address: str,
+    user_agent: str,
+) -> tuple[str, dict[str, Any]]:
+    policy = await settings.get(svc.db, settings.REGISTRATION, "invite")
+    if policy == "closed":
+        raise Forbidden("Registration is closed; ask an admin for an account.")
+    if policy == "invite" and not invite:
+        raise Forbidden("An invite code is needed to register.")
+    name = normalise_username(username)
+    check_password(password)
+    shown = clean_display_name(display_name, name)
+    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        if policy == "invite" and not await invites.consume(tx, token_hash(invite or ""), now):
+            raise Forbidden("That invite code is not valid (unknown, used up or expired).")
+        row = await users.insert(tx, name, shown, password_hash, False, now)
+        user = users.to_api(row, online=False)
+        await tx.emit("user.new", None, {"user": user}, now)
+        from . import rooms
+
+        await rooms.join_general(tx, int(row["id"]), now)
+        return user
+
+    user = await svc.db.write(job)
+    token = await open_session(svc, int(user["id"]), address, user_agent)
+    return token, user
+
+
+async def create_invite(svc: Services, actor: int, uses: int, expires_in_s: int | None) -> str:
+    code = secrets.token_urlsafe(12)
+    now = svc.now_ms()
+    expires = None if expires_in_s is None else now + expires_in_s * 1000
+
+    async def job(tx: Tx) -> None:
+        await invites.insert(tx, token_hash(code), actor, now, expires, uses)
+
+    await svc.db.write(job)
+    return code
+
+
+async def require_admin(svc: Services, user_id: int) -> None:
+    row = await users.get(svc.db, user_id)
+    if row is None or not row["admin"] or row["deactivated"]:
+        raise Forbidden("Only an admin may do that.")
+
+
+async def get_user(svc: Services, user_id: int) -> dict[str, Any]:
+    row = await users.get(svc.db, user_id)
+    if row is None:
+        raise NotFound("No such user.")
+    return users.to_api(row, online=svc.hub.is_online(user_id))
+
+
+async def list_users(svc: Services) -> list[dict[str, Any]]:
+    return [
+        users.to_api(r, online=svc.hub.is_online(int(r["id"])))
+        for r in await users.all_users(svc.db)
+    ]
+
+
+async def update_profile(
+    svc: Services, session: Session, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """PATCH /api/me: display name, status text, password (with the old one)."""
+    fields: dict[str, Any] = {}
+    row = await users.get(svc.db, session.user_id)
+    assert row is not None
+    if "display_name" in changes:
+        fields["display_name"] = clean_display_name(changes["display_name"], row["username"])
+    if "status_text" in changes:
+        text = " ".join(str(changes["status_text"]).split())
+        if len(text) > 140:
+            raise BadRequest("A status may have at most 140 characters.")
+        fields["status_text"] = text
+    if "avatar" in changes and changes["avatar"] is not None:
+        raise BadRequest("Avatars come with uploads, which this server does not offer yet.")
+    if "password" in changes:
+        check_password(changes["password"])
+        old = changes.get("old_password")
+        if not isinstance(old, str) or not await verify_password(old, row["password_hash"]):
+            raise Forbidden("The current password is wrong.")
+        fields["password_hash"] = await hash_password(
+            changes["password"], svc.settings.auth.scrypt_n
+        )
+    return await _save_user(svc, session.user_id, fields, keep_session=session.id)
+
+
+async def admin_update(
+    svc: Services, actor: int, user_id: int, changes: dict[str, bool]
+) -> dict[str, Any]:
+    await require_admin(svc, actor)
+    if await users.get(svc.db, user_id) is None:
+        raise NotFound("No such user.")
+    fields = {k: int(v) for k, v in changes.items() if k in ("deactivated", "admin")}
+    if user_id == actor and (fields.get("deactivated") == 1 or fields.get("admin") == 0):
+        raise Conflict("You cannot remove your own admin rights or deactivate yourself.")
+    user = await _save_user(svc, user_id, fields, keep_session=None)
+    if fields.get("deactivated"):
+        svc.hub.close_user(user_id, "account deactivated")
+    return user
+
+
+async def _save_user(
+    svc: Services, user_id: int, fields: dict[str, Any], *, keep_session: int | None
+) -> dict[str, Any]:
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        row = await users.update(tx, user_id, fields)
+        if "password_hash" in fields or fields.get("deactivated"):
+            # A new password or a deactivation ends every other session at once.
+            await sessions.delete_for_user(tx, user_id, keep=keep_session)
+        user = users.to_api(row, online=svc.hub.is_online(user_id))
+        await tx.emit("user.update", None, {"user": user}, now)
+        return user
+
+    user = await svc.db.write(job)
+    if "password_hash" in fields:
+        for conn in list(svc.hub.by_user.get(user_id, ())):
+            if conn.session_id != keep_session:
+                conn.close(4001, "password changed")
+    return user
+
+
+async def reset_password(svc: Services, username: str, password: str) -> None:
+    """Set a password from the device's command line; every session of that user ends."""
+    row = await users.by_username(svc.db, normalise_username(username))
+    if row is None:
+        raise NotFound("No such user.")
+    check_password(password)
+    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    await _save_user(svc, int(row["id"]), {"password_hash": password_hash}, keep_session=None)

@@ -1,0 +1,246 @@
+"""Message actions: send, edit, delete, react, read markers; history, threads, search."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+from .. import wire
+from ..access import access_message, access_room
+from ..db import Tx
+from ..errors import BadRequest, Forbidden, NotFound, RateLimited, TooLarge
+from ..storage import messages, rooms, users
+from . import mentions
+from .services import Services
+
+CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
+MAX_EMOJI_CHARS = 64
+MAX_EMOJI_PER_MESSAGE = 50
+THREAD_LIMIT = 1000
+
+
+def clean_body(svc: Services, body: str) -> str:
+    if len(body) > svc.settings.limits.message_chars:
+        raise TooLarge(
+            f"A message may have at most {svc.settings.limits.message_chars} characters."
+        )
+    body = body.rstrip()
+    if not body.strip():
+        raise BadRequest("A message needs some text.")
+    if "\x00" in body:
+        raise BadRequest("A message may not contain NUL characters.")
+    return body
+
+
+def _check_rate(svc: Services, user_id: int) -> None:
+    wait = svc.send_limits.take(user_id, svc.clock())
+    if wait > 0:
+        raise RateLimited("You are sending too fast; slow down.", retry_after_s=wait)
+
+
+async def _mentioned_ids(tx: Tx, room_id: int, body: str, author: int) -> tuple[list[int], bool]:
+    """Mentioned members of the room (others only see what they can read)."""
+    names, whole_room = mentions.parse(body)
+    if not names:
+        return [], whole_room
+    ids = await users.active_ids_by_username(tx, sorted(names))
+    members = set(await rooms.member_ids(tx, room_id))
+    return sorted(uid for uid in ids.values() if uid in members and uid != author), whole_room
+
+
+async def _current(tx: Tx, message_id: int) -> dict[str, Any]:
+    row = await messages.get(tx, message_id)
+    assert row is not None
+    return (await messages.hydrate(tx, [row]))[0]
+
+
+async def send(
+    svc: Services,
+    author: int,
+    room_id: int,
+    body: str,
+    client_id: str | None,
+    thread_id: int | None = None,
+) -> dict[str, Any]:
+    """Store a message and publish it; returns once durable. A repeated client_id returns
+    the message stored the first time and stores nothing."""
+    body = clean_body(svc, body)
+    if client_id is not None and not CLIENT_ID.fullmatch(client_id):
+        raise BadRequest("client_id is 1–64 printable ASCII characters.")
+    if client_id is not None:
+        earlier = await messages.by_client_id(svc.db, author, client_id)
+        if earlier is not None:
+            return (await messages.hydrate(svc.db, [earlier]))[0]
+    if not svc.hub.is_member(author, room_id):
+        raise NotFound("No such room.")
+    _check_rate(svc, author)
+    now = svc.now_ms()
+    might_mention = "@" in body
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        if thread_id is not None:
+            root = await messages.get(tx, thread_id)
+            if root is None or root["room_id"] != room_id:
+                raise NotFound("No such thread in this room.")
+            if root["thread_id"] is not None:
+                raise BadRequest("Reply to the thread's first message, not to a reply.")
+        mentioned: list[int] = []
+        whole_room = False
+        if might_mention:
+            mentioned, whole_room = await _mentioned_ids(tx, room_id, body, author)
+        row = await messages.insert_as_member(
+            tx, room_id, author, thread_id, body, client_id, now, whole_room
+        )
+        if row is None:
+            if client_id is not None:
+                earlier = await messages.by_client_id(tx, author, client_id)
+                if earlier is not None:
+                    return (await messages.hydrate(tx, [earlier]))[0]
+            raise NotFound("No such room.")
+        if mentioned:
+            await messages.set_mentions(tx, int(row["id"]), room_id, mentioned)
+        message = messages.to_api(row, reactions={}, mentions=mentioned)
+        await tx.emit("message.new", room_id, {"message": message}, now)
+        return message
+
+    return await svc.db.write(job)
+
+
+async def edit(svc: Services, user_id: int, message_id: int, body: str) -> dict[str, Any]:
+    body = clean_body(svc, body)
+    row = await access_message(svc.db, user_id, message_id)
+    if row["author_id"] != user_id:
+        raise Forbidden("Only the author may edit a message.")
+    if row["deleted"]:
+        raise BadRequest("A deleted message cannot be edited.")
+    _check_rate(svc, user_id)
+    now = svc.now_ms()
+    room_id = int(row["room_id"])
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        mentioned, whole_room = await _mentioned_ids(tx, room_id, body, user_id)
+        await messages.edit(tx, message_id, body, now, whole_room)
+        await messages.set_mentions(tx, message_id, room_id, mentioned)
+        message = await _current(tx, message_id)
+        await tx.emit("message.edit", room_id, {"message": message}, now)
+        return message
+
+    return await svc.db.write(job)
+
+
+async def delete(svc: Services, user_id: int, message_id: int) -> dict[str, Any]:
+    row = await access_message(svc.db, user_id, message_id)
+    room_id = int(row["room_id"])
+    if row["author_id"] != user_id:
+        role = await rooms.role(svc.db, room_id, user_id)
+        actor = await users.get(svc.db, user_id)
+        if role != "owner" and not (actor is not None and actor["admin"]):
+            raise Forbidden("Only the author, the room's owners and admins may delete it.")
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        current = await messages.get(tx, message_id)
+        if current is None or current["deleted"]:
+            return await _current(tx, message_id)
+        await messages.tombstone(tx, message_id, now)
+        message = await _current(tx, message_id)
+        await tx.emit("message.delete", room_id, {"message": message}, now)
+        return message
+
+    return await svc.db.write(job)
+
+
+async def react(svc: Services, user_id: int, message_id: int, emoji: str, on: bool) -> None:
+    emoji = emoji.strip()
+    if not emoji or len(emoji) > MAX_EMOJI_CHARS or any(c.isspace() for c in emoji):
+        raise BadRequest(f"An emoji is 1–{MAX_EMOJI_CHARS} characters without spaces.")
+    row = await access_message(svc.db, user_id, message_id)
+    if row["deleted"]:
+        raise BadRequest("A deleted message cannot be reacted to.")
+    if on and await messages.count_distinct_emoji(svc.db, message_id) >= MAX_EMOJI_PER_MESSAGE:
+        raise BadRequest(f"A message may have at most {MAX_EMOJI_PER_MESSAGE} kinds of reaction.")
+    _check_rate(svc, user_id)
+    now = svc.now_ms()
+    room_id = int(row["room_id"])
+
+    async def job(tx: Tx) -> None:
+        if await messages.set_reaction(tx, message_id, user_id, emoji, on, now):
+            data = {"message": message_id, "user": user_id, "emoji": emoji, "on": on}
+            await tx.emit("reaction", room_id, data, now)
+
+    await svc.db.write(job)
+
+
+async def mark_read(svc: Services, user_id: int, room_id: int, message_id: int) -> int:
+    """Move the user's read marker forward; returns the marker as it now is."""
+    row = await access_message(svc.db, user_id, message_id)
+    if row["room_id"] != room_id:
+        raise NotFound("No such message in this room.")
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> int:
+        if await messages.advance_read_marker(tx, room_id, user_id, message_id):
+            await tx.emit("read", room_id, {"user": user_id, "message": message_id}, now)
+            return message_id
+        markers = await messages.read_markers(tx, room_id)
+        return markers.get(user_id, message_id)
+
+    return await svc.db.write(job)
+
+
+async def history(
+    svc: Services, user_id: int, room_id: int, before: int | None, after: int | None, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    await access_room(svc.db, user_id, room_id)
+    rows, has_more = await messages.page(svc.db, room_id, before=before, after=after, limit=limit)
+    return await messages.hydrate(svc.db, rows), has_more
+
+
+async def thread(svc: Services, user_id: int, root_id: int) -> list[dict[str, Any]]:
+    root = await access_message(svc.db, user_id, root_id)
+    if root["thread_id"] is not None:
+        root = await access_message(svc.db, user_id, int(root["thread_id"]))
+    replies = await messages.thread(svc.db, int(root["id"]), THREAD_LIMIT)
+    return await messages.hydrate(svc.db, [root, *replies])
+
+
+async def reads(svc: Services, user_id: int, room_id: int) -> dict[str, int]:
+    await access_room(svc.db, user_id, room_id)
+    return {str(k): v for k, v in (await messages.read_markers(svc.db, room_id)).items()}
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """User text → an FTS5 query of quoted prefix terms (no operators get through)."""
+    words = _WORD.findall(text)[:16]
+    return " ".join(f'"{w}"*' for w in words)
+
+
+async def search(
+    svc: Services, user_id: int, text: str, room_id: int | None, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    if len(text) > 256:
+        raise BadRequest("A search may have at most 256 characters.")
+    query = fts_query(text)
+    if not query:
+        raise BadRequest("Search for at least one word.")
+    if room_id is not None:
+        await access_room(svc.db, user_id, room_id)
+    try:
+        rows: list[sqlite3.Row] = await messages.search(
+            svc.db, user_id, query, room_id, before, limit
+        )
+    except sqlite3.OperationalError:
+        raise BadRequest("That search could not be understood.") from None
+    return await messages.hydrate(svc.db, rows)
+
+
+def typing(svc: Services, user_id: int, room_id: int) -> None:
+    """Ephemeral: relayed to the room's other members, never stored."""
+    if not svc.hub.is_member(user_id, room_id):
+        raise NotFound("No such room.")
+    data = wire.frame({"type": "typing", "room": room_id, "user": user_id})
+    svc.hub.relay(svc.hub.members(room_id), data, skip_user=user_id)

@@ -1,0 +1,238 @@
+"""Room actions: create, rename, topic, join, leave, invite, remove; the room list."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ..access import access_room
+from ..db import Tx
+from ..errors import BadRequest, Conflict, Forbidden, NotFound
+from ..storage import rooms, users
+from .accounts import Session
+from .services import Services
+
+KINDS = ("channel", "private", "direct")
+GENERAL = "general"
+
+
+def clean_name(raw: str | None, *, required: bool) -> str:
+    name = " ".join((raw or "").split())
+    if required and not name:
+        raise BadRequest("A room needs a name.")
+    if len(name) > 80:
+        raise BadRequest("A room name may have at most 80 characters.")
+    return name
+
+
+def clean_topic(raw: str | None) -> str:
+    topic = (raw or "").strip()
+    if len(topic) > 500:
+        raise BadRequest("A topic may have at most 500 characters.")
+    return topic
+
+
+async def _room_api(db: Any, room_id: int, viewer: int | None = None) -> dict[str, Any]:
+    row = await rooms.get(db, room_id)
+    assert row is not None
+    members = await rooms.member_ids(db, room_id)
+    state = None
+    if viewer is not None:
+        states = await rooms.states_for(db, viewer, room_id)
+        state = states[0] if states else None
+    return rooms.to_api(row, members, state)
+
+
+async def list_rooms(svc: Services, user_id: int) -> list[dict[str, Any]]:
+    states = await rooms.states_for(svc.db, user_id)
+    members = await rooms.members_of_rooms(svc.db, [int(s["id"]) for s in states])
+    return [rooms.to_api(s, members.get(int(s["id"]), []), s) for s in states]
+
+
+async def get_room(svc: Services, user_id: int, room_id: int) -> dict[str, Any]:
+    await access_room(svc.db, user_id, room_id)
+    return await _room_api(svc.db, room_id, user_id)
+
+
+async def list_channels(svc: Services, user_id: int) -> list[dict[str, Any]]:
+    mine = svc.hub.rooms_of(user_id)
+    return [
+        {
+            "id": r["id"],
+            "kind": r["kind"],
+            "name": r["name"],
+            "topic": r["topic"],
+            "member_count": r["member_count"],
+            "joined": int(r["id"]) in mine,
+        }
+        for r in await rooms.channels(svc.db)
+    ]
+
+
+async def _active_users(svc: Services, user_ids: list[int]) -> list[int]:
+    wanted = sorted(set(user_ids))
+    found = {int(r["id"]) for r in await users.many(svc.db, wanted) if not r["deactivated"]}
+    missing = [u for u in wanted if u not in found]
+    if missing:
+        raise BadRequest(f"No such user: {missing[0]}.")
+    return wanted
+
+
+async def create_room(
+    svc: Services,
+    creator: int,
+    kind: str,
+    name: str | None,
+    topic: str | None,
+    member_ids: list[int],
+) -> tuple[dict[str, Any], bool]:
+    """The new room, and whether it was created (a direct room for a known set is reused)."""
+    if kind not in KINDS:
+        raise BadRequest("kind must be channel, private or direct.")
+    limit = svc.settings.limits
+    if len(member_ids) + 1 > limit.members_per_room:
+        raise BadRequest(f"A room may have at most {limit.members_per_room} members.")
+    if len(svc.hub.rooms_of(creator)) >= limit.rooms_per_user:
+        raise Conflict(f"You are already in {limit.rooms_per_user} rooms, the most allowed.")
+    members = await _active_users(svc, [creator, *member_ids])
+    direct_key = None
+    if kind == "direct":
+        if len(members) < 2:
+            raise BadRequest("A direct conversation needs at least one other person.")
+        direct_key = ",".join(map(str, members))
+        existing = await rooms.by_direct_key(svc.db, direct_key)
+        if existing is not None:
+            return await _room_api(svc.db, int(existing["id"]), creator), False
+        room_name, room_topic = "", ""
+    else:
+        room_name = clean_name(name, required=True)
+        room_topic = clean_topic(topic)
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> tuple[dict[str, Any], bool]:
+        if direct_key is not None:
+            # Another request may have made the same conversation since we looked.
+            again = await rooms.by_direct_key(tx, direct_key)
+            if again is not None:
+                return await _room_api(tx, int(again["id"]), creator), False
+        room_id = await rooms.insert(tx, kind, room_name, room_topic, direct_key, creator, now)
+        for uid in members:
+            role = "owner" if uid == creator and kind != "direct" else "member"
+            await rooms.add_member(tx, room_id, uid, role, now)
+        room = await _room_api(tx, room_id)
+        await tx.emit("room.new", room_id, {"room": room}, now)
+        return room, True
+
+    return await svc.db.write(job)
+
+
+async def create_general(tx: Tx, admin_id: int, now: int) -> None:
+    """The channel every new account starts in (made by first-boot setup)."""
+    room_id = await rooms.insert(tx, "channel", GENERAL, "Company-wide chat", None, admin_id, now)
+    await rooms.add_member(tx, room_id, admin_id, "owner", now)
+    await tx.emit("room.new", room_id, {"room": await _room_api(tx, room_id)}, now)
+
+
+async def join_general(tx: Tx, user_id: int, now: int) -> None:
+    row = await tx.fetchone(
+        "SELECT id FROM rooms WHERE kind = 'channel' AND name = ? COLLATE NOCASE", (GENERAL,)
+    )
+    if row is not None:
+        await _add(tx, int(row[0]), user_id, now)
+
+
+async def _add(tx: Tx, room_id: int, user_id: int, now: int) -> bool:
+    if not await rooms.add_member(tx, room_id, user_id, "member", now):
+        return False
+    room = await _room_api(tx, room_id)
+    await tx.emit("member.join", room_id, {"user": user_id, "room": room}, now, user_id=user_id)
+    return True
+
+
+async def _room_for_change(svc: Services, actor: int, room_id: int) -> sqlite3.Row:
+    row = await access_room(svc.db, actor, room_id)
+    if row["kind"] == "direct":
+        raise Conflict("The people in a direct conversation are fixed.")
+    return row
+
+
+async def _is_manager(svc: Services, user_id: int, room_id: int) -> bool:
+    if await rooms.role(svc.db, room_id, user_id) == "owner":
+        return True
+    user = await users.get(svc.db, user_id)
+    return user is not None and bool(user["admin"])
+
+
+async def join(svc: Services, user_id: int, room_id: int) -> dict[str, Any]:
+    row = await rooms.get(svc.db, room_id)
+    if row is None or (row["kind"] != "channel" and not svc.hub.is_member(user_id, room_id)):
+        raise NotFound("No such room.")
+    if not svc.hub.is_member(user_id, room_id):
+        await _check_capacity(svc, room_id, 1)
+        now = svc.now_ms()
+        await svc.db.write(lambda tx: _add(tx, room_id, user_id, now))
+    return await _room_api(svc.db, room_id, user_id)
+
+
+async def _check_capacity(svc: Services, room_id: int, adding: int) -> None:
+    limit = svc.settings.limits.members_per_room
+    if len(svc.hub.members(room_id)) + adding > limit:
+        raise Conflict(f"A room may have at most {limit} members.")
+
+
+async def add_members(
+    svc: Services, actor: int, room_id: int, user_ids: list[int]
+) -> dict[str, Any]:
+    await _room_for_change(svc, actor, room_id)
+    wanted = [u for u in await _active_users(svc, user_ids) if not svc.hub.is_member(u, room_id)]
+    await _check_capacity(svc, room_id, len(wanted))
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> None:
+        for uid in wanted:
+            await _add(tx, room_id, uid, now)
+
+    await svc.db.write(job)
+    return await _room_api(svc.db, room_id, actor)
+
+
+async def remove_member(svc: Services, actor: int, room_id: int, user_id: int) -> None:
+    await _room_for_change(svc, actor, room_id)
+    if user_id != actor and not await _is_manager(svc, actor, room_id):
+        raise Forbidden("Only the room's owners and admins may remove people.")
+    if not svc.hub.is_member(user_id, room_id):
+        raise NotFound("That person is not in this room.")
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> None:
+        if await rooms.remove_member(tx, room_id, user_id):
+            await tx.emit("member.leave", room_id, {"user": user_id}, now, user_id=user_id)
+
+    await svc.db.write(job)
+
+
+async def leave(svc: Services, session: Session, room_id: int) -> None:
+    await remove_member(svc, session.user_id, room_id, session.user_id)
+
+
+async def update_room(
+    svc: Services, actor: int, room_id: int, changes: dict[str, str]
+) -> dict[str, Any]:
+    row = await _room_for_change(svc, actor, room_id)
+    fields: dict[str, str] = {}
+    if "name" in changes:
+        if not await _is_manager(svc, actor, room_id):
+            raise Forbidden("Only the room's owners and admins may rename it.")
+        fields["name"] = clean_name(changes["name"], required=True)
+    if "topic" in changes:
+        fields["topic"] = clean_topic(changes["topic"])
+    if not fields:
+        return await _room_api(svc.db, int(row["id"]), actor)
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> None:
+        await rooms.update(tx, room_id, fields)
+        await tx.emit("room.update", room_id, {"room": await _room_api(tx, room_id)}, now)
+
+    await svc.db.write(job)
+    return await _room_api(svc.db, room_id, actor)

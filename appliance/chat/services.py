@@ -1,0 +1,37 @@
+"""What every chat action works with: settings, storage, the hub, limits and the clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..config import Settings
+from ..db import Database
+from ..hub import Hub
+from ..ratelimit import FailureWindow, TokenBuckets
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    hub: Hub
+    clock: Callable[[], float] = time.time
+    send_limits: TokenBuckets[int] = field(init=False)
+    login_user_failures: FailureWindow[str] = field(init=False)
+    login_ip_failures: FailureWindow[str] = field(init=False)
+    typing_limits: TokenBuckets[tuple[int, int]] = field(init=False)
+    dummy_password_hash: str = ""
+    setup_done: bool = False
+
+    def __post_init__(self) -> None:
+        limits, auth = self.settings.limits, self.settings.auth
+        self.send_limits = TokenBuckets(limits.send_per_second, limits.send_burst)
+        self.login_user_failures = FailureWindow(auth.login_failures_per_user, auth.login_window_s)
+        self.login_ip_failures = FailureWindow(auth.login_failures_per_ip, auth.login_window_s)
+        # Typing frames are relayed at most every 2 s per user and room (clients show ~5 s).
+        self.typing_limits = TokenBuckets(0.5, 1)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)

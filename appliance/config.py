@@ -1,0 +1,190 @@
+"""One typed configuration: defaults, then a TOML file, then PYCHAT_* environment variables.
+
+Each setting is `section.key`; the environment variable is `PYCHAT_SECTION_KEY`. Errors name
+the key, e.g. `limits.send_burst: must be an integer from 1 to 1000000`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    listen: str = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    # FULL survives a power cut on an SD card; NORMAL may lose the last commits.
+    synchronous: str = "FULL"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    session_days: int = 30
+    scrypt_n: int = 16384
+    login_failures_per_user: int = 10
+    login_failures_per_ip: int = 50
+    login_window_s: int = 900
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    message_chars: int = 10000
+    frame_bytes: int = 65536
+    request_bytes: int = 1048576
+    send_per_second: float = 5.0
+    send_burst: int = 20
+    ws_per_ip: int = 64
+    ws_per_user: int = 32
+    rooms_per_user: int = 1000
+    members_per_room: int = 10000
+
+
+@dataclass(frozen=True)
+class WsSettings:
+    queue_frames: int = 2048
+    heartbeat_s: float = 30.0
+    replay_limit: int = 10000
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    server: ServerSettings = field(default_factory=ServerSettings)
+    db: DbSettings = field(default_factory=DbSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    ws: WsSettings = field(default_factory=WsSettings)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "pychat.db"
+
+
+# Bounds that every value must satisfy: (low, high) for numbers, a set for choices.
+_BOUNDS: dict[str, Any] = {
+    "db.synchronous": {"FULL", "NORMAL", "EXTRA"},
+    "auth.session_days": (1, 3650),
+    "auth.scrypt_n": (1024, 1 << 20),
+    "auth.login_failures_per_user": (1, 1_000_000),
+    "auth.login_failures_per_ip": (1, 1_000_000),
+    "auth.login_window_s": (1, 86400),
+    "limits.message_chars": (1, 1_000_000),
+    "limits.frame_bytes": (1024, 16 << 20),
+    "limits.request_bytes": (1024, 1 << 30),
+    "limits.send_per_second": (0.01, 1_000_000),
+    "limits.send_burst": (1, 1_000_000),
+    "limits.ws_per_ip": (1, 1_000_000),
+    "limits.ws_per_user": (1, 1_000_000),
+    "limits.rooms_per_user": (1, 1_000_000),
+    "limits.members_per_room": (2, 1_000_000),
+    "ws.queue_frames": (16, 1_000_000),
+    "ws.heartbeat_s": (1, 3600),
+    "ws.replay_limit": (1, 10_000_000),
+}
+
+_SECTIONS = ("server", "db", "auth", "limits", "ws")
+
+
+def load_settings(
+    data_dir: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then `<data>/pychat.toml` (or /etc/pychat/pychat.toml), then env, then flags."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+    for path in (Path("/etc/pychat/pychat.toml"), data_dir / "pychat.toml"):
+        if path.is_file():
+            _merge_toml(values, path)
+    for section in _SECTIONS:
+        for f in dataclasses.fields(_section_type(section)):
+            env_name = f"PYCHAT_{section}_{f.name}".upper()
+            if env_name in environ:
+                values[section][f.name] = environ[env_name]
+    for dotted, value in (overrides or {}).items():
+        section, key = dotted.split(".", 1)
+        values[section][key] = value
+    built = {s: _build_section(s, values[s]) for s in _SECTIONS}
+    return Settings(data_dir=data_dir, **built)
+
+
+def _section_type(section: str) -> type:
+    return {
+        "server": ServerSettings,
+        "db": DbSettings,
+        "auth": AuthSettings,
+        "limits": LimitsSettings,
+        "ws": WsSettings,
+    }[section]
+
+
+def _merge_toml(values: dict[str, dict[str, Any]], path: Path) -> None:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from e
+    for section, table in doc.items():
+        if section not in values or not isinstance(table, dict):
+            raise ConfigError(f"{path}: unknown section [{section}]")
+        values[section].update(table)
+
+
+def _build_section(section: str, raw: dict[str, Any]) -> Any:
+    cls = _section_type(section)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = f"{section}.{key}"
+        if key not in known:
+            raise ConfigError(f"{name}: unknown setting")
+        default = known[key].default
+        kwargs[key] = _coerce(name, value, type(default))
+    return cls(**kwargs)
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    bounds = _BOUNDS.get(name)
+    if kind is str:
+        text = str(value).strip()
+        if isinstance(bounds, set):
+            text = text.upper()
+            if text not in bounds:
+                raise ConfigError(f"{name}: must be one of {', '.join(sorted(bounds))}")
+        elif name == "server.listen":
+            parse_listen(text, name=name)
+        return text
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: must be a number") from None
+    if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+        raise ConfigError(f"{name}: must be an integer")
+    if bounds is not None:
+        low, high = bounds
+        if not low <= number <= high:
+            what = "an integer" if kind is int else "a number"
+            raise ConfigError(f"{name}: must be {what} from {low} to {high}")
+    return number
+
+
+def parse_listen(text: str, *, name: str = "--listen") -> tuple[str, int]:
+    """`HOST:PORT` or `[v6]:PORT` → (host, port); port 0 picks a free port."""
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"{name}: must be HOST:PORT with a port from 0 to 65535")
+    return host, int(port_text)

@@ -1,0 +1,269 @@
+"""SQLite through aiosqlite: one writer task that group-commits, one reader connection.
+
+Write jobs are coroutines that receive a `Tx`. Everything that arrived while the previous
+batch was committing runs in one `BEGIN IMMEDIATE` transaction, so durability costs one
+fsync per batch. Events a job emits are handed to `on_commit` only after the commit, in
+`seq` order: nothing is published (or acknowledged) before it is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import aiosqlite
+
+from .errors import AppError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Params = Iterable[Any] | Mapping[str, Any]
+
+
+def _params(params: Params) -> Any:
+    return params if isinstance(params, Mapping) else tuple(params)
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    kind: str
+    room_id: int | None
+    user_id: int | None
+    data_json: str
+    created_at: int
+
+
+class Tx:
+    """The writer's connection for one job, and the events that job emitted."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self.events: list[Event] = []
+
+    async def execute(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
+        return await self.conn.execute(sql, _params(params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self.conn.execute(sql, _params(params)) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self.conn.execute(sql, _params(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def emit(
+        self,
+        kind: str,
+        room_id: int | None,
+        data: dict[str, Any],
+        now: int,
+        *,
+        user_id: int | None = None,
+    ) -> Event:
+        """Append to the event log inside this transaction (design.md §1)."""
+        data_json = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        row = await self.fetchone(
+            "INSERT INTO events(kind, room_id, user_id, data, created_at)"
+            " VALUES (?, ?, ?, ?, ?) RETURNING seq",
+            (kind, room_id, user_id, data_json, now),
+        )
+        assert row is not None
+        event = Event(row[0], kind, room_id, user_id, data_json, now)
+        self.events.append(event)
+        return event
+
+
+@dataclass(eq=False)
+class _Job(Generic[T]):
+    fn: Callable[[Tx], Awaitable[T]]
+    future: asyncio.Future[T]
+    events: list[Event] = field(default_factory=list)
+
+
+async def _connect(path: Path, synchronous: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute(f"PRAGMA synchronous={synchronous}")
+    await conn.execute("PRAGMA foreign_keys=ON")
+    await conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+class Database:
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.on_commit: Callable[[list[Event]], None] = lambda events: None
+        self.batches = 0
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await _connect(self.path, self.synchronous)
+        await migrate(self._writer)
+        self._reader = await _connect(self.path, self.synchronous)
+        await self._reader.execute("PRAGMA query_only=ON")
+        self._task = asyncio.create_task(self._write_loop(), name="db-writer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            # Queued writes finish first: their callers may be waiting on them.
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    # -- reads ---------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        assert self._reader is not None, "database is not open"
+        return self._reader
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self.reader.execute(sql, _params(params)) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self.reader.execute(sql, _params(params)) as cur:
+            return list(await cur.fetchall())
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run `fn` in the next group commit; return its result once it is durable."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("database writer is not running")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(fn, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[_Job[Any]] = []
+            item = await self._queue.get()
+            while True:
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._run_batch(batch)
+
+    async def _run_batch(self, batch: list[_Job[Any]]) -> None:
+        conn = self._writer
+        assert conn is not None
+        self.batches += 1
+        results: list[Any] = []
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                tx = Tx(conn)
+                results.append(await job.fn(tx))
+                job.events = tx.events
+            await conn.commit()
+        except Exception as e:
+            # One job failed (or the commit did): undo the batch and run each job alone so
+            # only the failing one sees its error.
+            await _rollback(conn)
+            if len(batch) > 1:
+                for job in batch:
+                    await self._run_batch([job])
+            else:
+                if not isinstance(e, AppError):
+                    log.error("write job failed", exc_info=e)
+                _settle(batch[0].future, error=e)
+            return
+        except asyncio.CancelledError:
+            await _rollback(conn)
+            for job in batch:
+                job.future.cancel()
+            raise
+        events = [e for job in batch for e in job.events]
+        if events:
+            try:
+                self.on_commit(events)
+            except Exception:
+                log.exception("publishing committed events failed")
+        for job, result in zip(batch, results, strict=True):
+            _settle(job.future, result=result)
+
+
+def _settle(
+    future: asyncio.Future[Any], *, result: Any = None, error: Exception | None = None
+) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    try:
+        await conn.rollback()
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        log.exception("rollback failed")
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+
+def migration_scripts() -> list[tuple[int, str]]:
+    """Numbered migrations shipped in the package, as (version, sql), in order."""
+    folder = resources.files("appliance") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Bring the schema to the newest version; refuse a database newer than this code."""
+    scripts = migration_scripts()
+    newest = scripts[-1][0] if scripts else 0
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    current = int(row[0]) if row else 0
+    if current > newest:
+        raise SchemaTooNew(
+            f"the database is at schema version {current}, newer than this Pychat ({newest});"
+            " upgrade Pychat or restore a matching backup"
+        )
+    for version, sql in scripts:
+        if version <= current:
+            continue
+        # executescript commits on its own; the version is set inside the same script.
+        await conn.executescript(
+            f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={version};\nCOMMIT;"
+        )
+        log.info("database migrated to schema version %d", version)
+    return newest

@@ -1,0 +1,240 @@
+"""Connected sockets, room membership for the hot path, and live fan-out.
+
+Publishing never awaits a socket (design.md §4): each connection has a bounded queue drained
+by its own writer task; a connection whose queue overflows is closed and resumes with
+`hello`. Membership here mirrors SQLite, updated from committed events in seq order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from . import wire
+from .access import event_recipients
+from .db import Event
+
+log = logging.getLogger(__name__)
+
+CLOSE_SLOW = 4008  # the client fell too far behind: reconnect and resume with hello
+
+
+class Connection:
+    """One WebSocket. Frames go out only through `send`, in order, via the writer task."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, user_id: int, session_id: int, address: str, limit: int
+    ) -> None:
+        self.ws = ws
+        self.user_id = user_id
+        self.session_id = session_id
+        self.address = address
+        self.limit = limit
+        self.live = False  # after hello: receives events
+        self.last_seq = 0
+        self.replay_buffer: deque[tuple[int, bytes]] | None = None
+        self.closed = False
+        self._queue: deque[bytes] = deque()
+        self._wakeup = asyncio.Event()
+        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{user_id}")
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if len(self._queue) >= self.limit:
+            self.close(CLOSE_SLOW, "too slow: reconnect and resume")
+            return
+        self._queue.append(data)
+        self._wakeup.set()
+
+    def deliver(self, seq: int, data: bytes) -> None:
+        """An event: buffered while replaying, dropped if already sent, else sent."""
+        if self.replay_buffer is not None:
+            if len(self.replay_buffer) >= self.limit:
+                self.close(CLOSE_SLOW, "too slow: reconnect and resume")
+            else:
+                self.replay_buffer.append((seq, data))
+            return
+        if not self.live or seq <= self.last_seq:
+            return
+        self.last_seq = seq
+        self.send(data)
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        self._writer.cancel()
+        asyncio.get_running_loop().create_task(
+            self.ws.close(code=code, message=reason.encode()), name="ws-close"
+        )
+
+    async def stop_writer(self) -> None:
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await self._writer
+
+    async def _write_loop(self) -> None:
+        queue = self._queue
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while queue:
+                    await self.ws.send_frame(queue.popleft(), WSMsgType.TEXT)
+        except (ConnectionError, RuntimeError):
+            # The peer went away; the reader side notices and unregisters us.
+            self.closed = True
+
+
+class Hub:
+    def __init__(self, *, presence_delay_s: float = 1.0) -> None:
+        self.by_user: dict[int, set[Connection]] = {}
+        self.by_address: Counter[str] = Counter()
+        self.room_members: dict[int, set[int]] = {}
+        self.user_rooms: dict[int, set[int]] = {}
+        self.last_seen: dict[int, int] = {}
+        self.on_offline: Callable[[int], None] = lambda user_id: None
+        self._presence_delay_s = presence_delay_s
+        self._presence_changes: dict[int, dict[str, Any]] = {}
+        self._presence_timer: asyncio.TimerHandle | None = None
+        self.deliveries = 0
+
+    # -- membership ----------------------------------------------------------------------
+
+    def load_memberships(self, pairs: Iterable[tuple[int, int]]) -> None:
+        for room_id, user_id in pairs:
+            self._join(room_id, user_id)
+
+    def members(self, room_id: int) -> set[int]:
+        return self.room_members.get(room_id, set())
+
+    def rooms_of(self, user_id: int) -> set[int]:
+        return self.user_rooms.get(user_id, set())
+
+    def is_member(self, user_id: int, room_id: int) -> bool:
+        return user_id in self.room_members.get(room_id, ())
+
+    def _join(self, room_id: int, user_id: int) -> None:
+        self.room_members.setdefault(room_id, set()).add(user_id)
+        self.user_rooms.setdefault(user_id, set()).add(room_id)
+
+    def _leave(self, room_id: int, user_id: int) -> None:
+        self.room_members.get(room_id, set()).discard(user_id)
+        self.user_rooms.get(user_id, set()).discard(room_id)
+
+    def _apply_membership(self, event: Event) -> None:
+        if event.kind == "room.new" and event.room_id is not None:
+            for user_id in json.loads(event.data_json)["room"]["members"]:
+                self._join(event.room_id, int(user_id))
+        elif event.kind == "member.join" and event.room_id is not None:
+            self._join(event.room_id, int(json.loads(event.data_json)["user"]))
+        elif event.kind == "member.leave" and event.room_id is not None:
+            self._leave(event.room_id, int(json.loads(event.data_json)["user"]))
+
+    # -- connections ---------------------------------------------------------------------
+
+    def connections_from(self, address: str) -> int:
+        return self.by_address[address]
+
+    def connections_of(self, user_id: int) -> int:
+        return len(self.by_user.get(user_id, ()))
+
+    def register(self, conn: Connection) -> None:
+        conns = self.by_user.setdefault(conn.user_id, set())
+        conns.add(conn)
+        self.by_address[conn.address] += 1
+        if len(conns) == 1:
+            self._presence_changed(conn.user_id, online=True)
+
+    def unregister(self, conn: Connection, now_ms: int) -> None:
+        conns = self.by_user.get(conn.user_id)
+        if conns is None or conn not in conns:
+            return
+        conns.discard(conn)
+        self.by_address[conn.address] -= 1
+        if self.by_address[conn.address] <= 0:
+            del self.by_address[conn.address]
+        if not conns:
+            del self.by_user[conn.user_id]
+            self.last_seen[conn.user_id] = now_ms
+            self._presence_changed(conn.user_id, online=False)
+            self.on_offline(conn.user_id)
+
+    def is_online(self, user_id: int) -> bool:
+        return user_id in self.by_user
+
+    def all_connections(self) -> Iterable[Connection]:
+        for conns in self.by_user.values():
+            yield from conns
+
+    def close_user(self, user_id: int, reason: str, *, session_id: int | None = None) -> None:
+        for conn in list(self.by_user.get(user_id, ())):
+            if session_id is None or conn.session_id == session_id:
+                conn.close(4001, reason)
+
+    # -- fan-out -------------------------------------------------------------------------
+
+    def publish(self, events: list[Event]) -> None:
+        """Deliver committed events (called by the writer, in seq order, after commit)."""
+        for event in events:
+            self._apply_membership(event)
+            data = wire.event_frame(event)
+            recipients = event_recipients(event, self.members)
+            for conn in self._connections_of(recipients):
+                conn.deliver(event.seq, data)
+
+    def relay(self, user_ids: Collection[int] | None, data: bytes, *, skip_user: int = 0) -> None:
+        """An ephemeral frame (typing, presence) to live connections; None means everyone."""
+        for conn in self._connections_of(user_ids):
+            if conn.live and conn.user_id != skip_user:
+                conn.send(data)
+
+    def _connections_of(self, user_ids: Collection[int] | None) -> Iterable[Connection]:
+        if user_ids is None:
+            yield from self.all_connections()
+            return
+        by_user = self.by_user
+        for user_id in user_ids:
+            conns = by_user.get(user_id)
+            if conns:
+                self.deliveries += len(conns)
+                yield from conns
+
+    # -- presence ------------------------------------------------------------------------
+
+    def _presence_changed(self, user_id: int, *, online: bool) -> None:
+        # Coalesced: a burst of connects becomes one frame per socket, not one per pair.
+        self._presence_changes[user_id] = {
+            "user": user_id,
+            "online": online,
+            "last_seen": self.last_seen.get(user_id),
+        }
+        if self._presence_timer is None:
+            loop = asyncio.get_running_loop()
+            self._presence_timer = loop.call_later(self._presence_delay_s, self._flush_presence)
+
+    def _flush_presence(self) -> None:
+        self._presence_timer = None
+        changes = list(self._presence_changes.values())
+        self._presence_changes.clear()
+        if len(changes) == 1:
+            data = wire.frame({"type": "presence", **changes[0]})
+        else:
+            data = wire.frame({"type": "presence.batch", "users": changes})
+        self.relay(None, data)
+
+    def close_all(self) -> None:
+        if self._presence_timer is not None:
+            self._presence_timer.cancel()
+            self._presence_timer = None
+        for conn in list(self.all_connections()):
+            conn.close(1001, "server shutting down")

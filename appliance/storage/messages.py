@@ -1,0 +1,240 @@
+"""Messages, mentions, reactions, read markers and full-text search."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from typing import Any
+
+from ..db import Tx
+from . import Reader, placeholders
+
+COLUMNS = (
+    "m.id, m.room_id, m.author_id, m.thread_id, m.body, m.client_id, m.created_at,"
+    " m.edited_at, m.deleted, m.mention_room"
+)
+
+
+async def insert_as_member(
+    tx: Tx,
+    room_id: int,
+    author_id: int,
+    thread_id: int | None,
+    body: str,
+    client_id: str | None,
+    now: int,
+    mention_room: bool,
+) -> sqlite3.Row | None:
+    """Insert if the author is a member of the room and the client_id is new, else None."""
+    return await tx.fetchone(
+        "INSERT INTO messages(room_id, author_id, thread_id, body, client_id, created_at,"
+        " mention_room) SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM members"
+        " WHERE room_id = ? AND user_id = ?) ON CONFLICT DO NOTHING"
+        f" RETURNING {COLUMNS.replace('m.', '')}",
+        (
+            room_id,
+            author_id,
+            thread_id,
+            body,
+            client_id,
+            now,
+            int(mention_room),
+            room_id,
+            author_id,
+        ),
+    )
+
+
+async def by_client_id(db: Reader, author_id: int, client_id: str) -> sqlite3.Row | None:
+    return await db.fetchone(
+        f"SELECT {COLUMNS} FROM messages m WHERE m.author_id = ? AND m.client_id = ?",
+        (author_id, client_id),
+    )
+
+
+async def get(db: Reader, message_id: int) -> sqlite3.Row | None:
+    return await db.fetchone(f"SELECT {COLUMNS} FROM messages m WHERE m.id = ?", (message_id,))
+
+
+async def set_mentions(tx: Tx, message_id: int, room_id: int, user_ids: list[int]) -> None:
+    await tx.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
+    for uid in user_ids:
+        await tx.execute(
+            "INSERT INTO mentions(message_id, user_id, room_id) VALUES (?, ?, ?)",
+            (message_id, uid, room_id),
+        )
+
+
+async def edit(tx: Tx, message_id: int, body: str, now: int, mention_room: bool) -> None:
+    await tx.execute(
+        "UPDATE messages SET body = ?, edited_at = ?, mention_room = ? WHERE id = ?",
+        (body, now, int(mention_room), message_id),
+    )
+
+
+async def tombstone(tx: Tx, message_id: int, now: int) -> None:
+    """Delete a message's content but keep its id, so threads and markers stay whole."""
+    await tx.execute(
+        "UPDATE messages SET body = '', deleted = 1, mention_room = 0, edited_at = ? WHERE id = ?",
+        (now, message_id),
+    )
+    await tx.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
+    await tx.execute("DELETE FROM reactions WHERE message_id = ?", (message_id,))
+
+
+async def set_reaction(
+    tx: Tx, message_id: int, user_id: int, emoji: str, on: bool, now: int
+) -> bool:
+    """True when this changed anything."""
+    if on:
+        row = await tx.fetchone(
+            "INSERT INTO reactions(message_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING 1",
+            (message_id, user_id, emoji, now),
+        )
+    else:
+        row = await tx.fetchone(
+            "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ? RETURNING 1",
+            (message_id, user_id, emoji),
+        )
+    return row is not None
+
+
+async def count_distinct_emoji(db: Reader, message_id: int) -> int:
+    row = await db.fetchone(
+        "SELECT count(DISTINCT emoji) FROM reactions WHERE message_id = ?", (message_id,)
+    )
+    return int(row[0]) if row else 0
+
+
+async def advance_read_marker(tx: Tx, room_id: int, user_id: int, message_id: int) -> bool:
+    """Move the marker forward only; True when it moved."""
+    row = await tx.fetchone(
+        "INSERT INTO read_markers(room_id, user_id, message_id) VALUES (?, ?, ?)"
+        " ON CONFLICT(room_id, user_id) DO UPDATE SET message_id = excluded.message_id"
+        " WHERE excluded.message_id > read_markers.message_id RETURNING 1",
+        (room_id, user_id, message_id),
+    )
+    return row is not None
+
+
+async def read_markers(db: Reader, room_id: int) -> dict[int, int]:
+    rows = await db.fetchall(
+        "SELECT rm.user_id, rm.message_id FROM read_markers rm JOIN members mb"
+        " ON mb.room_id = rm.room_id AND mb.user_id = rm.user_id WHERE rm.room_id = ?",
+        (room_id,),
+    )
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+async def page(
+    db: Reader, room_id: int, *, before: int | None, after: int | None, limit: int
+) -> tuple[list[sqlite3.Row], bool]:
+    """A page of the room timeline (thread replies left out), oldest first, and has_more."""
+    if after is not None:
+        rows = await db.fetchall(
+            f"SELECT {COLUMNS} FROM messages m WHERE m.room_id = ? AND m.thread_id IS NULL"
+            " AND m.id > ? ORDER BY m.id LIMIT ?",
+            (room_id, after, limit + 1),
+        )
+        return rows[:limit], len(rows) > limit
+    rows = await db.fetchall(
+        f"SELECT {COLUMNS} FROM messages m WHERE m.room_id = ? AND m.thread_id IS NULL"
+        " AND m.id < ? ORDER BY m.id DESC LIMIT ?",
+        (room_id, before if before is not None else 1 << 62, limit + 1),
+    )
+    has_more = len(rows) > limit
+    return list(reversed(rows[:limit])), has_more
+
+
+async def thread(db: Reader, root_id: int, limit: int) -> list[sqlite3.Row]:
+    return await db.fetchall(
+        f"SELECT {COLUMNS} FROM messages m WHERE m.thread_id = ? ORDER BY m.id LIMIT ?",
+        (root_id, limit),
+    )
+
+
+async def search(
+    db: Reader, user_id: int, match: str, room_id: int | None, before: int | None, limit: int
+) -> list[sqlite3.Row]:
+    """Newest matches first, only from rooms the user is a member of."""
+    sql = (
+        f"SELECT {COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid"
+        " WHERE messages_fts MATCH ? AND m.deleted = 0"
+        " AND m.room_id IN (SELECT room_id FROM members WHERE user_id = ?)"
+    )
+    params: list[Any] = [match, user_id]
+    if room_id is not None:
+        sql += " AND m.room_id = ?"
+        params.append(room_id)
+    if before is not None:
+        sql += " AND m.id < ?"
+        params.append(before)
+    sql += " ORDER BY m.id DESC LIMIT ?"
+    params.append(limit)
+    return await db.fetchall(sql, params)
+
+
+async def hydrate(db: Reader, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    """Rows → `message` objects, with reactions, mentions and reply counts in three queries."""
+    if not rows:
+        return []
+    ids = [int(r["id"]) for r in rows]
+    marks = placeholders(len(ids))
+    reactions: dict[int, dict[str, list[int]]] = defaultdict(dict)
+    for r in await db.fetchall(
+        f"SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({marks})"
+        " ORDER BY message_id, created_at, user_id",
+        ids,
+    ):
+        reactions[int(r[0])].setdefault(str(r[1]), []).append(int(r[2]))
+    mentions: dict[int, list[int]] = defaultdict(list)
+    for r in await db.fetchall(
+        f"SELECT message_id, user_id FROM mentions WHERE message_id IN ({marks})"
+        " ORDER BY message_id, user_id",
+        ids,
+    ):
+        mentions[int(r[0])].append(int(r[1]))
+    replies: dict[int, tuple[int, int | None]] = {}
+    for r in await db.fetchall(
+        f"SELECT thread_id, count(*), max(created_at) FROM messages WHERE thread_id IN ({marks})"
+        " AND deleted = 0 GROUP BY thread_id",
+        ids,
+    ):
+        replies[int(r[0])] = (int(r[1]), r[2])
+    return [
+        to_api(
+            row,
+            reactions=reactions.get(int(row["id"]), {}),
+            mentions=mentions.get(int(row["id"]), []),
+            replies=replies.get(int(row["id"]), (0, None)),
+        )
+        for row in rows
+    ]
+
+
+def to_api(
+    row: sqlite3.Row,
+    *,
+    reactions: dict[str, list[int]],
+    mentions: list[int],
+    replies: tuple[int, int | None] = (0, None),
+) -> dict[str, Any]:
+    """The `message` object of protocol.md."""
+    return {
+        "id": row["id"],
+        "room": row["room_id"],
+        "author": row["author_id"],
+        "thread": row["thread_id"],
+        "body": row["body"],
+        "attachments": [],
+        "created_at": row["created_at"],
+        "edited_at": row["edited_at"],
+        "deleted": bool(row["deleted"]),
+        "client_id": row["client_id"],
+        "reply_count": replies[0],
+        "last_reply_at": replies[1],
+        "reactions": reactions,
+        "mentions": mentions,
+        "mention_room": bool(row["mention_room"]),
+    }

@@ -1,0 +1,170 @@
+"""Rooms and their members."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from typing import Any
+
+from ..db import Tx
+from ..errors import Conflict
+from . import Reader, placeholders
+
+COLUMNS = "r.id, r.kind, r.name, r.topic, r.direct_key, r.created_by, r.created_at"
+
+
+async def insert(
+    tx: Tx,
+    kind: str,
+    name: str,
+    topic: str,
+    direct_key: str | None,
+    created_by: int,
+    now: int,
+) -> int:
+    try:
+        row = await tx.fetchone(
+            "INSERT INTO rooms(kind, name, topic, direct_key, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (kind, name, topic, direct_key, created_by, now),
+        )
+    except sqlite3.IntegrityError:
+        raise Conflict("A channel with that name already exists.") from None
+    assert row is not None
+    return int(row[0])
+
+
+async def get(db: Reader, room_id: int) -> sqlite3.Row | None:
+    return await db.fetchone(f"SELECT {COLUMNS} FROM rooms r WHERE r.id = ?", (room_id,))
+
+
+async def by_direct_key(db: Reader, key: str) -> sqlite3.Row | None:
+    return await db.fetchone(f"SELECT {COLUMNS} FROM rooms r WHERE r.direct_key = ?", (key,))
+
+
+async def update(tx: Tx, room_id: int, fields: dict[str, str]) -> None:
+    assert set(fields) <= {"name", "topic"}, fields
+    if not fields:
+        return
+    assignments = ", ".join(f"{k} = ?" for k in fields)
+    try:
+        await tx.execute(
+            f"UPDATE rooms SET {assignments} WHERE id = ?", [*fields.values(), room_id]
+        )
+    except sqlite3.IntegrityError:
+        raise Conflict("A channel with that name already exists.") from None
+
+
+async def add_member(tx: Tx, room_id: int, user_id: int, role: str, now: int) -> bool:
+    """True when the user was not a member before."""
+    row = await tx.fetchone(
+        "INSERT INTO members(room_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING RETURNING user_id",
+        (room_id, user_id, role, now),
+    )
+    return row is not None
+
+
+async def remove_member(tx: Tx, room_id: int, user_id: int) -> bool:
+    row = await tx.fetchone(
+        "DELETE FROM members WHERE room_id = ? AND user_id = ? RETURNING user_id",
+        (room_id, user_id),
+    )
+    return row is not None
+
+
+async def role(db: Reader, room_id: int, user_id: int) -> str | None:
+    row = await db.fetchone(
+        "SELECT role FROM members WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+    )
+    return None if row is None else str(row[0])
+
+
+async def member_ids(db: Reader, room_id: int) -> list[int]:
+    rows = await db.fetchall(
+        "SELECT user_id FROM members WHERE room_id = ? ORDER BY user_id", (room_id,)
+    )
+    return [int(r[0]) for r in rows]
+
+
+async def count_members(db: Reader, room_id: int) -> int:
+    row = await db.fetchone("SELECT count(*) FROM members WHERE room_id = ?", (room_id,))
+    return int(row[0]) if row else 0
+
+
+async def count_rooms_of(db: Reader, user_id: int) -> int:
+    row = await db.fetchone("SELECT count(*) FROM members WHERE user_id = ?", (user_id,))
+    return int(row[0]) if row else 0
+
+
+async def all_memberships(db: Reader) -> list[tuple[int, int]]:
+    rows = await db.fetchall("SELECT room_id, user_id FROM members")
+    return [(int(r[0]), int(r[1])) for r in rows]
+
+
+async def members_of_rooms(db: Reader, room_ids: list[int]) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = defaultdict(list)
+    if room_ids:
+        rows = await db.fetchall(
+            f"SELECT room_id, user_id FROM members WHERE room_id IN"
+            f" ({placeholders(len(room_ids))}) ORDER BY room_id, user_id",
+            room_ids,
+        )
+        for r in rows:
+            found[int(r[0])].append(int(r[1]))
+    return found
+
+
+# Unread: timeline messages by others after the read marker. Mentions: by name, or @room.
+_ROOM_STATE = f"""
+SELECT {COLUMNS},
+  (SELECT max(m.id) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL)
+      AS last_message_id,
+  rm.message_id AS last_read_message_id,
+  (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL
+      AND m.deleted = 0 AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0))
+      AS unread,
+  (SELECT count(*) FROM mentions x WHERE x.user_id = :user AND x.room_id = r.id
+      AND x.message_id > coalesce(rm.message_id, 0))
+  + (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.mention_room = 1
+      AND m.deleted = 0 AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0))
+      AS mentions
+FROM rooms r
+LEFT JOIN read_markers rm ON rm.room_id = r.id AND rm.user_id = :user
+"""
+
+
+async def states_for(db: Reader, user_id: int, room_id: int | None = None) -> list[sqlite3.Row]:
+    """The rooms `user_id` is a member of, with that user's unread and mention counts."""
+    where = "WHERE r.id IN (SELECT room_id FROM members WHERE user_id = :user)"
+    params: dict[str, Any] = {"user": user_id}
+    if room_id is not None:
+        where += " AND r.id = :room"
+        params["room"] = room_id
+    return await db.fetchall(f"{_ROOM_STATE} {where} ORDER BY r.id", params)
+
+
+async def channels(db: Reader) -> list[sqlite3.Row]:
+    return await db.fetchall(
+        f"SELECT {COLUMNS}, (SELECT count(*) FROM members mb WHERE mb.room_id = r.id)"
+        " AS member_count FROM rooms r WHERE r.kind = 'channel' ORDER BY r.name COLLATE NOCASE"
+    )
+
+
+def to_api(
+    row: sqlite3.Row, members: list[int], state: sqlite3.Row | None = None
+) -> dict[str, Any]:
+    """The `room` object of protocol.md; without `state`, the per-user counters are zero."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "name": row["name"],
+        "topic": row["topic"],
+        "members": members,
+        "unread": int(state["unread"]) if state else 0,
+        "mentions": int(state["mentions"]) if state else 0,
+        "last_message_id": state["last_message_id"] if state else None,
+        "last_read_message_id": state["last_read_message_id"] if state else None,
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+    }

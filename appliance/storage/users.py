@@ -1,0 +1,96 @@
+"""Users: accounts, profiles, flags."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ..db import Tx
+from ..errors import Conflict
+from . import Reader, placeholders
+
+COLUMNS = (
+    "id, username, display_name, password_hash, admin, deactivated, status_text, avatar,"
+    " created_at, last_seen_at"
+)
+
+
+async def insert(
+    tx: Tx, username: str, display_name: str, password_hash: str, admin: bool, now: int
+) -> sqlite3.Row:
+    row = await tx.fetchone(
+        "INSERT INTO users(username, display_name, password_hash, admin, created_at)"
+        f" VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
+        (username, display_name, password_hash, int(admin), now),
+    )
+    if row is None:
+        raise Conflict("That username is taken.")
+    return row
+
+
+async def get(db: Reader, user_id: int) -> sqlite3.Row | None:
+    return await db.fetchone(f"SELECT {COLUMNS} FROM users WHERE id = ?", (user_id,))
+
+
+async def by_username(db: Reader, username: str) -> sqlite3.Row | None:
+    return await db.fetchone(f"SELECT {COLUMNS} FROM users WHERE username = ?", (username,))
+
+
+async def many(db: Reader, user_ids: list[int]) -> list[sqlite3.Row]:
+    if not user_ids:
+        return []
+    return await db.fetchall(
+        f"SELECT {COLUMNS} FROM users WHERE id IN ({placeholders(len(user_ids))})", user_ids
+    )
+
+
+async def all_users(db: Reader) -> list[sqlite3.Row]:
+    return await db.fetchall(f"SELECT {COLUMNS} FROM users ORDER BY username")
+
+
+async def active_ids_by_username(db: Reader, usernames: list[str]) -> dict[str, int]:
+    if not usernames:
+        return {}
+    rows = await db.fetchall(
+        f"SELECT id, lower(username) FROM users WHERE deactivated = 0"
+        f" AND username IN ({placeholders(len(usernames))})",
+        usernames,
+    )
+    return {str(r[1]): int(r[0]) for r in rows}
+
+
+async def update(tx: Tx, user_id: int, fields: dict[str, Any]) -> sqlite3.Row:
+    allowed = {"display_name", "status_text", "avatar", "password_hash", "admin", "deactivated"}
+    assert set(fields) <= allowed, fields
+    if fields:
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        await tx.execute(
+            f"UPDATE users SET {assignments} WHERE id = ?", [*fields.values(), user_id]
+        )
+    row = await get(tx, user_id)
+    assert row is not None
+    return row
+
+
+async def set_last_seen(tx: Tx, user_id: int, now: int) -> None:
+    await tx.execute("UPDATE users SET last_seen_at = ? WHERE id = ?", (now, user_id))
+
+
+async def count_active_admins(db: Reader) -> int:
+    row = await db.fetchone("SELECT count(*) FROM users WHERE admin = 1 AND deactivated = 0")
+    return int(row[0]) if row else 0
+
+
+def to_api(row: sqlite3.Row, *, online: bool) -> dict[str, Any]:
+    """The `user` object of protocol.md."""
+    return {
+        "id": row["id"],
+        "username": row["username"],
+        "display_name": row["display_name"],
+        "admin": bool(row["admin"]),
+        "avatar_url": None,
+        "status_text": row["status_text"],
+        "online": online,
+        "deactivated": bool(row["deactivated"]),
+        "last_seen": row["last_seen_at"],
+    }

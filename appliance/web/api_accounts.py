@@ -1,0 +1,180 @@
+"""REST: health, login and sessions, registration, profile, the user directory, admin."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import __version__
+from ..chat import accounts
+from ..errors import NotFound
+from . import schemas as s
+from .keys import SERVICES, SESSION_COOKIE
+from .middleware import (
+    client_address,
+    read_json,
+    require_session,
+    set_session_cookie,
+)
+
+routes = web.RouteTableDef()
+
+LOGIN = {"username": s.Field(s.text(64)), "password": s.Field(s.text(1024))}
+REGISTER = {
+    "username": s.Field(s.text(64)),
+    "password": s.Field(s.text(1024)),
+    "display_name": s.optional(s.Field(s.text(200)), nullable=True),
+    "invite": s.optional(s.Field(s.text(128)), nullable=True),
+}
+PROFILE = {
+    "display_name": s.optional(s.Field(s.text(200))),
+    "status_text": s.optional(s.Field(s.text(500))),
+    "avatar": s.optional(s.ID, nullable=True),
+    "password": s.optional(s.Field(s.text(1024))),
+    "old_password": s.optional(s.Field(s.text(1024))),
+}
+NEW_USER = {
+    "username": s.Field(s.text(64)),
+    "password": s.Field(s.text(1024)),
+    "display_name": s.optional(s.Field(s.text(200)), nullable=True),
+    "admin": s.optional(s.BOOL),
+}
+USER_FLAGS = {"deactivated": s.optional(s.BOOL), "admin": s.optional(s.BOOL)}
+INVITE = {
+    "uses": s.optional(s.Field(s.int_range(1, 10000))),
+    "expires_in_s": s.optional(s.Field(s.int_range(60, 365 * 86400)), nullable=True),
+}
+
+
+def _path_id(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 18 or int(raw) == 0:
+        raise NotFound("Nothing here.")
+    return int(raw)
+
+
+@routes.get("/api/health")
+async def health(request: web.Request) -> web.Response:
+    done = await accounts.is_setup_done(request.app[SERVICES])
+    return web.json_response({"status": "ok", "version": __version__, "setup": done})
+
+
+@routes.post("/api/auth/login")
+async def login(request: web.Request) -> web.Response:
+    body = s.validate(LOGIN, await read_json(request))
+    token, user = await accounts.login(
+        request.app[SERVICES],
+        body["username"],
+        body["password"],
+        client_address(request),
+        request.headers.get("User-Agent", ""),
+    )
+    response = web.json_response({"user": user})
+    set_session_cookie(request, response, token)
+    return response
+
+
+@routes.post("/api/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    await accounts.logout(request.app[SERVICES], session)
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@routes.post("/api/auth/register")
+async def register(request: web.Request) -> web.Response:
+    body = s.validate(REGISTER, await read_json(request))
+    token, user = await accounts.register(
+        request.app[SERVICES],
+        body["username"],
+        body["password"],
+        body.get("display_name"),
+        body.get("invite"),
+        client_address(request),
+        request.headers.get("User-Agent", ""),
+    )
+    response = web.json_response({"user": user}, status=201)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    user = await accounts.get_user(request.app[SERVICES], session.user_id)
+    return web.json_response({"user": user})
+
+
+@routes.patch("/api/me")
+async def update_me(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    body = s.validate(PROFILE, await read_json(request))
+    user = await accounts.update_profile(request.app[SERVICES], session, body)
+    return web.json_response({"user": user})
+
+
+@routes.get("/api/sessions")
+async def my_sessions(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    found = await accounts.list_sessions(request.app[SERVICES], session)
+    return web.json_response({"sessions": found})
+
+
+@routes.delete("/api/sessions/{id}")
+async def revoke_session(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    await accounts.revoke_session(request.app[SERVICES], session, _path_id(request, "id"))
+    return web.Response(status=204)
+
+
+@routes.get("/api/users")
+async def list_users(request: web.Request) -> web.Response:
+    await require_session(request)
+    return web.json_response({"users": await accounts.list_users(request.app[SERVICES])})
+
+
+@routes.get("/api/users/{id}")
+async def get_user(request: web.Request) -> web.Response:
+    await require_session(request)
+    user = await accounts.get_user(request.app[SERVICES], _path_id(request, "id"))
+    return web.json_response({"user": user})
+
+
+@routes.post("/api/admin/users")
+async def admin_create_user(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    svc = request.app[SERVICES]
+    await accounts.require_admin(svc, session.user_id)
+    body = s.validate(NEW_USER, await read_json(request))
+    user = await accounts.create_user(
+        svc,
+        body["username"],
+        body["password"],
+        display_name=body.get("display_name"),
+        admin=body.get("admin", False),
+    )
+    return web.json_response({"user": user}, status=201)
+
+
+@routes.patch("/api/admin/users/{id}")
+async def admin_update_user(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    body = s.validate(USER_FLAGS, await read_json(request))
+    user = await accounts.admin_update(
+        request.app[SERVICES], session.user_id, _path_id(request, "id"), body
+    )
+    return web.json_response({"user": user})
+
+
+@routes.post("/api/admin/invites")
+async def admin_create_invite(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    svc = request.app[SERVICES]
+    await accounts.require_admin(svc, session.user_id)
+    body = s.validate(INVITE, await read_json(request))
+    code = await accounts.create_invite(
+        svc, session.user_id, body.get("uses", 1), body.get("expires_in_s", 7 * 86400)
+    )
+    url = f"{request.scheme}://{request.host}/register?invite={code}"
+    return web.json_response({"code": code, "url": url}, status=201)

@@ -1,0 +1,246 @@
+"""The WebSocket endpoint: one envelope, one command table, one error mapper."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from .. import wire
+from ..access import may_see_event
+from ..chat import messages
+from ..chat.services import Services
+from ..errors import AppError, BadRequest, RateLimited, TooLarge, internal_error_body
+from ..hub import Connection
+from ..storage import events
+from . import schemas as s
+from .keys import SERVICES
+from .middleware import check_origin, client_address, require_session
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+MAX_IN_FLIGHT = 64  # commands one socket may have running at once; more waits (backpressure)
+REPLAY_PAGE = 500
+Command = Callable[[Services, Connection, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class Spec:
+    fields: dict[str, s.Field]
+    run: Command
+    inline: bool = False  # handled in order on the reading loop (hello), not concurrently
+
+
+async def _hello(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
+    """Replay what the client missed, then go live; buffered live events fill the gap."""
+    conn.live = False
+    conn.replay_buffer = deque()
+    since: int | None = p.get("since")
+    head = await events.head(svc.db)
+    reply: dict[str, Any] = {"head": head}
+    if since is not None and (since > head or head - since > svc.settings.ws.replay_limit):
+        reply["resync"] = True
+    elif since is not None:
+        cursor = since
+        while cursor < head and not conn.closed:
+            page = await events.after(svc.db, cursor, REPLAY_PAGE)
+            if not page:
+                break
+            for event in page:
+                if event.seq > head:
+                    break
+                if may_see_event(conn.user_id, event, svc.hub.rooms_of(conn.user_id)):
+                    conn.send(wire.event_frame(event))
+            cursor = page[-1].seq
+    conn.send(wire.reply_ok(p.get("_req"), reply))
+    buffered, conn.replay_buffer = conn.replay_buffer, None
+    conn.last_seq = head
+    conn.live = True
+    for seq, data in buffered:
+        conn.deliver(seq, data)
+    return None
+
+
+async def _send(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    if p.get("attachments"):
+        raise BadRequest("Attachments come with uploads, which this server does not offer yet.")
+    message = await messages.send(
+        svc, conn.user_id, p["room"], p["body"], p["client_id"], p.get("thread")
+    )
+    return {"message": message}
+
+
+async def _edit(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    return {"message": await messages.edit(svc, conn.user_id, p["message"], p["body"])}
+
+
+async def _delete(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    return {"message": await messages.delete(svc, conn.user_id, p["message"])}
+
+
+async def _react(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    await messages.react(svc, conn.user_id, p["message"], p["emoji"], p["on"])
+    return {}
+
+
+async def _read(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    return {"message": await messages.mark_read(svc, conn.user_id, p["room"], p["message"])}
+
+
+async def _typing(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
+    if svc.typing_limits.take((conn.user_id, p["room"]), svc.clock()) == 0:
+        messages.typing(svc, conn.user_id, p["room"])
+    return _only_if_asked(p)
+
+
+async def _ping(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
+    conn.send(wire.frame({"type": "pong"}))
+    return _only_if_asked(p)
+
+
+def _only_if_asked(p: dict[str, Any]) -> dict[str, Any] | None:
+    """Fire-and-forget frames get a reply only when they carry a `req`."""
+    return {} if p.get("_req") is not None else None
+
+
+def _body(svc: Services) -> s.Field:
+    # Over-long bodies get `too_large` from the action, not a schema error.
+    return s.Field(s.text(svc.settings.limits.message_chars * 4 + 64))
+
+
+def command_table(svc: Services) -> dict[str, Spec]:
+    body = _body(svc)
+    return {
+        "hello": Spec({"since": s.Field(s.SEQ.check, required=True, nullable=True)}, _hello, True),
+        "message.send": Spec(
+            {
+                "room": s.ID,
+                "body": body,
+                "client_id": s.Field(s.text(64)),
+                "thread": s.optional(s.ID, nullable=True),
+                "attachments": s.optional(s.Field(s.id_list(20))),
+            },
+            _send,
+        ),
+        "message.edit": Spec({"message": s.ID, "body": body}, _edit),
+        "message.delete": Spec({"message": s.ID}, _delete),
+        "reaction.set": Spec({"message": s.ID, "emoji": s.Field(s.text(64)), "on": s.BOOL}, _react),
+        "read.mark": Spec({"room": s.ID, "message": s.ID}, _read),
+        "typing": Spec({"room": s.ID}, _typing),
+        "ping": Spec({}, _ping),
+    }
+
+
+def _error_body(e: BaseException) -> dict[str, Any]:
+    if isinstance(e, AppError):
+        return e.body()
+    log.error("websocket command failed", exc_info=e)
+    return internal_error_body()
+
+
+class Session:
+    """One socket's command loop: parse, validate, run, reply."""
+
+    def __init__(self, svc: Services, conn: Connection, table: dict[str, Spec]) -> None:
+        self.svc = svc
+        self.conn = conn
+        self.table = table
+        self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, raw: str) -> None:
+        req: str | None = None
+        try:
+            if len(raw) > self.svc.settings.limits.frame_bytes:
+                raise TooLarge(
+                    f"A frame may have at most {self.svc.settings.limits.frame_bytes} bytes."
+                )
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, RecursionError):
+                raise BadRequest("A frame must be a JSON object.") from None
+            if not isinstance(obj, dict):
+                raise BadRequest("A frame must be a JSON object.")
+            raw_req = obj.get("req")
+            if raw_req is not None:
+                if not isinstance(raw_req, str) or len(raw_req) > 64:
+                    raise BadRequest("req must be a string of at most 64 characters.")
+                req = raw_req
+            kind = obj.get("type")
+            spec = self.table.get(kind) if isinstance(kind, str) else None
+            if spec is None:
+                raise BadRequest("Unknown frame type.")
+            params = s.validate(spec.fields, obj, ignore=frozenset({"type", "req"}))
+        except AppError as e:
+            self.conn.send(wire.reply_error(req, e.body()))
+            return
+        params["_req"] = req
+        if spec.inline:
+            await self._run(spec, params, req)
+            return
+        await self.slots.acquire()
+        task = asyncio.create_task(self._run(spec, params, req))
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.slots.release()
+
+    async def _run(self, spec: Spec, params: dict[str, Any], req: str | None) -> None:
+        try:
+            data = await spec.run(self.svc, self.conn, params)
+        except Exception as e:
+            self.conn.send(wire.reply_error(req, _error_body(e)))
+            return
+        if data is not None:
+            self.conn.send(wire.reply_ok(req, data))
+
+    async def finish(self) -> None:
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+@routes.get("/api/ws")
+async def websocket(request: web.Request) -> web.StreamResponse:
+    svc = request.app[SERVICES]
+    check_origin(request)
+    session = await require_session(request)
+    address = client_address(request)
+    limits = svc.settings.limits
+    if svc.hub.connections_from(address) >= limits.ws_per_ip:
+        raise RateLimited("Too many connections from this address.")
+    if svc.hub.connections_of(session.user_id) >= limits.ws_per_user:
+        raise RateLimited("Too many connections for this account; close some tabs.")
+    ws = web.WebSocketResponse(
+        heartbeat=svc.settings.ws.heartbeat_s,
+        compress=False,  # permessage-deflate costs 3–3.5× CPU per delivery (issue 2)
+        max_msg_size=limits.frame_bytes * 4,
+    )
+    await ws.prepare(request)
+    conn = Connection(ws, session.user_id, session.id, address, svc.settings.ws.queue_frames)
+    svc.hub.register(conn)
+    loop = Session(svc, conn, request.app[COMMANDS])
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await loop.handle(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                conn.send(wire.reply_error(None, BadRequest("Frames must be JSON text.").body()))
+            if conn.closed:
+                break
+    finally:
+        svc.hub.unregister(conn, svc.now_ms())
+        await loop.finish()
+        await conn.stop_writer()
+    return ws
+
+
+COMMANDS = web.AppKey("ws_commands", dict[str, Spec])

@@ -1,0 +1,96 @@
+"""Shared fixtures: a real server (one per session, set up once) and logged-in users."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.client import Client
+from tests.server import ADMIN_PASSWORD, Server, init_data
+
+USER_PASSWORD = "user-password-1"
+# Relaxed enough that a fast test never trips a limit by accident; tests of limits start
+# a server of their own with tighter settings.
+TEST_ENV = {
+    "PYCHAT_AUTH_SCRYPT_N": "1024",
+    "PYCHAT_LIMITS_SEND_PER_SECOND": "1000",
+    "PYCHAT_LIMITS_SEND_BURST": "1000",
+    "PYCHAT_AUTH_LOGIN_FAILURES_PER_IP": "100000",
+}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("data")
+    init_data(data)
+    srv = Server(data, env=TEST_ENV).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """A server of the test's own (own data dir, own settings)."""
+    started: list[Server] = []
+    counter = itertools.count()
+
+    def make(env: dict[str, str] | None = None, *, setup: bool = True) -> Server:
+        data = tmp_path / f"data{next(counter)}"
+        data.mkdir()
+        if setup:
+            init_data(data)
+        srv = Server(data, env={**TEST_ENV, **(env or {})}).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+async def admin(server: Server) -> AsyncIterator[Client]:
+    client = Client(server.url)
+    await client.login("admin", ADMIN_PASSWORD)
+    yield client
+    await client.close()
+
+
+UserFactory = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+async def make_user(server: Server, admin: Client) -> AsyncIterator[UserFactory]:
+    """Create a fresh account through the admin API and return it logged in."""
+    clients: list[Client] = []
+
+    async def make(
+        prefix: str = "u", *, base_url: str | None = None, via: Client | None = None
+    ) -> Client:
+        username = f"{prefix}{uuid.uuid4().hex[:8]}"
+        creator = via or admin
+        await creator.post(
+            "/api/admin/users", {"username": username, "password": USER_PASSWORD}, expect=201
+        )
+        client = Client(base_url or server.url)
+        clients.append(client)
+        return await client.login(username, USER_PASSWORD)
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+async def new_room(
+    owner: Client, *members: Client, kind: str = "private", name: str | None = None
+) -> dict:
+    body = {"kind": kind, "members": [m.id for m in members]}
+    if kind != "direct":
+        body["name"] = name or f"room-{uuid.uuid4().hex[:6]}"
+    status, payload = await owner.call("POST", "/api/rooms", body)
+    assert status in (200, 201), payload
+    return payload["room"]

@@ -1,0 +1,115 @@
+"""Starting the real `pychat serve` as a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+READY = re.compile(r"Pychat listening on (http://\S+)")
+ADMIN_PASSWORD = "admin-password-1"
+
+
+def pychat(
+    *args: str, data: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *args, "--data", str(data)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def init_data(data: Path, admin: str = "admin", password: str = ADMIN_PASSWORD) -> None:
+    done = pychat(
+        "init",
+        "--org",
+        "Acme",
+        "--admin",
+        admin,
+        "--password-stdin",
+        data=data,
+        stdin=password + "\n",
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@dataclass
+class Server:
+    data: Path
+    env: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    proc: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+
+    def start(self, timeout: float = 30) -> Server:
+        self.output = []
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "serve",
+                "--data",
+                str(self.data),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+        )
+        ready = threading.Event()
+        threading.Thread(target=self._read, args=(self.proc, ready), daemon=True).start()
+        if not ready.wait(timeout) or not self.url:
+            self.stop()
+            raise RuntimeError("server did not start:\n" + "".join(self.output))
+        return self
+
+    def _read(self, proc: subprocess.Popen[str], ready: threading.Event) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.output.append(line)
+            match = READY.search(line)
+            if match and not ready.is_set():
+                self.url = match.group(1)
+                ready.set()
+        ready.set()
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/api/ws"
+
+    def stop(self, timeout: float = 15) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """kill -9: no chance to flush or clean up."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(15)
+        self.proc = None
+
+    def log(self) -> str:
+        return "".join(self.output)
