@@ -1,0 +1,70 @@
+"""The documentation covers every route, frame, event kind and setting (Datasette-style)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from appliance.app import build_app
+from appliance.config import Settings
+from appliance.web.ws import command_table
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+EVENT_KIND = re.compile(r'emit\(\s*"([a-z.]+)"')
+SERVER_FRAME = re.compile(r'"type": "([a-z.]+)"')
+
+
+def _api() -> str:
+    return (DOCS / "api.md").read_text(encoding="utf-8")
+
+
+def test_every_rest_route_is_documented(tmp_path: Path) -> None:
+    app = build_app(Settings(data_dir=tmp_path))
+    doc = _api()
+    missing = []
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if route.method == "HEAD" or not path:
+            continue
+        if f"{route.method} {path}" not in doc:
+            missing.append(f"{route.method} {path}")
+    assert not missing, f"routes without an entry in docs/api.md: {missing}"
+
+
+def test_every_websocket_command_is_documented(tmp_path: Path) -> None:
+    app = build_app(Settings(data_dir=tmp_path))
+    from appliance.web.keys import SERVICES
+
+    doc = _api()
+    missing = [t for t in command_table(app[SERVICES]) if f"- `{t}`" not in doc]
+    assert not missing, f"frame types without an entry in docs/api.md: {missing}"
+
+
+def test_every_event_kind_and_server_frame_is_documented() -> None:
+    source = "\n".join(
+        p.read_text(encoding="utf-8") for p in (DOCS.parent / "appliance").rglob("*.py")
+    )
+    kinds = set(EVENT_KIND.findall(source))
+    frames = set(SERVER_FRAME.findall(source))
+    assert {"message.new", "member.join", "user.update"} <= kinds
+    doc = _api()
+    missing = sorted(k for k in kinds | frames if f"`{k}`" not in doc)
+    assert not missing, f"event kinds or frames without an entry in docs/api.md: {missing}"
+
+
+def test_every_setting_is_documented() -> None:
+    doc = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    missing = []
+    for section in dataclasses.fields(Settings):
+        if section.name == "data_dir":
+            continue
+        for f in dataclasses.fields(
+            section.type
+            if isinstance(section.type, type)
+            else type(getattr(Settings(), section.name))
+        ):
+            if f"`{section.name}.{f.name}`" not in doc:
+                missing.append(f"{section.name}.{f.name}")
+    assert not missing, f"settings without an entry in docs/configuration.md: {missing}"
