@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from .chat import accounts
 from .chat.services import Services
 from .config import Settings
 from .db import Database, Tx
@@ -19,6 +21,7 @@ from .web.keys import SERVICES
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
 
 log = logging.getLogger(__name__)
+MAINTENANCE_EVERY_S = 3600
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -34,6 +37,7 @@ def build_app(settings: Settings) -> web.Application:
     for table in (api_accounts.routes, api_rooms.routes, ws.routes, pages.routes):
         app.add_routes(table)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_maintenance)
     app.on_shutdown.append(_close_sockets)
     return app
 
@@ -58,6 +62,25 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     yield
     svc.hub.on_offline = lambda user_id: None
     await svc.db.close()
+
+
+async def _maintenance(app: web.Application) -> AsyncIterator[None]:
+    """Hourly housekeeping: expired sessions are deleted, not just refused."""
+    svc = app[SERVICES]
+
+    async def loop() -> None:
+        while True:
+            try:
+                await accounts.purge_expired_sessions(svc)
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(MAINTENANCE_EVERY_S)
+
+    task = asyncio.create_task(loop(), name="maintenance")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

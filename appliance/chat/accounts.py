@@ -343,3 +343,12 @@ async def reset_password(svc: Services, username: str, password: str) -> None:
     check_password(password)
     password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
     await _save_user(svc, int(row["id"]), {"password_hash": password_hash}, keep_session=None)
+
+
+async def purge_expired_sessions(svc: Services) -> None:
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> None:
+        await sessions.delete_expired(tx, now)
+
+    await svc.db.write(job)
