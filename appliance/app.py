@@ -16,7 +16,7 @@ from .db import Database, Tx
 from .hub import Hub
 from .passwords import dummy_hash
 from .storage import rooms, users
-from .web import api_accounts, api_rooms, pages, ws
+from .web import api_accounts, api_rooms, pages, static, ws
 from .web.keys import SERVICES
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
 
@@ -36,6 +36,7 @@ def build_app(settings: Settings) -> web.Application:
     app[ws.COMMANDS] = ws.command_table(svc)
     for table in (api_accounts.routes, api_rooms.routes, ws.routes, pages.routes):
         app.add_routes(table)
+    static.add_routes(app)  # last: its catch-all serves the app for every other path
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_maintenance)
     app.on_shutdown.append(_close_sockets)

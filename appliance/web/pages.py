@@ -1,5 +1,5 @@
-"""Pages outside the API. The web app and the setup wizard come with their own issues;
-until they ship, these pages say plainly how to finish setup and where the API is."""
+"""Pages outside the API and the web app. The setup wizard comes with its own issue; until
+it ships, `/setup` says plainly how to finish setup on the device."""
 
 from __future__ import annotations
 
@@ -42,9 +42,10 @@ async def setup_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.get("/")
-async def home(request: web.Request) -> web.StreamResponse:
+def not_built() -> web.Response:
+    """What `/` shows when the web app has not been built (`make build`)."""
     return _page(
-        "<p>The server is running. The API is at <code>/api/</code>"
+        "<p>The server is running, but the web app has not been built: run"
+        " <code>make build</code>. The API is at <code>/api/</code>"
         " (see <code>docs/api.md</code>).</p>"
     )

@@ -1,0 +1,86 @@
+"""Serving the built single-page app: hashed assets cached for good, the shell never stale.
+
+`appliance/web/static/` is the Vite build output (git-ignored; `make build`). App routes
+that are not files get `index.html`, so deep links and reloads work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR_KEY = web.AppKey("static_dir", Path)
+
+# No inline scripts and no outside origins: the appliance works with the internet unplugged.
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)",
+}
+IMMUTABLE = "public, max-age=31536000, immutable"
+NO_CACHE = "no-cache"
+
+
+def _cache_control(relative: str) -> str:
+    # Vite puts content-hashed files under assets/; everything else may change in place.
+    return IMMUTABLE if relative.startswith("assets/") else NO_CACHE
+
+
+def _resolve(root: Path, tail: str) -> Path | None:
+    """A file under root for a URL tail, never outside it."""
+    if not tail or "\x00" in tail or "\\" in tail:
+        return None
+    parts = tail.split("/")
+    if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        return None
+    candidate = root.joinpath(*parts)
+    try:
+        candidate.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return candidate if candidate.is_file() else None
+
+
+async def spa(request: web.Request) -> web.StreamResponse:
+    root = request.app[STATIC_DIR_KEY]
+    tail = request.match_info.get("tail", "")
+    if tail.startswith("api/"):
+        raise web.HTTPNotFound()
+    found = _resolve(root, tail)
+    relative = tail if found is not None else "index.html"
+    target = found if found is not None else root / "index.html"
+    if not target.is_file():
+        from .pages import not_built
+
+        return not_built()
+    response = web.FileResponse(target)
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Cache-Control"] = _cache_control(relative)
+    if relative == "sw.js":
+        response.headers["Service-Worker-Allowed"] = "/"
+    return response
+
+
+def add_routes(app: web.Application, static_dir: Path = STATIC_DIR) -> None:
+    app[STATIC_DIR_KEY] = static_dir
+    app.router.add_get("/{tail:.*}", spa)
