@@ -352,3 +352,32 @@ async def purge_expired_sessions(svc: Services) -> None:
         await sessions.delete_expired(tx, now)
 
     await svc.db.write(job)
+
+
+async def get_org_settings(svc: Services) -> dict[str, Any]:
+    return {
+        "org_name": await settings.get(svc.db, settings.ORG_NAME, ""),
+        "registration": await settings.get(svc.db, settings.REGISTRATION, "invite"),
+    }
+
+
+async def update_org_settings(svc: Services, actor: int, changes: dict[str, str]) -> dict[str, Any]:
+    """Organisation name and registration policy (`invite`, `open`, `closed`)."""
+    await require_admin(svc, actor)
+    values: dict[str, str] = {}
+    if "registration" in changes:
+        if changes["registration"] not in settings.REGISTRATION_POLICIES:
+            raise BadRequest("registration must be invite, open or closed.")
+        values[settings.REGISTRATION] = changes["registration"]
+    if "org_name" in changes:
+        org = " ".join(changes["org_name"].split())
+        if not 1 <= len(org) <= 64:
+            raise BadRequest("The organisation name needs 1–64 characters.")
+        values[settings.ORG_NAME] = org
+
+    async def job(tx: Tx) -> None:
+        for key, value in values.items():
+            await settings.put(tx, key, value)
+
+    await svc.db.write(job)
+    return await get_org_settings(svc)

@@ -178,3 +178,25 @@ async def admin_create_invite(request: web.Request) -> web.Response:
     )
     url = f"{request.scheme}://{request.host}/register?invite={code}"
     return web.json_response({"code": code, "url": url}, status=201)
+
+
+ORG_SETTINGS = {
+    "org_name": s.optional(s.Field(s.text(200))),
+    "registration": s.optional(s.Field(s.text(16))),
+}
+
+
+@routes.get("/api/admin/settings")
+async def admin_settings(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    svc = request.app[SERVICES]
+    await accounts.require_admin(svc, session.user_id)
+    return web.json_response(await accounts.get_org_settings(svc))
+
+
+@routes.patch("/api/admin/settings")
+async def admin_update_settings(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    body = s.validate(ORG_SETTINGS, await read_json(request))
+    found = await accounts.update_org_settings(request.app[SERVICES], session.user_id, body)
+    return web.json_response(found)
