@@ -43,6 +43,7 @@ class Connection:
         self.closed = False
         self._queue: deque[bytes] = deque()
         self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()  # set when the queue has room again (for replay)
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{user_id}")
 
     def send(self, data: bytes) -> None:
@@ -53,6 +54,12 @@ class Connection:
             return
         self._queue.append(data)
         self._wakeup.set()
+
+    async def wait_for_room(self) -> None:
+        """Backpressure for bulk sends (replay): wait until the queue is half empty."""
+        while not self.closed and len(self._queue) >= self.limit // 2:
+            self._room.clear()
+            await self._room.wait()
 
     def deliver(self, seq: int, data: bytes) -> None:
         """An event: buffered while replaying, dropped if already sent, else sent."""
@@ -72,6 +79,7 @@ class Connection:
             return
         self.closed = True
         self._queue.clear()
+        self._room.set()
         self._writer.cancel()
         asyncio.get_running_loop().create_task(
             self.ws.close(code=code, message=reason.encode()), name="ws-close"
@@ -90,9 +98,13 @@ class Connection:
                 self._wakeup.clear()
                 while queue:
                     await self.ws.send_frame(queue.popleft(), WSMsgType.TEXT)
+                    if len(queue) < self.limit // 2:
+                        self._room.set()
         except (ConnectionError, RuntimeError):
             # The peer went away; the reader side notices and unregisters us.
             self.closed = True
+        finally:
+            self._room.set()
 
 
 class Hub:

@@ -49,8 +49,11 @@ async def _hello(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str
         reply["resync"] = True
     elif since is not None:
         cursor = since
+        # A page never holds more than half the socket's queue: with the wait below, a
+        # replay of any length never overflows it.
+        page_size = max(1, min(REPLAY_PAGE, conn.limit // 2))
         while cursor < head and not conn.closed:
-            page = await events.after(svc.db, cursor, REPLAY_PAGE)
+            page = await events.after(svc.db, cursor, page_size)
             if not page:
                 break
             for event in page:
@@ -59,6 +62,7 @@ async def _hello(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str
                 if may_see_event(conn.user_id, event, svc.hub.rooms_of(conn.user_id)):
                     conn.send(wire.event_frame(event))
             cursor = page[-1].seq
+            await conn.wait_for_room()
     conn.send(wire.reply_ok(p.get("_req"), reply))
     buffered, conn.replay_buffer = conn.replay_buffer, None
     conn.last_seq = head
