@@ -100,9 +100,9 @@ def _with_services(settings: Settings, fn: Callable[[Services], Awaitable[Any]])
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # Commands other than serve print nothing but errors (protocol.md).
+    level = logging.INFO if args.command == "serve" else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = args.data if args.data is not None else default_data_dir()
     try:
         overrides = {"server.listen": args.listen} if getattr(args, "listen", None) else {}

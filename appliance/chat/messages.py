@@ -71,6 +71,9 @@ async def send(
     if client_id is not None:
         earlier = await messages.by_client_id(svc.db, author, client_id)
         if earlier is not None:
+            # A retry returns the original, but only while its room is still visible.
+            if not svc.hub.is_member(author, int(earlier["room_id"])):
+                raise NotFound("No such room.")
             return (await messages.hydrate(svc.db, [earlier]))[0]
     if not svc.hub.is_member(author, room_id):
         raise NotFound("No such room.")
@@ -95,7 +98,7 @@ async def send(
         if row is None:
             if client_id is not None:
                 earlier = await messages.by_client_id(tx, author, client_id)
-                if earlier is not None:
+                if earlier is not None and await rooms.role(tx, earlier["room_id"], author):
                     return (await messages.hydrate(tx, [earlier]))[0]
             raise NotFound("No such room.")
         if mentioned:

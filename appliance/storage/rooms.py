@@ -115,7 +115,8 @@ async def members_of_rooms(db: Reader, room_ids: list[int]) -> dict[int, list[in
     return found
 
 
-# Unread: timeline messages by others after the read marker. Mentions: by name, or @room.
+# Unread: timeline messages by others after the read marker. Mentions: messages (thread
+# replies too) after the marker naming the user or the room, each message counted once.
 _ROOM_STATE = f"""
 SELECT {COLUMNS},
   (SELECT max(m.id) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL)
@@ -124,10 +125,10 @@ SELECT {COLUMNS},
   (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL
       AND m.deleted = 0 AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0))
       AS unread,
-  (SELECT count(*) FROM mentions x WHERE x.user_id = :user AND x.room_id = r.id
-      AND x.message_id > coalesce(rm.message_id, 0))
-  + (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.mention_room = 1
-      AND m.deleted = 0 AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0))
+  (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.deleted = 0
+      AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0)
+      AND (m.mention_room = 1 OR EXISTS (SELECT 1 FROM mentions x
+           WHERE x.message_id = m.id AND x.user_id = :user)))
       AS mentions
 FROM rooms r
 LEFT JOIN read_markers rm ON rm.room_id = r.id AND rm.user_id = :user
