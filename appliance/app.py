@@ -21,7 +21,8 @@ from .web.keys import SERVICES
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
 
 log = logging.getLogger(__name__)
-MAINTENANCE_EVERY_S = 3600
+MAINTENANCE_EVERY_S = 2.0
+PURGE_EVERY_S = 3600
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -66,13 +67,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _maintenance(app: web.Application) -> AsyncIterator[None]:
-    """Hourly housekeeping: expired sessions are deleted, not just refused."""
+    """Housekeeping: publish events the `pychat` commands wrote; delete expired sessions."""
     svc = app[SERVICES]
 
     async def loop() -> None:
+        last_purge = 0.0
         while True:
             try:
-                await accounts.purge_expired_sessions(svc)
+                await svc.db.publish_foreign_events()
+                if svc.clock() - last_purge >= PURGE_EVERY_S:
+                    await accounts.purge_expired_sessions(svc)
+                    last_purge = svc.clock()
             except Exception:
                 log.exception("housekeeping failed")
             await asyncio.sleep(MAINTENANCE_EVERY_S)

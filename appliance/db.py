@@ -112,11 +112,20 @@ class Database:
         self._task: asyncio.Task[None] | None = None
         self.on_commit: Callable[[list[Event]], None] = lambda events: None
         self.batches = 0
+        # The newest event handed to on_commit; events written by another process (the
+        # `pychat user` commands) fill the gap before it, so no client ever skips one.
+        self.published_seq = 0
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await _connect(self.path, self.synchronous)
-        await migrate(self._writer)
+        try:
+            await migrate(self._writer)
+        except BaseException:
+            await self._writer.close()  # its thread would keep the process alive
+            self._writer = None
+            raise
+        self.published_seq = await self._head(self._writer)
         self._reader = await _connect(self.path, self.synchronous)
         await self._reader.execute("PRAGMA query_only=ON")
         self._task = asyncio.create_task(self._write_loop(), name="db-writer")
@@ -204,12 +213,42 @@ class Database:
             raise
         events = [e for job in batch for e in job.events]
         if events:
+            if events[0].seq > self.published_seq + 1:
+                events = await self._events_between(self.published_seq, events[0].seq) + events
+            self.published_seq = events[-1].seq
             try:
                 self.on_commit(events)
             except Exception:
                 log.exception("publishing committed events failed")
         for job, result in zip(batch, results, strict=True):
             _settle(job.future, result=result)
+
+    async def publish_foreign_events(self) -> None:
+        """Publish events that another process committed (checked periodically)."""
+        if await self._head(self.reader) <= self.published_seq:
+            return
+
+        async def adopt(tx: Tx) -> None:
+            # Runs on the writer, in order with our own commits: no event is published twice.
+            head = await self._head(tx.conn)
+            tx.events.extend(await self._events_between(self.published_seq, head + 1))
+
+        await self.write(adopt)
+
+    async def _head(self, conn: aiosqlite.Connection) -> int:
+        async with conn.execute("SELECT coalesce(max(seq), 0) FROM events") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _events_between(self, after: int, before: int) -> list[Event]:
+        assert self._writer is not None
+        async with self._writer.execute(
+            "SELECT seq, kind, room_id, user_id, data, created_at FROM events"
+            " WHERE seq > ? AND seq < ? ORDER BY seq",
+            (after, before),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Event(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def _settle(

@@ -101,7 +101,8 @@ async def read_json(request: web.Request) -> Any:
         return {}
     try:
         return json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers bad JSON, bad UTF-8 and numbers of more than 4300 digits.
         raise BadRequest("The body is not valid JSON.") from None
 
 

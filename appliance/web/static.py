@@ -64,8 +64,6 @@ def _resolve(root: Path, tail: str) -> Path | None:
 async def spa(request: web.Request) -> web.StreamResponse:
     root = request.app[STATIC_DIR_KEY]
     tail = request.match_info.get("tail", "")
-    if tail.startswith("api/"):
-        raise web.HTTPNotFound()
     found = _resolve(root, tail)
     relative = tail if found is not None else "index.html"
     target = found if found is not None else root / "index.html"
@@ -83,4 +81,5 @@ async def spa(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application, static_dir: Path = STATIC_DIR) -> None:
     app[STATIC_DIR_KEY] = static_dir
-    app.router.add_get("/{tail:.*}", spa)
+    # Never /api/...: an unknown API path must answer 404 for every method, not the app.
+    app.router.add_get("/{tail:(?!api/).*}", spa)

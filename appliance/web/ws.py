@@ -168,7 +168,7 @@ class Session:
                 )
             try:
                 obj = json.loads(raw)
-            except (json.JSONDecodeError, RecursionError):
+            except (ValueError, RecursionError):
                 raise BadRequest("A frame must be a JSON object.") from None
             if not isinstance(obj, dict):
                 raise BadRequest("A frame must be a JSON object.")
