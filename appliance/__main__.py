@@ -22,6 +22,7 @@ from .config import ConfigError, Settings, load_settings, parse_listen
 from .db import Database, SchemaTooNew
 from .errors import AppError
 from .hub import Hub
+from .rtc.cli import add_turn_arguments, run_turn
 from .storage import users
 
 log = logging.getLogger("appliance")
@@ -68,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true", required=True)
 
+    turn = sub.add_parser("turn", help="run only the STUN/TURN server (docs/turn.md)")
+    add_turn_arguments(turn)
+
     backup = sub.add_parser("backup", help="a consistent copy of the database, while serving")
     data_arg(backup)
     backup.add_argument("--out", type=Path, required=True)
@@ -100,6 +104,8 @@ def _with_services(settings: Settings, fn: Callable[[Services], Awaitable[Any]])
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "turn":
+        return asyncio.run(run_turn(args))  # it configures its own logging
     # Commands other than serve print nothing but errors (protocol.md).
     level = logging.INFO if args.command == "serve" else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
