@@ -3,9 +3,38 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .db import Event
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def loads(text: str) -> Any:
+    """Client JSON. ValueError for bad JSON, bad numbers, too deep nesting, and text that
+    is not Unicode (a lone surrogate escape like "\\ud800", which could not be stored or
+    echoed)."""
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    # Only frames with surrogate escapes pay for the check (browsers send emoji unescaped).
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("lone surrogate") from None
+    return obj
+
+
+def utf8_length_over(text: str, limit: int) -> bool:
+    """Whether text takes more than `limit` bytes in UTF-8, encoding only when unsure."""
+    if len(text) > limit:
+        return True
+    if len(text) * 4 <= limit:
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 def dumps(obj: Any) -> str:

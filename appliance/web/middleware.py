@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from .. import wire
 from ..chat import accounts
 from ..chat.accounts import Session
 from ..errors import (
@@ -100,10 +100,10 @@ async def read_json(request: web.Request) -> Any:
     if not request.can_read_body:
         return {}
     try:
-        return json.loads(await request.text())
-    except (ValueError, RecursionError):
-        # ValueError covers bad JSON, bad UTF-8 and numbers of more than 4300 digits.
-        raise BadRequest("The body is not valid JSON.") from None
+        return wire.loads(await request.text())
+    except ValueError:
+        # Bad JSON, bad UTF-8, too deep, numbers of more than 4300 digits, lone surrogates.
+        raise BadRequest("The body is not valid JSON of Unicode text.") from None
 
 
 async def require_session(request: web.Request) -> Session:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,7 @@ from .. import wire
 from ..access import may_see_event
 from ..chat import messages
 from ..chat.services import Services
-from ..errors import AppError, BadRequest, RateLimited, TooLarge, internal_error_body
+from ..errors import AppError, BadRequest, NotFound, RateLimited, TooLarge, internal_error_body
 from ..hub import Connection
 from ..storage import events
 from . import schemas as s
@@ -99,6 +98,8 @@ async def _read(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str,
 
 
 async def _typing(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
+    if not svc.hub.is_member(conn.user_id, p["room"]):
+        raise NotFound("No such room.")
     if svc.typing_limits.take((conn.user_id, p["room"]), svc.clock()) == 0:
         messages.typing(svc, conn.user_id, p["room"])
     return _only_if_asked(p)
@@ -162,14 +163,10 @@ class Session:
     async def handle(self, raw: str) -> None:
         req: str | None = None
         try:
-            if len(raw) > self.svc.settings.limits.frame_bytes:
-                raise TooLarge(
-                    f"A frame may have at most {self.svc.settings.limits.frame_bytes} bytes."
-                )
             try:
-                obj = json.loads(raw)
-            except (ValueError, RecursionError):
-                raise BadRequest("A frame must be a JSON object.") from None
+                obj = wire.loads(raw)  # parsed even when too large, to answer its req
+            except ValueError:
+                raise BadRequest("A frame must be a JSON object of Unicode text.") from None
             if not isinstance(obj, dict):
                 raise BadRequest("A frame must be a JSON object.")
             raw_req = obj.get("req")
@@ -177,6 +174,9 @@ class Session:
                 if not isinstance(raw_req, str) or len(raw_req) > 64:
                     raise BadRequest("req must be a string of at most 64 characters.")
                 req = raw_req
+            limit = self.svc.settings.limits.frame_bytes
+            if wire.utf8_length_over(raw, limit):
+                raise TooLarge(f"A frame may have at most {limit} bytes.")
             kind = obj.get("type")
             spec = self.table.get(kind) if isinstance(kind, str) else None
             if spec is None:
