@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 LISTEN ?= 127.0.0.1:8080
 # Run the suite in a loopback-only network namespace when we may (root, unshare present).
+PY_DIRS := $(wildcard appliance tests bench)
 HERMETIC := $(shell unshare -n true 2>/dev/null && echo yes)
 
 .PHONY: run test lint typecheck pytest install install-test clean
@@ -26,8 +27,8 @@ run: $(BIN)/pychat
 	$(BIN)/pychat serve --data $(DATA) --listen $(LISTEN)
 
 lint: install-test
-	$(BIN)/ruff check appliance tests bench
-	$(BIN)/ruff format --check appliance tests bench
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: install-test
 	$(BIN)/mypy
