@@ -46,6 +46,8 @@ class LimitsSettings:
     request_bytes: int = 1048576
     send_per_second: float = 5.0
     send_burst: int = 20
+    frames_per_second: float = 50.0
+    frames_burst: int = 200
     ws_per_ip: int = 64
     ws_per_user: int = 32
     rooms_per_user: int = 1000
@@ -86,6 +88,8 @@ _BOUNDS: dict[str, Any] = {
     "limits.request_bytes": (1024, 1 << 30),
     "limits.send_per_second": (0.01, 1_000_000),
     "limits.send_burst": (1, 1_000_000),
+    "limits.frames_per_second": (0.01, 1_000_000),
+    "limits.frames_burst": (1, 1_000_000),
     "limits.ws_per_ip": (1, 1_000_000),
     "limits.ws_per_user": (1, 1_000_000),
     "limits.rooms_per_user": (1, 1_000_000),

@@ -41,6 +41,10 @@ class Connection:
         self.last_seq = 0
         self.replay_buffer: deque[tuple[int, bytes]] | None = None
         self.closed = False
+        # Every incoming frame takes a token (limits.frames_*): reads, markers and hellos
+        # cost the server work too, so no socket may send without bound.
+        self.frame_tokens = 0.0
+        self.frame_stamp = 0.0
         self._queue: deque[bytes] = deque()
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()  # set when the queue has room again (for replay)

@@ -160,6 +160,21 @@ class Session:
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.tasks: set[asyncio.Task[None]] = set()
 
+    def _take_frame_token(self) -> bool:
+        limits, conn = self.svc.settings.limits, self.conn
+        now = self.svc.clock()
+        if conn.frame_stamp == 0.0:
+            conn.frame_tokens = float(limits.frames_burst)
+        elapsed = max(0.0, now - conn.frame_stamp)
+        conn.frame_tokens = min(
+            float(limits.frames_burst), conn.frame_tokens + elapsed * limits.frames_per_second
+        )
+        conn.frame_stamp = now
+        if conn.frame_tokens < 1.0:
+            return False
+        conn.frame_tokens -= 1.0
+        return True
+
     async def handle(self, raw: str) -> None:
         req: str | None = None
         try:
@@ -177,6 +192,8 @@ class Session:
             limit = self.svc.settings.limits.frame_bytes
             if wire.utf8_length_over(raw, limit):
                 raise TooLarge(f"A frame may have at most {limit} bytes.")
+            if not self._take_frame_token():
+                raise RateLimited("Too many frames on this connection; slow down.")
             kind = obj.get("type")
             spec = self.table.get(kind) if isinstance(kind, str) else None
             if spec is None:
