@@ -4,11 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= data
 LISTEN ?= 127.0.0.1:8080
-# Run the suite in a loopback-only network namespace when we may (root, unshare present).
 PY_DIRS := $(wildcard appliance tests bench)
+# Run the suite in a loopback-only network namespace when we may (root, unshare present).
 HERMETIC := $(shell unshare -n true 2>/dev/null && echo yes)
 
-.PHONY: run test lint typecheck pytest install install-test clean
+SPA := appliance/web/spa
+SPA_INPUTS := $(shell find $(SPA)/src $(SPA)/public $(SPA)/scripts -type f 2>/dev/null) \
+	$(wildcard $(SPA)/index.html $(SPA)/vite.config.ts $(SPA)/package.json $(SPA)/tsconfig*.json)
+STATIC_INDEX := appliance/web/static/index.html
+
+.PHONY: run test lint typecheck pytest install install-test build spa-check clean
 
 $(BIN)/pychat: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +28,21 @@ $(VENV)/.test-deps: pyproject.toml $(BIN)/pychat
 install: $(BIN)/pychat
 install-test: $(VENV)/.test-deps
 
-run: $(BIN)/pychat
+$(SPA)/node_modules/.installed: $(SPA)/package-lock.json
+	cd $(SPA) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The web app is rebuilt only when its sources changed.
+$(STATIC_INDEX): $(SPA)/node_modules/.installed $(SPA_INPUTS)
+	cd $(SPA) && npm run build
+	touch $@
+
+build: $(STATIC_INDEX)
+
+spa-check: $(SPA)/node_modules/.installed
+	cd $(SPA) && npm run typecheck && npm test
+
+run: $(BIN)/pychat build
 	$(BIN)/pychat serve --data $(DATA) --listen $(LISTEN)
 
 lint: install-test
@@ -41,7 +60,7 @@ else
 	$(BIN)/pytest $(PYTEST_ARGS)
 endif
 
-test: lint typecheck pytest
+test: lint typecheck spa-check build pytest
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

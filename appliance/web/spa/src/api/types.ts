@@ -1,0 +1,146 @@
+// Wire types of docs/api.md. Names follow the server's JSON exactly.
+
+export type UserId = number
+export type RoomId = number
+export type MessageId = number
+
+export interface User {
+  id: UserId
+  username: string
+  display_name: string
+  admin: boolean
+  avatar_url: string | null
+  status_text: string
+  online: boolean
+  deactivated?: boolean
+  last_seen?: number | null
+}
+
+export type RoomKind = 'channel' | 'private' | 'direct'
+
+export interface Room {
+  id: RoomId
+  kind: RoomKind
+  name: string
+  topic: string
+  members: UserId[]
+  unread: number
+  mentions: number
+  last_message_id: MessageId | null
+  last_read_message_id: MessageId | null
+  created_by?: UserId | null
+  created_at?: number
+}
+
+export interface ChannelListing {
+  id: RoomId
+  kind: 'channel'
+  name: string
+  topic: string
+  member_count: number
+  joined: boolean
+}
+
+export interface Upload {
+  id: number
+  name: string
+  size: number
+  mime: string
+  url: string
+}
+
+export interface Message {
+  id: MessageId
+  room: RoomId
+  author: UserId
+  thread: MessageId | null
+  body: string
+  attachments: Upload[]
+  created_at: number
+  edited_at: number | null
+  deleted: boolean
+  client_id: string | null
+  reply_count: number
+  last_reply_at?: number | null
+  reactions: Record<string, UserId[]>
+  mentions: UserId[]
+  mention_room?: boolean
+}
+
+export interface Session {
+  id: number
+  created_at: number
+  last_used_at: number
+  expires_at: number
+  user_agent: string
+  address: string
+  current: boolean
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string }
+}
+
+export type EventKind =
+  | 'message.new'
+  | 'message.edit'
+  | 'message.delete'
+  | 'reaction'
+  | 'read'
+  | 'room.new'
+  | 'room.update'
+  | 'member.join'
+  | 'member.leave'
+  | 'user.new'
+  | 'user.update'
+
+interface EventBase<K extends EventKind, D> {
+  type: 'event'
+  seq: number
+  kind: K
+  room: RoomId | null
+  data: D
+}
+
+export type ChatEvent =
+  | EventBase<'message.new' | 'message.edit' | 'message.delete', { message: Message }>
+  | EventBase<'reaction', { message: MessageId; user: UserId; emoji: string; on: boolean }>
+  | EventBase<'read', { user: UserId; message: MessageId }>
+  | EventBase<'room.new' | 'room.update', { room: Room }>
+  | EventBase<'member.join', { user: UserId; room?: Room }>
+  | EventBase<'member.leave', { user: UserId }>
+  | EventBase<'user.new' | 'user.update', { user: User }>
+
+export interface PresenceFrame {
+  type: 'presence'
+  user: UserId
+  online: boolean
+  last_seen: number | null
+}
+
+export interface PresenceBatchFrame {
+  type: 'presence.batch'
+  users: { user: UserId; online: boolean; last_seen: number | null }[]
+}
+
+export interface TypingFrame {
+  type: 'typing'
+  room: RoomId
+  user: UserId
+}
+
+export interface ReplyFrame {
+  type: 'reply'
+  req: string | null
+  ok: boolean
+  data?: unknown
+  error?: { code: string; message: string }
+}
+
+export type ServerFrame =
+  | ChatEvent
+  | PresenceFrame
+  | PresenceBatchFrame
+  | TypingFrame
+  | ReplyFrame
+  | { type: 'pong' }

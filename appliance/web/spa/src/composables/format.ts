@@ -1,0 +1,62 @@
+// Dates and names as people read them.
+
+export function sameDay(a: number, b: number): boolean {
+  const x = new Date(a)
+  const y = new Date(b)
+  return x.getFullYear() === y.getFullYear() && x.getMonth() === y.getMonth() && x.getDate() === y.getDate()
+}
+
+export function dayLabel(ms: number, now = Date.now()): string {
+  if (sameDay(ms, now)) return 'Today'
+  if (sameDay(ms, now - 86_400_000)) return 'Yesterday'
+  const date = new Date(ms)
+  const thisYear = date.getFullYear() === new Date(now).getFullYear()
+  return date.toLocaleDateString(undefined, {
+    weekday: 'long',
+    month: 'long',
+    day: 'numeric',
+    ...(thisYear ? {} : { year: 'numeric' }),
+  })
+}
+
+export function timeLabel(ms: number): string {
+  return new Date(ms).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
+}
+
+export function fullTime(ms: number): string {
+  return new Date(ms).toLocaleString()
+}
+
+export function lastSeenLabel(ms: number | null | undefined, now = Date.now()): string {
+  if (!ms) return 'offline'
+  const minutes = Math.round((now - ms) / 60_000)
+  if (minutes < 1) return 'last seen just now'
+  if (minutes < 60) return `last seen ${minutes} min ago`
+  if (minutes < 24 * 60) return `last seen ${Math.round(minutes / 60)} h ago`
+  return `last seen ${new Date(ms).toLocaleDateString()}`
+}
+
+export function initials(name: string): string {
+  const parts = name.trim().split(/\s+/).filter(Boolean)
+  const letters = parts.length > 1 ? [parts[0]![0], parts[parts.length - 1]![0]] : [name[0], name[1]]
+  return letters.filter(Boolean).join('').toUpperCase()
+}
+
+/** A stable hue per user, for avatar backgrounds. */
+export function hueFor(id: number): number {
+  return (id * 137) % 360
+}
+
+export function messageLink(origin: string, room: number, id: number, thread: number | null): string {
+  const query = thread === null ? `message=${id}` : `message=${thread}&thread=${thread}`
+  return `${origin}/rooms/${room}?${query}`
+}
+
+/** "> " before each line, then a blank line, for quoting in the composer. */
+export function quoteText(author: string, body: string): string {
+  const quoted = body
+    .split('\n')
+    .map((line) => `> ${line}`)
+    .join('\n')
+  return `${quoted}\n> — @${author}\n\n`
+}

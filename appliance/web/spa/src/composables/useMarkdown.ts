@@ -1,0 +1,119 @@
+// Message bodies: Markdown → HTML with markdown-it (raw HTML off), @mentions marked,
+// code highlighted, then sanitised by DOMPurify. Links open in a new tab without opener.
+import DOMPurify from 'dompurify'
+import MarkdownIt from 'markdown-it'
+import type { StateCore, Token } from 'markdown-it'
+import { highlight, languagesLoaded } from './highlight'
+
+const MENTION = /(^|[^\w@/])@([a-z0-9._-]{2,32})/gi
+
+type Markdown = ReturnType<typeof MarkdownIt>
+
+function markMentions(state: StateCore): void {
+  for (const block of state.tokens) {
+    if (block.type !== 'inline' || !block.children) continue
+    const out: Token[] = []
+    let inLink = 0
+    for (const token of block.children) {
+      if (token.type === 'link_open') inLink++
+      if (token.type === 'link_close') inLink--
+      if (token.type !== 'text' || inLink > 0 || !token.content.includes('@')) {
+        out.push(token)
+        continue
+      }
+      let last = 0
+      const text = token.content
+      for (const match of text.matchAll(MENTION)) {
+        const start = (match.index ?? 0) + (match[1]?.length ?? 0)
+        if (start > last) {
+          const before = new state.Token('text', '', 0)
+          before.content = text.slice(last, start)
+          out.push(before)
+        }
+        const mention = new state.Token('mention', '', 0)
+        mention.content = match[2] ?? ''
+        out.push(mention)
+        last = start + 1 + (match[2]?.length ?? 0)
+      }
+      if (last === 0) {
+        out.push(token)
+        continue
+      }
+      if (last < text.length) {
+        const after = new state.Token('text', '', 0)
+        after.content = text.slice(last)
+        out.push(after)
+      }
+    }
+    block.children = out
+  }
+}
+
+function createRenderer(): Markdown {
+  const md: Markdown = new MarkdownIt({
+    html: false,
+    linkify: true,
+    breaks: true,
+    highlight: (code, language) => {
+      const html = language ? highlight(code, language) : null
+      if (html === null) return ''
+      return `<pre><code class="hljs language-${md.utils.escapeHtml(language)}">${html}</code></pre>`
+    },
+  })
+  md.core.ruler.push('mentions', markMentions)
+  md.renderer.rules.mention = (tokens, idx) => {
+    const name = md.utils.escapeHtml(tokens[idx]?.content ?? '')
+    return `<span class="mention" data-mention="${name}">@${name}</span>`
+  }
+  const defaultLink = md.renderer.rules.link_open
+  md.renderer.rules.link_open = (tokens, idx, options, env, self) => {
+    const token = tokens[idx]
+    token?.attrSet('target', '_blank')
+    token?.attrSet('rel', 'noopener noreferrer')
+    return defaultLink ? defaultLink(tokens, idx, options, env, self) : self.renderToken(tokens, idx, options)
+  }
+  return md
+}
+
+let renderer: Markdown | null = null
+let purifierReady = false
+
+function preparePurifier(): void {
+  if (purifierReady) return
+  purifierReady = true
+  DOMPurify.addHook('afterSanitizeAttributes', (node) => {
+    if (node.tagName === 'A' && node.hasAttribute('href')) {
+      node.setAttribute('target', '_blank')
+      node.setAttribute('rel', 'noopener noreferrer')
+    }
+  })
+}
+
+/** Safe HTML for a message body. */
+export function renderMarkdown(body: string): string {
+  renderer ??= createRenderer()
+  preparePurifier()
+  const html = renderer.render(body)
+  return DOMPurify.sanitize(html, {
+    ADD_ATTR: ['target', 'data-mention'],
+    FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select'],
+    FORBID_ATTR: ['style'],
+  })
+}
+
+const cache = new Map<string, string>()
+const CACHE_LIMIT = 5_000
+
+/** Rendered HTML cached by message id and version, so scrolling never re-parses. */
+export function useMarkdown() {
+  function render(key: string, body: string): string {
+    const full = `${key}:${languagesLoaded.value}`
+    const held = cache.get(full)
+    if (held !== undefined) return held
+    const html = renderMarkdown(body)
+    if (cache.size > CACHE_LIMIT) cache.clear()
+    cache.set(full, html)
+    return html
+  }
+  return { render }
+}

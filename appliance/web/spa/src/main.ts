@@ -1,0 +1,14 @@
+import { createPinia } from 'pinia'
+import { createApp } from 'vue'
+import App from './App.vue'
+import { registerServiceWorker } from './composables/useServiceWorker'
+import { createAppRouter } from './router'
+import './styles/main.css'
+import './styles/layout.css'
+
+const app = createApp(App)
+const pinia = createPinia()
+app.use(pinia)
+app.use(createAppRouter(pinia))
+app.mount('#app')
+void registerServiceWorker()

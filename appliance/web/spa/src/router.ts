@@ -1,0 +1,75 @@
+import type { Pinia } from 'pinia'
+import { createRouter, createWebHistory, type Router } from 'vue-router'
+import { authApi } from './api/auth'
+import { ApiError, onUnauthorized } from './api/http'
+import { useSessionStore } from './stores/session'
+import { useSyncStore } from './stores/sync'
+import ChatLayout from './views/ChatLayout.vue'
+import LoginView from './views/LoginView.vue'
+import RoomView from './views/RoomView.vue'
+
+/** Who is signed in: the server when it answers, else the user we last saw here (offline). */
+async function resolveSession(pinia: Pinia): Promise<void> {
+  const session = useSessionStore(pinia)
+  if (session.state !== 'unknown') return
+  try {
+    const { user } = await authApi.me()
+    session.signedIn(user)
+  } catch (error) {
+    const remembered = session.rememberedUser()
+    if (error instanceof ApiError && error.isNetwork && remembered) session.signedIn(remembered)
+    else if (error instanceof ApiError && error.status >= 500 && remembered) session.signedIn(remembered)
+    else session.signedOut()
+  }
+  if (session.user) await useSyncStore(pinia).start(session.user)
+}
+
+export function createAppRouter(pinia: Pinia): Router {
+  const router = createRouter({
+    history: createWebHistory(),
+    routes: [
+      { path: '/login', name: 'login', component: LoginView, meta: { public: true } },
+      {
+        path: '/register',
+        name: 'register',
+        component: () => import('./views/RegisterView.vue'),
+        meta: { public: true },
+      },
+      {
+        path: '/',
+        component: ChatLayout,
+        children: [
+          { path: '', name: 'home', component: () => import('./views/HomeView.vue') },
+          { path: 'rooms/:roomId(\\d+)', name: 'room', component: RoomView },
+          { path: 'browse', name: 'browse', component: () => import('./views/BrowseView.vue') },
+          { path: 'search', name: 'search', component: () => import('./views/SearchView.vue') },
+          { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
+        ],
+      },
+      { path: '/:rest(.*)*', redirect: '/' },
+    ],
+  })
+
+  router.beforeEach(async (to) => {
+    await resolveSession(pinia)
+    const session = useSessionStore(pinia)
+    if (!to.meta.public && session.state !== 'signed-in') {
+      return { name: 'login', query: to.fullPath !== '/' ? { next: to.fullPath } : {} }
+    }
+    if (to.name === 'login' && session.state === 'signed-in') return { name: 'home' }
+    return true
+  })
+
+  onUnauthorized(() => {
+    const session = useSessionStore(pinia)
+    if (session.state !== 'signed-in') return
+    void useSyncStore(pinia)
+      .stop({ forget: true })
+      .then(() => {
+        session.signedOut()
+        void router.replace({ name: 'login' })
+      })
+  })
+
+  return router
+}

@@ -1,0 +1,177 @@
+import { defineStore } from 'pinia'
+import { computed, reactive, ref } from 'vue'
+import { SocketError } from '@/api/socket'
+import type { Message, MessageId, RoomId } from '@/api/types'
+import type { OutboxEntry, OutboxStorage } from '@/persistence/cache'
+
+/** How a queued message reaches the server: message.send with its client_id. */
+export type SendFn = (entry: OutboxEntry) => Promise<Message>
+
+export interface OutboxDeps {
+  storage: OutboxStorage | null
+  send: SendFn
+  /** Whether sending may be tried now (the socket is open and caught up). */
+  canSend: () => boolean
+  /** Told when the server stored a message of ours. */
+  onSent: (message: Message) => void
+  /** Waits before retrying after rate_limited. */
+  sleep?: (ms: number) => Promise<void>
+}
+
+const RATE_LIMIT_WAIT_MS = 1_000
+
+export function newClientId(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID()
+  const bytes = new Uint8Array(16)
+  crypto.getRandomValues(bytes)
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/**
+ * Messages we wrote that the server has not confirmed. Each is written to IndexedDB before
+ * the first try, sent in the order written, and retried with its original client_id until
+ * the server answers, so it is stored exactly once however often the network drops.
+ */
+export const useOutboxStore = defineStore('outbox', () => {
+  const entries = reactive<OutboxEntry[]>([])
+  const draining = ref(false)
+  let deps: OutboxDeps | null = null
+  let order = Date.now() * 1000
+
+  function configure(next: OutboxDeps): void {
+    deps = next
+  }
+
+  /** Entries waiting in IndexedDB from an earlier visit or another tab. */
+  async function restore(): Promise<void> {
+    if (!deps?.storage) return
+    const stored = await deps.storage.outboxEntries()
+    for (const entry of stored) {
+      if (entries.some((e) => e.client_id === entry.client_id)) continue
+      // A try interrupted by a reload is simply pending again.
+      entries.push({ ...entry, state: entry.state === 'failed' ? 'failed' : 'pending' })
+      order = Math.max(order, entry.order)
+    }
+    entries.sort((a, b) => a.order - b.order)
+  }
+
+  function forRoom(room: RoomId, thread: MessageId | null = null): OutboxEntry[] {
+    return entries.filter((e) => e.room === room && e.thread === thread)
+  }
+
+  const pendingCount = computed(() => entries.filter((e) => e.state !== 'failed').length)
+
+  async function add(room: RoomId, body: string, thread: MessageId | null = null): Promise<OutboxEntry> {
+    const entry: OutboxEntry = {
+      client_id: newClientId(),
+      room,
+      thread,
+      body,
+      created_at: Date.now(),
+      order: ++order,
+      state: 'pending',
+      error: null,
+    }
+    entries.push(entry)
+    await persist(entry)
+    void drain()
+    return entries.find((e) => e.client_id === entry.client_id) ?? entry
+  }
+
+  async function persist(entry: OutboxEntry): Promise<void> {
+    try {
+      await deps?.storage?.putOutbox(entry)
+    } catch {
+      /* IndexedDB unavailable: the message still goes out from memory */
+    }
+  }
+
+  /** The server has it (a reply, or our own message.new from any tab): forget it. */
+  async function acknowledge(clientId: string): Promise<void> {
+    const at = entries.findIndex((e) => e.client_id === clientId)
+    if (at >= 0) entries.splice(at, 1)
+    try {
+      await deps?.storage?.deleteOutbox(clientId)
+    } catch {
+      /* nothing to undo */
+    }
+  }
+
+  /** Sends every pending entry in order, one at a time; stops when the connection drops. */
+  let running: Promise<void> | null = null
+  function drain(): Promise<void> {
+    if (running) return running
+    running = sendPending().finally(() => {
+      running = null
+    })
+    return running
+  }
+
+  async function sendPending(): Promise<void> {
+    if (!deps) return
+    const { send, canSend, onSent } = deps
+    const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+    draining.value = true
+    try {
+      for (;;) {
+        const next = entries.find((e) => e.state === 'pending')
+        if (!next || !canSend()) break
+        next.state = 'sending'
+        try {
+          const message = await send({ ...next })
+          onSent(message)
+          await acknowledge(next.client_id)
+        } catch (error) {
+          const current = entries.find((e) => e.client_id === next.client_id)
+          if (!current) continue
+          if (error instanceof SocketError && error.transient) {
+            current.state = 'pending'
+            break
+          }
+          if (error instanceof SocketError && error.code === 'rate_limited') {
+            current.state = 'pending'
+            await sleep(RATE_LIMIT_WAIT_MS)
+            continue
+          }
+          current.state = 'failed'
+          current.error = error instanceof Error ? error.message : 'Not sent.'
+          await persist(current)
+        }
+      }
+    } finally {
+      draining.value = false
+    }
+  }
+
+  async function retry(clientId: string): Promise<void> {
+    const entry = entries.find((e) => e.client_id === clientId)
+    if (!entry) return
+    entry.state = 'pending'
+    entry.error = null
+    await persist(entry)
+    await drain()
+  }
+
+  async function discard(clientId: string): Promise<void> {
+    await acknowledge(clientId)
+  }
+
+  function reset(): void {
+    entries.splice(0)
+  }
+
+  return {
+    entries,
+    draining,
+    pendingCount,
+    configure,
+    restore,
+    forRoom,
+    add,
+    acknowledge,
+    drain,
+    retry,
+    discard,
+    reset,
+  }
+})

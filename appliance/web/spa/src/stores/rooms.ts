@@ -1,0 +1,127 @@
+import { defineStore } from 'pinia'
+import { computed, reactive } from 'vue'
+import { roomsApi, type NewRoom } from '@/api/rooms'
+import type { Room, RoomId, UserId } from '@/api/types'
+import { useSessionStore } from './session'
+import { useUsersStore } from './users'
+
+function byLabel(label: (room: Room) => string) {
+  return (a: Room, b: Room) => label(a).localeCompare(label(b))
+}
+
+/** The rooms we are a member of, with our unread and mention counters. */
+export const useRoomsStore = defineStore('rooms', () => {
+  const byId = reactive<Record<RoomId, Room>>({})
+  const session = useSessionStore()
+  const users = useUsersStore()
+
+  function otherMembers(room: Room): UserId[] {
+    const others = room.members.filter((m) => m !== session.userId)
+    return others.length ? others : room.members
+  }
+
+  function label(room: Room): string {
+    if (room.kind !== 'direct') return room.name
+    return otherMembers(room)
+      .map((id) => users.displayName(id))
+      .join(', ')
+  }
+
+  const all = computed(() => Object.values(byId))
+  const channels = computed(() =>
+    all.value.filter((r) => r.kind === 'channel').sort(byLabel(label)),
+  )
+  const privateRooms = computed(() =>
+    all.value.filter((r) => r.kind === 'private').sort(byLabel(label)),
+  )
+  /** Direct messages, the most recently active first. */
+  const directs = computed(() =>
+    all.value
+      .filter((r) => r.kind === 'direct')
+      .sort((a, b) => (b.last_message_id ?? 0) - (a.last_message_id ?? 0) || a.id - b.id),
+  )
+  const totalUnread = computed(() => all.value.reduce((n, r) => n + r.unread, 0))
+  const totalMentions = computed(() =>
+    all.value.reduce((n, r) => n + r.mentions + (r.kind === 'direct' ? r.unread : 0), 0),
+  )
+
+  function replaceAll(rooms: readonly Room[]): void {
+    for (const id of Object.keys(byId)) delete byId[Number(id)]
+    for (const room of rooms) byId[room.id] = { ...room, members: [...room.members] }
+  }
+
+  function put(room: Room): Room {
+    const held = byId[room.id]
+    if (held) Object.assign(held, room)
+    else byId[room.id] = { ...room }
+    return byId[room.id] as Room
+  }
+
+  function isOwnerOrAdmin(room: Room): boolean {
+    return session.user?.admin === true || room.created_by === session.userId
+  }
+
+  async function create(room: NewRoom): Promise<Room> {
+    const { room: created } = await roomsApi.create(room)
+    return put(created)
+  }
+
+  async function openDirect(userIds: UserId[]): Promise<Room> {
+    return create({ kind: 'direct', members: userIds })
+  }
+
+  async function join(id: RoomId): Promise<Room> {
+    const { room } = await roomsApi.join(id)
+    return put(room)
+  }
+
+  async function leave(id: RoomId): Promise<void> {
+    await roomsApi.leave(id)
+    delete byId[id]
+  }
+
+  async function rename(id: RoomId, changes: { name?: string; topic?: string }): Promise<Room> {
+    const { room } = await roomsApi.update(id, changes)
+    const held = byId[id]
+    if (held) {
+      held.name = room.name
+      held.topic = room.topic
+      return held
+    }
+    return put(room)
+  }
+
+  async function addMembers(id: RoomId, userIds: UserId[]): Promise<void> {
+    const { room } = await roomsApi.addMembers(id, userIds)
+    const held = byId[id]
+    if (held) held.members = [...room.members]
+  }
+
+  async function removeMember(id: RoomId, userId: UserId): Promise<void> {
+    await roomsApi.removeMember(id, userId)
+    const held = byId[id]
+    if (held) held.members = held.members.filter((m) => m !== userId)
+  }
+
+  return {
+    byId,
+    all,
+    channels,
+    privateRooms,
+    directs,
+    totalUnread,
+    totalMentions,
+    label,
+    otherMembers,
+    replaceAll,
+    put,
+    isOwnerOrAdmin,
+    create,
+    openDirect,
+    join,
+    leave,
+    rename,
+    addMembers,
+    removeMember,
+  }
+})

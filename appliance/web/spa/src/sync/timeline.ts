@@ -1,0 +1,88 @@
+// Ordered message lists: insertion by id, page merging. Pure functions over plain arrays.
+import type { Message, MessageId } from '@/api/types'
+
+export interface Timeline {
+  /** Oldest first, ascending ids, no duplicates. */
+  messages: Message[]
+  /** The server has messages older than messages[0]. */
+  hasOlder: boolean
+  /** The list stops before the room's newest message (opened in context). */
+  hasNewer: boolean
+}
+
+export function emptyTimeline(): Timeline {
+  return { messages: [], hasOlder: true, hasNewer: false }
+}
+
+/** Index of the first message whose id is >= id. */
+export function lowerBound(messages: readonly Message[], id: MessageId): number {
+  let lo = 0
+  let hi = messages.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if ((messages[mid] as Message).id < id) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+export function findMessage(messages: readonly Message[], id: MessageId): Message | undefined {
+  const at = lowerBound(messages, id)
+  const found = messages[at]
+  return found && found.id === id ? found : undefined
+}
+
+/** Inserts or replaces by id, keeping the order. Returns true when it was new. */
+export function upsertSorted(messages: Message[], message: Message): boolean {
+  const last = messages[messages.length - 1]
+  if (!last || last.id < message.id) {
+    messages.push(message)
+    return true
+  }
+  const at = lowerBound(messages, message.id)
+  if (messages[at]?.id === message.id) {
+    messages[at] = message
+    return false
+  }
+  messages.splice(at, 0, message)
+  return true
+}
+
+export function mergeSorted(messages: Message[], incoming: readonly Message[]): void {
+  for (const message of incoming) upsertSorted(messages, message)
+}
+
+/**
+ * The newest page from the server, merged into what we hold: a placeholder that live events
+ * filled while the page was on its way, or history from the cache. Mutates and returns the
+ * timeline when they overlap; a new one when there is a gap between them.
+ */
+export function mergeNewestPage(
+  current: Timeline | undefined,
+  page: readonly Message[],
+  hasMore: boolean,
+): Timeline {
+  if (!current || current.hasNewer) return { messages: [...page], hasOlder: hasMore, hasNewer: false }
+  const held = current.messages
+  const oldestOfPage = page[0]
+  const newestHeld = held[held.length - 1]
+  if (oldestOfPage && newestHeld && oldestOfPage.id > newestHeld.id) {
+    return { messages: [...page], hasOlder: hasMore, hasNewer: false }
+  }
+  const oldestHeld = held[0]
+  if (!oldestHeld || !oldestOfPage || oldestOfPage.id <= oldestHeld.id) current.hasOlder = hasMore
+  mergeSorted(held, page)
+  return current
+}
+
+/** An older page (before=first id) goes in front. */
+export function mergeOlderPage(current: Timeline, page: readonly Message[], hasMore: boolean): void {
+  mergeSorted(current.messages, page)
+  current.hasOlder = hasMore
+}
+
+/** A newer page (after=last id) goes behind; when none is left we are at the latest. */
+export function mergeNewerPage(current: Timeline, page: readonly Message[], hasMore: boolean): void {
+  mergeSorted(current.messages, page)
+  current.hasNewer = hasMore
+}
