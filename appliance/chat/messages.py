@@ -224,7 +224,8 @@ def fts_query(text: str) -> str:
 
 async def search(
     svc: Services, user_id: int, text: str, room_id: int | None, before: int | None, limit: int
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], bool]:
+    """Matches, newest first, and whether there are older ones (page with `before`)."""
     if len(text) > 256:
         raise BadRequest("A search may have at most 256 characters.")
     query = fts_query(text)
@@ -234,11 +235,11 @@ async def search(
         await access_room(svc.db, user_id, room_id)
     try:
         rows: list[sqlite3.Row] = await messages.search(
-            svc.db, user_id, query, room_id, before, limit
+            svc.db, user_id, query, room_id, before, limit + 1
         )
     except sqlite3.OperationalError:
         raise BadRequest("That search could not be understood.") from None
-    return await messages.hydrate(svc.db, rows)
+    return await messages.hydrate(svc.db, rows[:limit]), len(rows) > limit
 
 
 def typing(svc: Services, user_id: int, room_id: int) -> None:

@@ -35,7 +35,7 @@ def clean_topic(raw: str | None) -> str:
 async def _room_api(db: Any, room_id: int, viewer: int | None = None) -> dict[str, Any]:
     row = await rooms.get(db, room_id)
     assert row is not None
-    members = await rooms.member_ids(db, room_id)
+    members = (await rooms.members_of_rooms(db, [room_id]))[room_id]
     state = None
     if viewer is not None:
         states = await rooms.states_for(db, viewer, room_id)

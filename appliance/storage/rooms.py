@@ -102,16 +102,17 @@ async def all_memberships(db: Reader) -> list[tuple[int, int]]:
     return [(int(r[0]), int(r[1])) for r in rows]
 
 
-async def members_of_rooms(db: Reader, room_ids: list[int]) -> dict[int, list[int]]:
-    found: dict[int, list[int]] = defaultdict(list)
+async def members_of_rooms(db: Reader, room_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each room's members as (user id, role), by user id."""
+    found: dict[int, list[tuple[int, str]]] = defaultdict(list)
     if room_ids:
         rows = await db.fetchall(
-            f"SELECT room_id, user_id FROM members WHERE room_id IN"
+            f"SELECT room_id, user_id, role FROM members WHERE room_id IN"
             f" ({placeholders(len(room_ids))}) ORDER BY room_id, user_id",
             room_ids,
         )
         for r in rows:
-            found[int(r[0])].append(int(r[1]))
+            found[int(r[0])].append((int(r[1]), str(r[2])))
     return found
 
 
@@ -153,7 +154,7 @@ async def channels(db: Reader) -> list[sqlite3.Row]:
 
 
 def to_api(
-    row: sqlite3.Row, members: list[int], state: sqlite3.Row | None = None
+    row: sqlite3.Row, members: list[tuple[int, str]], state: sqlite3.Row | None = None
 ) -> dict[str, Any]:
     """The `room` object of protocol.md; without `state`, the per-user counters are zero."""
     return {
@@ -161,7 +162,8 @@ def to_api(
         "kind": row["kind"],
         "name": row["name"],
         "topic": row["topic"],
-        "members": members,
+        "members": [uid for uid, _ in members],
+        "owners": [uid for uid, role in members if role == "owner"],
         "unread": int(state["unread"]) if state else 0,
         "mentions": int(state["mentions"]) if state else 0,
         "last_message_id": state["last_message_id"] if state else None,

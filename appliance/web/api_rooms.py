@@ -145,7 +145,7 @@ async def search(request: web.Request) -> web.Response:
     q = request.query
     limit = s.query_int(q, "limit", 1, 200, 50)
     assert limit is not None
-    found = await messages.search(
+    found, has_more = await messages.search(
         request.app[SERVICES],
         session.user_id,
         q.get("q", ""),
@@ -153,4 +153,4 @@ async def search(request: web.Request) -> web.Response:
         s.query_int(q, "before", 1, MAX_ID, None),
         limit,
     )
-    return web.json_response({"messages": found})
+    return web.json_response({"messages": found, "has_more": has_more})

@@ -6,10 +6,12 @@ that are not files get `index.html`, so deep links and reloads work.
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from aiohttp import web
 
+mimetypes.add_type("application/manifest+json", ".webmanifest")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_DIR_KEY = web.AppKey("static_dir", Path)
 

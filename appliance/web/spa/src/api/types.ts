@@ -28,6 +28,8 @@ export interface Room {
   mentions: number
   last_message_id: MessageId | null
   last_read_message_id: MessageId | null
+  /** Members who may rename the room and remove people (admins may too). */
+  owners?: UserId[]
   created_by?: UserId | null
   created_at?: number
 }

@@ -58,7 +58,10 @@ export const useRoomsStore = defineStore('rooms', () => {
   }
 
   function isOwnerOrAdmin(room: Room): boolean {
-    return session.user?.admin === true || room.created_by === session.userId
+    if (session.user?.admin === true) return true
+    const me = session.userId
+    if (me === null) return false
+    return room.owners ? room.owners.includes(me) : room.created_by === me
   }
 
   async function create(room: NewRoom): Promise<Room> {

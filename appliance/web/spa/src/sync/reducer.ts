@@ -262,6 +262,7 @@ export function upsertRoom(state: ChatState, incoming: Room): void {
   held.name = incoming.name
   held.topic = incoming.topic
   held.members = [...incoming.members]
+  if (incoming.owners !== undefined) held.owners = [...incoming.owners]
   if (incoming.created_by !== undefined) held.created_by = incoming.created_by
   if (incoming.created_at !== undefined) held.created_at = incoming.created_at
 }

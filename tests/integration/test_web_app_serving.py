@@ -1,0 +1,73 @@
+"""The server hands out the built web app the way a PWA needs it (make build runs first)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.client import Client
+from tests.conftest import UserFactory
+
+
+async def test_app_routes_get_the_shell_with_a_strict_policy(admin: Client) -> None:
+    for path in ("/", "/rooms/1", "/settings"):
+        async with admin.http.get(admin.base_url + path) as resp:
+            assert resp.status == 200
+            assert resp.content_type == "text/html"
+            assert resp.headers["Cache-Control"] == "no-cache"
+            csp = resp.headers["Content-Security-Policy"]
+            assert "script-src 'self'" in csp and "default-src 'self'" in csp
+            assert "unsafe-inline" not in csp and "http" not in csp
+            html = await resp.text()
+    scripts = re.findall(r'<script[^>]*src="(/assets/[^"]+)"', html)
+    assert scripts, "the shell loads its code from hashed assets"
+    assert "<script>" not in html, "no inline scripts"
+    async with admin.http.get(admin.base_url + scripts[0]) as resp:
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+async def test_service_worker_and_manifest_are_served_fresh(admin: Client) -> None:
+    async with admin.http.get(admin.base_url + "/sw.js") as resp:
+        assert resp.status == 200 and resp.headers["Cache-Control"] == "no-cache"
+    async with admin.http.get(admin.base_url + "/manifest.webmanifest") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "application/manifest+json"
+        assert (await resp.json(content_type=None))["name"]
+
+
+async def test_no_path_escapes_the_app_folder_and_the_api_is_never_the_app(
+    admin: Client,
+) -> None:
+    for path in ("/..%2f..%2fpyproject.toml", "/assets/../../app.py", "/.hidden"):
+        async with admin.http.get(admin.base_url + path) as resp:
+            assert "[build-system]" not in await resp.text()
+    for method in ("GET", "POST"):
+        status, body = await admin.call(method, "/api/no-such-route")
+        assert status == 404 and body["error"]["code"] == "not_found"
+
+
+async def test_rooms_name_their_owners(make_user: UserFactory) -> None:
+    owner, member = await make_user("own"), await make_user("mem")
+    status, body = await owner.call(
+        "POST", "/api/rooms", {"kind": "private", "name": "ops", "members": [member.id]}
+    )
+    assert status == 201
+    assert body["room"]["owners"] == [owner.id]
+    room = (await member.get(f"/api/rooms/{body['room']['id']}"))["room"]
+    assert room["owners"] == [owner.id] and sorted(room["members"]) == sorted([owner.id, member.id])
+
+
+async def test_search_pages_with_has_more(make_user: UserFactory) -> None:
+    user = await make_user("srch")
+    body = await user.post("/api/rooms", {"kind": "private", "name": "s"}, expect=201)
+    room = body["room"]["id"]
+    sock = await user.connect()
+    for i in range(3):
+        await sock.send_message(room, f"zebracorn number {i}")
+    first = await user.get(f"/api/search?q=zebracorn&room={room}&limit=2")
+    assert [m["body"] for m in first["messages"]] == ["zebracorn number 2", "zebracorn number 1"]
+    assert first["has_more"] is True
+    oldest = first["messages"][-1]["id"]
+    rest = await user.get(f"/api/search?q=zebracorn&room={room}&limit=2&before={oldest}")
+    assert [m["body"] for m in rest["messages"]] == ["zebracorn number 0"]
+    assert rest["has_more"] is False
