@@ -21,7 +21,26 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ServerSettings:
+    # development: plain HTTP on `listen` (localhost is a secure context), no mDNS.
+    # appliance: HTTPS on `https_listen` with the local CA's certificate, HTTP on
+    # `http_listen` redirecting to it, mDNS on (docs/operations.md).
+    mode: str = "development"
     listen: str = "127.0.0.1:8080"
+    https_listen: str = "0.0.0.0:443"
+    http_listen: str = "0.0.0.0:80"
+
+
+@dataclass(frozen=True)
+class DiscoverySettings:
+    # auto: announce by mDNS in appliance mode only; a developer's machine must not
+    # multicast onto its network.
+    mdns: str = "auto"
+
+
+@dataclass(frozen=True)
+class SetupSettings:
+    # A second copy of the first-boot claim code (the image points it at the boot partition).
+    claim_code_copy: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,18 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     ws: WsSettings = field(default_factory=WsSettings)
+    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    setup: SetupSettings = field(default_factory=SetupSettings)
+
+    @property
+    def appliance_mode(self) -> bool:
+        return self.server.mode == "appliance"
+
+    @property
+    def mdns_enabled(self) -> bool:
+        return self.discovery.mdns == "on" or (
+            self.discovery.mdns == "auto" and self.appliance_mode
+        )
 
     @property
     def db_path(self) -> Path:
@@ -77,7 +108,9 @@ class Settings:
 
 # Bounds that every value must satisfy: (low, high) for numbers, a set for choices.
 _BOUNDS: dict[str, Any] = {
-    "db.synchronous": {"FULL", "NORMAL", "EXTRA"},
+    "server.mode": ("development", "appliance"),
+    "discovery.mdns": ("auto", "on", "off"),
+    "db.synchronous": ("FULL", "NORMAL", "EXTRA"),
     "auth.session_days": (1, 3650),
     "auth.scrypt_n": (1024, 1 << 20),
     "auth.login_failures_per_user": (1, 1_000_000),
@@ -99,7 +132,7 @@ _BOUNDS: dict[str, Any] = {
     "ws.replay_limit": (1, 10_000_000),
 }
 
-_SECTIONS = ("server", "db", "auth", "limits", "ws")
+_SECTIONS = ("server", "db", "auth", "limits", "ws", "discovery", "setup")
 
 
 def load_settings(
@@ -133,6 +166,8 @@ def _section_type(section: str) -> type:
         "auth": AuthSettings,
         "limits": LimitsSettings,
         "ws": WsSettings,
+        "discovery": DiscoverySettings,
+        "setup": SetupSettings,
     }[section]
 
 
@@ -164,11 +199,13 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
     bounds = _BOUNDS.get(name)
     if kind is str:
         text = str(value).strip()
-        if isinstance(bounds, set):
-            text = text.upper()
-            if text not in bounds:
-                raise ConfigError(f"{name}: must be one of {', '.join(sorted(bounds))}")
-        elif name == "server.listen":
+        if isinstance(bounds, tuple) and isinstance(bounds[0], str):
+            # Choices compare case-insensitively and come back in their canonical form.
+            chosen = [c for c in bounds if c.lower() == text.lower()]
+            if not chosen:
+                raise ConfigError(f"{name}: must be one of {', '.join(bounds)}")
+            return chosen[0]
+        if name.endswith("listen"):
             parse_listen(text, name=name)
         return text
     try:
