@@ -18,8 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..netif import IPInterface, interface_addresses
 from .credentials import RestAuth, SecretFileError, load_or_create_secret
-from .interfaces import IPInterface, interface_addresses
 from .limits import TurnLimits
 from .policy import IPNetwork, PeerPolicy, canonical_address, usable_networks
 from .server import TurnServer

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 
 import pytest
 
-from appliance.rtc.interfaces import interface_addresses
+from appliance.netif import interface_addresses
 from appliance.rtc.policy import IPNetwork, PeerPolicy, canonical_address, usable_networks
 
 OFFICE = PeerPolicy(

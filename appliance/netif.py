@@ -1,7 +1,7 @@
 """The machine's own interface addresses, read over rtnetlink (Linux, stdlib only).
 
-Used for the default peer policy: the office subnets are the subnets of the device's
-own interfaces, and the device's own addresses are reachable only on relay ports.
+Used by the TURN peer policy (the office subnets are the subnets of the device's own
+interfaces), the server certificate (its SANs) and mDNS (the addresses announced).
 Blocking socket I/O: call :func:`interface_addresses` from a thread inside a loop.
 """
 
