@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__
 from .backup import backup_database
-from .chat import accounts
+from .chat import accounts, setup
 from .chat.services import Services
 from .config import ConfigError, Settings, load_settings, parse_listen
 from .db import Database, SchemaTooNew
@@ -130,9 +130,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return serve(settings)
     if args.command == "init":
         password = _read_password()
-        _with_services(
-            settings, lambda svc: accounts.initialize(svc, args.org, args.admin, password)
-        )
+        _with_services(settings, lambda svc: setup.initialize(svc, args.org, args.admin, password))
         return 0
     if args.command == "backup":
         backup_database(settings.db_path, args.out)
@@ -185,7 +183,7 @@ def serve(settings: Settings) -> int:
         bound = runner.addresses[0]
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         print(f"Pychat listening on http://{shown}:{bound[1]}", flush=True)
-        if not await accounts.is_setup_done(app[_services_key()]):
+        if not await setup.is_setup_done(app[_services_key()]):
             print(
                 "This Pychat is not set up yet. Finish setup with:\n"
                 f"  pychat init --data {settings.data_dir} --org 'Your company'"

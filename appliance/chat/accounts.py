@@ -52,39 +52,6 @@ def clean_display_name(raw: str | None, fallback: str) -> str:
     return name or fallback
 
 
-async def is_setup_done(svc: Services) -> bool:
-    if not svc.setup_done:
-        svc.setup_done = await settings.get(svc.db, settings.SETUP_DONE) == "1"
-    return svc.setup_done
-
-
-async def initialize(svc: Services, org: str, admin_username: str, password: str) -> dict[str, Any]:
-    """First-boot setup: organisation, first admin, default channel. Only once."""
-    org = " ".join(org.split())
-    if not 1 <= len(org) <= 64:
-        raise BadRequest("The organisation name needs 1–64 characters.")
-    username = normalise_username(admin_username)
-    check_password(password)
-    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
-    now = svc.now_ms()
-
-    async def job(tx: Tx) -> dict[str, Any]:
-        if await settings.get(tx, settings.SETUP_DONE) == "1":
-            raise Conflict("This Pychat is already set up.")
-        row = await users.insert(tx, username, username, password_hash, True, now)
-        await settings.put(tx, settings.ORG_NAME, org)
-        await settings.put(tx, settings.REGISTRATION, "invite")
-        await settings.put(tx, settings.SETUP_DONE, "1")
-        from . import rooms  # a room action; imported here to keep the module graph flat
-
-        await rooms.create_general(tx, int(row["id"]), now)
-        return users.to_api(row, online=False)
-
-    user = await svc.db.write(job)
-    svc.setup_done = True
-    return user
-
-
 async def create_user(
     svc: Services,
     username: str,
@@ -352,32 +319,3 @@ async def purge_expired_sessions(svc: Services) -> None:
         await sessions.delete_expired(tx, now)
 
     await svc.db.write(job)
-
-
-async def get_org_settings(svc: Services) -> dict[str, Any]:
-    return {
-        "org_name": await settings.get(svc.db, settings.ORG_NAME, ""),
-        "registration": await settings.get(svc.db, settings.REGISTRATION, "invite"),
-    }
-
-
-async def update_org_settings(svc: Services, actor: int, changes: dict[str, str]) -> dict[str, Any]:
-    """Organisation name and registration policy (`invite`, `open`, `closed`)."""
-    await require_admin(svc, actor)
-    values: dict[str, str] = {}
-    if "registration" in changes:
-        if changes["registration"] not in settings.REGISTRATION_POLICIES:
-            raise BadRequest("registration must be invite, open or closed.")
-        values[settings.REGISTRATION] = changes["registration"]
-    if "org_name" in changes:
-        org = " ".join(changes["org_name"].split())
-        if not 1 <= len(org) <= 64:
-            raise BadRequest("The organisation name needs 1–64 characters.")
-        values[settings.ORG_NAME] = org
-
-    async def job(tx: Tx) -> None:
-        for key, value in values.items():
-            await settings.put(tx, key, value)
-
-    await svc.db.write(job)
-    return await get_org_settings(svc)

@@ -8,6 +8,7 @@ from . import Reader
 SETUP_DONE = "setup_done"
 ORG_NAME = "org_name"
 REGISTRATION = "registration"
+DEVICE_NAME = "device_name"
 REGISTRATION_POLICIES = ("invite", "open", "closed")
 
 

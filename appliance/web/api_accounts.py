@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import __version__
-from ..chat import accounts
+from ..chat import accounts, setup
 from ..errors import NotFound
 from . import schemas as s
 from .keys import SERVICES, SESSION_COOKIE
@@ -54,7 +54,7 @@ def _path_id(request: web.Request, name: str) -> int:
 
 @routes.get("/api/health")
 async def health(request: web.Request) -> web.Response:
-    done = await accounts.is_setup_done(request.app[SERVICES])
+    done = await setup.is_setup_done(request.app[SERVICES])
     return web.json_response({"status": "ok", "version": __version__, "setup": done})
 
 
@@ -191,12 +191,12 @@ async def admin_settings(request: web.Request) -> web.Response:
     session = await require_session(request)
     svc = request.app[SERVICES]
     await accounts.require_admin(svc, session.user_id)
-    return web.json_response(await accounts.get_org_settings(svc))
+    return web.json_response(await setup.get_org_settings(svc))
 
 
 @routes.patch("/api/admin/settings")
 async def admin_update_settings(request: web.Request) -> web.Response:
     session = await require_session(request)
     body = s.validate(ORG_SETTINGS, await read_json(request))
-    found = await accounts.update_org_settings(request.app[SERVICES], session.user_id, body)
+    found = await setup.update_org_settings(request.app[SERVICES], session.user_id, body)
     return web.json_response(found)

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import wire
-from ..chat import accounts
+from ..chat import accounts, setup
 from ..chat.accounts import Session
 from ..errors import (
     AppError,
@@ -69,7 +69,7 @@ def _is_open_path(path: str) -> bool:
 @web.middleware
 async def setup_gate_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     svc = request.app[SERVICES]
-    if not _is_open_path(request.path) and not await accounts.is_setup_done(svc):
+    if not _is_open_path(request.path) and not await setup.is_setup_done(svc):
         if request.path.startswith("/api/"):
             raise SetupRequired("This Pychat is not set up yet: finish the setup first.")
         raise web.HTTPFound("/setup")

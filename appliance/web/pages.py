@@ -7,7 +7,7 @@ import html
 
 from aiohttp import web
 
-from ..chat import accounts
+from ..chat import setup
 from .keys import SERVICES
 
 routes = web.RouteTableDef()
@@ -32,7 +32,7 @@ def _page(body: str) -> web.Response:
 
 @routes.get("/setup")
 async def setup_page(request: web.Request) -> web.StreamResponse:
-    if await accounts.is_setup_done(request.app[SERVICES]):
+    if await setup.is_setup_done(request.app[SERVICES]):
         raise web.HTTPFound("/")
     data = html.escape(str(request.app[SERVICES].settings.data_dir))
     return _page(

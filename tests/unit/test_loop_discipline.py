@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from blockbuster import blockbuster_ctx
 
 from appliance.app import build_app
-from appliance.chat import accounts
+from appliance.chat import setup
 from appliance.config import load_settings
 from appliance.web.keys import SERVICES
 
@@ -31,7 +31,7 @@ async def test_a_chat_session_never_blocks_the_loop_and_cleans_up(tmp_path: Path
     await server.start_server()
     try:
         with blockbuster_ctx(["appliance"]):
-            await accounts.initialize(app[SERVICES], "Acme", "admin", "admin-password")
+            await setup.initialize(app[SERVICES], "Acme", "admin", "admin-password")
             jar = aiohttp.CookieJar(unsafe=True)
             async with aiohttp.ClientSession(cookie_jar=jar) as http:
                 base = str(server.make_url(""))

@@ -1,0 +1,111 @@
+"""First-boot setup and the organisation's settings: `pychat init` and the wizard end here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..db import Tx
+from ..errors import BadRequest, Conflict
+from ..passwords import hash_password
+from ..storage import settings, users
+from .accounts import check_password, normalise_username, require_admin
+from .services import Services
+
+
+async def is_setup_done(svc: Services) -> bool:
+    if not svc.setup_done:
+        svc.setup_done = await settings.get(svc.db, settings.SETUP_DONE) == "1"
+    return svc.setup_done
+
+
+def clean_org_name(raw: str) -> str:
+    org = " ".join(raw.split())
+    if not 1 <= len(org) <= 64:
+        raise BadRequest("The organisation name needs 1–64 characters.")
+    return org
+
+
+DEVICE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def clean_device_name(raw: str) -> str:
+    """A DNS label: it becomes `<name>.local`."""
+    name = raw.strip().lower()
+    if not DEVICE_NAME.fullmatch(name):
+        raise BadRequest(
+            "A device name is 1–63 characters of a-z, 0-9 and '-', not starting or ending with '-'."
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class SetupChoices:
+    """Everything first-boot setup decides; `pychat init` and the wizard both end here."""
+
+    org: str
+    admin_username: str
+    password_hash: str
+    device_name: str = "pychat"
+    registration: str = "invite"
+
+
+async def initialize(svc: Services, org: str, admin_username: str, password: str) -> dict[str, Any]:
+    """First-boot setup without the wizard (`pychat init`)."""
+    org = clean_org_name(org)
+    username = normalise_username(admin_username)
+    check_password(password)
+    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    return await complete_setup(svc, SetupChoices(org, username, password_hash))
+
+
+async def complete_setup(svc: Services, choices: SetupChoices) -> dict[str, Any]:
+    """Organisation, first admin, device name, policy and the default channel. Only once."""
+    if choices.registration not in settings.REGISTRATION_POLICIES:
+        raise BadRequest("registration must be invite, open or closed.")
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        if await settings.get(tx, settings.SETUP_DONE) == "1":
+            raise Conflict("This Pychat is already set up.")
+        name = choices.admin_username
+        row = await users.insert(tx, name, name, choices.password_hash, True, now)
+        await settings.put(tx, settings.ORG_NAME, choices.org)
+        await settings.put(tx, settings.REGISTRATION, choices.registration)
+        await settings.put(tx, settings.DEVICE_NAME, choices.device_name)
+        await settings.put(tx, settings.SETUP_DONE, "1")
+        from . import rooms  # a room action; imported here to keep the module graph flat
+
+        await rooms.create_general(tx, int(row["id"]), now)
+        return users.to_api(row, online=False)
+
+    user = await svc.db.write(job)
+    svc.setup_done = True
+    return user
+
+
+async def get_org_settings(svc: Services) -> dict[str, Any]:
+    return {
+        "org_name": await settings.get(svc.db, settings.ORG_NAME, ""),
+        "registration": await settings.get(svc.db, settings.REGISTRATION, "invite"),
+    }
+
+
+async def update_org_settings(svc: Services, actor: int, changes: dict[str, str]) -> dict[str, Any]:
+    """Organisation name and registration policy (`invite`, `open`, `closed`)."""
+    await require_admin(svc, actor)
+    values: dict[str, str] = {}
+    if "registration" in changes:
+        if changes["registration"] not in settings.REGISTRATION_POLICIES:
+            raise BadRequest("registration must be invite, open or closed.")
+        values[settings.REGISTRATION] = changes["registration"]
+    if "org_name" in changes:
+        values[settings.ORG_NAME] = clean_org_name(changes["org_name"])
+
+    async def job(tx: Tx) -> None:
+        for key, value in values.items():
+            await settings.put(tx, key, value)
+
+    await svc.db.write(job)
+    return await get_org_settings(svc)
