@@ -166,33 +166,46 @@ def serve(settings: Settings) -> int:
     from aiohttp import web
 
     from .app import build_app
+    from .tls_serve import ApplianceSites, start_appliance_sites
+    from .web.https_redirect import DEVICE_TLS
 
-    host, port = parse_listen(settings.server.listen, name="server.listen")
     _raise_file_limit()
 
     async def run() -> None:
         app = build_app(settings)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, backlog=4096)
-        await site.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        bound = runner.addresses[0]
-        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        print(f"Pychat listening on http://{shown}:{bound[1]}", flush=True)
-        if not await setup.is_setup_done(app[_services_key()]):
-            print(
-                "This Pychat is not set up yet. Finish setup with:\n"
-                f"  pychat init --data {settings.data_dir} --org 'Your company'"
-                " --admin admin --password-stdin",
-                flush=True,
-            )
+        await runner.setup()  # in appliance mode this makes or renews the certificate
+        sites: ApplianceSites | None = None
         try:
+            if settings.appliance_mode:
+                device_tls = app[DEVICE_TLS]
+                sites = await start_appliance_sites(runner, settings, device_tls)
+                print(f"Pychat listening on {sites.https_url}", flush=True)
+                print(f"Plain HTTP on {sites.http_url} redirects there", flush=True)
+                print(f"CA fingerprint (SHA-256): {device_tls.ca_fingerprint}", flush=True)
+            else:
+                host, port = parse_listen(settings.server.listen, name="server.listen")
+                site = web.TCPSite(runner, host, port, backlog=4096)
+                await site.start()
+                bound = runner.addresses[0]
+                shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+                print(f"Pychat listening on http://{shown}:{bound[1]}", flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            if not await setup.is_setup_done(app[_services_key()]):
+                print(
+                    "This Pychat is not set up yet: open the address above and follow the"
+                    " setup wizard, or run\n"
+                    f"  pychat init --data {settings.data_dir} --org 'Your company'"
+                    " --admin admin --password-stdin",
+                    flush=True,
+                )
             await stop.wait()
         finally:
+            if sites is not None:
+                await sites.stop()
             await runner.cleanup()
 
     asyncio.run(run())

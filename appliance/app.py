@@ -9,14 +9,20 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from . import discovery
 from .chat import accounts
 from .chat.services import Services
-from .config import Settings
+from .config import Settings, parse_listen
 from .db import Database, Tx
 from .hub import Hub
 from .passwords import dummy_hash
+from .setup_wizard.views import add_wizard
 from .storage import rooms, users
-from .web import api_accounts, api_rooms, pages, static, ws
+from .storage import settings as stored
+from .tls import DeviceTls
+from .tls_serve import tls_renewal
+from .web import api_accounts, api_rooms, static, ws
+from .web.https_redirect import DEVICE_TLS, add_trust_routes
 from .web.keys import SERVICES
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
 
@@ -35,11 +41,35 @@ def build_app(settings: Settings) -> web.Application:
     svc = Services(settings=settings, db=db, hub=hub)
     app[SERVICES] = svc
     app[ws.COMMANDS] = ws.command_table(svc)
-    for table in (api_accounts.routes, api_rooms.routes, ws.routes, pages.routes):
+    for table in (api_accounts.routes, api_rooms.routes, ws.routes):
         app.add_routes(table)
+
+    async def device_name() -> str:
+        return await stored.get(db, stored.DEVICE_NAME) or "pychat"
+
+    announcer = None
+    if settings.mdns_enabled:
+        _, https_port = parse_listen(settings.server.https_listen, name="server.https_listen")
+        announcer = discovery.Announcer(https_port)
+        app[discovery.ANNOUNCER] = announcer
+
+    async def certificate_name() -> str:
+        # After a clash on the LAN the device answers to <name>-2: the certificate follows.
+        return (announcer.name if announcer is not None else None) or await device_name()
+
+    device_tls = DeviceTls(settings.data_dir, device_name=certificate_name)
+    app[DEVICE_TLS] = device_tls
+    if announcer is not None:
+        announcer.add_listener(lambda name: device_tls.wake())
+    add_trust_routes(app)  # GET /ca.crt and /trust, also over HTTPS
     static.add_routes(app)  # last: its catch-all serves the app for every other path
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_maintenance)
+    if announcer is not None:
+        app.cleanup_ctx.append(discovery.announcer_ctx(announcer, device_name))
+    if settings.appliance_mode:
+        app.cleanup_ctx.append(tls_renewal(device_tls))  # after _database: reads the name
+    add_wizard(app)  # after the database: it checks whether setup is done
     app.on_shutdown.append(_close_sockets)
     return app
 

@@ -26,8 +26,8 @@ class ServerSettings:
     # `http_listen` redirecting to it, mDNS on (docs/operations.md).
     mode: str = "development"
     listen: str = "127.0.0.1:8080"
-    https_listen: str = "0.0.0.0:443"
-    http_listen: str = "0.0.0.0:80"
+    https_listen: str = "*:443"
+    http_listen: str = "*:80"
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ class Database:
         self.published_seq = 0
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._writer = await _connect(self.path, self.synchronous)
         try:
             await migrate(self._writer)

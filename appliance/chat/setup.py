@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..db import Tx
+from ..device_name import check_device_name
 from ..errors import BadRequest, Conflict
 from ..passwords import hash_password
 from ..storage import settings, users
@@ -27,17 +27,12 @@ def clean_org_name(raw: str) -> str:
     return org
 
 
-DEVICE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-
-
 def clean_device_name(raw: str) -> str:
     """A DNS label: it becomes `<name>.local`."""
-    name = raw.strip().lower()
-    if not DEVICE_NAME.fullmatch(name):
-        raise BadRequest(
-            "A device name is 1–63 characters of a-z, 0-9 and '-', not starting or ending with '-'."
-        )
-    return name
+    try:
+        return check_device_name(raw)
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
 
 
 @dataclass(frozen=True)
@@ -89,6 +84,7 @@ async def get_org_settings(svc: Services) -> dict[str, Any]:
     return {
         "org_name": await settings.get(svc.db, settings.ORG_NAME, ""),
         "registration": await settings.get(svc.db, settings.REGISTRATION, "invite"),
+        "device_name": await settings.get(svc.db, settings.DEVICE_NAME, "pychat"),
     }
 
 

@@ -62,8 +62,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return web.json_response(internal_error_body(), status=500)
 
 
+# Open before setup: the wizard, health, and what a browser needs to trust the device.
+_OPEN_PATHS = frozenset({"/api/health", "/setup", "/ca.crt", "/trust"})
+
+
 def _is_open_path(path: str) -> bool:
-    return path == "/api/health" or path.startswith("/api/setup/") or path.startswith("/setup")
+    return path in _OPEN_PATHS or path.startswith(("/api/setup/", "/setup/"))
 
 
 @web.middleware

@@ -1,14 +1,8 @@
-"""Pages outside the API and the web app. The setup wizard comes with its own issue; until
-it ships, `/setup` says plainly how to finish setup on the device."""
+"""The page shown in place of the web app when it has not been built."""
 
 from __future__ import annotations
 
-import html
-
 from aiohttp import web
-
-from ..chat import setup
-from .keys import SERVICES
 
 routes = web.RouteTableDef()
 
@@ -27,18 +21,6 @@ def _page(body: str) -> web.Response:
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
             "Cache-Control": "no-cache",
         },
-    )
-
-
-@routes.get("/setup")
-async def setup_page(request: web.Request) -> web.StreamResponse:
-    if await setup.is_setup_done(request.app[SERVICES]):
-        raise web.HTTPFound("/")
-    data = html.escape(str(request.app[SERVICES].settings.data_dir))
-    return _page(
-        "<p>This Pychat is not set up yet. On the device, run:</p>"
-        f"<pre>pychat init --data {data} --org 'Your company' --admin admin"
-        " --password-stdin</pre><p>then reload this page.</p>"
     )
 
 

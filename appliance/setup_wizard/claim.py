@@ -1,0 +1,83 @@
+"""The one-time claim code that proves someone holds the device (design.md §6).
+
+It is made when the server starts on a data folder that is not set up, printed on the
+console, written to `<data>/claim-code.txt` (mode 0400) and, when configured, to a second
+file (the image's boot partition), and destroyed when setup finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+# No 0/O, 1/I/L, 5/S or 2/Z look-alikes: easy to read aloud and to type from a screen.
+ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
+LENGTH = 8
+FILE_NAME = "claim-code.txt"
+
+
+def claim_path(data_dir: Path) -> Path:
+    return data_dir / FILE_NAME
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+def normalise(entered: str) -> str:
+    return "".join(c for c in entered.upper() if c.isalnum())
+
+
+def ensure_claim_code(data_dir: Path, copy: Path | None = None) -> str:
+    """The current claim code, made (and written out) if there is none. Blocking."""
+    path = claim_path(data_dir)
+    if path.is_file():
+        code = normalise(path.read_text(encoding="ascii"))
+        if len(code) == LENGTH:
+            _write_copy(copy, code)
+            return code
+    code = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(FILE_NAME + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(format_code(code) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _write_copy(copy, code)
+    return code
+
+
+def _write_copy(copy: Path | None, code: str) -> None:
+    if copy is None:
+        return
+    # The boot partition may be read-only or absent: the console shows the code too.
+    with contextlib.suppress(OSError):
+        copy.write_text(
+            f"Pychat claim code: {format_code(code)}\n"
+            "Type it into the setup page to prove you hold this device.\n",
+            encoding="ascii",
+        )
+
+
+def check_claim_code(data_dir: Path, entered: str) -> bool:
+    """Constant-time comparison with the stored code. Blocking (reads a file)."""
+    path = claim_path(data_dir)
+    try:
+        stored = normalise(path.read_text(encoding="ascii"))
+    except OSError:
+        return False
+    given = normalise(entered)[:64]
+    return len(stored) == LENGTH and hmac.compare_digest(given.encode(), stored.encode())
+
+
+def destroy_claim_code(data_dir: Path, copy: Path | None = None) -> None:
+    for path in (claim_path(data_dir), copy):
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)

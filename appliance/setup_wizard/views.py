@@ -1,0 +1,337 @@
+"""The wizard's pages: plain HTML forms that work without JavaScript, one step a page.
+
+Each step validates in place (errors shown beside the fields, answers kept) and moves on
+with POST-redirect-GET. Nothing is stored until the last step; then `complete_setup` does
+what `pychat init` does, the claim code is destroyed, and the wizard can never run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import segno
+from aiohttp import web
+
+from .. import discovery
+from ..chat import accounts, setup
+from ..errors import AppError
+from ..passwords import hash_password
+from ..ratelimit import FailureWindow
+from ..tls_custom import CertificateRejected
+from ..tls_trust import TRUST_STEPS, ca_file_name
+from ..web.https_redirect import DEVICE_TLS
+from ..web.keys import SERVICES
+from ..web.middleware import client_address, set_session_cookie
+from . import claim
+from .state import COOKIE, Wizards, WizardState
+
+WIZARDS = web.AppKey("setup_wizards", Wizards)
+TEMPLATES = web.AppKey("setup_templates", jinja2.Environment)
+CLAIM_FAILURES = web.AppKey("setup_claim_failures", FailureWindow[str])
+CLAIM_FAILURES_ALL = web.AppKey("setup_claim_failures_all", FailureWindow[str])
+STATIC = Path(__file__).resolve().parent / "static"
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
+    " frame-ancestors 'none'; base-uri 'none'"
+)
+FIRST_INVITE_USES = 50
+MAX_PEM_BYTES = 64 * 1024
+FIRST_INVITE_DAYS = 7
+
+routes = web.RouteTableDef()
+Errors = dict[str, str]
+StepHandler = Callable[[web.Request, WizardState, Any], Awaitable[Errors]]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+    save: StepHandler
+
+
+def _claim_copy(request: web.Request) -> Path | None:
+    copy = request.app[SERVICES].settings.setup.claim_code_copy
+    return Path(copy) if copy else None
+
+
+def _render(request: web.Request, template: str, **context: Any) -> web.Response:
+    env = request.app[TEMPLATES]
+    html = env.get_template(template).render(steps=STEPS, **context)
+    return web.Response(
+        text=html,
+        content_type="text/html",
+        headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"},
+    )
+
+
+def _same_origin(request: web.Request) -> None:
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise web.HTTPForbidden(text="Requests from other sites are not accepted.")
+
+
+async def _state(request: web.Request) -> WizardState:
+    """The wizard of this browser; anyone without one goes back to the claim code."""
+    if await setup.is_setup_done(request.app[SERVICES]):
+        raise web.HTTPFound("/")
+    state = request.app[WIZARDS].get(request.cookies.get(COOKIE))
+    if state is None:
+        raise web.HTTPSeeOther("/setup")
+    return state
+
+
+# -- claim -----------------------------------------------------------------------------------
+
+
+@routes.get("/setup")
+async def claim_page(request: web.Request) -> web.StreamResponse:
+    if await setup.is_setup_done(request.app[SERVICES]):
+        raise web.HTTPFound("/")
+    state = request.app[WIZARDS].get(request.cookies.get(COOKIE))
+    if state is not None:
+        raise web.HTTPSeeOther(_next_step_url(state))
+    return _render(request, "claim.html", errors={}, step=None)
+
+
+@routes.post("/setup")
+async def claim_submit(request: web.Request) -> web.StreamResponse:
+    _same_origin(request)
+    svc = request.app[SERVICES]
+    if await setup.is_setup_done(svc):
+        raise web.HTTPFound("/")
+    form = await request.post()
+    failures, everyone = request.app[CLAIM_FAILURES], request.app[CLAIM_FAILURES_ALL]
+    address = client_address(request)
+    now = svc.clock()
+    wait = max(failures.retry_after(address, now), everyone.retry_after("*", now))
+    if wait > 0:
+        minutes = max(1, round(wait / 60))
+        errors = {"code": f"Too many wrong codes. Try again in about {minutes} minutes."}
+        return _render(request, "claim.html", errors=errors, step=None)
+    entered = str(form.get("code", ""))
+    good = await asyncio.to_thread(claim.check_claim_code, svc.settings.data_dir, entered)
+    if not good:
+        failures.fail(address, now)
+        everyone.fail("*", now)  # a cap for all addresses together: many cannot guess faster
+        errors = {"code": "That is not the claim code shown on the device. Check and retry."}
+        return _render(request, "claim.html", errors=errors, step=None)
+    state = request.app[WIZARDS].start(now)
+    response = web.HTTPSeeOther(_next_step_url(state))
+    response.set_cookie(
+        COOKIE, state.token, httponly=True, samesite="Strict", secure=request.secure,
+        path="/setup",
+    )  # fmt: skip
+    raise response
+
+
+# -- steps -----------------------------------------------------------------------------------
+
+
+async def save_organisation(request: web.Request, state: WizardState, form: Any) -> Errors:
+    errors: Errors = {}
+    org, admin = str(form.get("org", "")), str(form.get("admin", ""))
+    password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+    state.org, state.admin = org.strip(), admin.strip().lower()
+    for key, check in (("org", lambda: setup.clean_org_name(org)),
+                       ("admin", lambda: accounts.normalise_username(admin)),
+                       ("password", lambda: accounts.check_password(password))):  # fmt: skip
+        try:
+            check()
+        except AppError as e:
+            errors[key] = e.message
+    if not errors and password != confirm:
+        errors["confirm"] = "The two passwords differ."
+    if not errors:
+        svc = request.app[SERVICES]
+        state.org = setup.clean_org_name(org)
+        state.password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    return errors
+
+
+async def save_device(request: web.Request, state: WizardState, form: Any) -> Errors:
+    raw = str(form.get("device_name", ""))
+    state.device_name = raw.strip().lower()
+    try:
+        name = setup.clean_device_name(raw)
+    except AppError as e:
+        return {"device_name": e.message}
+    announcer = request.app.get(discovery.ANNOUNCER)
+    if announcer is not None and await announcer.name_in_use(name):
+        return {"device_name": f"Another device already answers to {name}.local."}
+    state.device_name = name
+    return {}
+
+
+async def save_security(request: web.Request, state: WizardState, form: Any) -> Errors:
+    device_tls = request.app[DEVICE_TLS]
+    choice = str(form.get("certificate", "local"))
+    if choice == "custom":
+        cert, key = form.get("cert"), form.get("key")
+        if not isinstance(cert, web.FileField) or not isinstance(key, web.FileField):
+            return {"certificate": "Choose both the certificate file and its key file."}
+        cert_data, key_data = await asyncio.to_thread(
+            lambda: (cert.file.read(MAX_PEM_BYTES), key.file.read(MAX_PEM_BYTES))
+        )
+        try:
+            await device_tls.install_custom(cert_data, key_data, name=state.device_name)
+        except CertificateRejected as e:
+            return {"certificate": e.message}
+        state.certificate = "custom"
+    elif choice == "local":
+        state.certificate = "local"
+    else:
+        return {"certificate": "Choose one of the two options."}
+    return {}
+
+
+async def save_access(request: web.Request, state: WizardState, form: Any) -> Errors:
+    policy = str(form.get("registration", ""))
+    if policy not in ("invite", "open", "closed"):
+        return {"registration": "Choose who may join."}
+    state.registration = policy
+    return {}
+
+
+STEPS = (
+    Step("organisation", "Organisation and first admin", save_organisation),
+    Step("device", "Device name", save_device),
+    Step("security", "Security", save_security),
+    Step("access", "Who may join", save_access),
+)
+BY_NAME = {step.name: step for step in STEPS}
+
+
+def _next_step_url(state: WizardState) -> str:
+    for step in STEPS:
+        if step.name not in state.completed:
+            return f"/setup/{step.name}"
+    return "/setup/access"
+
+
+async def _step_context(request: web.Request, step: Step, state: WizardState) -> dict[str, Any]:
+    context: dict[str, Any] = {"state": state, "step": step}
+    if step.name == "security":
+        # A CA made for the name just chosen: nobody trusts the first one yet, so it is free
+        # to replace, and it then covers the bare name too.
+        device_tls = request.app[DEVICE_TLS]
+        await device_tls.check(name=state.device_name, new_ca_for_name=True)
+        context["fingerprint"] = device_tls.ca_fingerprint
+        context["ca_file"] = ca_file_name(state.device_name)
+        context["trust_steps"] = TRUST_STEPS
+        # A phone that scans this does not trust the CA yet: send it to the plain page.
+        context["trust_qr"] = _qr(f"http://{request.host}/trust")
+    return context
+
+
+@routes.get("/setup/{step:organisation|device|security|access}")
+async def step_page(request: web.Request) -> web.StreamResponse:
+    state = await _state(request)
+    step = BY_NAME[request.match_info["step"]]
+    if _next_step_url(state) != f"/setup/{step.name}" and step.name not in state.completed:
+        raise web.HTTPSeeOther(_next_step_url(state))  # no skipping ahead
+    return _render(
+        request, f"{step.name}.html", errors={}, **await _step_context(request, step, state)
+    )
+
+
+@routes.post("/setup/{step:organisation|device|security|access}")
+async def step_submit(request: web.Request) -> web.StreamResponse:
+    _same_origin(request)
+    state = await _state(request)
+    step = BY_NAME[request.match_info["step"]]
+    form = await request.post()
+    errors = await step.save(request, state, form)
+    if errors:
+        context = await _step_context(request, step, state)
+        return _render(request, f"{step.name}.html", errors=errors, **context)
+    state.completed.add(step.name)
+    if step.name != STEPS[-1].name:
+        raise web.HTTPSeeOther(_next_step_url(state))
+    return await _finish(request, state)
+
+
+async def _finish(request: web.Request, state: WizardState) -> web.StreamResponse:
+    svc = request.app[SERVICES]
+    choices = setup.SetupChoices(
+        org=state.org,
+        admin_username=state.admin,
+        password_hash=state.password_hash,
+        device_name=state.device_name,
+        registration=state.registration,
+    )
+    user = await setup.complete_setup(svc, choices)
+    await asyncio.to_thread(claim.destroy_claim_code, svc.settings.data_dir, _claim_copy(request))
+    announcer = request.app.get(discovery.ANNOUNCER)
+    if announcer is not None:
+        await announcer.set_name(state.device_name)  # withdraws the first-boot name
+    request.app[DEVICE_TLS].wake()  # the renewal task picks up the stored device name
+    base = f"{request.scheme}://{request.host}"
+    state.app_url = f"{base}/"
+    if state.registration == "invite":
+        code = await accounts.create_invite(
+            svc, int(user["id"]), FIRST_INVITE_USES, FIRST_INVITE_DAYS * 86400
+        )
+        state.invite_url = f"{base}/register?invite={code}"
+    token = await accounts.open_session(
+        svc, int(user["id"]), client_address(request), request.headers.get("User-Agent", "")
+    )
+    response = web.HTTPSeeOther("/setup/done")
+    set_session_cookie(request, response, token)
+    raise response
+
+
+@routes.get("/setup/done")
+async def done_page(request: web.Request) -> web.StreamResponse:
+    state = request.app[WIZARDS].get(request.cookies.get(COOKIE))
+    if state is None or not state.app_url:
+        raise web.HTTPFound("/")
+    return _render(
+        request,
+        "done.html",
+        errors={},
+        step=None,
+        state=state,
+        app_qr=_qr(state.app_url),
+        invite_uses=FIRST_INVITE_USES,
+        invite_days=FIRST_INVITE_DAYS,
+    )
+
+
+def _qr(text: str) -> str:
+    """A QR code as inline SVG markup (no script, no outside image)."""
+    return str(segno.make(text, error="m").svg_inline(scale=4, dark="#111", light="#fff"))
+
+
+async def wizard_ctx(app: web.Application) -> Any:
+    """Templates loaded once in a thread; the claim code made and shown if not set up."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("appliance.setup_wizard", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    names = ["claim.html", "done.html", *(f"{s.name}.html" for s in STEPS)]
+    await asyncio.to_thread(lambda: [env.get_template(n) for n in names])
+    app[TEMPLATES] = env
+    svc = app[SERVICES]
+    if not await setup.is_setup_done(svc):
+        copy = svc.settings.setup.claim_code_copy
+        code = await asyncio.to_thread(
+            claim.ensure_claim_code, svc.settings.data_dir, Path(copy) if copy else None
+        )
+        print(f"Claim code for the setup page: {claim.format_code(code)}", flush=True)
+    yield
+
+
+def add_wizard(app: web.Application) -> None:
+    app[WIZARDS] = Wizards()
+    app[CLAIM_FAILURES] = FailureWindow(5, 900)
+    app[CLAIM_FAILURES_ALL] = FailureWindow(30, 3600)
+    app.add_routes(routes)
+    app.router.add_static("/setup/static", STATIC, append_version=True)
+    app.cleanup_ctx.append(wizard_ctx)
