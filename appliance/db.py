@@ -52,16 +52,17 @@ class Tx:
         self.conn = conn
         self.events: list[Event] = []
 
-    async def execute(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
-        return await self.conn.execute(sql, _params(params))
+    # One round trip to aiosqlite's thread per statement (execute + fetch + close in one):
+    # the writer's throughput is bounded by these hops, not by SQLite.
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        await self.conn.execute_fetchall(sql, _params(params))
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, _params(params)) as cur:
-            return await cur.fetchone()
+        rows = await self.conn.execute_fetchall(sql, _params(params))
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self.conn.execute(sql, _params(params)) as cur:
-            return list(await cur.fetchall())
+        return list(await self.conn.execute_fetchall(sql, _params(params)))
 
     async def emit(
         self,
@@ -149,12 +150,11 @@ class Database:
         return self._reader
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self.reader.execute(sql, _params(params)) as cur:
-            return await cur.fetchone()
+        rows = await self.reader.execute_fetchall(sql, _params(params))
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self.reader.execute(sql, _params(params)) as cur:
-            return list(await cur.fetchall())
+        return list(await self.reader.execute_fetchall(sql, _params(params)))
 
     # -- writes --------------------------------------------------------------------------
 

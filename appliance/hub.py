@@ -1,14 +1,16 @@
 """Connected sockets, room membership for the hot path, and live fan-out.
 
-Publishing never awaits a socket (design.md §4): each connection has a bounded queue drained
-by its own writer task; a connection whose queue overflows is closed and resumes with
-`hello`. Membership here mirrors SQLite, updated from committed events in seq order.
+Publishing never awaits a socket (design.md §4). An event is framed once (RFC 6455 text
+frame, unmasked as server frames are) and the same bytes are written to every recipient's
+transport at once: no per-socket task or queue to wake, which is what a delivery costs
+most. The transport's own buffer is the bounded queue: a socket whose unsent bytes pass
+`ws.send_buffer_bytes` is closed (code 4008) and resumes with `hello`. Membership here
+mirrors SQLite, updated from committed events in seq order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import Counter, deque
@@ -27,88 +29,77 @@ CLOSE_SLOW = 4008  # the client fell too far behind: reconnect and resume with h
 
 
 class Connection:
-    """One WebSocket. Frames go out only through `send`, in order, via the writer task."""
+    """One WebSocket. Frames are written whole and at once, so they never interleave with
+    the ones aiohttp writes itself (pings, pongs, close)."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, user_id: int, session_id: int, address: str, limit: int
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        user_id: int,
+        session_id: int,
+        address: str,
+        buffer_limit: int,
     ) -> None:
         self.ws = ws
+        self.transport = transport
         self.user_id = user_id
         self.session_id = session_id
         self.address = address
-        self.limit = limit
+        self.buffer_limit = buffer_limit
         self.live = False  # after hello: receives events
         self.last_seq = 0
         self.replay_buffer: deque[tuple[int, bytes]] | None = None
+        self.replay_bytes = 0
         self.closed = False
         # Every incoming frame takes a token (limits.frames_*): reads, markers and hellos
         # cost the server work too, so no socket may send without bound.
         self.frame_tokens = 0.0
         self.frame_stamp = 0.0
-        self._queue: deque[bytes] = deque()
-        self._wakeup = asyncio.Event()
-        self._room = asyncio.Event()  # set when the queue has room again (for replay)
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{user_id}")
 
-    def send(self, data: bytes) -> None:
+    def send(self, payload: bytes) -> None:
+        """A reply or an ephemeral frame, written now."""
+        self.write_frame(wire.ws_text_frame(payload))
+
+    def write_frame(self, frame: bytes) -> None:
         if self.closed:
             return
-        if len(self._queue) >= self.limit:
+        transport = self.transport
+        if transport.is_closing():
+            self.closed = True
+            return
+        if transport.get_write_buffer_size() + len(frame) > self.buffer_limit:
             self.close(CLOSE_SLOW, "too slow: reconnect and resume")
             return
-        self._queue.append(data)
-        self._wakeup.set()
+        transport.write(frame)
 
-    async def wait_for_room(self) -> None:
-        """Backpressure for bulk sends (replay): wait until the queue is half empty."""
-        while not self.closed and len(self._queue) >= self.limit // 2:
-            self._room.clear()
-            await self._room.wait()
+    async def send_paced(self, payload: bytes) -> None:
+        """For bulk sends (replay): waits while the client drains, instead of overflowing."""
+        if not self.closed:
+            await self.ws.send_frame(payload, WSMsgType.TEXT)
 
-    def deliver(self, seq: int, data: bytes) -> None:
-        """An event: buffered while replaying, dropped if already sent, else sent."""
+    def deliver(self, seq: int, frame: bytes) -> None:
+        """An event frame: held while replaying, dropped if already sent, else written."""
         if self.replay_buffer is not None:
-            if len(self.replay_buffer) >= self.limit:
+            self.replay_bytes += len(frame)
+            if self.replay_bytes > self.buffer_limit:
                 self.close(CLOSE_SLOW, "too slow: reconnect and resume")
             else:
-                self.replay_buffer.append((seq, data))
+                self.replay_buffer.append((seq, frame))
             return
         if not self.live or seq <= self.last_seq:
             return
         self.last_seq = seq
-        self.send(data)
+        self.write_frame(frame)
 
     def close(self, code: int, reason: str) -> None:
         if self.closed:
             return
         self.closed = True
-        self._queue.clear()
-        self._room.set()
-        self._writer.cancel()
+        self.replay_buffer = None
         asyncio.get_running_loop().create_task(
             self.ws.close(code=code, message=reason.encode()), name="ws-close"
         )
-
-    async def stop_writer(self) -> None:
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await self._writer
-
-    async def _write_loop(self) -> None:
-        queue = self._queue
-        try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                while queue:
-                    await self.ws.send_frame(queue.popleft(), WSMsgType.TEXT)
-                    if len(queue) < self.limit // 2:
-                        self._room.set()
-        except (ConnectionError, RuntimeError):
-            # The peer went away; the reader side notices and unregisters us.
-            self.closed = True
-        finally:
-            self._room.set()
 
 
 class Hub:
@@ -203,16 +194,17 @@ class Hub:
         """Deliver committed events (called by the writer, in seq order, after commit)."""
         for event in events:
             self._apply_membership(event)
-            data = wire.event_frame(event)
+            frame = wire.ws_text_frame(wire.event_frame(event))
             recipients = event_recipients(event, self.members)
             for conn in self._connections_of(recipients):
-                conn.deliver(event.seq, data)
+                conn.deliver(event.seq, frame)
 
     def relay(self, user_ids: Collection[int] | None, data: bytes, *, skip_user: int = 0) -> None:
         """An ephemeral frame (typing, presence) to live connections; None means everyone."""
+        frame = wire.ws_text_frame(data)
         for conn in self._connections_of(user_ids):
             if conn.live and conn.user_id != skip_user:
-                conn.send(data)
+                conn.write_frame(frame)
 
     def _connections_of(self, user_ids: Collection[int] | None) -> Iterable[Connection]:
         if user_ids is None:

@@ -41,6 +41,19 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+def ws_text_frame(payload: bytes) -> bytes:
+    """RFC 6455 §5.2: a final, unmasked text frame (server to client), header and payload
+    in one buffer so a single transport write sends it whole."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
 def event_frame(event: Event) -> bytes:
     # data_json is stored already encoded: splice it in rather than decode and re-encode.
     room = "null" if event.room_id is None else str(event.room_id)

@@ -48,26 +48,23 @@ async def _hello(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str
         reply["resync"] = True
     elif since is not None:
         cursor = since
-        # A page never holds more than half the socket's queue: with the wait below, a
-        # replay of any length never overflows it.
-        page_size = max(1, min(REPLAY_PAGE, conn.limit // 2))
         while cursor < head and not conn.closed:
-            page = await events.after(svc.db, cursor, page_size)
+            page = await events.after(svc.db, cursor, REPLAY_PAGE)
             if not page:
                 break
             for event in page:
                 if event.seq > head:
                     break
                 if may_see_event(conn.user_id, event, svc.hub.rooms_of(conn.user_id)):
-                    conn.send(wire.event_frame(event))
+                    await conn.send_paced(wire.event_frame(event))
             cursor = page[-1].seq
-            await conn.wait_for_room()
     conn.send(wire.reply_ok(p.get("_req"), reply))
-    buffered, conn.replay_buffer = conn.replay_buffer, None
+    buffered, conn.replay_buffer = conn.replay_buffer or deque(), None
+    conn.replay_bytes = 0
     conn.last_seq = head
     conn.live = True
-    for seq, data in buffered:
-        conn.deliver(seq, data)
+    for seq, frame in buffered:
+        conn.deliver(seq, frame)
     return None
 
 
@@ -246,7 +243,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         max_msg_size=limits.frame_bytes * 4,
     )
     await ws.prepare(request)
-    conn = Connection(ws, session.user_id, session.id, address, svc.settings.ws.queue_frames)
+    transport = request.transport
+    assert isinstance(transport, asyncio.Transport)
+    conn = Connection(
+        ws, transport, session.user_id, session.id, address, svc.settings.ws.send_buffer_bytes
+    )
     svc.hub.register(conn)
     loop = Session(svc, conn, request.app[COMMANDS])
     try:
@@ -260,7 +261,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     finally:
         svc.hub.unregister(conn, svc.now_ms())
         await loop.finish()
-        await conn.stop_writer()
     return ws
 
 

@@ -299,9 +299,9 @@ async def hello(sock: Socket, since: int | None) -> Frame:
 async def test_a_client_that_stops_reading_is_dropped_and_can_catch_up(
     make_server: Callable[..., Server],
 ) -> None:
-    queue = 16
+    send_buffer = 65536
     srv = make_server(
-        {"PYCHAT_WS_QUEUE_FRAMES": str(queue), "PYCHAT_LIMITS_MESSAGE_CHARS": "60000"}
+        {"PYCHAT_WS_SEND_BUFFER_BYTES": str(send_buffer), "PYCHAT_LIMITS_MESSAGE_CHARS": "60000"}
     )
     async for make in people_on(srv.url):
         alice, bob, carol = await make("alice"), await make("bob"), await make("carol")
@@ -319,9 +319,10 @@ async def test_a_client_that_stops_reading_is_dropped_and_can_catch_up(
             assert first.get("req") == "h" and first["ok"], first
             head = int(first["data"]["head"])
             # carol stops reading. Send more than every buffer between her and the server
-            # can hold (kernel send buffer, a few MB of slack, and her queue).
+            # can hold (kernel send buffer, a few MB of slack, and her send buffer).
             body = "x" * 59_000
-            count = math.ceil((kernel_send_buffer_max() + (4 << 20)) / len(body)) + 2 * queue
+            slack = kernel_send_buffer_max() + (4 << 20) + 2 * send_buffer
+            count = math.ceil(slack / len(body))
             sent: list[Frame] = []
             for start in range(0, count, 4):
                 batch = range(start, min(start + 4, count))
