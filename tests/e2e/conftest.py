@@ -7,17 +7,37 @@ flag), one browser with one context per user.
 
 from __future__ import annotations
 
+import os
+import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import playwright
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    async_playwright,
+    expect,
+)
+from yarl import URL
 
 from appliance.web.static import STATIC_DIR
 from tests.client import Client
-from tests.server import Server
+from tests.conftest import TEST_ENV, USER_PASSWORD
+from tests.server import ADMIN_PASSWORD, Server, init_data
+
+# Twice Playwright's default: a 2-core CI machine runs a server and several pages at once.
+expect.set_options(timeout=10_000)
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -48,6 +68,51 @@ def playwright_disabled_features() -> list[str]:
     return re.findall(r'"([A-Za-z0-9_]+)"', without_comments)
 
 
+VETH = ("pychat-e2e0", "pychat-e2e1")
+
+
+def loopback_only_namespace() -> bool:
+    """Whether this process runs in a network namespace of its own (`unshare -n`) that has
+    only `lo`. sysfs still lists the interfaces of the namespace it was mounted in, so a
+    difference between it and what the kernel tells us here means we are in another one."""
+    here = {name for _, name in socket.if_nameindex()}
+    if here != {"lo"}:
+        return False
+    try:
+        if os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino:
+            return True
+    except OSError:
+        pass  # /proc/1 may be out of reach in a container
+    try:
+        mounted_in = set(os.listdir("/sys/class/net"))
+    except OSError:
+        return False
+    return bool(mounted_in - here)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def chromium_sees_a_network() -> Iterator[None]:
+    """In a loopback-only namespace Chromium says `navigator.onLine === false` (it ignores
+    `lo`), so the app would believe it is offline while connected. A veth pair with a
+    documentation address (TEST-NET-1, no route anywhere) inside our own namespace makes
+    Chromium see a network; nothing can leave the namespace. Outside a namespace of our
+    own, the machine's real interfaces do the same and we touch nothing. Package scope: the
+    pair is gone before other suites (WebRTC, discovery) that want loopback only run."""
+    if not loopback_only_namespace():
+        yield
+        return
+    a, b = VETH
+    for cmd in (
+        ["ip", "link", "add", a, "type", "veth", "peer", "name", b],
+        ["ip", "addr", "add", "192.0.2.1/24", "dev", a],
+        ["ip", "link", "set", a, "up"],
+        ["ip", "link", "set", b, "up"],
+    ):
+        subprocess.run(cmd, check=True, capture_output=True)
+    yield
+    subprocess.run(["ip", "link", "del", a], check=False, capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def base_url() -> str:
     # pytest-playwright wants this fixture; our pages use the server fixture's URL.
@@ -75,37 +140,231 @@ async def browser(built_app: Path) -> AsyncIterator[Browser]:
         await browser.close()
 
 
-ContextFactory = Callable[[Client], Awaitable[tuple[BrowserContext, Page]]]
+class ContextFactory(Protocol):
+    async def __call__(
+        self,
+        user: Client,
+        *,
+        server: Server | None = ...,
+        viewport: dict[str, int] | None = ...,
+        color_scheme: str | None = ...,
+        path: str = ...,
+    ) -> tuple[BrowserContext, Page]: ...
+
+
+class AnonymousFactory(Protocol):
+    async def __call__(
+        self,
+        *,
+        server: Server | None = ...,
+        viewport: dict[str, int] | None = ...,
+        color_scheme: str | None = ...,
+    ) -> tuple[BrowserContext, Page]: ...
+
+
+class Contexts:
+    """Browser contexts of one test. Uncaught errors in the app and Content-Security-Policy
+    violations are collected: the test fails on them at teardown."""
+
+    def __init__(self, browser: Browser, server: Server) -> None:
+        self.browser = browser
+        self.server = server
+        self.contexts: list[BrowserContext] = []
+        self.page_errors: list[str] = []
+
+    async def new(
+        self,
+        server: Server | None,
+        viewport: dict[str, int] | None,
+        color_scheme: str | None,
+    ) -> BrowserContext:
+        srv = server or self.server
+        size = viewport or {"width": 1280, "height": 800}
+        context = await self.browser.new_context(
+            base_url=srv.url,
+            viewport={"width": size["width"], "height": size["height"]},
+            color_scheme="dark" if color_scheme == "dark" else "light",
+        )
+        context.set_default_timeout(10_000)
+        context.on("page", self.watch)
+        self.contexts.append(context)
+        return context
+
+    def watch(self, page: Page) -> None:
+        page.on("pageerror", lambda error: self.page_errors.append(f"{page.url}: {error}"))
+        page.on("console", lambda msg: self.console(page, msg))
+
+    def console(self, page: Page, msg: ConsoleMessage) -> None:
+        if "Content Security Policy" in msg.text:
+            self.page_errors.append(f"{page.url}: {msg.text}")
+
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
 
 
 @pytest.fixture
-async def open_as(browser: Browser, server: Server) -> AsyncIterator[ContextFactory]:
-    """A browser context logged in as the given API client's user, on the app's home."""
-    contexts: list[BrowserContext] = []
+async def contexts(browser: Browser, server: Server) -> AsyncIterator[Contexts]:
+    made = Contexts(browser, server)
+    yield made
+    await made.close()
+    assert not made.page_errors, "errors in the pages:\n" + "\n".join(made.page_errors)
+
+
+@pytest.fixture
+async def open_as(contexts: Contexts) -> ContextFactory:
+    """A browser context logged in as the given API client's user, on the app's home.
+
+    `server` defaults to the session's server; the client must be logged in on it.
+    """
 
     async def open_page(
-        user: Client, *, viewport: dict[str, int] | None = None
+        user: Client,
+        *,
+        server: Server | None = None,
+        viewport: dict[str, int] | None = None,
+        color_scheme: str | None = None,
+        path: str = "/",
     ) -> tuple[BrowserContext, Page]:
-        context = await browser.new_context(
-            base_url=server.url, viewport=viewport or {"width": 1280, "height": 800}
-        )
-        contexts.append(context)
-        cookies = user.http.cookie_jar.filter_cookies(server.url)  # type: ignore[arg-type]
+        srv = server or contexts.server
+        context = await contexts.new(srv, viewport, color_scheme)
+        cookies = user.http.cookie_jar.filter_cookies(URL(srv.url))
         await context.add_cookies(
             [
-                {"name": name, "value": morsel.value, "url": server.url}
+                {"name": name, "value": morsel.value, "url": srv.url}
                 for name, morsel in cookies.items()
             ]
         )
         page = await context.new_page()
-        await page.goto("/")
+        await page.goto(path)
         return context, page
 
-    yield open_page
-    for context in contexts:
-        await context.close()
+    return open_page
+
+
+@pytest.fixture
+async def open_anonymous(contexts: Contexts) -> AnonymousFactory:
+    """A browser context with no session, on the sign-in page."""
+
+    async def open_page(
+        *,
+        server: Server | None = None,
+        viewport: dict[str, int] | None = None,
+        color_scheme: str | None = None,
+    ) -> tuple[BrowserContext, Page]:
+        context = await contexts.new(server, viewport, color_scheme)
+        page = await context.new_page()
+        await page.goto("/login")
+        return context, page
+
+    return open_page
 
 
 def screenshot_path(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / f"{name}.png"
+
+
+# --- A server that keeps its address across restarts -------------------------------------
+
+READY = re.compile(r"Pychat listening on (http://\S+)")
+
+
+def free_port() -> int:
+    """A free loopback port below the kernel's ephemeral range (32768-60999), so no
+    outgoing connection can take it while the server is down for a restart."""
+    for _ in range(200):
+        port = random.randint(20_000, 29_999)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+# Serves the web app from another folder: the server has no setting for it, so this sets the
+# default of `appliance.web.static.add_routes` before running the ordinary command line.
+_SERVE_FROM = """
+import runpy, sys
+from pathlib import Path
+import appliance.web.static as static
+static.add_routes.__defaults__ = (Path(sys.argv.pop(1)),)
+sys.argv[0] = "appliance"
+runpy.run_module("appliance", run_name="__main__", alter_sys=True)
+"""
+
+
+class FixedPortServer(Server):
+    """`pychat serve` on a port chosen once: the browser's origin (its cookies, IndexedDB
+    and service worker) stays the same across `stop()` and `start()`. Set `static_dir` before
+    a `start()` to serve another build of the web app (a new version after a restart)."""
+
+    def __init__(self, data: Path, env: dict[str, str], port: int) -> None:
+        super().__init__(data, env=env)
+        self.port = port
+        self.static_dir: Path | None = None
+
+    def start(self, timeout: float = 30) -> FixedPortServer:
+        self.output = []
+        program = ["-m", "appliance"]
+        if self.static_dir is not None:
+            program = ["-c", _SERVE_FROM, str(self.static_dir)]
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                *program,
+                "serve",
+                "--data",
+                str(self.data),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+        )
+        ready = threading.Event()
+        threading.Thread(target=self._read, args=(self.proc, ready), daemon=True).start()
+        if not ready.wait(timeout) or not self.url:
+            self.stop()
+            raise RuntimeError("server did not start:\n" + "".join(self.output))
+        assert self.url == f"http://127.0.0.1:{self.port}", self.url
+        return self
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[FixedPortServer]:
+    """A server of the test's own on a fixed port, safe to stop and start again."""
+    data = tmp_path / "own-data"
+    data.mkdir()
+    init_data(data)
+    srv = FixedPortServer(data, {**TEST_ENV}, free_port()).start()
+    yield srv
+    srv.stop()
+
+
+class OwnUserFactory(Protocol):
+    async def __call__(self, prefix: str = ...) -> Client: ...
+
+
+@pytest.fixture
+async def make_own_user(own_server: FixedPortServer) -> AsyncIterator[OwnUserFactory]:
+    """Accounts on `own_server`, created through its admin API and logged in."""
+    admin = await Client(own_server.url).login("admin", ADMIN_PASSWORD)
+    clients = [admin]
+
+    async def make(prefix: str = "u") -> Client:
+        username = f"{prefix}{uuid.uuid4().hex[:8]}"
+        await admin.post(
+            "/api/admin/users", {"username": username, "password": USER_PASSWORD}, expect=201
+        )
+        client = Client(own_server.url)
+        clients.append(client)
+        return await client.login(username, USER_PASSWORD)
+
+    yield make
+    for client in clients:
+        await client.close()
