@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import resource
@@ -22,6 +23,7 @@ from .config import ConfigError, Settings, load_settings, parse_listen
 from .db import Database, SchemaTooNew
 from .errors import AppError
 from .hub import Hub
+from .restore import restore_offline
 from .rtc.cli import add_turn_arguments, run_turn
 from .storage import users
 
@@ -75,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="a consistent copy of the database, while serving")
     data_arg(backup)
     backup.add_argument("--out", type=Path, required=True)
+
+    restoring = sub.add_parser(
+        "restore",
+        help="restore a backup archive (a running server applies it when it restarts)",
+    )
+    data_arg(restoring)
+    restoring.add_argument("file", type=Path, help="a pychat-backup-*.tar.gz")
+    restoring.add_argument("--dry-run", action="store_true", help="only check the backup")
     return parser
 
 
@@ -135,6 +145,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "backup":
         backup_database(settings.db_path, args.out)
         return 0
+    if args.command == "restore":
+        print(restore_offline(settings.data_dir, args.file, dry_run=args.dry_run))
+        return 0
     if args.action == "add":
         password = _read_password()
         _with_services(
@@ -162,9 +175,19 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _tune_garbage_collector() -> None:
+    """Measured (bench/fanout.py): with thousands of sockets held, Python's cyclic collector
+    pauses the loop for hundreds of ms at p99. Startup objects live for good: freeze them
+    out of every scan; and collect the young generation less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def serve(settings: Settings) -> int:
     from aiohttp import web
 
+    from . import systemd
     from .app import build_app
     from .tls_serve import ApplianceSites, start_appliance_sites
     from .web.https_redirect import DEVICE_TLS
@@ -173,14 +196,17 @@ def serve(settings: Settings) -> int:
 
     async def run() -> None:
         app = build_app(settings)
+        app.cleanup_ctx.insert(0, systemd.watchdog_keepalive())  # first: covers the rest
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()  # in appliance mode this makes or renews the certificate
+        _tune_garbage_collector()
         sites: ApplianceSites | None = None
         try:
             if settings.appliance_mode:
                 device_tls = app[DEVICE_TLS]
                 sites = await start_appliance_sites(runner, settings, device_tls)
-                print(f"Pychat listening on {sites.https_url}", flush=True)
+                url = sites.https_url
+                print(f"Pychat listening on {url}", flush=True)
                 print(f"Plain HTTP on {sites.http_url} redirects there", flush=True)
                 print(f"CA fingerprint (SHA-256): {device_tls.ca_fingerprint}", flush=True)
             else:
@@ -189,7 +215,8 @@ def serve(settings: Settings) -> int:
                 await site.start()
                 bound = runner.addresses[0]
                 shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-                print(f"Pychat listening on http://{shown}:{bound[1]}", flush=True)
+                url = f"http://{shown}:{bound[1]}"
+                print(f"Pychat listening on {url}", flush=True)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -202,7 +229,9 @@ def serve(settings: Settings) -> int:
                     " --admin admin --password-stdin",
                     flush=True,
                 )
+            systemd.notify_ready(f"Serving on {url}")  # every listener is up
             await stop.wait()
+            systemd.notify_stopping("Stopping")
         finally:
             if sites is not None:
                 await sites.stop()

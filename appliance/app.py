@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import discovery
+from . import discovery, logbuffer, restore
+from .backup_usb import USB_BACKUPS, UsbBackups
 from .chat import accounts
 from .chat.services import Services
 from .config import Settings, parse_listen
@@ -21,7 +23,7 @@ from .storage import rooms, users
 from .storage import settings as stored
 from .tls import DeviceTls
 from .tls_serve import tls_renewal
-from .web import api_accounts, api_rooms, static, ws
+from .web import api_accounts, api_admin, api_rooms, static, ws
 from .web.https_redirect import DEVICE_TLS, add_trust_routes
 from .web.keys import SERVICES
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
@@ -41,8 +43,13 @@ def build_app(settings: Settings) -> web.Application:
     svc = Services(settings=settings, db=db, hub=hub)
     app[SERVICES] = svc
     app[ws.COMMANDS] = ws.command_table(svc)
-    for table in (api_accounts.routes, api_rooms.routes, ws.routes):
+    for table in (api_accounts.routes, api_rooms.routes, api_admin.routes, ws.routes):
         app.add_routes(table)
+    logs = logbuffer.LogBuffer()
+    app[logbuffer.LOG_BUFFER] = logs
+    usb_backups = UsbBackups(settings.data_dir, settings.db_path, settings.backup.usb_dir)
+    app[USB_BACKUPS] = usb_backups
+    app[api_admin.STARTED_AT] = time.time()
 
     async def device_name() -> str:
         return await stored.get(db, stored.DEVICE_NAME) or "pychat"
@@ -63,8 +70,10 @@ def build_app(settings: Settings) -> web.Application:
         announcer.add_listener(lambda name: device_tls.wake())
     add_trust_routes(app)  # GET /ca.crt and /trust, also over HTTPS
     static.add_routes(app)  # last: its catch-all serves the app for every other path
+    app.cleanup_ctx.append(logbuffer.capture(logs))  # first: hears the database open
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_maintenance)
+    app.cleanup_ctx.append(usb_backups.ctx())  # after _database: it reads the database
     if announcer is not None:
         app.cleanup_ctx.append(discovery.announcer_ctx(announcer, device_name))
     if settings.appliance_mode:
@@ -76,6 +85,9 @@ def build_app(settings: Settings) -> web.Application:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     svc = app[SERVICES]
+    # A restore staged by the admin page (or `pychat restore`) goes in before the database
+    # opens; a power cut part-way is finished here on the next start.
+    await asyncio.to_thread(restore.apply_pending, svc.settings.data_dir)
     await svc.db.open()
     svc.db.on_commit = svc.hub.publish
     svc.hub.load_memberships(await rooms.all_memberships(svc.db))

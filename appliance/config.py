@@ -44,6 +44,14 @@ class SetupSettings:
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    # Daily backups go to the first writable folder matching these globs (`:` between
+    # patterns) that is on another disk than the data: a `pychat-backups` folder on a USB
+    # drive. Empty: no scheduled backups.
+    usb_dir: str = "/media/*/pychat-backups:/media/*/*/pychat-backups:/mnt/*/pychat-backups"
+
+
+@dataclass(frozen=True)
 class DbSettings:
     # FULL survives a power cut on an SD card; NORMAL may lose the last commits.
     synchronous: str = "FULL"
@@ -75,7 +83,8 @@ class LimitsSettings:
 
 @dataclass(frozen=True)
 class WsSettings:
-    queue_frames: int = 2048
+    # Unsent bytes a socket may hold before it is closed as too slow (it then resumes).
+    send_buffer_bytes: int = 1 << 20
     heartbeat_s: float = 30.0
     replay_limit: int = 10000
 
@@ -90,6 +99,7 @@ class Settings:
     ws: WsSettings = field(default_factory=WsSettings)
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     setup: SetupSettings = field(default_factory=SetupSettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
 
     @property
     def appliance_mode(self) -> bool:
@@ -127,12 +137,12 @@ _BOUNDS: dict[str, Any] = {
     "limits.ws_per_user": (1, 1_000_000),
     "limits.rooms_per_user": (1, 1_000_000),
     "limits.members_per_room": (2, 1_000_000),
-    "ws.queue_frames": (16, 1_000_000),
+    "ws.send_buffer_bytes": (4096, 1 << 30),
     "ws.heartbeat_s": (1, 3600),
     "ws.replay_limit": (1, 10_000_000),
 }
 
-_SECTIONS = ("server", "db", "auth", "limits", "ws", "discovery", "setup")
+_SECTIONS = ("server", "db", "auth", "limits", "ws", "discovery", "setup", "backup")
 
 
 def load_settings(
@@ -168,6 +178,7 @@ def _section_type(section: str) -> type:
         "ws": WsSettings,
         "discovery": DiscoverySettings,
         "setup": SetupSettings,
+        "backup": BackupSettings,
     }[section]
 
 

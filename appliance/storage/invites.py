@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from ..db import Tx
+from . import Reader
 
 
 async def insert(
@@ -24,4 +27,17 @@ async def consume(tx: Tx, code_hash: bytes, now: int) -> bool:
         " AND (expires_at IS NULL OR expires_at > ?) RETURNING id",
         (code_hash, now),
     )
+    return row is not None
+
+
+async def all_invites(db: Reader) -> list[sqlite3.Row]:
+    """Every invite, newest first, without its code (only the hash is stored anyway)."""
+    return await db.fetchall(
+        "SELECT id, created_by, created_at, expires_at, uses_left FROM invites"
+        " ORDER BY created_at DESC, id DESC"
+    )
+
+
+async def delete(tx: Tx, invite_id: int) -> bool:
+    row = await tx.fetchone("DELETE FROM invites WHERE id = ? RETURNING id", (invite_id,))
     return row is not None

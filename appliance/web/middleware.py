@@ -24,6 +24,9 @@ from .keys import SERVICES, SESSION_COOKIE
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Routes that read a multipart upload themselves (streamed, size-limited). Forms from other
+# sites cannot use them: a browser sends their Origin (refused) and no SameSite=Lax cookie.
+MULTIPART_PATHS = frozenset({"/api/admin/restore", "/api/admin/device/certificate"})
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -95,9 +98,15 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """State-changing API calls: our own Origin only, and JSON (forms cannot send it)."""
     if request.method in STATE_CHANGING and request.path.startswith("/api/"):
         check_origin(request)
-        if request.can_read_body and request.content_type != "application/json":
+        if request.can_read_body and not _body_type_accepted(request):
             raise BadRequest("Send the request body as application/json.", code="bad_request")
     return await handler(request)
+
+
+def _body_type_accepted(request: web.Request) -> bool:
+    if request.content_type == "application/json":
+        return True
+    return request.content_type == "multipart/form-data" and request.path in MULTIPART_PATHS
 
 
 async def read_json(request: web.Request) -> Any:

@@ -76,7 +76,11 @@ async def test_a_chat_session_never_blocks_the_loop_and_cleans_up(tmp_path: Path
         await server.close()
     leftover_tasks = asyncio.all_tasks() - tasks_before - {asyncio.current_task()}
     assert not leftover_tasks
-    # aiosqlite runs a thread per connection: all of them must be closed.
+    # aiosqlite runs a thread per connection: all of them must be closed. A closed
+    # connection's thread ends a moment after close() returns: give each a bounded join.
+    for thread in set(threading.enumerate()) - threads_before:
+        if not thread.name.startswith(("asyncio_", "ThreadPoolExecutor")):
+            thread.join(timeout=5)
     leftover_threads = [
         t
         for t in set(threading.enumerate()) - threads_before

@@ -35,8 +35,12 @@ self.addEventListener('message', (event) => {
   if (event.data && event.data.type === 'VERSION') event.source?.postMessage({ type: 'VERSION', version: VERSION })
 })
 
+// Pages the server makes itself (the wizard, the trust page, the CA download) are never
+// the app shell.
+const SERVER_PAGES = ['/api/', '/setup', '/trust', '/ca.crt']
+
 function isAppNavigation(request, url) {
-  return request.mode === 'navigate' && !url.pathname.startsWith('/api/') && !url.pathname.startsWith('/setup')
+  return request.mode === 'navigate' && !SERVER_PAGES.some((prefix) => url.pathname.startsWith(prefix))
 }
 
 self.addEventListener('fetch', (event) => {

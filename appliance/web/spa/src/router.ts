@@ -36,6 +36,12 @@ export function createAppRouter(pinia: Pinia): Router {
         meta: { public: true },
       },
       {
+        path: '/reset',
+        name: 'reset',
+        component: () => import('./views/ResetPasswordView.vue'),
+        meta: { public: true },
+      },
+      {
         path: '/',
         component: ChatLayout,
         children: [
@@ -44,6 +50,20 @@ export function createAppRouter(pinia: Pinia): Router {
           { path: 'browse', name: 'browse', component: () => import('./views/BrowseView.vue') },
           { path: 'search', name: 'search', component: () => import('./views/SearchView.vue') },
           { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
+          {
+            path: 'admin',
+            component: () => import('./views/admin/AdminView.vue'),
+            meta: { admin: true },
+            children: [
+              { path: '', name: 'admin', redirect: { name: 'admin-users' } },
+              { path: 'users', name: 'admin-users', component: () => import('./views/admin/AdminUsers.vue') },
+              { path: 'access', name: 'admin-access', component: () => import('./views/admin/AdminAccess.vue') },
+              { path: 'device', name: 'admin-device', component: () => import('./views/admin/AdminDevice.vue') },
+              { path: 'backups', name: 'admin-backups', component: () => import('./views/admin/AdminBackups.vue') },
+              { path: 'logs', name: 'admin-logs', component: () => import('./views/admin/AdminLogs.vue') },
+              { path: 'about', name: 'admin-about', component: () => import('./views/admin/AdminAbout.vue') },
+            ],
+          },
         ],
       },
       { path: '/:rest(.*)*', redirect: '/' },
@@ -57,6 +77,8 @@ export function createAppRouter(pinia: Pinia): Router {
       return { name: 'login', query: to.fullPath !== '/' ? { next: to.fullPath } : {} }
     }
     if (to.name === 'login' && session.state === 'signed-in') return { name: 'home' }
+    // The server refuses the admin API to others anyway; this keeps them off the pages.
+    if (to.matched.some((r) => r.meta.admin === true) && !session.user?.admin) return { name: 'home' }
     return true
   })
 

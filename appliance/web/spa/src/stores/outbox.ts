@@ -72,8 +72,10 @@ export const useOutboxStore = defineStore('outbox', () => {
       state: 'pending',
       error: null,
     }
-    entries.push(entry)
+    // Shown only once IndexedDB holds it: what the UI calls "waiting to send" survives a
+    // reload or a crash of the tab from that moment on.
     await persist(entry)
+    entries.push(entry)
     void drain()
     return entries.find((e) => e.client_id === entry.client_id) ?? entry
   }

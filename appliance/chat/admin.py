@@ -1,0 +1,209 @@
+"""The admin area's actions: people, invites, one-time password reset links, storage use,
+logs and version. Device and backup actions are in `admin_device` and `admin_backups`.
+
+Every action takes an `Admin`, which only `authorize` makes: the type says the caller was
+checked to be an active admin before anything else happened (a handler authorizes before
+it reads a body, so a non-admin learns nothing from validation errors either).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+import secrets
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..db import Tx, migration_scripts
+from ..errors import Conflict, Forbidden, NotFound
+from ..logbuffer import LogBuffer
+from ..passwords import hash_password
+from ..storage import invites, resets, sessions, stats, users
+from .accounts import Session, check_password, require_admin, token_hash
+from .services import Services
+
+log = logging.getLogger(__name__)
+RESET_LINK_MS = 24 * 3600 * 1000
+MAX_TOKEN_CHARS = 128
+NEWEST_SCHEMA = migration_scripts()[-1][0]  # read once: the package's files do not change
+BAD_RESET_LINK = "This reset link is not valid: it was used already, has expired, or is wrong."
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """An active admin, checked by `authorize`."""
+
+    user_id: int
+
+
+async def authorize(svc: Services, session: Session) -> Admin:
+    await require_admin(svc, session.user_id)
+    return Admin(session.user_id)
+
+
+# -- people ---------------------------------------------------------------------------------
+
+
+async def list_users(svc: Services, admin: Admin) -> list[dict[str, Any]]:
+    """Every account with its flags, last seen time and creation time."""
+    return [
+        {
+            **users.to_api(r, online=svc.hub.is_online(int(r["id"]))),
+            "created_at": r["created_at"],
+        }
+        for r in await users.all_users(svc.db)
+    ]
+
+
+async def create_reset_link(svc: Services, admin: Admin, user_id: int) -> tuple[str, int]:
+    """A one-time reset token for the user (valid 24 h; replaces an older one). Returns the
+    token, which is shown once and stored only as its SHA-256, and its expiry."""
+    row = await users.get(svc.db, user_id)
+    if row is None:
+        raise NotFound("No such user.")
+    if row["deactivated"]:
+        raise Conflict("The account is deactivated: reactivate it first.")
+    token = secrets.token_urlsafe(32)
+    now = svc.now_ms()
+    expires = now + RESET_LINK_MS
+
+    async def job(tx: Tx) -> None:
+        await resets.replace(tx, user_id, token_hash(token), admin.user_id, now, expires)
+
+    await svc.db.write(job)
+    log.info("admin %d made a password reset link for user %d", admin.user_id, user_id)
+    return token, expires
+
+
+async def reset_password(svc: Services, token: str, password: str) -> None:
+    """`POST /api/auth/reset`: set the password with a reset link, once; every session and
+    socket of the account ends."""
+    check_password(password)
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        raise Forbidden(BAD_RESET_LINK)
+    digest = token_hash(token)
+    user_id = await resets.valid_user(svc.db, digest, svc.now_ms())
+    row = None if user_id is None else await users.get(svc.db, user_id)
+    if row is None:
+        raise Forbidden(BAD_RESET_LINK)
+    if row["deactivated"]:
+        raise Forbidden("This account is deactivated; ask an admin.")
+    # Hashed before the transaction (a thread, slow by design), used only if the link is.
+    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> int:
+        owner = await resets.consume(tx, digest, now)
+        if owner is None:  # used by a concurrent request a moment ago
+            raise Forbidden(BAD_RESET_LINK)
+        await users.update(tx, owner, {"password_hash": password_hash})
+        await sessions.delete_for_user(tx, owner)
+        return owner
+
+    owner = await svc.db.write(job)
+    svc.hub.close_user(owner, "password reset")
+    log.info("user %d set a new password with a reset link", owner)
+
+
+# -- invites --------------------------------------------------------------------------------
+
+
+async def list_invites(svc: Services, admin: Admin) -> list[dict[str, Any]]:
+    """Every invite and its state; never a code (only its hash is stored)."""
+    now = svc.now_ms()
+    found = []
+    for r in await invites.all_invites(svc.db):
+        expired = r["expires_at"] is not None and r["expires_at"] <= now
+        state = "expired" if expired else "used" if r["uses_left"] <= 0 else "active"
+        found.append(
+            {
+                "id": r["id"],
+                "created_by": r["created_by"],
+                "created_at": r["created_at"],
+                "expires_at": r["expires_at"],
+                "uses_left": r["uses_left"],
+                "state": state,
+            }
+        )
+    return found
+
+
+async def revoke_invite(svc: Services, admin: Admin, invite_id: int) -> None:
+    async def job(tx: Tx) -> bool:
+        return await invites.delete(tx, invite_id)
+
+    if not await svc.db.write(job):
+        raise NotFound("No such invite.")
+    log.info("admin %d revoked invite %d", admin.user_id, invite_id)
+
+
+# -- storage, logs, version -----------------------------------------------------------------
+
+
+def _folder_bytes(folder: Path) -> int:
+    """The size of every file under `folder`, not following links (blocking)."""
+    total = 0
+    stack = [folder]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return total
+
+
+def _file_bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _disk_facts(data_dir: Path, db_path: Path) -> dict[str, Any]:
+    disk = shutil.disk_usage(data_dir)
+    return {
+        "data_dir": str(data_dir.resolve()),
+        "database_bytes": _file_bytes(db_path),
+        "wal_bytes": _file_bytes(db_path.with_name(db_path.name + "-wal")),
+        "data_bytes": _folder_bytes(data_dir),
+        "disk_total_bytes": disk.total,
+        "disk_free_bytes": disk.free,
+    }
+
+
+async def storage_use(svc: Services, admin: Admin) -> dict[str, Any]:
+    settings = svc.settings
+    facts = await asyncio.to_thread(_disk_facts, settings.data_dir, settings.db_path)
+    return {**facts, "counts": await stats.counts(svc.db)}
+
+
+async def recent_logs(
+    svc: Services, admin: Admin, buffer: LogBuffer, limit: int
+) -> list[dict[str, object]]:
+    return [line.to_api() for line in buffer.recent(limit)]
+
+
+async def version_info(svc: Services, admin: Admin, started_at: float) -> dict[str, Any]:
+    return {
+        "version": __version__,
+        "schema_version": await stats.schema_version(svc.db),
+        "newest_schema_version": NEWEST_SCHEMA,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "started_at": int(started_at * 1000),
+        "uptime_s": max(0, int(svc.clock() - started_at)),
+    }

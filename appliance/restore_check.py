@@ -1,0 +1,250 @@
+"""Checking a backup archive before anything is restored from it (`appliance.restore`).
+
+The archive is unpacked into a fresh folder, member by member, refusing anything but the
+expected regular files: no absolute paths, no `..`, no links or devices, no duplicates, no
+more bytes than the free space allows. Then the manifest, each file's size and SHA-256, the
+database's integrity, its exact schema for its version (built in memory from the same
+migrations; not newer than this Pychat), its counts, and the certificates are checked.
+Blocking: call it in a thread from a running loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tarfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from .backup import CHUNK_BYTES, DATABASE, FOLDERS, FORMAT, MANIFEST
+from .db import migration_scripts
+from .errors import BadRequest
+from .storage import stats
+from .tls_issue import fingerprint
+
+MAX_MANIFEST_BYTES = 1 << 20
+# Every member a backup may hold. Extension point: uploads/ joins through backup.FOLDERS.
+ALLOWED_FILES = frozenset(
+    {MANIFEST, DATABASE} | {f"{d}/{name}" for d, names in FOLDERS.items() for name in names}
+)
+ALLOWED_DIRS = frozenset(FOLDERS)
+TLS_NEEDED = ("ca.crt", "ca.key", "server.crt", "server.key")
+
+
+def newest_schema() -> int:
+    return migration_scripts()[-1][0]
+
+
+class RestoreRefused(BadRequest):
+    """The archive is not a backup this Pychat can restore; the message says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"This backup cannot be restored: {reason}")
+
+
+def _check_name(name: str) -> None:
+    parts = name.rstrip("/").split("/") if name else [""]
+    if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
+        raise RestoreRefused(f"it holds an unsafe path ({name[:200]!r}).")
+
+
+def _copy_member(source: Any, target: Path, size: int) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    left = size
+    with os.fdopen(fd, "wb") as out:
+        while left:
+            chunk = source.read(min(CHUNK_BYTES, left))
+            if not chunk:
+                raise RestoreRefused("the file is damaged or incomplete.")
+            out.write(chunk)
+            left -= len(chunk)
+
+
+def _extract(archive: Path, staging: Path, max_bytes: int) -> set[str]:
+    """Unpack the expected regular files into `staging`; refuse anything else."""
+    found: set[str] = set()
+    total = 0
+    try:
+        tar = tarfile.open(archive, mode="r:gz")  # noqa: SIM115 (closed below)
+    except (tarfile.TarError, OSError, EOFError, zlib.error):
+        raise RestoreRefused("it is not a Pychat backup (a .tar.gz file).") from None
+    with tar:
+        while True:
+            try:
+                member = tar.next()
+            except (tarfile.TarError, OSError, EOFError, zlib.error):
+                raise RestoreRefused("the file is damaged or incomplete.") from None
+            if member is None:
+                break
+            name = member.name
+            _check_name(name)
+            if member.issym() or member.islnk():
+                raise RestoreRefused(f"it holds a link ({name[:200]!r}); backups never do.")
+            if member.isdir() and name.rstrip("/") in ALLOWED_DIRS:
+                continue
+            if not member.isreg():
+                raise RestoreRefused(f"it holds a special file ({name[:200]!r}).")
+            if name not in ALLOWED_FILES:
+                raise RestoreRefused(f"it holds an unexpected file ({name[:200]!r}).")
+            if name in found:
+                raise RestoreRefused(f"it holds {name!r} twice.")
+            total += member.size
+            if total > max_bytes:
+                raise RestoreRefused("it is larger than the free space on the device allows.")
+            target = staging / name
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None
+            try:
+                _copy_member(source, target, member.size)
+            except (tarfile.TarError, EOFError, zlib.error):
+                raise RestoreRefused("the file is damaged or incomplete.") from None
+            found.add(name)
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_manifest(staging: Path, found: set[str]) -> dict[str, Any]:
+    if MANIFEST not in found or DATABASE not in found:
+        raise RestoreRefused("it has no manifest.json or no pychat.db.")
+    path = staging / MANIFEST
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise RestoreRefused("its manifest is too large.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise RestoreRefused("its manifest is not valid JSON.") from None
+    if not isinstance(manifest, dict) or manifest.get("app") != "pychat":
+        raise RestoreRefused("its manifest is not a Pychat manifest.")
+    if manifest.get("format") != FORMAT:
+        raise RestoreRefused(f"it is in backup format {manifest.get('format')!r}, not {FORMAT}.")
+    schema = manifest.get("schema_version")
+    counts = manifest.get("counts")
+    files = manifest.get("files")
+    if (
+        not isinstance(schema, int)
+        or not isinstance(manifest.get("created_at"), int)
+        or not isinstance(counts, dict)
+        or set(counts) != set(stats.COUNTED)
+        or not isinstance(files, dict)
+    ):
+        raise RestoreRefused("its manifest is incomplete.")
+    if schema > newest_schema():
+        raise RestoreRefused(
+            f"it comes from a newer Pychat (database version {schema}; this one knows up to"
+            f" {newest_schema()}). Update Pychat first."
+        )
+    if set(files) != found - {MANIFEST}:
+        raise RestoreRefused("its files do not match its manifest.")
+    for name in sorted(found - {MANIFEST}):
+        entry = files[name]
+        size = (staging / name).stat().st_size
+        if not isinstance(entry, dict) or entry.get("size") != size:
+            raise RestoreRefused(f"{name} does not match its manifest (size).")
+        if entry.get("sha256") != _sha256(staging / name):
+            raise RestoreRefused(f"{name} does not match its manifest (checksum).")
+    return manifest
+
+
+def _reference_schema(version: int) -> set[tuple[str, str, str, str]]:
+    """The schema that migrations 1..version make, built in memory."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for number, sql in migration_scripts():
+            if number <= version:
+                conn.executescript(sql)
+        return stats.snapshot_schema(conn)
+    finally:
+        conn.close()
+
+
+def _check_database(path: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        raise RestoreRefused("its database cannot be opened.") from None
+    try:
+        integrity = stats.snapshot_integrity(conn)
+        if integrity != "ok":
+            raise RestoreRefused(f"its database is damaged ({integrity[:200]}).")
+        version = stats.snapshot_schema_version(conn)
+        if version != manifest["schema_version"] or version < 1:
+            raise RestoreRefused("its database version does not match its manifest.")
+        schema = {o for o in stats.snapshot_schema(conn) if not o[1].startswith("sqlite_stat")}
+        if schema != _reference_schema(version):
+            raise RestoreRefused(f"its database is not a Pychat database of version {version}.")
+        if stats.snapshot_counts(conn) != manifest["counts"]:
+            raise RestoreRefused("its database does not hold what its manifest counts.")
+        settings = stats.snapshot_settings(conn)
+    except sqlite3.DatabaseError:
+        raise RestoreRefused("its database is damaged.") from None
+    finally:
+        conn.close()
+    if settings.get("setup_done") != "1":
+        raise RestoreRefused("it is of a Pychat that was never set up.")
+    return settings
+
+
+def _check_tls(staging: Path, found: set[str]) -> str | None:
+    """The CA fingerprint of the backup's certificates; None when it has none."""
+    names = {n.split("/", 1)[1] for n in found if n.startswith("tls/")}
+    if not names:
+        return None
+    missing = [n for n in TLS_NEEDED if n not in names]
+    if missing:
+        raise RestoreRefused(f"its certificates are incomplete (no tls/{missing[0]}).")
+    try:
+        ca = x509.load_pem_x509_certificate((staging / "tls" / "ca.crt").read_bytes())
+        key = serialization.load_pem_private_key(
+            (staging / "tls" / "ca.key").read_bytes(), password=None
+        )
+    except (ValueError, TypeError):
+        raise RestoreRefused("its CA certificate or key cannot be read.") from None
+    raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*raw) != ca.public_key().public_bytes(*raw):
+        raise RestoreRefused("its CA key does not belong to its CA certificate.")
+    return fingerprint(ca)
+
+
+def check_archive(archive: Path, staging: Path, *, max_bytes: int) -> dict[str, Any]:
+    """Unpack and check `archive` into the empty folder `staging`: the restore report."""
+    found = _extract(archive, staging, max_bytes)
+    manifest = _read_manifest(staging, found)
+    settings = _check_database(staging / DATABASE, manifest)
+    ca_fingerprint = _check_tls(staging, found)
+    schema = manifest["schema_version"]
+    warnings = []
+    if schema < newest_schema():
+        warnings.append(
+            f"The backup is from an older Pychat (database version {schema}); it is"
+            f" upgraded to version {newest_schema()} when it is applied."
+        )
+    if ca_fingerprint is None:
+        warnings.append("The backup holds no certificates: the device keeps its own.")
+    return {
+        "backup": {
+            "version": str(manifest.get("version", "")),
+            "schema_version": schema,
+            "created_at": manifest["created_at"],
+            "device_name": settings.get("device_name", ""),
+            "org_name": settings.get("org_name", ""),
+            "counts": manifest["counts"],
+        },
+        "includes": {"database": True, "tls": ca_fingerprint is not None},
+        "ca_fingerprint": ca_fingerprint,
+        "size": archive.stat().st_size,
+        "warnings": warnings,
+    }

@@ -1,0 +1,267 @@
+"""REST: the admin area (users, invites, device, storage, backups, logs, version) and the
+one-time password reset link. Every `/api/admin/*` handler starts with `_admin`: `401`
+without a session, `403` for anyone but an active admin, before any body is read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import BodyPartReader, web
+
+from .. import discovery
+from ..backup_usb import USB_BACKUPS
+from ..chat import admin, admin_backups, admin_device
+from ..chat.admin import Admin
+from ..chat.services import Services
+from ..errors import BadRequest, NotFound, TooLarge
+from ..logbuffer import LOG_BUFFER
+from ..tls_custom import MAX_UPLOAD_BYTES as MAX_CERT_BYTES
+from . import schemas as s
+from .https_redirect import DEVICE_TLS
+from .keys import SERVICES
+from .middleware import read_json, require_session
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+STARTED_AT = web.AppKey("started_at", float)
+
+RESET = {"token": s.Field(s.text(admin.MAX_TOKEN_CHARS)), "password": s.Field(s.text(1024))}
+RENAME = {"name": s.Field(s.text(100))}
+CONFIRM = {"confirm": s.BOOL}
+PART_CHUNK = 1 << 16
+
+
+async def _admin(request: web.Request) -> tuple[Services, Admin]:
+    session = await require_session(request)
+    svc = request.app[SERVICES]
+    return svc, await admin.authorize(svc, session)
+
+
+def _device(request: web.Request) -> admin_device.Device:
+    return admin_device.Device(request.app[DEVICE_TLS], request.app.get(discovery.ANNOUNCER))
+
+
+def _path_id(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 18 or int(raw) == 0:
+        raise NotFound("Nothing here.")
+    return int(raw)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "0")
+    if raw not in ("0", "1", "true", "false"):
+        raise BadRequest(f"{name} must be 1 or 0.")
+    return raw in ("1", "true")
+
+
+async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
+    if request.content_type != "multipart/form-data":
+        raise BadRequest("Send the file as multipart/form-data.")
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise BadRequest("Nested multipart bodies are not accepted.")
+        yield part
+
+
+async def _small_fields(request: web.Request, limits: dict[str, int]) -> dict[str, bytes]:
+    """Every field of a multipart body, each within its limit (in memory: they are small)."""
+    fields: dict[str, bytes] = {}
+    async for part in _parts(request):
+        name = part.name or ""
+        if name not in limits:
+            raise BadRequest(f"Unknown field: {name[:64]}.")
+        if name in fields:
+            raise BadRequest(f"{name} was sent twice.")
+        data = bytearray()
+        while chunk := await part.read_chunk(PART_CHUNK):
+            data += chunk
+            if len(data) > limits[name]:
+                raise TooLarge(f"{name} may have at most {limits[name]} bytes.")
+        fields[name] = bytes(data)
+    return fields
+
+
+# -- people ---------------------------------------------------------------------------------
+
+
+@routes.get("/api/admin/users")
+async def list_users(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    return web.json_response({"users": await admin.list_users(svc, actor)})
+
+
+@routes.post("/api/admin/users/{id}/reset")
+async def create_reset_link(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    token, expires_at = await admin.create_reset_link(svc, actor, _path_id(request, "id"))
+    url = f"{request.scheme}://{request.host}/reset?token={token}"
+    return web.json_response({"url": url, "expires_at": expires_at}, status=201)
+
+
+@routes.post("/api/auth/reset")
+async def reset_password(request: web.Request) -> web.Response:
+    body = s.validate(RESET, await read_json(request))
+    await admin.reset_password(request.app[SERVICES], body["token"], body["password"])
+    return web.Response(status=204)
+
+
+@routes.get("/api/admin/invites")
+async def list_invites(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    return web.json_response({"invites": await admin.list_invites(svc, actor)})
+
+
+@routes.delete("/api/admin/invites/{id}")
+async def revoke_invite(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    await admin.revoke_invite(svc, actor, _path_id(request, "id"))
+    return web.Response(status=204)
+
+
+# -- device ---------------------------------------------------------------------------------
+
+
+@routes.get("/api/admin/device")
+async def device_info(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    return web.json_response(await admin_device.device_info(svc, actor, _device(request)))
+
+
+@routes.patch("/api/admin/device")
+async def rename_device(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    body = s.validate(RENAME, await read_json(request))
+    found = await admin_device.rename_device(svc, actor, _device(request), body["name"])
+    return web.json_response(found)
+
+
+@routes.post("/api/admin/device/certificate")
+async def install_certificate(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    limits = {"certificate": MAX_CERT_BYTES, "key": MAX_CERT_BYTES, "names": 1000}
+    fields = await _small_fields(request, limits)
+    if "certificate" not in fields or "key" not in fields:
+        raise BadRequest("Send both the certificate and its private key.")
+    try:
+        names_text = fields.get("names", b"").decode()
+    except UnicodeDecodeError:
+        raise BadRequest("names must be text.") from None
+    names = [n for n in names_text.replace(",", " ").split() if n]
+    certificate = await admin_device.install_certificate(
+        svc, actor, _device(request), fields["certificate"], fields["key"], names
+    )
+    return web.json_response({"certificate": certificate})
+
+
+@routes.delete("/api/admin/device/certificate")
+async def remove_certificate(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    return web.json_response(await admin_device.remove_certificate(svc, actor, _device(request)))
+
+
+@routes.post("/api/admin/device/ca")
+async def regenerate_ca(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    if not s.validate(CONFIRM, await read_json(request))["confirm"]:
+        raise BadRequest("Confirm that every office device must trust the new CA.")
+    certificate = await admin_device.regenerate_ca(svc, actor, _device(request))
+    return web.json_response({"certificate": certificate})
+
+
+# -- storage, logs, version -----------------------------------------------------------------
+
+
+@routes.get("/api/admin/storage")
+async def storage_use(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    return web.json_response(await admin.storage_use(svc, actor))
+
+
+@routes.get("/api/admin/logs")
+async def recent_logs(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    limit = s.query_int(request.query, "limit", 1, 2000, 200)
+    assert limit is not None
+    lines = await admin.recent_logs(svc, actor, request.app[LOG_BUFFER], limit)
+    return web.json_response({"lines": lines})
+
+
+@routes.get("/api/admin/version")
+async def version_info(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    return web.json_response(await admin.version_info(svc, actor, request.app[STARTED_AT]))
+
+
+# -- backups --------------------------------------------------------------------------------
+
+
+@routes.get("/api/admin/backup", allow_head=False)  # a HEAD would make a whole snapshot
+async def download_backup(request: web.Request) -> web.StreamResponse:
+    svc, actor = await _admin(request)
+    async with admin_backups.backup_archive(svc, actor) as (name, chunks):
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/gzip",
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-store",
+            }
+        )
+        await response.prepare(request)
+        try:
+            async for chunk in chunks:
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            log.info("a backup download ended early: the client went away")
+        except Exception:
+            # The status line is sent: the only honest signal left is an incomplete body.
+            log.exception("a backup download failed part-way; closing the connection")
+            if request.transport is not None:
+                request.transport.close()
+        return response
+
+
+@routes.get("/api/admin/backup/status")
+async def backup_status(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    usb = request.app.get(USB_BACKUPS)
+    return web.json_response(await admin_backups.backup_status(svc, actor, usb))
+
+
+@routes.post("/api/admin/backup/usb")
+async def usb_backup_now(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    usb = request.app.get(USB_BACKUPS)
+    return web.json_response(await admin_backups.usb_backup_now(svc, actor, usb))
+
+
+@routes.post("/api/admin/restore")
+async def restore_backup(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    dry_run = _flag(request, "dry_run")
+    async for part in _parts(request):
+        if part.name != "backup":
+            raise BadRequest(f"Unknown field: {(part.name or '')[:64]}.")
+
+        async def chunks(part: BodyPartReader = part) -> AsyncIterator[bytes]:
+            while chunk := await part.read_chunk(PART_CHUNK * 16):
+                yield chunk
+
+        declared = request.content_length
+        async with admin_backups.uploaded_backup(svc, actor, chunks(), declared) as archive:
+            report = await admin_backups.check_restore(
+                svc, actor, _device(request), archive, dry_run=dry_run
+            )
+        return web.json_response(report, status=200 if dry_run else 202)
+    raise BadRequest("Send the backup file in the field named backup.")
+
+
+@routes.delete("/api/admin/restore")
+async def cancel_restore(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    if not await admin_backups.cancel_restore(svc, actor):
+        raise NotFound("No restore is waiting.")
+    return web.Response(status=204)

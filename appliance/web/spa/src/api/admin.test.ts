@@ -1,0 +1,61 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { adminApi } from './admin'
+import { ApiError } from './http'
+
+function answer(status: number, body: unknown): Response {
+  return new Response(body === undefined ? null : JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json' },
+  })
+}
+
+afterEach(() => {
+  vi.unstubAllGlobals()
+})
+
+describe('adminApi uploads', () => {
+  it('sends a dry run as multipart with the backup field, and no JSON content type', async () => {
+    const fetch = vi.fn(async () => answer(200, { staged: false, warnings: [] }))
+    vi.stubGlobal('fetch', fetch)
+    const report = await adminApi.restore(new Blob(['archive']), true)
+    expect(report.staged).toBe(false)
+    const [path, init] = fetch.mock.calls[0] as unknown as [string, RequestInit]
+    expect(path).toBe('/api/admin/restore?dry_run=1')
+    expect(init.method).toBe('POST')
+    expect(init.headers).not.toHaveProperty('Content-Type')
+    const form = init.body as FormData
+    expect(form.get('backup')).toBeInstanceOf(Blob)
+  })
+
+  it('stages without dry_run', async () => {
+    const fetch = vi.fn(async () => answer(202, { staged: true, warnings: [] }))
+    vi.stubGlobal('fetch', fetch)
+    await adminApi.restore(new Blob(['archive']), false)
+    expect((fetch.mock.calls[0] as unknown as [string])[0]).toBe('/api/admin/restore')
+  })
+
+  it('turns the error envelope into an ApiError with the server message', async () => {
+    const message = 'This backup cannot be restored: it holds an unsafe path.'
+    vi.stubGlobal('fetch', vi.fn(async () => answer(400, { error: { code: 'bad_request', message } })))
+    const error = await adminApi.restore(new Blob(['x']), true).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ApiError)
+    expect((error as ApiError).status).toBe(400)
+    expect((error as ApiError).message).toBe(message)
+  })
+
+  it('reports a network failure as status 0', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => Promise.reject(new TypeError('offline'))))
+    const error = await adminApi.installCertificate(new Blob(['c']), new Blob(['k']), '').catch((e: unknown) => e)
+    expect((error as ApiError).isNetwork).toBe(true)
+  })
+
+  it('sends the certificate, key and extra names', async () => {
+    const fetch = vi.fn(async () => answer(200, { certificate: { kind: 'custom' } }))
+    vi.stubGlobal('fetch', fetch)
+    await adminApi.installCertificate(new Blob(['c']), new Blob(['k']), ' chat.example.com ')
+    const form = (fetch.mock.calls[0] as unknown as [string, RequestInit])[1].body as FormData
+    expect(form.get('names')).toBe('chat.example.com')
+    expect(form.get('certificate')).toBeInstanceOf(Blob)
+    expect(form.get('key')).toBeInstanceOf(Blob)
+  })
+})

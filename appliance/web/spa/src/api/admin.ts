@@ -1,0 +1,211 @@
+// The admin area's API (docs/api.md, "Admin area"). Admins only: the server answers 403
+// to everyone else. Uploads go as multipart/form-data, the rest through http.ts.
+import { ApiError, http } from './http'
+import type { ApiErrorBody, User, UserId } from './types'
+
+export type Registration = 'invite' | 'open' | 'closed'
+
+export interface AdminUser extends User {
+  deactivated: boolean
+  last_seen: number | null
+  created_at: number
+}
+
+export interface Invite {
+  id: number
+  created_by: UserId | null
+  created_at: number
+  expires_at: number | null
+  uses_left: number
+  state: 'active' | 'used' | 'expired'
+}
+
+export interface OrgSettings {
+  org_name: string
+  registration: Registration
+  device_name?: string
+}
+
+export interface Certificate {
+  kind: 'local' | 'custom'
+  subject: string
+  issuer: string
+  names: string[]
+  addresses: string[]
+  not_before: string
+  not_after: string
+  fingerprint: string
+  ca_fingerprint: string
+  custom_expired: boolean
+}
+
+export interface DeviceInfo {
+  name: string
+  mdns: { enabled: boolean; name: string | null }
+  addresses: string[]
+  https: boolean
+  certificate: Certificate | null
+  ca_url: string | null
+  trust_url: string | null
+}
+
+export interface Counts {
+  users: number
+  rooms: number
+  messages: number
+}
+
+export interface StorageUse {
+  database_bytes: number
+  wal_bytes: number
+  data_bytes: number
+  disk_total_bytes: number
+  disk_free_bytes: number
+  data_dir: string
+  counts: Counts
+}
+
+export interface UsbStatus {
+  configured: boolean
+  pattern?: string
+  folder?: string | null
+  unusable?: string[]
+  keep?: number
+  last_attempt_at?: number | null
+  last_success_at?: number | null
+  last_file?: string | null
+  last_error?: string | null
+  next_check_at?: number | null
+  backups?: { name: string; size: number; modified_at: number }[]
+}
+
+export interface PendingRestore {
+  staged_at: number
+  created_at: number
+  version: string
+  counts: Counts
+}
+
+export interface BackupStatus {
+  usb: UsbStatus
+  restore_pending: PendingRestore | null
+}
+
+export interface RestoreReport {
+  backup: {
+    version: string
+    schema_version: number
+    created_at: number
+    device_name: string
+    org_name: string
+    counts: Counts
+  }
+  includes: { database: boolean; tls: boolean }
+  ca_fingerprint: string | null
+  size: number
+  warnings: string[]
+  current: { schema_version: number; counts: Counts; ca_fingerprint: string | null }
+  staged: boolean
+  restart_required: boolean
+}
+
+export interface LogLine {
+  time: number
+  level: string
+  logger: string
+  message: string
+}
+
+export interface VersionInfo {
+  version: string
+  schema_version: number
+  newest_schema_version: number
+  python: string
+  sqlite: string
+  started_at: number
+  uptime_s: number
+}
+
+/** Where the browser downloads a backup from (a plain link: the file is streamed). */
+export const BACKUP_URL = '/api/admin/backup'
+
+/** POST a multipart form; errors become ApiError as in http.ts. */
+export async function upload<T>(path: string, form: FormData, signal?: AbortSignal): Promise<T> {
+  let response: Response
+  try {
+    response = await fetch(path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json' },
+      body: form,
+      ...(signal ? { signal } : {}),
+    })
+  } catch (error) {
+    if (error instanceof DOMException && error.name === 'AbortError') throw error
+    throw new ApiError(0, 'network', 'The server cannot be reached.')
+  }
+  const text = await response.text()
+  let payload: unknown = null
+  try {
+    payload = text ? JSON.parse(text) : null
+  } catch {
+    payload = null
+  }
+  if (!response.ok) {
+    const body = payload as Partial<ApiErrorBody> | null
+    throw new ApiError(
+      response.status,
+      body?.error?.code ?? `http_${response.status}`,
+      body?.error?.message ?? `The server answered ${response.status}.`,
+    )
+  }
+  return payload as T
+}
+
+export const adminApi = {
+  users: () => http.get<{ users: AdminUser[] }>('/api/admin/users'),
+  createUser: (fields: { username: string; password: string; display_name?: string; admin?: boolean }) =>
+    http.post<{ user: User }>('/api/admin/users', fields),
+  updateUser: (id: UserId, changes: { deactivated?: boolean; admin?: boolean }) =>
+    http.patch<{ user: User }>(`/api/admin/users/${id}`, changes),
+  resetLink: (id: UserId) => http.post<{ url: string; expires_at: number }>(`/api/admin/users/${id}/reset`),
+
+  invites: () => http.get<{ invites: Invite[] }>('/api/admin/invites'),
+  createInvite: (uses: number, expiresInS: number | null) =>
+    http.post<{ code: string; url: string }>('/api/admin/invites', { uses, expires_in_s: expiresInS }),
+  revokeInvite: (id: number) => http.delete(`/api/admin/invites/${id}`),
+
+  settings: () => http.get<OrgSettings>('/api/admin/settings'),
+  updateSettings: (changes: { org_name?: string; registration?: Registration }) =>
+    http.patch<OrgSettings>('/api/admin/settings', changes),
+
+  device: () => http.get<DeviceInfo>('/api/admin/device'),
+  renameDevice: (name: string) => http.patch<DeviceInfo>('/api/admin/device', { name }),
+  installCertificate: (certificate: Blob, key: Blob, names: string) => {
+    const form = new FormData()
+    form.append('certificate', certificate, 'certificate.pem')
+    form.append('key', key, 'key.pem')
+    if (names.trim()) form.append('names', names.trim())
+    return upload<{ certificate: Certificate }>('/api/admin/device/certificate', form)
+  },
+  removeCertificate: () =>
+    http.delete<{ removed: boolean; certificate: Certificate }>('/api/admin/device/certificate'),
+  regenerateCa: () => http.post<{ certificate: Certificate }>('/api/admin/device/ca', { confirm: true }),
+
+  storage: () => http.get<StorageUse>('/api/admin/storage'),
+  logs: (limit = 500) => http.get<{ lines: LogLine[] }>('/api/admin/logs', { limit }),
+  version: () => http.get<VersionInfo>('/api/admin/version'),
+
+  backupStatus: () => http.get<BackupStatus>('/api/admin/backup/status'),
+  usbBackupNow: () => http.post<UsbStatus>('/api/admin/backup/usb'),
+  restore: (file: Blob, dryRun: boolean, signal?: AbortSignal) => {
+    const form = new FormData()
+    form.append('backup', file, 'backup.tar.gz')
+    return upload<RestoreReport>(`/api/admin/restore${dryRun ? '?dry_run=1' : ''}`, form, signal)
+  },
+  cancelRestore: () => http.delete('/api/admin/restore'),
+}
+
+export const resetApi = {
+  reset: (token: string, password: string) => http.post<void>('/api/auth/reset', { token, password }),
+}
