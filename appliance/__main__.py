@@ -22,6 +22,8 @@ from .chat.services import Services
 from .config import ConfigError, Settings, load_settings, parse_listen
 from .db import Database, SchemaTooNew
 from .errors import AppError
+from .factory_reset import ResetRefused, factory_reset
+from .factory_reset import report as factory_reset_report
 from .hub import Hub
 from .restore import restore_offline
 from .rtc.cli import add_turn_arguments, run_turn
@@ -85,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     data_arg(restoring)
     restoring.add_argument("file", type=Path, help="a pychat-backup-*.tar.gz")
     restoring.add_argument("--dry-run", action="store_true", help="only check the backup")
+
+    reset = sub.add_parser(
+        "factory-reset",
+        help="back to the first boot: moves the data aside (docs/operations.md)",
+    )
+    data_arg(reset)
+    reset.add_argument("--yes", action="store_true", help="really do it")
     return parser
 
 
@@ -148,6 +157,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "restore":
         print(restore_offline(settings.data_dir, args.file, dry_run=args.dry_run))
         return 0
+    if args.command == "factory-reset":
+        return _factory_reset(args, settings)
     if args.action == "add":
         password = _read_password()
         _with_services(
@@ -165,6 +176,25 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     for r in rows:
         flags = ("admin " if r["admin"] else "") + ("deactivated" if r["deactivated"] else "")
         print(f"{r['id']:>6}  {r['username']:<32}  {r['display_name']:<32}  {flags.strip()}")
+    return 0
+
+
+def _factory_reset(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit status: 0 done, 1 refused (a server runs, nothing to reset), 2 without --yes."""
+    if not args.yes:
+        print(
+            "pychat: factory-reset moves every account, room, message and certificate in"
+            f" {settings.data_dir} aside and starts over with the setup wizard;"
+            " add --yes to do it.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        aside, moved = factory_reset(settings.data_dir, settings.db_path)
+    except ResetRefused as e:
+        print(f"pychat: factory reset refused: {e}", file=sys.stderr)
+        return 1
+    print(factory_reset_report(settings.data_dir, aside, moved))
     return 0
 
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..db import Tx
 from ..discovery import Announcer
 from ..discovery_names import lan_addresses
-from ..errors import BadRequest, Conflict
+from ..errors import AppError, BadRequest, Conflict
 from ..netif import interface_addresses
+from ..privileged import client as helper
+from ..privileged import validate
+from ..privileged.validate import InvalidArgument
 from ..storage import settings
 from ..tls import CertificateRejected, DeviceTls
 from .admin import Admin
@@ -32,6 +37,7 @@ class Device:
 
     tls: DeviceTls
     announcer: Announcer | None = None
+    helper_socket: Path = helper.SOCKET_PATH
 
 
 def _local_addresses() -> list[str]:
@@ -83,7 +89,92 @@ async def rename_device(
             await announcer.set_name(name)
         device.tls.wake()  # the renewal task issues a certificate for the new name
         log.info("admin %d renamed the device to %s", admin.user_id, name)
-    return await device_info(svc, admin, device)
+    found = await device_info(svc, admin, device)
+    found["hostname"] = await _set_hostname(device, name)
+    return found
+
+
+async def _set_hostname(device: Device, name: str) -> dict[str, Any]:
+    """Best effort: the system hostname follows the device name when the root helper is
+    there (on the appliance); without it (development machines) the rename still stands."""
+    try:
+        await helper.call("set-hostname", [name], socket_path=device.helper_socket)
+    except helper.HelperError as e:
+        log.warning("the hostname was not changed to %s: %s", name, e.message)
+        return {"name": name, "changed": False, "reason": e.code, "message": e.message}
+    return {"name": name, "changed": True, "reason": None, "message": None}
+
+
+# -- power and Wi-Fi, through the root helper (docs/operations.md) --------------------------
+
+# HelperError codes → HTTP: a bad argument is the caller's; no helper is "unavailable";
+# a refusal or a failed step is the helper's (a bad gateway, from the browser's view).
+_HELPER_STATUS = {"invalid_argument": 400, "unavailable": 503}
+_POWER_DELAY_S = 0.5  # lets the 202 reach the browser before the helper acts
+_power_tasks: set[asyncio.Task[None]] = set()
+
+
+def _api_error(e: helper.HelperError) -> AppError:
+    status = _HELPER_STATUS.get(e.code, 502)
+    known = ("invalid_argument", "unavailable", "forbidden", "failed")
+    code = e.code if e.code in known else "failed"
+    return AppError(e.message, code=code, status=status)
+
+
+def _helper_present(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+async def power(svc: Services, admin: Admin, device: Device, action: str) -> dict[str, Any]:
+    """`reboot` or `shutdown`: checked to be possible now, done just after the answer."""
+    if action not in ("reboot", "shutdown"):
+        raise BadRequest("Unknown action.")
+    path = device.helper_socket
+    present = await asyncio.to_thread(_helper_present, path)
+    if not present:
+        raise AppError(
+            f"This device cannot {'restart' if action == 'reboot' else 'shut down'} from here:"
+            f" the privileged helper is not installed or not running (no socket at {path}).",
+            code="unavailable",
+            status=503,
+        )
+    log.warning("admin %d asked the device to %s", admin.user_id, action)
+
+    async def later() -> None:
+        await asyncio.sleep(_POWER_DELAY_S)
+        try:
+            await helper.call(action, socket_path=path)
+        except helper.HelperError as e:
+            log.error("%s failed: %s: %s", action, e.code, e.message)
+
+    task = asyncio.create_task(later())
+    _power_tasks.add(task)
+    task.add_done_callback(_power_tasks.discard)
+    return {"action": action, "accepted": True}
+
+
+async def set_wifi(
+    svc: Services, admin: Admin, device: Device, country: str, ssid: str, passphrase: str
+) -> dict[str, Any]:
+    """Join a Wi-Fi network (WPA2-Personal). The passphrase goes to the helper on its
+    stdin-like secret field; it is never logged nor echoed."""
+    try:
+        validate.country(country)
+        validate.ssid(ssid)
+        validate.passphrase(passphrase)
+    except InvalidArgument as e:
+        raise BadRequest(str(e), code="invalid_argument") from None
+    try:
+        await helper.call(
+            "wifi", [country, ssid], secret=passphrase, socket_path=device.helper_socket
+        )
+    except helper.HelperError as e:
+        raise _api_error(e) from None
+    log.info("admin %d applied Wi-Fi settings: country %s, SSID %r", admin.user_id, country, ssid)
+    return {"country": country, "ssid": ssid, "applied": True}
 
 
 async def install_certificate(

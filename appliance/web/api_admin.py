@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
@@ -16,6 +17,7 @@ from ..chat.admin import Admin
 from ..chat.services import Services
 from ..errors import BadRequest, NotFound, TooLarge
 from ..logbuffer import LOG_BUFFER
+from ..privileged.client import SOCKET_PATH as HELPER_SOCKET_PATH
 from ..tls_custom import MAX_UPLOAD_BYTES as MAX_CERT_BYTES
 from . import schemas as s
 from .https_redirect import DEVICE_TLS
@@ -25,10 +27,18 @@ from .middleware import read_json, require_session
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 STARTED_AT = web.AppKey("started_at", float)
+# The root helper's socket (docs/operations.md); the default unless the app sets another.
+HELPER_SOCKET = web.AppKey("helper_socket", Path)
 
 RESET = {"token": s.Field(s.text(admin.MAX_TOKEN_CHARS)), "password": s.Field(s.text(1024))}
 RENAME = {"name": s.Field(s.text(100))}
 CONFIRM = {"confirm": s.BOOL}
+# Generous bounds: appliance/privileged/validate.py gives the precise message per field.
+WIFI = {
+    "country": s.Field(s.text(16)),
+    "ssid": s.Field(s.text(128)),
+    "passphrase": s.Field(s.text(256)),
+}
 PART_CHUNK = 1 << 16
 
 
@@ -39,7 +49,11 @@ async def _admin(request: web.Request) -> tuple[Services, Admin]:
 
 
 def _device(request: web.Request) -> admin_device.Device:
-    return admin_device.Device(request.app[DEVICE_TLS], request.app.get(discovery.ANNOUNCER))
+    return admin_device.Device(
+        request.app[DEVICE_TLS],
+        request.app.get(discovery.ANNOUNCER),
+        request.app.get(HELPER_SOCKET, HELPER_SOCKET_PATH),
+    )
 
 
 def _path_id(request: web.Request, name: str) -> int:
@@ -169,6 +183,30 @@ async def regenerate_ca(request: web.Request) -> web.Response:
         raise BadRequest("Confirm that every office device must trust the new CA.")
     certificate = await admin_device.regenerate_ca(svc, actor, _device(request))
     return web.json_response({"certificate": certificate})
+
+
+@routes.post("/api/admin/device/reboot")
+async def reboot_device(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    found = await admin_device.power(svc, actor, _device(request), "reboot")
+    return web.json_response(found, status=202)
+
+
+@routes.post("/api/admin/device/shutdown")
+async def shutdown_device(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    found = await admin_device.power(svc, actor, _device(request), "shutdown")
+    return web.json_response(found, status=202)
+
+
+@routes.put("/api/admin/device/wifi")
+async def set_wifi(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    body = s.validate(WIFI, await read_json(request))
+    found = await admin_device.set_wifi(
+        svc, actor, _device(request), body["country"], body["ssid"], body["passphrase"]
+    )
+    return web.json_response(found)
 
 
 # -- storage, logs, version -----------------------------------------------------------------

@@ -59,3 +59,35 @@ describe('adminApi uploads', () => {
     expect(form.get('key')).toBeInstanceOf(Blob)
   })
 })
+
+describe('adminApi device operations', () => {
+  it('puts the Wi-Fi settings as JSON and reports the field the server refused', async () => {
+    const fetch = vi.fn(async () => answer(200, { country: 'DE', ssid: 'Office', applied: true }))
+    vi.stubGlobal('fetch', fetch)
+    const done = await adminApi.setWifi({ country: 'DE', ssid: 'Office', passphrase: 'correct horse' })
+    expect(done.applied).toBe(true)
+    const [path, init] = fetch.mock.calls[0] as unknown as [string, RequestInit]
+    expect(path).toBe('/api/admin/device/wifi')
+    expect(init.method).toBe('PUT')
+    expect(init.headers).toHaveProperty('Content-Type', 'application/json')
+    expect(JSON.parse(init.body as string)).toEqual({ country: 'DE', ssid: 'Office', passphrase: 'correct horse' })
+
+    const message = 'passphrase: must be 8 to 63 characters (or 64 hex digits)'
+    vi.stubGlobal('fetch', vi.fn(async () => answer(400, { error: { code: 'invalid_argument', message } })))
+    const error = await adminApi.setWifi({ country: 'DE', ssid: 'Office', passphrase: 'short' }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ApiError)
+    expect((error as ApiError).message).toBe(message)
+  })
+
+  it('asks for a restart or a shutdown and explains a missing helper', async () => {
+    const fetch = vi.fn(async () => answer(202, { action: 'reboot', accepted: true }))
+    vi.stubGlobal('fetch', fetch)
+    expect((await adminApi.power('reboot')).accepted).toBe(true)
+    expect((fetch.mock.calls[0] as unknown as [string])[0]).toBe('/api/admin/device/reboot')
+    const message = 'This device cannot shut down from here: the privileged helper is not installed.'
+    vi.stubGlobal('fetch', vi.fn(async () => answer(503, { error: { code: 'unavailable', message } })))
+    const error = (await adminApi.power('shutdown').catch((e: unknown) => e)) as ApiError
+    expect(error.status).toBe(503)
+    expect(error.code).toBe('unavailable')
+  })
+})

@@ -49,6 +49,22 @@ export interface DeviceInfo {
   trust_url: string | null
 }
 
+/** After a rename: whether the system hostname followed (through the privileged helper). */
+export interface HostnameStatus {
+  name: string
+  changed: boolean
+  reason: string | null
+  message: string | null
+}
+
+export type PowerAction = 'reboot' | 'shutdown'
+
+export interface WifiSettings {
+  country: string
+  ssid: string
+  passphrase: string
+}
+
 export interface Counts {
   users: number
   rooms: number
@@ -131,14 +147,25 @@ export const BACKUP_URL = '/api/admin/backup'
 
 /** POST a multipart form; errors become ApiError as in http.ts. */
 export async function upload<T>(path: string, form: FormData, signal?: AbortSignal): Promise<T> {
+  return send<T>(path, { method: 'POST', body: form, ...(signal ? { signal } : {}) })
+}
+
+/** PUT a JSON body (http.ts has no PUT); errors become ApiError as there. */
+export async function putJson<T>(path: string, body: unknown): Promise<T> {
+  return send<T>(path, {
+    method: 'PUT',
+    headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+}
+
+async function send<T>(path: string, init: RequestInit): Promise<T> {
   let response: Response
   try {
     response = await fetch(path, {
-      method: 'POST',
       credentials: 'same-origin',
       headers: { Accept: 'application/json' },
-      body: form,
-      ...(signal ? { signal } : {}),
+      ...init,
     })
   } catch (error) {
     if (error instanceof DOMException && error.name === 'AbortError') throw error
@@ -180,7 +207,12 @@ export const adminApi = {
     http.patch<OrgSettings>('/api/admin/settings', changes),
 
   device: () => http.get<DeviceInfo>('/api/admin/device'),
-  renameDevice: (name: string) => http.patch<DeviceInfo>('/api/admin/device', { name }),
+  renameDevice: (name: string) =>
+    http.patch<DeviceInfo & { hostname: HostnameStatus }>('/api/admin/device', { name }),
+  power: (action: PowerAction) =>
+    http.post<{ action: PowerAction; accepted: boolean }>(`/api/admin/device/${action}`),
+  setWifi: (wifi: WifiSettings) =>
+    putJson<{ country: string; ssid: string; applied: boolean }>('/api/admin/device/wifi', wifi),
   installCertificate: (certificate: Blob, key: Blob, names: string) => {
     const form = new FormData()
     form.append('certificate', certificate, 'certificate.pem')
