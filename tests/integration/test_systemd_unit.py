@@ -42,6 +42,9 @@ SERVICES = ["pychat.service", "pychat-helper@.service", "pychat-claim-code.servi
 ALL_UNITS = [*SERVICES, "pychat-helper.socket", "pychat-claim-code.path"]
 PROBE = Path(__file__).with_name("systemd_probe.py")
 VENV_BIN = Path(sys.executable).parent
+# Places the unit's sandbox hides (ProtectHome=, PrivateTmp=): a checkout or interpreter
+# there (CI may clone under /tmp) is bound back in, read-only.
+HIDDEN = ("/root", "/home", "/run/user", "/tmp", "/var/tmp")
 GOOD_LEVELS = {"PERFECT", "SAFE", "OK"}
 
 needs_analyze = pytest.mark.skipif(
@@ -282,9 +285,8 @@ def transient_copy(
     home directory."""
     nobody = pwd.getpwnam("nobody")
     state_dir = manager.state_root / name
-    homes = ("/root", "/home", "/run/user")
     binds = sorted(
-        p for p in {sys.base_prefix, str(REPO), str(VENV_BIN.parent)} if p.startswith(homes)
+        p for p in {sys.base_prefix, str(REPO), str(VENV_BIN.parent)} if p.startswith(HIDDEN)
     )
     if binds:
         overrides.setdefault("ProtectHome", "tmpfs")  # hides homes, but can show these
@@ -310,9 +312,8 @@ def transient_copy(
 
 def home_binds() -> list[str]:
     """The interpreter or the checkout, if ProtectHome= would hide them (pyenv, ~/src)."""
-    homes = ("/root", "/home", "/run/user")
     paths = {sys.base_prefix, str(REPO), str(VENV_BIN.parent)}
-    return sorted(p for p in paths if p.startswith(homes))
+    return sorted(p for p in paths if p.startswith(HIDDEN))
 
 
 def proc_status(pid: str) -> dict[str, str]:
