@@ -68,13 +68,6 @@ async def send(
     body = clean_body(svc, body)
     if client_id is not None and not CLIENT_ID.fullmatch(client_id):
         raise BadRequest("client_id is 1–64 printable ASCII characters.")
-    if client_id is not None:
-        earlier = await messages.by_client_id(svc.db, author, client_id)
-        if earlier is not None:
-            # A retry returns the original, but only while its room is still visible.
-            if not svc.hub.is_member(author, int(earlier["room_id"])):
-                raise NotFound("No such room.")
-            return (await messages.hydrate(svc.db, [earlier]))[0]
     if not svc.hub.is_member(author, room_id):
         raise NotFound("No such room.")
     _check_rate(svc, author)
@@ -96,6 +89,8 @@ async def send(
             tx, room_id, author, thread_id, body, client_id, now, whole_room
         )
         if row is None:
+            # A retry (the client_id is taken) returns the original, while its room is
+            # still visible. Checked here, not before: a first send pays no extra query.
             if client_id is not None:
                 earlier = await messages.by_client_id(tx, author, client_id)
                 if earlier is not None and await rooms.role(tx, earlier["room_id"], author):

@@ -8,6 +8,9 @@ import type { Plugin } from 'vite'
 
 const SW_FILE = 'sw.js'
 const NEVER_PRECACHE = new Set([SW_FILE, '.vite/manifest.json'])
+// Fonts (the colour emoji are ~9 MB over 11 unicode-range subsets) are cached by the
+// service worker when a page first needs them, never all at install.
+const LAZY = /\.(woff2?|ttf)$/
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -27,7 +30,7 @@ export function precacheServiceWorker(): Plugin {
     closeBundle() {
       const files = filesUnder(outDir)
         .map((f) => relative(outDir, f).split('\\').join('/'))
-        .filter((f) => !NEVER_PRECACHE.has(f) && !f.startsWith('.'))
+        .filter((f) => !NEVER_PRECACHE.has(f) && !f.startsWith('.') && !LAZY.test(f))
         .sort()
       const hash = createHash('sha256')
       for (const f of files) hash.update(f).update(readFileSync(join(outDir, f)))

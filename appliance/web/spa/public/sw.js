@@ -3,11 +3,15 @@
  * - answers navigations with the cached index.html (the app routes itself), so the app
  *   opens with no network at all;
  * - never touches /api/ (live data goes through the socket and IndexedDB);
+ * - caches fonts under /assets/ (hashed, so never stale) the first time a page needs one,
+ *   in a cache kept across versions: offline still draws every emoji already seen;
  * - waits for the page to say SKIP_WAITING, so an update is never forced mid-sentence. */
 const VERSION = '__BUILD_VERSION__'
 const PRECACHE = '__PRECACHE_URLS__'
 const CACHE = `pychat-${VERSION}`
 const SHELL = '/'
+const FONTS = 'pychat-fonts'
+const FONT_FILE = /^\/assets\/.+\.(woff2?|ttf)$/
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
@@ -23,7 +27,7 @@ self.addEventListener('activate', (event) => {
       .keys()
       .then((names) =>
         Promise.all(
-          names.filter((n) => n.startsWith('pychat-') && n !== CACHE).map((n) => caches.delete(n)),
+          names.filter((n) => n.startsWith('pychat-') && n !== CACHE && n !== FONTS).map((n) => caches.delete(n)),
         ),
       )
       .then(() => self.clients.claim()),
@@ -51,6 +55,21 @@ self.addEventListener('fetch', (event) => {
   if (isAppNavigation(request, url)) {
     event.respondWith(
       caches.match(SHELL, { cacheName: CACHE }).then((cached) => cached || fetch(request)),
+    )
+    return
+  }
+  if (FONT_FILE.test(url.pathname)) {
+    event.respondWith(
+      caches.open(FONTS).then((cache) =>
+        cache.match(request).then(
+          (cached) =>
+            cached ||
+            fetch(request).then((response) => {
+              if (response.ok) void cache.put(request, response.clone())
+              return response
+            }),
+        ),
+      ),
     )
     return
   }

@@ -3,6 +3,8 @@ import { createApp } from 'vue'
 import App from './App.vue'
 import { registerServiceWorker } from './composables/useServiceWorker'
 import { createAppRouter } from './router'
+// Colour emoji ship with the app (OFL-1.1); each unicode-range subset is fetched on first use.
+import './styles/emoji-font.css'
 import './styles/main.css'
 import './styles/layout.css'
 

@@ -19,8 +19,17 @@ export function dayLabel(ms: number, now = Date.now()): string {
   })
 }
 
-export function timeLabel(ms: number): string {
-  return new Date(ms).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
+// hour: 'numeric' gives "1:48 AM" in 12-hour locales and the locale's own 24-hour form
+// elsewhere; '2-digit' put a zero before every morning hour ("01:48 AM").
+const timeFormats = new Map<string, Intl.DateTimeFormat>()
+
+export function timeLabel(ms: number, locale?: string): string {
+  let format = timeFormats.get(locale ?? '')
+  if (!format) {
+    format = new Intl.DateTimeFormat(locale, { hour: 'numeric', minute: '2-digit' })
+    timeFormats.set(locale ?? '', format)
+  }
+  return format.format(ms)
 }
 
 export function fullTime(ms: number): string {

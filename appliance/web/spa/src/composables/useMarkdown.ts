@@ -3,11 +3,32 @@
 import DOMPurify from 'dompurify'
 import MarkdownIt from 'markdown-it'
 import type { StateCore, Token } from 'markdown-it'
+import { emojiForShortcode, loadEmoji, shortcodesLoaded } from './emojiData'
 import { highlight, languagesLoaded } from './highlight'
 
 const MENTION = /(^|[^\w@/])@([a-z0-9._-]{2,32})/gi
 
 type Markdown = ReturnType<typeof MarkdownIt>
+
+const SHORTCODE = /:([a-z0-9_+-]{1,40}):/gi
+
+/** `:tada:` → 🎉 in text (code spans and blocks are other token types, left alone). */
+function replaceShortcodes(state: StateCore): void {
+  let wanted = false
+  for (const block of state.tokens) {
+    if (block.type !== 'inline' || !block.children) continue
+    for (const token of block.children) {
+      if (token.type !== 'text' || !token.content.includes(':')) continue
+      token.content = token.content.replace(SHORTCODE, (whole, code: string) => {
+        const emoji = emojiForShortcode(code)
+        if (emoji === undefined) wanted = true
+        return emoji ?? whole
+      })
+    }
+  }
+  // The table loads on first need; the rendered cache is keyed on its arrival.
+  if (wanted && shortcodesLoaded.value === 0) void loadEmoji()
+}
 
 function markMentions(state: StateCore): void {
   for (const block of state.tokens) {
@@ -60,6 +81,7 @@ function createRenderer(): Markdown {
       return `<pre><code class="hljs language-${md.utils.escapeHtml(language)}">${html}</code></pre>`
     },
   })
+  md.core.ruler.push('shortcodes', replaceShortcodes)
   md.core.ruler.push('mentions', markMentions)
   md.renderer.rules.mention = (tokens, idx) => {
     const name = md.utils.escapeHtml(tokens[idx]?.content ?? '')
@@ -107,7 +129,7 @@ const CACHE_LIMIT = 5_000
 /** Rendered HTML cached by message id and version, so scrolling never re-parses. */
 export function useMarkdown() {
   function render(key: string, body: string): string {
-    const full = `${key}:${languagesLoaded.value}`
+    const full = `${key}:${languagesLoaded.value}:${shortcodesLoaded.value}`
     const held = cache.get(full)
     if (held !== undefined) return held
     const html = renderMarkdown(body)
