@@ -112,7 +112,6 @@ class Database:
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.on_commit: Callable[[list[Event]], None] = lambda events: None
-        self.batches = 0
         # The newest event handed to on_commit; events written by another process (the
         # `pychat user` commands) fill the gap before it, so no client ever skips one.
         self.published_seq = 0
@@ -185,7 +184,6 @@ class Database:
     async def _run_batch(self, batch: list[_Job[Any]]) -> None:
         conn = self._writer
         assert conn is not None
-        self.batches += 1
         results: list[Any] = []
         try:
             await conn.execute("BEGIN IMMEDIATE")

@@ -113,7 +113,6 @@ class Hub:
         self._presence_delay_s = presence_delay_s
         self._presence_changes: dict[int, dict[str, Any]] = {}
         self._presence_timer: asyncio.TimerHandle | None = None
-        self.deliveries = 0
 
     # -- membership ----------------------------------------------------------------------
 
@@ -214,7 +213,6 @@ class Hub:
         for user_id in user_ids:
             conns = by_user.get(user_id)
             if conns:
-                self.deliveries += len(conns)
                 yield from conns
 
     # -- presence ------------------------------------------------------------------------

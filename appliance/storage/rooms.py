@@ -87,16 +87,6 @@ async def member_ids(db: Reader, room_id: int) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-async def count_members(db: Reader, room_id: int) -> int:
-    row = await db.fetchone("SELECT count(*) FROM members WHERE room_id = ?", (room_id,))
-    return int(row[0]) if row else 0
-
-
-async def count_rooms_of(db: Reader, user_id: int) -> int:
-    row = await db.fetchone("SELECT count(*) FROM members WHERE user_id = ?", (user_id,))
-    return int(row[0]) if row else 0
-
-
 async def all_memberships(db: Reader) -> list[tuple[int, int]]:
     rows = await db.fetchall("SELECT room_id, user_id FROM members")
     return [(int(r[0]), int(r[1])) for r in rows]
