@@ -90,6 +90,29 @@ class WsSettings:
 
 
 @dataclass(frozen=True)
+class UploadsSettings:
+    # Files (issue 5). Stored under <data>/files by content hash.
+    max_bytes: int = 1 << 30
+    user_quota_bytes: int = 10 << 30
+    total_quota_bytes: int = 0  # 0: no total cap beyond the disk reserve
+    disk_reserve_bytes: int = 512 << 20  # kept free so the database can always write
+    unattached_ttl_s: int = 86400
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    # The built-in STUN/TURN server (issue 6, docs/turn.md).
+    enabled: str = "auto"  # auto: on in appliance mode only
+    listen: str = "*:3478"
+
+
+@dataclass(frozen=True)
+class PainterSettings:
+    # The shared drawing board (issue 7).
+    max_ops: int = 20000
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -100,6 +123,9 @@ class Settings:
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     setup: SetupSettings = field(default_factory=SetupSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
+    uploads: UploadsSettings = field(default_factory=UploadsSettings)
+    turn: TurnSettings = field(default_factory=TurnSettings)
+    painter: PainterSettings = field(default_factory=PainterSettings)
 
     @property
     def appliance_mode(self) -> bool:
@@ -140,9 +166,19 @@ _BOUNDS: dict[str, Any] = {
     "ws.send_buffer_bytes": (4096, 1 << 30),
     "ws.heartbeat_s": (1, 3600),
     "ws.replay_limit": (1, 10_000_000),
+    "uploads.max_bytes": (1024, 1 << 40),
+    "uploads.user_quota_bytes": (0, 1 << 50),
+    "uploads.total_quota_bytes": (0, 1 << 50),
+    "uploads.disk_reserve_bytes": (0, 1 << 50),
+    "uploads.unattached_ttl_s": (60, 365 * 86400),
+    "turn.enabled": ("auto", "on", "off"),
+    "painter.max_ops": (100, 10_000_000),
 }
 
-_SECTIONS = ("server", "db", "auth", "limits", "ws", "discovery", "setup", "backup")
+_SECTIONS = (
+    "server", "db", "auth", "limits", "ws", "discovery", "setup", "backup",
+    "uploads", "turn", "painter",
+)  # fmt: skip
 
 
 def load_settings(
@@ -179,6 +215,9 @@ def _section_type(section: str) -> type:
         "discovery": DiscoverySettings,
         "setup": SetupSettings,
         "backup": BackupSettings,
+        "uploads": UploadsSettings,
+        "turn": TurnSettings,
+        "painter": PainterSettings,
     }[section]
 
 

@@ -11,6 +11,7 @@ mirrors SQLite, updated from committed events in seq order.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from collections import Counter, deque
@@ -26,6 +27,7 @@ from .db import Event
 log = logging.getLogger(__name__)
 
 CLOSE_SLOW = 4008  # the client fell too far behind: reconnect and resume with hello
+_connection_ids = itertools.count(1)
 
 
 class Connection:
@@ -41,6 +43,9 @@ class Connection:
         address: str,
         buffer_limit: int,
     ) -> None:
+        # Names this socket (one tab on one device) to peers: calls, transfers and the
+        # painter address frames to a device, not to every tab of a user.
+        self.id = next(_connection_ids)
         self.ws = ws
         self.transport = transport
         self.user_id = user_id
@@ -109,7 +114,10 @@ class Hub:
         self.room_members: dict[int, set[int]] = {}
         self.user_rooms: dict[int, set[int]] = {}
         self.last_seen: dict[int, int] = {}
+        self.by_id: dict[int, Connection] = {}
         self.on_offline: Callable[[int], None] = lambda user_id: None
+        # Features holding per-socket state (calls, painter) forget a socket here.
+        self.on_unregister: list[Callable[[Connection], None]] = []
         self._presence_delay_s = presence_delay_s
         self._presence_changes: dict[int, dict[str, Any]] = {}
         self._presence_timer: asyncio.TimerHandle | None = None
@@ -157,6 +165,7 @@ class Hub:
     def register(self, conn: Connection) -> None:
         conns = self.by_user.setdefault(conn.user_id, set())
         conns.add(conn)
+        self.by_id[conn.id] = conn
         self.by_address[conn.address] += 1
         if len(conns) == 1:
             self._presence_changed(conn.user_id, online=True)
@@ -166,6 +175,12 @@ class Hub:
         if conns is None or conn not in conns:
             return
         conns.discard(conn)
+        self.by_id.pop(conn.id, None)
+        for listener in self.on_unregister:
+            try:
+                listener(conn)
+            except Exception:
+                log.exception("unregister listener failed")
         self.by_address[conn.address] -= 1
         if self.by_address[conn.address] <= 0:
             del self.by_address[conn.address]
@@ -174,6 +189,12 @@ class Hub:
             self.last_seen[conn.user_id] = now_ms
             self._presence_changed(conn.user_id, online=False)
             self.on_offline(conn.user_id)
+
+    def connection(self, conn_id: int) -> Connection | None:
+        return self.by_id.get(conn_id)
+
+    def connections_of_user(self, user_id: int) -> Iterable[Connection]:
+        return tuple(self.by_user.get(user_id, ()))
 
     def is_online(self, user_id: int) -> bool:
         return user_id in self.by_user

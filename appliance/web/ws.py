@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -19,6 +17,8 @@ from ..errors import AppError, BadRequest, NotFound, RateLimited, TooLarge, inte
 from ..hub import Connection
 from ..storage import events
 from . import schemas as s
+from .commands import Spec, only_if_asked
+from .features import feature_commands
 from .keys import SERVICES
 from .middleware import check_origin, client_address, require_session
 
@@ -27,14 +27,6 @@ routes = web.RouteTableDef()
 
 MAX_IN_FLIGHT = 64  # commands one socket may have running at once; more waits (backpressure)
 REPLAY_PAGE = 500
-Command = Callable[[Services, Connection, dict[str, Any]], Awaitable[dict[str, Any] | None]]
-
-
-@dataclass(frozen=True)
-class Spec:
-    fields: dict[str, s.Field]
-    run: Command
-    inline: bool = False  # handled in order on the reading loop (hello), not concurrently
 
 
 async def _hello(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
@@ -58,6 +50,7 @@ async def _hello(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str
                 if may_see_event(conn.user_id, event, svc.hub.rooms_of(conn.user_id)):
                     await conn.send_paced(wire.event_frame(event))
             cursor = page[-1].seq
+    reply["conn"] = conn.id  # this socket's id, by which peers address it (rtc.*, paint.*)
     conn.send(wire.reply_ok(p.get("_req"), reply))
     buffered, conn.replay_buffer = conn.replay_buffer or deque(), None
     conn.replay_bytes = 0
@@ -99,17 +92,12 @@ async def _typing(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[st
         raise NotFound("No such room.")
     if svc.typing_limits.take((conn.user_id, p["room"]), svc.clock()) == 0:
         messages.typing(svc, conn.user_id, p["room"])
-    return _only_if_asked(p)
+    return only_if_asked(p)
 
 
 async def _ping(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
     conn.send(wire.frame({"type": "pong"}))
-    return _only_if_asked(p)
-
-
-def _only_if_asked(p: dict[str, Any]) -> dict[str, Any] | None:
-    """Fire-and-forget frames get a reply only when they carry a `req`."""
-    return {} if p.get("_req") is not None else None
+    return only_if_asked(p)
 
 
 def _body(svc: Services) -> s.Field:
@@ -119,7 +107,7 @@ def _body(svc: Services) -> s.Field:
 
 def command_table(svc: Services) -> dict[str, Spec]:
     body = _body(svc)
-    return {
+    table = {
         "hello": Spec({"since": s.Field(s.SEQ.check, required=True, nullable=True)}, _hello, True),
         "message.send": Spec(
             {
@@ -138,6 +126,10 @@ def command_table(svc: Services) -> dict[str, Spec]:
         "typing": Spec({"room": s.ID}, _typing),
         "ping": Spec({}, _ping),
     }
+    for name, spec in feature_commands(svc).items():
+        assert name not in table, f"two features define {name}"
+        table[name] = spec
+    return table
 
 
 def _error_body(e: BaseException) -> dict[str, Any]:

@@ -1,0 +1,11 @@
+"""The WebSocket commands of each feature, gathered into one table (one line per feature)."""
+
+from __future__ import annotations
+
+from ..chat.services import Services
+from .commands import Spec
+
+
+def feature_commands(svc: Services) -> dict[str, Spec]:
+    table: dict[str, Spec] = {}
+    return table
