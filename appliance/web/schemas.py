@@ -69,6 +69,13 @@ def id_list(max_items: int) -> Callable[[str, Any], list[int]]:
     return check
 
 
+def json_object(name: str, value: Any) -> dict[str, Any]:
+    """An opaque JSON object passed through (its size is bounded by the frame limit)."""
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} must be an object.")
+    return value
+
+
 ID = Field(_id)
 SEQ = Field(_seq)
 BOOL = Field(_bool)

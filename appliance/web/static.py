@@ -7,6 +7,7 @@ that are not files get `index.html`, so deep links and reloads work.
 from __future__ import annotations
 
 import mimetypes
+import os
 from pathlib import Path
 
 from aiohttp import web
@@ -81,7 +82,8 @@ async def spa(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def add_routes(app: web.Application, static_dir: Path = STATIC_DIR) -> None:
-    app[STATIC_DIR_KEY] = static_dir
+def add_routes(app: web.Application, static_dir: Path | None = None) -> None:
+    # PYCHAT_STATIC_DIR: a build elsewhere (a developer testing one build while making another).
+    app[STATIC_DIR_KEY] = static_dir or Path(os.environ.get("PYCHAT_STATIC_DIR") or STATIC_DIR)
     # Never /api/...: an unknown API path must answer 404 for every method, not the app.
     app.router.add_get("/{tail:(?!api/).*}", spa)

@@ -13,6 +13,7 @@ import {
 import type { ChatEvent, Message, MessageId, RoomId, ServerFrame, User } from '@/api/types'
 import { usersApi } from '@/api/users'
 import { ChatCache, type CachedHistory } from '@/persistence/cache'
+import { FeatureChannel, type FeatureFrame } from '@/sync/featureChannel'
 import {
   applyEvent,
   recountUnread,
@@ -63,6 +64,8 @@ export const useSyncStore = defineStore('sync', () => {
   let persistTimer: ReturnType<typeof setTimeout> | null = null
   const lastTyping = new Map<RoomId, number>()
   const listeners = new Set<MessageListener>()
+  /** Calls, transfers and the painter talk over the same socket through this. */
+  const channel = new FeatureChannel()
 
   /** The reducer's view of the stores: it mutates their reactive objects in place. */
   const state: ChatState = {
@@ -175,6 +178,11 @@ export const useSyncStore = defineStore('sync', () => {
       onSessionEnded: () => void sessionEnded(),
       ...options.socket,
     })
+    const own = socket
+    channel.attach({
+      send: (frame) => own.send(frame),
+      request: (frame, timeoutMs) => own.request(frame, timeoutMs),
+    })
     socket.start()
     window.addEventListener('online', reconnectNow)
     window.addEventListener('offline', dropConnection)
@@ -203,6 +211,7 @@ export const useSyncStore = defineStore('sync', () => {
       return
     }
     session.caughtUp = false
+    channel.lost()
     if (status === 'closed') session.connection = 'offline'
     else if (status === 'connecting' && session.connection !== 'offline') {
       session.connection = 'connecting'
@@ -212,13 +221,14 @@ export const useSyncStore = defineStore('sync', () => {
   /** Resume: replayed events arrive before the reply and are applied as they come. */
   async function hello(): Promise<void> {
     const since = seq.value
-    const reply = await requireSocket().request<{ head: number; resync?: boolean }>(
+    const reply = await requireSocket().request<{ head: number; resync?: boolean; conn: number }>(
       { type: 'hello', since },
       30_000,
     )
     if (since === null || reply.resync) await reloadAll(reply.head)
     session.caughtUp = true
     schedulePersist()
+    channel.ready(reply.conn)
   }
 
   /** A fresh snapshot over REST; live events that arrive meanwhile are applied after it. */
@@ -261,6 +271,7 @@ export const useSyncStore = defineStore('sync', () => {
         for (const p of frame.users) setPresence(state, p.user, p.online, p.last_seen)
         break
       default:
+        if (frame.type !== 'reply' && frame.type !== 'pong') channel.dispatch(frame as FeatureFrame)
         break
     }
   }
@@ -377,6 +388,8 @@ export const useSyncStore = defineStore('sync', () => {
   async function stop(options: { forget?: boolean } = {}): Promise<void> {
     socket?.stop()
     socket = null
+    channel.attach(null)
+    channel.lost()
     window.removeEventListener('online', reconnectNow)
     window.removeEventListener('offline', dropConnection)
     window.removeEventListener('pagehide', persistNow)
@@ -406,6 +419,7 @@ export const useSyncStore = defineStore('sync', () => {
     seq,
     fromCache,
     state,
+    channel,
     start,
     stop,
     signOut,
