@@ -121,9 +121,11 @@ def base_url() -> str:
 
 @pytest.fixture(scope="session")
 def built_app() -> Path:
-    index = STATIC_DIR / "index.html"
+    # PYCHAT_STATIC_DIR: the server (started with this environment) serves that build instead.
+    built = Path(os.environ.get("PYCHAT_STATIC_DIR") or STATIC_DIR)
+    index = built / "index.html"
     assert index.is_file(), "the web app is not built: run `make build` (make test does)"
-    return STATIC_DIR
+    return built
 
 
 @pytest.fixture
