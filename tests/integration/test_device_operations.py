@@ -11,7 +11,7 @@ import os
 import queue
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,6 @@ from tests.server import Server, init_data, pychat
 
 PASSWORD = "admin-password"
 SECRET = "correct horse battery"
-ME = frozenset({os.getuid()})
 
 
 @dataclass
@@ -45,32 +44,6 @@ class Running:
         kw: dict[str, Any] = {} if body is None else {"json": body}
         async with self.http.request(method, self.base + path, **kw) as r:
             return r.status, await r.json()
-
-
-@pytest.fixture
-def helper(tmp_path: Path) -> Iterator[tuple[Path, queue.Queue[Reply]]]:
-    """A dry-run helper on a unix socket in tmp_path; yields its path and its replies."""
-    path = tmp_path / "helper.sock"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    listener.listen()
-    replies: queue.Queue[Reply] = queue.Queue()
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                replies.put(handle_connection(conn, executor=DryRun(), allowed=ME))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield path, replies
-    listener.shutdown(socket.SHUT_RDWR)
-    listener.close()
-    thread.join(5)
 
 
 async def _running(data: Path, helper_socket: Path) -> AsyncIterator[Running]:

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,8 @@ from appliance.privileged.commands import Plan, Run
 from appliance.privileged.executor import DryRun, StepFailed
 from appliance.privileged.protocol import MAX_LINE, Reply
 from appliance.privileged.service import allowed_uids, handle_connection, socket_from_systemd
+from tests.integration.dry_run_helper import ME
 
-ME = frozenset({os.getuid()})
 SECRET = "correct horse battery"
 
 
@@ -206,32 +205,6 @@ def test_socket_from_systemd_checks_the_environment() -> None:
     with pytest.raises(RuntimeError):
         socket_from_systemd(env)
     assert env == {}  # not passed on to the programs the plan runs
-
-
-@pytest.fixture
-def helper(tmp_path: Path) -> Iterator[tuple[Path, queue.Queue[Reply]]]:
-    """A dry-run helper on a unix socket in tmp_path; yields its path and its replies."""
-    path = tmp_path / "helper.sock"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    listener.listen()
-    replies: queue.Queue[Reply] = queue.Queue()
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                replies.put(handle_connection(conn, executor=DryRun(), allowed=ME))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield path, replies
-    listener.shutdown(socket.SHUT_RDWR)
-    listener.close()
-    thread.join(5)
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
