@@ -216,10 +216,14 @@ async def leave(svc: Services, session: Session, room_id: int) -> None:
 
 
 async def update_room(
-    svc: Services, actor: int, room_id: int, changes: dict[str, str]
+    svc: Services, actor: int, room_id: int, changes: dict[str, Any]
 ) -> dict[str, Any]:
+    if set(changes) == {"p2p"}:
+        return await _set_p2p(svc, actor, room_id, bool(changes["p2p"]))
+    if "p2p" in changes:
+        raise BadRequest("Switch peer-to-peer on its own, without other changes.")
     row = await _room_for_change(svc, actor, room_id)
-    fields: dict[str, str] = {}
+    fields: dict[str, str | int] = {}
     if "name" in changes:
         if not await _is_manager(svc, actor, room_id):
             raise Forbidden("Only the room's owners and admins may rename it.")
@@ -235,4 +239,21 @@ async def update_room(
         await tx.emit("room.update", room_id, {"room": await _room_api(tx, room_id)}, now)
 
     await svc.db.write(job)
+    return await _room_api(svc.db, room_id, actor)
+
+
+async def _set_p2p(svc: Services, actor: int, room_id: int, on: bool) -> dict[str, Any]:
+    """Any participant of a direct conversation switches it to peer-to-peer (its messages
+    then travel only between their browsers, docs/api/p2p.md) or back."""
+    row = await access_room(svc.db, actor, room_id)
+    if row["kind"] != "direct":
+        raise Conflict("Only a direct conversation can be peer-to-peer.")
+    if bool(row["p2p"]) != on:
+        now = svc.now_ms()
+
+        async def job(tx: Tx) -> None:
+            await rooms.update(tx, room_id, {"p2p": int(on)})
+            await tx.emit("room.update", room_id, {"room": await _room_api(tx, room_id)}, now)
+
+        await svc.db.write(job)
     return await _room_api(svc.db, room_id, actor)

@@ -10,7 +10,7 @@ from ..db import Tx
 from ..errors import Conflict
 from . import Reader, placeholders
 
-COLUMNS = "r.id, r.kind, r.name, r.topic, r.direct_key, r.created_by, r.created_at"
+COLUMNS = "r.id, r.kind, r.name, r.topic, r.direct_key, r.created_by, r.created_at, r.p2p"
 
 
 async def insert(
@@ -42,8 +42,8 @@ async def by_direct_key(db: Reader, key: str) -> sqlite3.Row | None:
     return await db.fetchone(f"SELECT {COLUMNS} FROM rooms r WHERE r.direct_key = ?", (key,))
 
 
-async def update(tx: Tx, room_id: int, fields: dict[str, str]) -> None:
-    assert set(fields) <= {"name", "topic"}, fields
+async def update(tx: Tx, room_id: int, fields: dict[str, str | int]) -> None:
+    assert set(fields) <= {"name", "topic", "p2p"}, fields
     if not fields:
         return
     assignments = ", ".join(f"{k} = ?" for k in fields)
@@ -160,4 +160,5 @@ def to_api(
         "last_read_message_id": state["last_read_message_id"] if state else None,
         "created_by": row["created_by"],
         "created_at": row["created_at"],
+        "p2p": bool(row["p2p"]),
     }

@@ -21,6 +21,7 @@ NEW_ROOM = {
 ROOM_CHANGES = {
     "name": s.optional(s.Field(s.text(200))),
     "topic": s.optional(s.Field(s.text(1000))),
+    "p2p": s.optional(s.BOOL),
 }
 USER_IDS = {"user_ids": s.Field(s.id_list(1000))}
 MAX_ID = s.MAX_ID
