@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     data_arg(serve)
     serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080; port 0 picks one)")
     serve.add_argument("--no-tls", action="store_true", help="plain HTTP (the default for now)")
+    serve.add_argument(
+        "--allow-loopback-peers",
+        action="store_true",
+        help="TESTS ONLY: the built-in TURN server may relay to 127.0.0.0/8 and ::1",
+    )
 
     init = sub.add_parser("init", help="first-boot setup without the wizard")
     data_arg(init)
@@ -146,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
-        return serve(settings)
+        if args.allow_loopback_peers and settings.appliance_mode:
+            print(
+                "pychat: --allow-loopback-peers is for tests only; refused in appliance mode",
+                file=sys.stderr,
+            )
+            return 2
+        return serve(settings, allow_loopback_peers=args.allow_loopback_peers)
     if args.command == "init":
         password = _read_password()
         _with_services(settings, lambda svc: setup.initialize(svc, args.org, args.admin, password))
@@ -214,7 +225,7 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
     from aiohttp import web
 
     from . import systemd
@@ -225,7 +236,7 @@ def serve(settings: Settings) -> int:
     _raise_file_limit()
 
     async def run() -> None:
-        app = build_app(settings)
+        app = build_app(settings, allow_loopback_peers=allow_loopback_peers)
         app.cleanup_ctx.insert(0, systemd.watchdog_keepalive())  # first: covers the rest
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()  # in appliance mode this makes or renews the certificate

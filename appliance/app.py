@@ -18,12 +18,13 @@ from .config import Settings, parse_listen
 from .db import Database, Tx
 from .hub import Hub
 from .passwords import dummy_hash
+from .rtc_service import TURN, TurnService, turn_ctx
 from .setup_wizard.views import add_wizard
 from .storage import rooms, users
 from .storage import settings as stored
 from .tls import DeviceTls
 from .tls_serve import tls_renewal
-from .web import api_accounts, api_admin, api_rooms, static, ws
+from .web import api_accounts, api_admin, api_rooms, api_turn, static, ws
 from .web.https_redirect import DEVICE_TLS, add_trust_routes
 from .web.keys import SERVICES
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
@@ -33,7 +34,7 @@ MAINTENANCE_EVERY_S = 2.0
 PURGE_EVERY_S = 3600
 
 
-def build_app(settings: Settings) -> web.Application:
+def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.Application:
     app = web.Application(
         middlewares=[errors_middleware, setup_gate_middleware, csrf_middleware],
         client_max_size=settings.limits.request_bytes,
@@ -43,7 +44,13 @@ def build_app(settings: Settings) -> web.Application:
     svc = Services(settings=settings, db=db, hub=hub)
     app[SERVICES] = svc
     app[ws.COMMANDS] = ws.command_table(svc)
-    for table in (api_accounts.routes, api_rooms.routes, api_admin.routes, ws.routes):
+    for table in (
+        api_accounts.routes,
+        api_rooms.routes,
+        api_admin.routes,
+        api_turn.routes,
+        ws.routes,
+    ):
         app.add_routes(table)
     logs = logbuffer.LogBuffer()
     app[logbuffer.LOG_BUFFER] = logs
@@ -73,6 +80,9 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(logbuffer.capture(logs))  # first: hears the database open
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_maintenance)
+    turn = TurnService(settings, allow_loopback_peers=allow_loopback_peers)
+    app[TURN] = turn
+    app.cleanup_ctx.append(turn_ctx(turn))  # after _database (issue 6: calls)
     app.cleanup_ctx.append(usb_backups.ctx())  # after _database: it reads the database
     if announcer is not None:
         app.cleanup_ctx.append(discovery.announcer_ctx(announcer, device_name))

@@ -104,6 +104,23 @@ class TurnSettings:
     # The built-in STUN/TURN server (issue 6, docs/turn.md).
     enabled: str = "auto"  # auto: on in appliance mode only
     listen: str = "*:3478"
+    # Above Linux's ephemeral range (32768-60999), so no other program holds these ports.
+    relay_ports: str = "61000-65535"
+    relay_address: str = ""  # empty: the listen address, or the first LAN IPv4 address
+    office_subnets: str = ""  # empty: the subnets of the device's own interfaces
+    realm: str = "pychat"
+    max_allocations: int = 1000
+    max_allocations_per_user: int = 64
+    credential_ttl_s: int = 43200  # what GET /api/turn hands out lasts 12 hours
+
+
+@dataclass(frozen=True)
+class CallsSettings:
+    # Audio and video calls in rooms (issue 6, docs/api/calls.md).
+    ring_timeout_s: float = 45.0
+    rejoin_grace_s: float = 20.0  # a dropped socket's seat waits this long for `replaces`
+    max_participants: int = 16
+    ring_max_members: int = 16  # bigger rooms are not rung when a call starts
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,7 @@ class Settings:
     uploads: UploadsSettings = field(default_factory=UploadsSettings)
     turn: TurnSettings = field(default_factory=TurnSettings)
     painter: PainterSettings = field(default_factory=PainterSettings)
+    calls: CallsSettings = field(default_factory=CallsSettings)
 
     @property
     def appliance_mode(self) -> bool:
@@ -172,12 +190,19 @@ _BOUNDS: dict[str, Any] = {
     "uploads.disk_reserve_bytes": (0, 1 << 50),
     "uploads.unattached_ttl_s": (60, 365 * 86400),
     "turn.enabled": ("auto", "on", "off"),
+    "turn.max_allocations": (1, 100_000),
+    "turn.max_allocations_per_user": (1, 10_000),
+    "turn.credential_ttl_s": (600, 7 * 86400),
     "painter.max_ops": (100, 10_000_000),
+    "calls.ring_timeout_s": (0.1, 3600),
+    "calls.rejoin_grace_s": (0.1, 3600),
+    "calls.max_participants": (2, 64),
+    "calls.ring_max_members": (2, 10_000),
 }
 
 _SECTIONS = (
     "server", "db", "auth", "limits", "ws", "discovery", "setup", "backup",
-    "uploads", "turn", "painter",
+    "uploads", "turn", "painter", "calls",
 )  # fmt: skip
 
 
@@ -218,6 +243,7 @@ def _section_type(section: str) -> type:
         "uploads": UploadsSettings,
         "turn": TurnSettings,
         "painter": PainterSettings,
+        "calls": CallsSettings,
     }[section]
 
 

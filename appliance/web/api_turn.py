@@ -1,0 +1,30 @@
+"""REST: `GET /api/turn`, short-lived TURN credentials for the signed-in user."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..errors import RateLimited
+from ..rtc_service import TURN
+from .keys import SERVICES
+from .middleware import require_session
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/turn")
+async def turn_credentials(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    svc = request.app[SERVICES]
+    turn = request.app[TURN]
+    now = svc.clock()
+    wait = turn.request_limits.take(session.user_id, now)
+    if wait > 0:
+        raise RateLimited("Too many TURN credential requests; wait a moment.", retry_after_s=wait)
+    urls: list[str] = []
+    if turn.running:
+        where = f"{turn.url_host(request.headers.get('Host'))}:{turn.port}"
+        urls = [f"turn:{where}?transport=udp", f"turn:{where}?transport=tcp", f"stun:{where}"]
+    body = turn.credentials(session.user_id, now, urls)
+    # Credentials are per user and expire: never cache them.
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
