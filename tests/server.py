@@ -47,6 +47,7 @@ def init_data(data: Path, admin: str = "admin", password: str = ADMIN_PASSWORD) 
 class Server:
     data: Path
     env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()  # extra `pychat serve` flags (e.g. --allow-loopback-peers)
     url: str = ""
     proc: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
@@ -63,6 +64,7 @@ class Server:
                 str(self.data),
                 "--listen",
                 "127.0.0.1:0",
+                *self.args,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -11,10 +11,8 @@ import base64
 import hashlib
 import hmac
 import os
-import random
 import selectors
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from .ports import free_port
 from .procs import stop
 
 TOOLS = ("turnutils_uclient", "turnutils_stunclient", "turnutils_peer", "timeout")
@@ -36,26 +35,6 @@ pytestmark = pytest.mark.skipif(
 REPO = Path(__file__).resolve().parents[2]
 RELAY_PORTS = "24000-24999"
 SECRET = "interop-secret-0123456789abcdef"
-
-
-def free_port(span: int = 1, low: int = 23000, high: int = 23999) -> int:
-    """A port (and the ``span - 1`` after it) free for UDP and TCP on 127.0.0.1."""
-    for _ in range(200):
-        first = random.randrange(low, high - span)
-        opened: list[socket.socket] = []
-        try:
-            for port in range(first, first + span):
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    sock = socket.socket(socket.AF_INET, kind)
-                    opened.append(sock)
-                    sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in opened:
-                sock.close()
-    raise RuntimeError("no free port below 24000")
 
 
 @dataclass
