@@ -149,3 +149,4 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 async def _close_sockets(app: web.Application) -> None:
     # Without this, a SIGTERM waits for every open WebSocket to time out.
     app[SERVICES].hub.close_all()
+    app[SERVICES].calls.close()  # calls live in memory: their timers go with the sockets

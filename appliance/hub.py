@@ -30,6 +30,11 @@ CLOSE_SLOW = 4008  # the client fell too far behind: reconnect and resume with h
 _connection_ids = itertools.count(1)
 
 
+def next_connection_id() -> int:
+    """A device id no socket has: in-process participants (a call's echo bot) take one."""
+    return next(_connection_ids)
+
+
 class Connection:
     """One WebSocket. Frames are written whole and at once, so they never interleave with
     the ones aiohttp writes itself (pings, pongs, close)."""
@@ -118,6 +123,8 @@ class Hub:
         self.on_offline: Callable[[int], None] = lambda user_id: None
         # Features holding per-socket state (calls, painter) forget a socket here.
         self.on_unregister: list[Callable[[Connection], None]] = []
+        # ... and forget a member who left a room (room id, user id): calls hang them up.
+        self.on_member_leave: list[Callable[[int, int], None]] = []
         self._presence_delay_s = presence_delay_s
         self._presence_changes: dict[int, dict[str, Any]] = {}
         self._presence_timer: asyncio.TimerHandle | None = None
@@ -144,6 +151,11 @@ class Hub:
     def _leave(self, room_id: int, user_id: int) -> None:
         self.room_members.get(room_id, set()).discard(user_id)
         self.user_rooms.get(user_id, set()).discard(room_id)
+        for listener in self.on_member_leave:
+            try:
+                listener(room_id, user_id)
+            except Exception:
+                log.exception("member-leave listener failed")
 
     def _apply_membership(self, event: Event) -> None:
         if event.kind == "room.new" and event.room_id is not None:

@@ -10,6 +10,8 @@ from ..config import Settings
 from ..db import Database
 from ..hub import Hub
 from ..ratelimit import FailureWindow, TokenBuckets
+from .call_registry import CallLimits
+from .calls import CallService
 
 
 @dataclass
@@ -22,6 +24,7 @@ class Services:
     login_user_failures: FailureWindow[str] = field(init=False)
     login_ip_failures: FailureWindow[str] = field(init=False)
     typing_limits: TokenBuckets[tuple[int, int]] = field(init=False)
+    calls: CallService = field(init=False)
     dummy_password_hash: str = ""
     setup_done: bool = False
 
@@ -32,6 +35,11 @@ class Services:
         self.login_ip_failures = FailureWindow(auth.login_failures_per_ip, auth.login_window_s)
         # Typing frames are relayed at most every 2 s per user and room (clients show ~5 s).
         self.typing_limits = TokenBuckets(0.5, 1)
+        c = self.settings.calls
+        call_limits = CallLimits(
+            c.ring_timeout_s, c.rejoin_grace_s, c.max_participants, c.ring_max_members
+        )
+        self.calls = CallService(self.hub, call_limits, lambda: self.clock())
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from ..chat.services import Services
-from . import ws_signal
+from . import ws_calls, ws_paint, ws_signal
 from .commands import Spec
 
 
 def feature_commands(svc: Services) -> dict[str, Spec]:
     table: dict[str, Spec] = {}
     table |= ws_signal.commands(svc)
+    table |= ws_calls.commands(svc)
+    table |= ws_paint.commands(svc)
     return table

@@ -1,0 +1,296 @@
+"""Who is in each room's call, who is being rung, and when rings and absences run out.
+
+Pure state: no sockets, no timers, no I/O. Every operation takes `now` (seconds) and
+returns `Notices` saying what changed, so the service (chat/calls.py) can tell devices and
+a unit test can drive time by hand. Rules are in docs/api/calls.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Conflict, NotFound
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    ring_timeout_s: float = 45.0
+    rejoin_grace_s: float = 20.0
+    max_participants: int = 16
+    ring_max_members: int = 16
+
+
+@dataclass
+class Participant:
+    user: int
+    conn: int
+    audio: bool
+    video: bool
+    joined_at: int
+    screen: bool = False
+    gone_since: float | None = None  # the socket closed; kept for `replaces` until grace ends
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "conn": self.conn,
+            "audio": self.audio,
+            "video": self.video,
+            "screen": self.screen,
+            "joined_at": self.joined_at,
+            "connected": self.gone_since is None,
+        }
+
+
+@dataclass
+class Call:
+    id: int
+    room: int
+    started_at: int
+    started_by: int
+    video: bool  # the caller's choice, the callee's default answer
+    participants: dict[int, Participant] = field(default_factory=dict)  # by user
+    ringing: set[int] = field(default_factory=set)
+    declined: set[int] = field(default_factory=set)
+    busy: set[int] = field(default_factory=set)
+    ring_until: float = 0.0
+    rang: bool = False
+    answered: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "room": self.room,
+            "started_at": self.started_at,
+            "started_by": self.started_by,
+            "participants": [
+                p.as_json() for p in sorted(self.participants.values(), key=lambda p: p.joined_at)
+            ],
+            "ringing": sorted(self.ringing),
+            "declined": sorted(self.declined),
+            "busy": sorted(self.busy),
+        }
+
+
+@dataclass(frozen=True)
+class RingStop:
+    room: int
+    call: int
+    users: frozenset[int]
+    reason: str  # answered | declined | timeout | ended
+
+
+@dataclass
+class Notices:
+    """What an operation changed, in the order devices should hear it."""
+
+    changed: list[int] = field(default_factory=list)  # rooms whose call changed or ended
+    rings: list[tuple[int, frozenset[int]]] = field(default_factory=list)  # (room, users)
+    ring_stops: list[RingStop] = field(default_factory=list)
+
+    def call_changed(self, room: int) -> None:
+        if room not in self.changed:
+            self.changed.append(room)
+
+    def stop_ring(self, call: Call, users: set[int], reason: str) -> None:
+        if users:
+            self.ring_stops.append(RingStop(call.room, call.id, frozenset(users), reason))
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.rings or self.ring_stops)
+
+
+class CallRegistry:
+    def __init__(self, limits: CallLimits) -> None:
+        self.limits = limits
+        self.calls: dict[int, Call] = {}  # by room
+        self.room_of_user: dict[int, int] = {}  # a user is in one call at a time
+        self._last_id = 0
+
+    def get(self, room: int) -> Call | None:
+        return self.calls.get(room)
+
+    def calls_in(self, rooms: set[int]) -> list[Call]:
+        return [call for room, call in sorted(self.calls.items()) if room in rooms]
+
+    # -- operations ----------------------------------------------------------------------
+
+    def join(
+        self,
+        room: int,
+        user: int,
+        conn: int,
+        *,
+        audio: bool,
+        video: bool,
+        members: set[int],
+        now: float,
+        replaces: int | None = None,
+    ) -> tuple[Call, bool, Notices]:
+        """Start or join the room's call from device `conn`. Returns (call, replaced)."""
+        notices = Notices()
+        call = self.calls.get(room)
+        own = call.participants.get(user) if call else None
+        if (
+            call is not None
+            and own is None
+            and len(call.participants) >= self.limits.max_participants
+        ):
+            raise Conflict(f"This call is full ({self.limits.max_participants} people).")
+        elsewhere = self.room_of_user.get(user)
+        if elsewhere is not None and elsewhere != room:
+            self._remove(self.calls[elsewhere], user, now, notices)
+        if call is None:
+            call = self._start(room, user, video, members, now, notices)
+        ms = int(now * 1000)
+        replaced = False
+        if own is not None and (
+            own.conn == conn or (replaces is not None and own.conn == replaces)
+        ):
+            # The same device (perhaps back on a new socket): peers keep their connections.
+            replaced = True
+            own.conn, own.audio, own.video, own.gone_since = conn, audio, video, None
+        else:
+            # A fresh entry (or a move from another device): peers negotiate anew.
+            call.participants[user] = Participant(user, conn, audio, video, ms)
+            self.room_of_user[user] = room
+        if user != call.started_by:
+            call.answered = True
+        if user in call.ringing:
+            call.ringing.discard(user)
+            notices.stop_ring(call, {user}, "answered")
+        call.declined.discard(user)
+        call.busy.discard(user)
+        notices.call_changed(room)
+        return call, replaced, notices
+
+    def _start(
+        self, room: int, user: int, video: bool, members: set[int], now: float, notices: Notices
+    ) -> Call:
+        self._last_id = max(self._last_id + 1, int(now * 1000))
+        call = Call(self._last_id, room, int(now * 1000), user, video)
+        self.calls[room] = call
+        others = members - {user}
+        if len(members) <= self.limits.ring_max_members:
+            call.busy = {u for u in others if u in self.room_of_user}
+            call.ringing = others - call.busy
+            call.rang = bool(call.ringing)
+            call.ring_until = now + self.limits.ring_timeout_s
+            if call.ringing:
+                notices.rings.append((room, frozenset(call.ringing)))
+        return call
+
+    def leave(self, room: int, conn: int, now: float) -> Notices:
+        """Device `conn` hangs up (nothing happens if it is not in the room's call)."""
+        notices = Notices()
+        call = self.calls.get(room)
+        if call is None:
+            return notices
+        for p in list(call.participants.values()):
+            if p.conn == conn:
+                self._remove(call, p.user, now, notices)
+        return notices
+
+    def remove_user(self, room: int, user: int, now: float) -> Notices:
+        """The user left the room: out of its call, and no longer rung."""
+        notices = Notices()
+        call = self.calls.get(room)
+        if call is None:
+            return notices
+        if user in call.ringing:
+            call.ringing.discard(user)
+            notices.stop_ring(call, {user}, "ended")
+        call.declined.discard(user)
+        call.busy.discard(user)
+        if user in call.participants:
+            self._remove(call, user, now, notices)
+        else:
+            notices.call_changed(room)
+            self._settle(call, notices)
+        return notices
+
+    def decline(self, room: int, user: int, now: float) -> Notices:
+        notices = Notices()
+        call = self.calls.get(room)
+        if call is None:
+            raise NotFound("There is no call in this room.")
+        if user in call.ringing:
+            call.ringing.discard(user)
+            call.declined.add(user)
+            notices.stop_ring(call, {user}, "declined")
+            notices.call_changed(room)
+            self._settle(call, notices)
+        return notices
+
+    def update(
+        self, room: int, conn: int, *, audio: bool, video: bool, screen: bool
+    ) -> tuple[Call, Notices]:
+        notices = Notices()
+        call = self.calls.get(room)
+        p = next((p for p in call.participants.values() if p.conn == conn), None) if call else None
+        if call is None or p is None:
+            raise NotFound("This device is not in the room's call.")
+        if (p.audio, p.video, p.screen) != (audio, video, screen):
+            p.audio, p.video, p.screen = audio, video, screen
+            notices.call_changed(room)
+        return call, notices
+
+    def disconnected(self, conn: int, now: float) -> Notices:
+        """A socket closed: its entry waits `rejoin_grace_s` for a `replaces`."""
+        notices = Notices()
+        for call in self.calls.values():
+            for p in call.participants.values():
+                if p.conn == conn and p.gone_since is None:
+                    p.gone_since = now
+                    notices.call_changed(call.room)
+        return notices
+
+    # -- time ----------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        deadlines = []
+        for call in self.calls.values():
+            if call.ringing:
+                deadlines.append(call.ring_until)
+            for p in call.participants.values():
+                if p.gone_since is not None:
+                    deadlines.append(p.gone_since + self.limits.rejoin_grace_s)
+        return min(deadlines, default=None)
+
+    def tick(self, now: float) -> Notices:
+        """Rings that timed out and absent devices whose grace ran out."""
+        notices = Notices()
+        for call in list(self.calls.values()):
+            if call.ringing and now >= call.ring_until:
+                notices.stop_ring(call, set(call.ringing), "timeout")
+                call.ringing.clear()
+                notices.call_changed(call.room)
+                self._settle(call, notices)
+            for p in list(call.participants.values()):
+                if p.gone_since is not None and now >= p.gone_since + self.limits.rejoin_grace_s:
+                    self._remove(call, p.user, now, notices)
+        return notices
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _remove(self, call: Call, user: int, now: float, notices: Notices) -> None:
+        if call.participants.pop(user, None) is not None:
+            self.room_of_user.pop(user, None)
+            notices.call_changed(call.room)
+        self._settle(call, notices)
+
+    def _settle(self, call: Call, notices: Notices) -> None:
+        """End a call nobody is in, or one whose ring ended unanswered."""
+        unanswered = call.rang and not call.answered and not call.ringing
+        if call.participants and not (unanswered and len(call.participants) <= 1):
+            return
+        if self.calls.get(call.room) is not call:
+            return
+        del self.calls[call.room]
+        for user in call.participants:
+            self.room_of_user.pop(user, None)
+        call.participants.clear()
+        notices.stop_ring(call, set(call.ringing), "ended")
+        call.ringing.clear()
+        notices.call_changed(call.room)

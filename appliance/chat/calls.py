@@ -1,0 +1,178 @@
+"""Calls: the registry's decisions turned into frames for devices, and its clock into timers.
+
+The Python API behind the `rtc.call.*` frames (docs/api/calls.md). A device is a browser
+socket (`hub.Connection`) or an in-process participant (the echo bot) with the same
+`id`, `user_id` and `send(bytes)`, so both take part the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from .. import wire
+from ..errors import NotFound
+from ..hub import Hub
+from .call_registry import Call, CallLimits, CallRegistry, Notices
+
+log = logging.getLogger(__name__)
+
+
+class Device(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def user_id(self) -> int: ...
+
+    def send(self, payload: bytes) -> None: ...
+
+
+class CallService:
+    def __init__(self, hub: Hub, limits: CallLimits, clock: Callable[[], float]) -> None:
+        self.hub = hub
+        self.clock = clock
+        self.registry = CallRegistry(limits)
+        # The devices of participants, so in-process ones (not in the hub) hear their call.
+        self.devices: dict[int, Device] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        hub.on_unregister.append(lambda conn: self.gone(conn))
+        hub.on_member_leave.append(self._member_left)
+
+    # -- the API -------------------------------------------------------------------------
+
+    def join(
+        self,
+        device: Device,
+        room: int,
+        *,
+        audio: bool,
+        video: bool,
+        replaces: int | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Start or join the room's call; returns (call, replaced)."""
+        self._require_member(device.user_id, room)
+        call, replaced, notices = self.registry.join(
+            room,
+            device.user_id,
+            device.id,
+            audio=audio,
+            video=video,
+            members=set(self.hub.members(room)),
+            now=self.clock(),
+            replaces=replaces,
+        )
+        self.devices[device.id] = device
+        self._publish(notices)
+        return call.as_json(), replaced
+
+    def leave(self, device: Device, room: int) -> None:
+        self._require_member(device.user_id, room)
+        self._publish(self.registry.leave(room, device.id, self.clock()))
+
+    def decline(self, user: int, room: int) -> None:
+        self._require_member(user, room)
+        self._publish(self.registry.decline(room, user, self.clock()))
+
+    def update(
+        self, device: Device, room: int, *, audio: bool, video: bool, screen: bool
+    ) -> dict[str, Any]:
+        self._require_member(device.user_id, room)
+        call, notices = self.registry.update(
+            room, device.id, audio=audio, video=video, screen=screen
+        )
+        self._publish(notices)
+        return call.as_json()
+
+    def calls_of(self, user: int) -> list[dict[str, Any]]:
+        return [call.as_json() for call in self.registry.calls_in(self.hub.rooms_of(user))]
+
+    def gone(self, device: Device) -> None:
+        """The device's socket closed: its entry waits a while for `replaces`."""
+        self.devices.pop(device.id, None)
+        self._publish(self.registry.disconnected(device.id, self.clock()))
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def _require_member(self, user: int, room: int) -> None:
+        if not self.hub.is_member(user, room):
+            raise NotFound("No such room.")
+
+    def _member_left(self, room: int, user: int) -> None:
+        self._publish(self.registry.remove_user(room, user, self.clock()))
+
+    def _publish(self, notices: Notices) -> None:
+        for stop in notices.ring_stops:
+            frame = {"type": "rtc.ring.stop", "room": stop.room, "call": stop.call}
+            self._to_users(stop.users, wire.frame({**frame, "reason": stop.reason}))
+        for room in notices.changed:
+            call = self.registry.get(room)
+            payload = wire.frame({"type": "rtc.call", "room": room, "call": _json(call)})
+            for device in self._room_devices(room, call):
+                device.send(payload)
+        for room, users in notices.rings:
+            ringing = self.registry.get(room)
+            if ringing is None:
+                continue
+            ring = {"type": "rtc.ring", "room": room, "call": ringing.as_json()}
+            self._to_users(
+                users, wire.frame({**ring, "from": ringing.started_by, "video": ringing.video})
+            )
+        if notices:
+            self._forget_devices()
+            self._schedule()
+
+    def _to_users(self, users: Iterable[int], payload: bytes) -> None:
+        for user in users:
+            for conn in self.hub.connections_of_user(user):
+                if conn.live and not conn.closed:
+                    conn.send(payload)
+
+    def _room_devices(self, room: int, call: Call | None) -> list[Device]:
+        found: dict[int, Device] = {}
+        for member in self.hub.members(room):
+            for conn in self.hub.connections_of_user(member):
+                if conn.live and not conn.closed:
+                    found[conn.id] = conn
+        for p in call.participants.values() if call else ():
+            device = self.devices.get(p.conn)
+            if device is not None:
+                found.setdefault(device.id, device)
+        return list(found.values())
+
+    def _forget_devices(self) -> None:
+        in_calls = {
+            p.conn for call in self.registry.calls.values() for p in call.participants.values()
+        }
+        for conn_id in [c for c in self.devices if c not in in_calls]:
+            del self.devices[conn_id]
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.registry.next_deadline()
+        if deadline is None:
+            return
+        delay = max(0.0, deadline - self.clock())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        try:
+            self._publish(self.registry.tick(self.clock()))
+        except Exception:
+            log.exception("call timers failed")
+        if self._timer is None:
+            self._schedule()
+
+
+def _json(call: Call | None) -> dict[str, Any] | None:
+    return call.as_json() if call is not None else None

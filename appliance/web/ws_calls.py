@@ -1,0 +1,49 @@
+"""`rtc.call.*` and `rtc.calls`: calls in rooms (docs/api/calls.md); the rules live in
+chat/calls.py and chat/call_registry.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..chat.services import Services
+from ..hub import Connection
+from . import schemas as s
+from .commands import Spec
+
+
+async def _join(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    call, replaced = svc.calls.join(
+        conn, p["room"], audio=p["audio"], video=p["video"], replaces=p.get("replaces")
+    )
+    return {"call": call, "replaced": replaced}
+
+
+async def _leave(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    svc.calls.leave(conn, p["room"])
+    return {}
+
+
+async def _decline(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    svc.calls.decline(conn.user_id, p["room"])
+    return {}
+
+
+async def _update(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    call = svc.calls.update(conn, p["room"], audio=p["audio"], video=p["video"], screen=p["screen"])
+    return {"call": call}
+
+
+async def _calls(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    return {"calls": svc.calls.calls_of(conn.user_id)}
+
+
+def commands(svc: Services) -> dict[str, Spec]:
+    room = {"room": s.ID}
+    media = {"audio": s.BOOL, "video": s.BOOL}
+    return {
+        "rtc.call.join": Spec({**room, **media, "replaces": s.optional(s.ID)}, _join),
+        "rtc.call.leave": Spec(room, _leave),
+        "rtc.call.decline": Spec(room, _decline),
+        "rtc.call.update": Spec({**room, **media, "screen": s.BOOL}, _update),
+        "rtc.calls": Spec({}, _calls),
+    }
