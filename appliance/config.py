@@ -125,8 +125,13 @@ class CallsSettings:
 
 @dataclass(frozen=True)
 class PainterSettings:
-    # The shared drawing board (issue 7).
+    # The shared drawing board (issue 7, docs/api/painter.md).
     max_ops: int = 20000
+    max_bytes: int = 8 << 20  # stored ops of one board (a board is in memory while open)
+    max_points: int = 5000  # points in one stroke
+    image_chars: int = 48000  # an image's data URL (it must fit in limits.frame_bytes)
+    ops_per_second: float = 20.0
+    ops_burst: int = 60
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,11 @@ _BOUNDS: dict[str, Any] = {
     "turn.max_allocations_per_user": (1, 10_000),
     "turn.credential_ttl_s": (600, 7 * 86400),
     "painter.max_ops": (100, 10_000_000),
+    "painter.max_bytes": (65536, 1 << 30),
+    "painter.max_points": (2, 1_000_000),
+    "painter.image_chars": (1024, 16 << 20),
+    "painter.ops_per_second": (0.01, 1_000_000),
+    "painter.ops_burst": (1, 1_000_000),
     "calls.ring_timeout_s": (0.1, 3600),
     "calls.rejoin_grace_s": (0.1, 3600),
     "calls.max_participants": (2, 64),

@@ -1,0 +1,1 @@
+"""The shared drawing board of a room (issue 7): ops, the in-memory board, live viewers."""

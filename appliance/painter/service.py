@@ -1,0 +1,229 @@
+"""Live boards: who has which board open, adding ops durably, relaying cursors and strokes.
+
+A board is loaded into memory when someone opens it and dropped when the last viewer
+leaves. Ops of one board are added one at a time (a lock per board), each acknowledged and
+sent to the other viewers only after its commit, so memory always equals the database and
+every viewer sees ops in seq order. Cursors and strokes being drawn are ephemeral: relayed
+to the other viewers, never stored, rate-limited per socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from .. import wire
+from ..chat.services import Services
+from ..db import Tx
+from ..errors import BadRequest, Conflict, NotFound, RateLimited
+from ..hub import Connection
+from ..ratelimit import TokenBuckets
+from ..storage import boards as stored
+from . import ops as paint_ops
+from .board import Board, BoardLimits
+
+LIVE_PER_SECOND = 40.0  # cursor moves and stroke chunks a socket may relay (both together)
+LIVE_BURST = 80
+
+
+class _Open:
+    """A board in memory and its viewers."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.viewers: dict[int, Connection] = {}  # conn id → socket
+        self.lock = asyncio.Lock()
+        self.busy = 0  # ops waiting for or holding the lock
+
+
+class Painter:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        cfg = svc.settings.painter
+        self.op_limits = paint_ops.OpLimits(cfg.max_points, cfg.image_chars)
+        self.board_limits = BoardLimits(cfg.max_ops, cfg.max_bytes)
+        # A page of ops in one reply: well under what a socket may hold unsent.
+        self.page_bytes = max(4096, min(256 * 1024, svc.settings.ws.send_buffer_bytes // 4))
+        self.open_boards: dict[int, _Open] = {}
+        self.loading: dict[int, asyncio.Task[Board]] = {}
+        self.by_conn: dict[int, set[int]] = {}  # conn id → rooms it has open
+        self.op_buckets: TokenBuckets[int] = TokenBuckets(cfg.ops_per_second, cfg.ops_burst)
+        self.live_buckets: TokenBuckets[int] = TokenBuckets(LIVE_PER_SECOND, LIVE_BURST)
+        svc.hub.on_unregister.append(self.forget)
+
+    # -- opening and closing -------------------------------------------------------------
+
+    def _member(self, conn: Connection, room_id: int) -> None:
+        if not self.svc.hub.is_member(conn.user_id, room_id):
+            raise NotFound("No such room.")
+
+    async def _board(self, room_id: int) -> _Open:
+        while True:
+            current = self.open_boards.get(room_id)
+            if current is not None:
+                return current
+            task = self.loading.get(room_id)
+            if task is None:
+                task = asyncio.ensure_future(self._load(room_id))
+                self.loading[room_id] = task
+                task.add_done_callback(lambda _: self.loading.pop(room_id, None))
+            board = await asyncio.shield(task)
+            current = self.open_boards.get(room_id)
+            if current is None or current.board is board:
+                # Loaded (or loaded and already dropped again: this caller keeps it).
+                return self.open_boards.setdefault(room_id, _Open(board))
+
+    async def _load(self, room_id: int) -> Board:
+        seq, rows = await stored.load(self.svc.db, room_id)
+        return Board.load(room_id, seq, rows)
+
+    async def open(self, conn: Connection, room_id: int) -> dict[str, Any]:
+        self._member(conn, room_id)
+        live = await self._board(room_id)
+        if conn.closed:
+            self._drop_if_idle(room_id, live)
+            raise NotFound("That socket is closed.")
+        live.viewers[conn.id] = conn
+        self.by_conn.setdefault(conn.id, set()).add(room_id)
+        board = live.board
+        ops, next_seq = board.page(0, board.seq, self.page_bytes)
+        self._send_viewers(room_id, live)
+        return {
+            "board": {"seq": board.seq, "ops": ops, "next": next_seq},
+            "viewers": self._viewer_list(live),
+        }
+
+    def page(self, conn: Connection, room_id: int, after: int, until: int) -> dict[str, Any]:
+        live = self._viewing(conn, room_id)
+        ops, next_seq = live.board.page(after, min(until, live.board.seq), self.page_bytes)
+        return {"ops": ops, "next": next_seq}
+
+    def close(self, conn: Connection, room_id: int) -> None:
+        self._member(conn, room_id)
+        self._leave(conn.id, room_id)
+
+    def forget(self, conn: Connection) -> None:
+        """The socket is gone (hub.on_unregister)."""
+        for room_id in self.by_conn.pop(conn.id, set()):
+            self._leave(conn.id, room_id, forget=False)
+
+    def _leave(self, conn_id: int, room_id: int, *, forget: bool = True) -> None:
+        if forget:
+            rooms = self.by_conn.get(conn_id)
+            if rooms is not None:
+                rooms.discard(room_id)
+                if not rooms:
+                    del self.by_conn[conn_id]
+        live = self.open_boards.get(room_id)
+        if live is None or live.viewers.pop(conn_id, None) is None:
+            return
+        self._send_viewers(room_id, live)
+        self._drop_if_idle(room_id, live)
+
+    def _drop_if_idle(self, room_id: int, live: _Open) -> None:
+        if not live.viewers and not live.busy and self.open_boards.get(room_id) is live:
+            del self.open_boards[room_id]
+
+    def _viewing(self, conn: Connection, room_id: int) -> _Open:
+        self._member(conn, room_id)
+        live = self.open_boards.get(room_id)
+        if live is None or conn.id not in live.viewers:
+            raise BadRequest("Open the board first (paint.open).")
+        return live
+
+    # -- ops -----------------------------------------------------------------------------
+
+    async def add(self, conn: Connection, room_id: int, raw: Any) -> dict[str, Any]:
+        live = self._viewing(conn, room_id)
+        op = paint_ops.parse(raw, conn.user_id, self.op_limits)
+        wait = self.op_buckets.take(conn.id, self.svc.clock())
+        if wait > 0:
+            raise RateLimited("You are drawing too fast; slow down.", retry_after_s=wait)
+        live.busy += 1
+        try:
+            async with live.lock:
+                board = live.board
+                earlier = board.by_id.get(op["id"])
+                if earlier is not None:
+                    # A retry (same id, same author) is answered with what was stored.
+                    if earlier["author"] != conn.user_id:
+                        raise Conflict("Another operation on this board has that id.")
+                    return {"seq": earlier["seq"]}
+                board.check_history(op)
+                plan = board.plan(op, self.board_limits)
+                now = self.svc.now_ms()
+                row = (op["id"], conn.user_id, plan.text) if plan.store else None
+
+                async def job(tx: Tx) -> None:
+                    await stored.save_op(tx, room_id, plan.seq, now, op=row, drop=plan.drop)
+
+                await self.svc.db.write(job)
+                board.apply(plan)
+                frame = {"type": "paint.op", "room": room_id, "op": plan.op, "seq": plan.seq}
+                self._relay(room_id, live, wire.frame(frame), skip=conn.id)
+                return {"seq": plan.seq}
+        finally:
+            live.busy -= 1
+            self._drop_if_idle(room_id, live)
+
+    # -- ephemeral -----------------------------------------------------------------------
+
+    def _live_token(self, conn: Connection, asked: bool) -> bool:
+        wait = self.live_buckets.take(conn.id, self.svc.clock())
+        if wait > 0 and asked:
+            raise RateLimited("Too many cursor and stroke frames; slow down.", retry_after_s=wait)
+        return wait == 0
+
+    def cursor(self, conn: Connection, room_id: int, x: float, y: float, asked: bool) -> None:
+        live = self._viewing(conn, room_id)
+        if self._live_token(conn, asked):
+            frame = {
+                "type": "paint.cursor",
+                "room": room_id,
+                "user": conn.user_id,
+                "conn": conn.id,
+                "x": x,
+                "y": y,
+            }
+            self._relay(room_id, live, wire.frame(frame), skip=conn.id)
+
+    def stroke(self, conn: Connection, room_id: int, part: dict[str, Any], asked: bool) -> None:
+        """A piece of a stroke being drawn, so others see it grow; the stroke itself comes
+        as a `paint.op` with the same id when the pen lifts."""
+        live = self._viewing(conn, room_id)
+        if self._live_token(conn, asked):
+            frame = {"type": "paint.stroke", "room": room_id, "user": conn.user_id, "conn": conn.id}
+            self._relay(room_id, live, wire.frame({**frame, **part}), skip=conn.id)
+
+    # -- fan-out -------------------------------------------------------------------------
+
+    def _viewer_list(self, live: _Open) -> list[dict[str, int]]:
+        return [{"user": c.user_id, "conn": c.id} for c in sorted(live.viewers.values(), key=_id)]
+
+    def _send_viewers(self, room_id: int, live: _Open) -> None:
+        frame = {"type": "paint.viewers", "room": room_id, "viewers": self._viewer_list(live)}
+        self._relay(room_id, live, wire.frame(frame), skip=0)
+
+    def _relay(self, room_id: int, live: _Open, data: bytes, *, skip: int) -> None:
+        """Encoded once, written to every other viewer still in the room."""
+        frame = wire.ws_text_frame(data)
+        gone: list[Connection] = []
+        for conn in _others(live.viewers.values(), skip):
+            if conn.closed or not self.svc.hub.is_member(conn.user_id, room_id):
+                gone.append(conn)  # left the room (or closing): sees the board no more
+            else:
+                conn.write_frame(frame)
+        for conn in gone:
+            live.viewers.pop(conn.id, None)
+            rooms = self.by_conn.get(conn.id)
+            if rooms is not None:
+                rooms.discard(room_id)
+
+
+def _id(conn: Connection) -> int:
+    return conn.id
+
+
+def _others(conns: Iterable[Connection], skip: int) -> list[Connection]:
+    return [c for c in conns if c.id != skip]
