@@ -11,10 +11,11 @@ from collections.abc import Callable, Collection
 
 from .db import Event
 from .errors import NotFound
-from .storage import Reader, messages, rooms
+from .storage import Reader, messages, rooms, uploads
 
 ROOM_NOT_FOUND = "No such room."
 MESSAGE_NOT_FOUND = "No such message."
+UPLOAD_NOT_FOUND = "No such file."
 
 
 async def access_room(db: Reader, user_id: int, room_id: int) -> sqlite3.Row:
@@ -33,6 +34,25 @@ async def access_message(db: Reader, user_id: int, message_id: int) -> sqlite3.R
     if row is None or await rooms.role(db, int(row["room_id"]), user_id) is None:
         raise NotFound(MESSAGE_NOT_FOUND)
     return row
+
+
+async def access_upload(db: Reader, user_id: int, upload_id: int) -> sqlite3.Row:
+    """An uploaded file: its uploader's, and visible to the members of the room of the
+    (not deleted) message that carries it. Anyone else gets the same 404 as a missing file."""
+    row = await uploads.get(db, upload_id)
+    if row is None:
+        raise NotFound(UPLOAD_NOT_FOUND)
+    if row["owner_id"] == user_id:
+        return row
+    if row["message_id"] is not None:
+        message = await messages.get(db, int(row["message_id"]))
+        if (
+            message is not None
+            and not message["deleted"]
+            and await rooms.role(db, int(message["room_id"]), user_id) is not None
+        ):
+            return row
+    raise NotFound(UPLOAD_NOT_FOUND)
 
 
 def may_see_event(viewer: int, event: Event, viewer_rooms: Collection[int]) -> bool:

@@ -24,7 +24,7 @@ from .storage import rooms, users
 from .storage import settings as stored
 from .tls import DeviceTls
 from .tls_serve import tls_renewal
-from .web import api_accounts, api_admin, api_rooms, api_turn, static, ws
+from .web import api_accounts, api_admin, api_rooms, api_turn, api_uploads, static, ws
 from .web.https_redirect import DEVICE_TLS, add_trust_routes
 from .web.keys import SERVICES
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
@@ -49,6 +49,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
         api_rooms.routes,
         api_admin.routes,
         api_turn.routes,
+        api_uploads.routes,
         ws.routes,
     ):
         app.add_routes(table)
@@ -80,6 +81,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     app.cleanup_ctx.append(logbuffer.capture(logs))  # first: hears the database open
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_maintenance)
+    app.cleanup_ctx.append(api_uploads.housekeeping)  # after _database: sweeps unsent files
     turn = TurnService(settings, allow_loopback_peers=allow_loopback_peers)
     app[TURN] = turn
     app.cleanup_ctx.append(turn_ctx(turn))  # after _database (issue 6: calls)

@@ -193,7 +193,7 @@ _BOUNDS: dict[str, Any] = {
     "uploads.user_quota_bytes": (0, 1 << 50),
     "uploads.total_quota_bytes": (0, 1 << 50),
     "uploads.disk_reserve_bytes": (0, 1 << 50),
-    "uploads.unattached_ttl_s": (60, 365 * 86400),
+    "uploads.unattached_ttl_s": (1, 365 * 86400),
     "turn.enabled": ("auto", "on", "off"),
     "turn.max_allocations": (1, 100_000),
     "turn.max_allocations_per_user": (1, 10_000),

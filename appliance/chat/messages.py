@@ -11,7 +11,7 @@ from ..access import access_message, access_room
 from ..db import Tx
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, TooLarge
 from ..storage import messages, rooms, users
-from . import mentions
+from . import mentions, uploads
 from .services import Services
 
 CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
@@ -20,12 +20,14 @@ MAX_EMOJI_PER_MESSAGE = 50
 THREAD_LIMIT = 1000
 
 
-def clean_body(svc: Services, body: str) -> str:
+def clean_body(svc: Services, body: str, *, may_be_empty: bool = False) -> str:
     if len(body) > svc.settings.limits.message_chars:
         raise TooLarge(
             f"A message may have at most {svc.settings.limits.message_chars} characters."
         )
     body = body.rstrip()
+    if may_be_empty and not body.strip():
+        return ""  # a message of files alone
     if not body.strip():
         raise BadRequest("A message needs some text.")
     if "\x00" in body:
@@ -62,10 +64,12 @@ async def send(
     body: str,
     client_id: str | None,
     thread_id: int | None = None,
+    attachments: list[int] | None = None,
 ) -> dict[str, Any]:
     """Store a message and publish it; returns once durable. A repeated client_id returns
     the message stored the first time and stores nothing."""
-    body = clean_body(svc, body)
+    files = uploads.check_attachments(attachments or [])
+    body = clean_body(svc, body, may_be_empty=bool(files))
     if client_id is not None and not CLIENT_ID.fullmatch(client_id):
         raise BadRequest("client_id is 1–64 printable ASCII characters.")
     if not svc.hub.is_member(author, room_id):
@@ -98,7 +102,11 @@ async def send(
             raise NotFound("No such room.")
         if mentioned:
             await messages.set_mentions(tx, int(row["id"]), room_id, mentioned)
-        message = messages.to_api(row, reactions={}, mentions=mentioned)
+        if files:
+            await uploads.attach(tx, int(row["id"]), author, files)
+            message = await _current(tx, int(row["id"]))
+        else:
+            message = messages.to_api(row, reactions={}, mentions=mentioned)
         await tx.emit("message.new", room_id, {"message": message}, now)
         return message
 
@@ -142,6 +150,7 @@ async def delete(svc: Services, user_id: int, message_id: int) -> dict[str, Any]
         if current is None or current["deleted"]:
             return await _current(tx, message_id)
         await messages.tombstone(tx, message_id, now)
+        await uploads.release_message_files(svc, tx, message_id)
         message = await _current(tx, message_id)
         await tx.emit("message.delete", room_id, {"message": message}, now)
         return message

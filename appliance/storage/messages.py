@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..db import Tx
-from . import Reader, placeholders
+from . import Reader, placeholders, uploads
 
 COLUMNS = (
     "m.id, m.room_id, m.author_id, m.thread_id, m.body, m.client_id, m.created_at,"
@@ -176,7 +176,8 @@ async def search(
 
 
 async def hydrate(db: Reader, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
-    """Rows → `message` objects, with reactions, mentions and reply counts in three queries."""
+    """Rows → `message` objects, with reactions, mentions, reply counts and files in four
+    queries."""
     if not rows:
         return []
     ids = [int(r["id"]) for r in rows]
@@ -202,12 +203,14 @@ async def hydrate(db: Reader, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
         ids,
     ):
         replies[int(r[0])] = (int(r[1]), r[2])
+    files = await uploads.for_messages(db, ids)
     return [
         to_api(
             row,
             reactions=reactions.get(int(row["id"]), {}),
             mentions=mentions.get(int(row["id"]), []),
             replies=replies.get(int(row["id"]), (0, None)),
+            attachments=[uploads.to_api(f) for f in files.get(int(row["id"]), [])],
         )
         for row in rows
     ]
@@ -219,6 +222,7 @@ def to_api(
     reactions: dict[str, list[int]],
     mentions: list[int],
     replies: tuple[int, int | None] = (0, None),
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The `message` object of protocol.md."""
     return {
@@ -227,7 +231,7 @@ def to_api(
         "author": row["author_id"],
         "thread": row["thread_id"],
         "body": row["body"],
-        "attachments": [],
+        "attachments": attachments or [],
         "created_at": row["created_at"],
         "edited_at": row["edited_at"],
         "deleted": bool(row["deleted"]),

@@ -9,8 +9,12 @@ from typing import Any
 from ..db import Tx
 from ..errors import Conflict
 from . import Reader, placeholders
+from .uploads import avatar_url
 
-COLUMNS = "r.id, r.kind, r.name, r.topic, r.direct_key, r.created_by, r.created_at, r.p2p"
+COLUMNS = (
+    "r.id, r.kind, r.name, r.topic, r.direct_key, r.created_by, r.created_at, r.p2p,"
+    " r.avatar_hash"
+)
 
 
 async def insert(
@@ -161,4 +165,5 @@ def to_api(
         "created_by": row["created_by"],
         "created_at": row["created_at"],
         "p2p": bool(row["p2p"]),
+        "avatar_url": avatar_url(row["avatar_hash"]),
     }

@@ -8,10 +8,11 @@ from typing import Any
 from ..db import Tx
 from ..errors import Conflict
 from . import Reader, placeholders
+from .uploads import avatar_url
 
 COLUMNS = (
     "id, username, display_name, password_hash, admin, deactivated, status_text, avatar,"
-    " created_at, last_seen_at"
+    " created_at, last_seen_at, avatar_hash"
 )
 
 
@@ -88,7 +89,7 @@ def to_api(row: sqlite3.Row, *, online: bool) -> dict[str, Any]:
         "username": row["username"],
         "display_name": row["display_name"],
         "admin": bool(row["admin"]),
-        "avatar_url": None,
+        "avatar_url": avatar_url(row["avatar_hash"]),
         "status_text": row["status_text"],
         "online": online,
         "deactivated": bool(row["deactivated"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,7 +27,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Routes that read a multipart upload themselves (streamed, size-limited). Forms from other
 # sites cannot use them: a browser sends their Origin (refused) and no SameSite=Lax cookie.
-MULTIPART_PATHS = frozenset({"/api/admin/restore", "/api/admin/device/certificate"})
+MULTIPART_PATHS = frozenset(
+    {"/api/admin/restore", "/api/admin/device/certificate", "/api/uploads", "/api/me/avatar"}
+)
+MULTIPART_PATTERN = re.compile(r"/api/rooms/[0-9]+/avatar")
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -106,7 +110,9 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
 def _body_type_accepted(request: web.Request) -> bool:
     if request.content_type == "application/json":
         return True
-    return request.content_type == "multipart/form-data" and request.path in MULTIPART_PATHS
+    return request.content_type == "multipart/form-data" and (
+        request.path in MULTIPART_PATHS or MULTIPART_PATTERN.fullmatch(request.path) is not None
+    )
 
 
 async def read_json(request: web.Request) -> Any:

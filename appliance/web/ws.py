@@ -62,10 +62,14 @@ async def _hello(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str
 
 
 async def _send(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
-    if p.get("attachments"):
-        raise BadRequest("Attachments come with uploads, which this server does not offer yet.")
     message = await messages.send(
-        svc, conn.user_id, p["room"], p["body"], p["client_id"], p.get("thread")
+        svc,
+        conn.user_id,
+        p["room"],
+        p["body"],
+        p["client_id"],
+        p.get("thread"),
+        p.get("attachments"),
     )
     return {"message": message}
 

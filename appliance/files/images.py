@@ -1,0 +1,195 @@
+"""Images with Pillow: size, a metadata-free copy to serve, thumbnails, avatars.
+
+Everything here blocks (decoding is CPU work): call it through `asyncio.to_thread`.
+
+What is served:
+- the original bytes as uploaded when they carry no metadata;
+- otherwise a re-saved copy with the EXIF orientation applied and all EXIF, XMP, IPTC and
+  comments (GPS position, camera serial, ...) left out. JPEGs are re-saved with their own
+  quantisation tables, so the copy looks the same; animated GIF/WebP/PNG stay animated.
+- thumbnails (≤ 800 px, WebP) are always made from the cleaned pixels and carry nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, ImageSequence, JpegImagePlugin, UnidentifiedImageError
+
+from ..errors import TooLarge
+from .kinds import IMAGE_TYPES
+
+MAX_PIXELS = 50_000_000  # one frame; a 50 MP photo decodes to ~150 MB on the Pi
+MAX_ANIMATION_PIXELS = 400_000_000  # all frames together
+THUMB_PX = 800
+AVATAR_PX = 256
+ANIMATED_THUMB_BYTES = 64 << 20  # decoded frames held at once for an animated thumbnail
+# Image.info keys that describe pixels, not people or places; anything else is stripped.
+HARMLESS_INFO = frozenset(
+    {
+        "dpi", "gamma", "transparency", "icc_profile", "srgb", "aspect", "chromaticity",
+        "duration", "loop", "disposal", "blend", "default_image", "bbox", "background",
+        "version", "extension", "interlace", "progression", "progressive", "jfif",
+        "jfif_version", "jfif_unit", "jfif_density", "adobe", "adobe_transform",
+        "lossless", "mode", "compression", "palette", "optimize", "transparency_index",
+    }
+)  # fmt: skip
+KEEP_ON_RESAVE = ("icc_profile", "transparency", "dpi", "loop", "duration", "background")
+ORIENTATION = 0x0112
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own bomb check as a backstop to ours
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    mime: str
+    width: int
+    height: int
+    animated: bool
+    cleaned: Path | None  # a copy to store instead of the upload (None: store as uploaded)
+    thumb: Path | None  # a WebP thumbnail (None: the image is its own thumbnail)
+
+
+class ImageTooLarge(TooLarge):
+    pass
+
+
+_UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, KeyError)
+
+
+def examine(path: Path, work_dir: Path) -> ImageFacts | None:
+    """Facts about an image file, or None when Pillow cannot read it as PNG/JPEG/GIF/WebP."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as im:
+                return _examine(im, work_dir)
+        except ImageTooLarge:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.") from None
+        except _UNREADABLE:
+            return None
+
+
+def _examine(im: Image.Image, work_dir: Path) -> ImageFacts | None:
+    mime = IMAGE_TYPES.get(im.format or "")
+    if mime is None:
+        return None
+    width, height = im.size
+    if width * height > MAX_PIXELS:
+        raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.")
+    frames = int(getattr(im, "n_frames", 1))
+    animated = frames > 1
+    if frames * width * height > MAX_ANIMATION_PIXELS:
+        raise ImageTooLarge(
+            f"An animation may have at most {MAX_ANIMATION_PIXELS:,} pixels in all its frames."
+        )
+    orientation = 1 if animated else int(im.getexif().get(ORIENTATION, 1))
+    dirty = bool(set(im.info) - HARMLESS_INFO) or orientation != 1
+    cleaned: Path | None = None
+    if dirty:
+        cleaned = work_dir / secrets.token_hex(16)
+        _resave(im, cleaned, animated)
+    if cleaned is None:
+        return ImageFacts(mime, width, height, animated, None, _thumbnail(im, work_dir, animated))
+    with Image.open(cleaned) as shown:
+        width, height = shown.size
+        thumb = _thumbnail(shown, work_dir, animated)
+    return ImageFacts(mime, width, height, animated, cleaned, thumb)
+
+
+def _resave(im: Image.Image, target: Path, animated: bool) -> None:
+    fmt = im.format or "PNG"
+    if animated:
+        # Frames are re-encoded one by one; only what save() is given is written.
+        keep = {k: im.info[k] for k in ("loop", "duration", "background") if k in im.info}
+        im.save(target, format=fmt, save_all=True, **keep)
+        return
+    options: dict[str, Any] = {}
+    if fmt == "JPEG":
+        options = {
+            "qtables": getattr(im, "quantization", None) or None,
+            "subsampling": JpegImagePlugin.get_sampling(im),
+        }
+        if options["subsampling"] == -1:
+            options.pop("subsampling")
+        if options["qtables"] is None:
+            options = {"quality": 92}
+    elif fmt == "WEBP":
+        options = {"quality": 90}
+    upright = ImageOps.exif_transpose(im) or im
+    upright.info = {k: v for k, v in im.info.items() if k in KEEP_ON_RESAVE}
+    for key in ("icc_profile", "transparency", "dpi"):
+        if key in upright.info:
+            options[key] = upright.info[key]
+    upright.save(target, format=fmt, **options)
+
+
+def _thumbnail(im: Image.Image, work_dir: Path, animated: bool) -> Path | None:
+    width, height = im.size
+    target = work_dir / secrets.token_hex(16)
+    if animated:
+        if max(width, height) <= THUMB_PX:
+            return None  # small animations are their own thumbnail, and stay animated
+        scale = THUMB_PX / max(width, height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        frames_bytes = size[0] * size[1] * 4 * int(getattr(im, "n_frames", 1))
+        if frames_bytes <= ANIMATED_THUMB_BYTES:
+            frames, durations = [], []
+            for frame in ImageSequence.Iterator(im):
+                durations.append(int(frame.info.get("duration", 100)) or 100)
+                frames.append(frame.convert("RGBA").resize(size, Image.Resampling.BILINEAR))
+            frames[0].save(
+                target,
+                "WEBP",
+                save_all=True,
+                append_images=frames[1:],
+                duration=durations,
+                loop=0,
+                quality=75,
+            )
+            return target
+        im.seek(0)  # too many frames to hold: a still of the first one
+    if im.format == "JPEG":
+        im.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))  # decode at 1/2..1/8 scale: faster
+    still = im.copy()
+    still.thumbnail((THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    _rgb(still).save(target, "WEBP", quality=80)
+    return target
+
+
+def _rgb(im: Image.Image) -> Image.Image:
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+    return im.convert("RGBA" if has_alpha else "RGB")
+
+
+def make_avatar(path: Path, target: Path) -> None:
+    """A square 256 px WebP of an image (the browser cropped it; we crop the centre again)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as im:
+                if im.format not in IMAGE_TYPES:
+                    raise UnidentifiedImageError
+                if im.size[0] * im.size[1] > MAX_PIXELS:
+                    raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.")
+                im.seek(0)
+                upright = ImageOps.exif_transpose(im) or im
+                square = ImageOps.fit(
+                    _rgb(upright), (AVATAR_PX, AVATAR_PX), Image.Resampling.LANCZOS
+                )
+                square.save(target, "WEBP", quality=85)
+        except ImageTooLarge:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.") from None
+        except _UNREADABLE:
+            raise NotAnImage from None
+
+
+class NotAnImage(Exception):
+    pass

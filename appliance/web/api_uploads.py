@@ -1,0 +1,215 @@
+"""REST: uploading and serving files, profile and room pictures (docs/api/uploads.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import BodyPartReader, hdrs, web
+from multidict import CIMultiDict
+
+from ..chat import avatars, uploads
+from ..errors import BadRequest
+from ..files.kinds import serving_headers
+from .api_accounts import _path_id
+from .keys import SERVICES
+from .middleware import require_session
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+READ_CHUNK = 1 << 16
+MULTIPART_OVERHEAD = 8192  # boundaries and part headers around the file, at most
+FILE_CACHE = "private, max-age=86400"
+AVATAR_CACHE = "private, max-age=31536000, immutable"
+
+
+async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
+    if request.content_type != "multipart/form-data":
+        raise BadRequest("Send the file as multipart/form-data.")
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise BadRequest("Nested multipart bodies are not accepted.")
+        yield part
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(READ_CHUNK):
+        yield chunk
+
+
+async def _small_text(part: BodyPartReader, limit: int) -> str:
+    data = bytearray()
+    while chunk := await part.read_chunk(READ_CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise BadRequest(f"{part.name} is too long.")
+    return data.decode("utf-8", "replace")
+
+
+def _duration(raw: str) -> int:
+    text = raw.strip()
+    if not text.isdigit() or len(text) > 12:
+        raise BadRequest("duration_ms must be a whole number of milliseconds.")
+    return int(text)
+
+
+async def _file_part(request: web.Request, extras: dict[str, str]) -> BodyPartReader:
+    """The `file` part, after any small fields listed in `extras` (their text goes there)."""
+    async for part in _parts(request):
+        name = part.name or ""
+        if name == "file":
+            return part
+        if name not in extras or extras[name]:
+            raise BadRequest(f"Unexpected field: {name[:64]}. Send `file` last.")
+        extras[name] = await _small_text(part, 64) or " "
+    raise BadRequest("Send the file in a field named `file`.")
+
+
+@routes.post("/api/uploads")
+async def upload(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    svc = request.app[SERVICES]
+    extras = {"duration_ms": ""}
+    part = await _file_part(request, extras)
+    length = request.content_length
+    upload = await uploads.receive(
+        svc,
+        session.user_id,
+        _chunks(part),
+        name=part.filename,
+        declared_type=part.headers.get(hdrs.CONTENT_TYPE, ""),
+        duration_ms=_duration(extras["duration_ms"]) if extras["duration_ms"] else None,
+        announced_bytes=max(0, length - MULTIPART_OVERHEAD) if length else None,
+    )
+    return web.json_response({"upload": upload}, status=201)
+
+
+class _BlobResponse(web.FileResponse):
+    """aiohttp's FileResponse (sendfile, Range, 206/416) with the content hash as ETag."""
+
+    def __init__(self, path: Path, etag: str, headers: dict[str, str]) -> None:
+        super().__init__(path, headers=CIMultiDict(headers))
+        self._content_etag = etag
+
+    @property
+    def etag(self) -> Any:
+        return super().etag
+
+    @etag.setter
+    def etag(self, value: Any) -> None:
+        # FileResponse would set one from mtime and size; a blob never changes.
+        self._headers[hdrs.ETAG] = f'"{self._content_etag}"'
+
+
+def _not_modified(request: web.Request, etag: str) -> bool:
+    wanted = request.if_none_match
+    return wanted is not None and any(e.value in (etag, "*") for e in wanted)
+
+
+async def _serve(request: web.Request, *, thumb: bool) -> web.StreamResponse:
+    session = await require_session(request)
+    served = await uploads.served_file(
+        request.app[SERVICES], session.user_id, _path_id(request, "id"), thumb=thumb
+    )
+    headers = serving_headers(served.mime, served.name)
+    headers["Cache-Control"] = FILE_CACHE
+    if _not_modified(request, served.etag):
+        keep = ("Cache-Control", "X-Content-Type-Options", "Content-Security-Policy")
+        return web.Response(
+            status=304, headers={"ETag": f'"{served.etag}"', **{k: headers[k] for k in keep}}
+        )
+    return _BlobResponse(served.path, served.etag, headers)
+
+
+@routes.get("/api/uploads/{id}/thumb")
+async def thumbnail(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, thumb=True)
+
+
+@routes.get("/api/uploads/{id}/{name}")
+async def download(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, thumb=False)
+
+
+# -- pictures ---------------------------------------------------------------------------------
+
+
+@routes.put("/api/me/avatar")
+async def put_my_avatar(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    part = await _file_part(request, {})
+    user = await avatars.set_user_avatar(request.app[SERVICES], session.user_id, _chunks(part))
+    return web.json_response({"user": user})
+
+
+@routes.delete("/api/me/avatar")
+async def delete_my_avatar(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    user = await avatars.clear_user_avatar(request.app[SERVICES], session.user_id)
+    return web.json_response({"user": user})
+
+
+@routes.put("/api/rooms/{id}/avatar")
+async def put_room_avatar(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    svc = request.app[SERVICES]
+    room_id = _path_id(request, "id")
+    await avatars.check_room_manager(svc, session.user_id, room_id)  # before reading the file
+    part = await _file_part(request, {})
+    room = await avatars.set_room_avatar(svc, session.user_id, room_id, _chunks(part))
+    return web.json_response({"room": room})
+
+
+@routes.delete("/api/rooms/{id}/avatar")
+async def delete_room_avatar(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    room = await avatars.clear_room_avatar(
+        request.app[SERVICES], session.user_id, _path_id(request, "id")
+    )
+    return web.json_response({"room": room})
+
+
+@routes.get("/api/avatars/{name}")
+async def avatar(request: web.Request) -> web.StreamResponse:
+    await require_session(request)
+    path = await avatars.avatar_file(request.app[SERVICES], request.match_info["name"])
+    etag = path.parent.name + path.stem
+    headers = serving_headers("image/webp", "avatar.webp")
+    headers["Cache-Control"] = AVATAR_CACHE
+    if _not_modified(request, etag):
+        return web.Response(
+            status=304, headers={"ETag": f'"{etag}"', "Cache-Control": AVATAR_CACHE}
+        )
+    return _BlobResponse(path, etag, headers)
+
+
+# -- housekeeping -----------------------------------------------------------------------------
+
+
+async def housekeeping(app: web.Application) -> AsyncIterator[None]:
+    """Prepare the file store; remove uploads nobody sent within `uploads.unattached_ttl_s`."""
+    svc = app[SERVICES]
+    await uploads.prepare_store(svc)
+    every = min(3600.0, max(1.0, svc.settings.uploads.unattached_ttl_s / 4))
+
+    async def loop() -> None:
+        while True:
+            try:
+                removed = await uploads.sweep_unattached(svc)
+                if removed:
+                    log.info("removed %d uploads never sent", removed)
+            except Exception:
+                log.exception("removing unsent uploads failed")
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(loop(), name="uploads-housekeeping")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
