@@ -16,6 +16,7 @@ from .chat import accounts
 from .chat.services import Services
 from .config import Settings, parse_listen
 from .db import Database, Tx
+from .echo_bot.bot import ECHO_BOT, EchoBot, echo_ctx
 from .hub import Hub
 from .passwords import dummy_hash
 from .rtc_service import TURN, TurnService, turn_ctx
@@ -24,7 +25,16 @@ from .storage import rooms, users
 from .storage import settings as stored
 from .tls import DeviceTls
 from .tls_serve import tls_renewal
-from .web import api_accounts, api_admin, api_rooms, api_turn, api_uploads, static, ws
+from .web import (
+    api_accounts,
+    api_admin,
+    api_rooms,
+    api_test_call,
+    api_turn,
+    api_uploads,
+    static,
+    ws,
+)
 from .web.https_redirect import DEVICE_TLS, add_trust_routes
 from .web.keys import SERVICES
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
@@ -49,6 +59,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
         api_rooms.routes,
         api_admin.routes,
         api_turn.routes,
+        api_test_call.routes,
         api_uploads.routes,
         ws.routes,
     ):
@@ -85,6 +96,8 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     turn = TurnService(settings, allow_loopback_peers=allow_loopback_peers)
     app[TURN] = turn
     app.cleanup_ctx.append(turn_ctx(turn))  # after _database (issue 6: calls)
+    app[ECHO_BOT] = echo_bot = EchoBot(svc, turn)
+    app.cleanup_ctx.append(echo_ctx(echo_bot))  # after TURN: the bot's ICE server
     app.cleanup_ctx.append(usb_backups.ctx())  # after _database: it reads the database
     if announcer is not None:
         app.cleanup_ctx.append(discovery.announcer_ctx(announcer, device_name))

@@ -1,0 +1,206 @@
+"""The echo bot: hears call frames on its virtual device, answers rings, echoes media.
+
+Limits: at most `MAX_CALLS` echo calls at once (a further ring is declined; the call
+registry also keeps one account in one call at a time, so today that is one), and each
+ends after `MAX_CALL_S`. aiortc decodes and re-encodes what it echoes (about 8 % of an x86
+core per 360p video stream), which is why both are small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..chat import signalling
+from ..chat.services import Services
+from ..errors import AppError
+from ..ratelimit import TokenBuckets
+from ..rtc_service import TurnService
+from .account import echo_user_id, ensure_echo_user
+from .device import BotDevice, Frame
+
+if TYPE_CHECKING:
+    from .session import EchoSession
+
+log = logging.getLogger(__name__)
+
+MAX_CALLS = 2
+MAX_CALL_S = 300.0
+
+
+class EchoBot:
+    def __init__(self, svc: Services, turn: TurnService) -> None:
+        self.svc = svc
+        self.turn = turn
+        self.device: BotDevice | None = None
+        self.sessions: dict[int, EchoSession] = {}  # by room
+        self.seats: dict[int, dict[int, tuple[int, int]]] = {}  # room → user → (conn, joined)
+        self.request_limits: TokenBuckets[int] = TokenBuckets(1.0, 5)
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        user_id = await echo_user_id(self.svc)
+        if user_id is not None:
+            self._register(user_id)
+
+    async def ensure(self) -> int:
+        """The Echo account, created and listening (for `POST /api/test-call`)."""
+        user_id = await ensure_echo_user(self.svc)
+        if self.device is None:
+            self._register(user_id)
+        return user_id
+
+    def _register(self, user_id: int) -> None:
+        self.device = BotDevice(user_id, self._on_frame)
+        self.svc.hub.register(self.device)
+
+    async def stop(self) -> None:
+        for room in list(self.sessions):
+            self._hang_up(room)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
+        if self.device is not None:
+            self.svc.hub.unregister(self.device, self.svc.now_ms())
+            self.device = None
+
+    # -- frames --------------------------------------------------------------------------
+
+    def _on_frame(self, frame: Frame) -> None:
+        # Never act inside the sender's call (the call service is publishing): next turn.
+        kind, room = frame.get("type"), frame.get("room")
+        if not isinstance(room, int):
+            return
+        loop = asyncio.get_running_loop()
+        if kind == "rtc.ring":
+            loop.call_soon(self._answer, room)
+        elif kind == "rtc.call":
+            loop.call_soon(self._call_changed, room, frame.get("call"))
+        elif kind == "rtc.signal":
+            loop.call_soon(self._signal_in, room, frame)
+
+    def _answer(self, room: int) -> None:
+        device = self.device
+        if device is None or device.closed or room in self.sessions:
+            return
+        try:
+            if len(self.sessions) >= MAX_CALLS:
+                self.svc.calls.decline(device.user_id, room)
+                return
+            call, _ = self.svc.calls.join(device, room, audio=True, video=True)
+        except AppError as exc:
+            log.info("echo: cannot answer in room %d: %s", room, exc.message)
+            return
+        from .media import ice_configuration  # aiortc loads on the first test call
+        from .session import EchoSession
+
+        urls = []
+        if self.turn.running:
+            urls = [f"turn:{self.turn.url_host(None)}:{self.turn.port}?transport=udp"]
+        credentials = self.turn.credentials(device.user_id, self.svc.clock(), urls)
+        session = EchoSession(
+            room, int(call["id"]), ice_configuration(credentials), self._signal_out(room)
+        )
+        self.sessions[room] = session
+        self._timers[room] = asyncio.get_running_loop().call_later(MAX_CALL_S, self._hang_up, room)
+        self._seat(room, call)
+        for conn in self._remote_conns(call):
+            self._spawn(session.connect(conn))  # the newcomer offers (docs/api/calls.md)
+
+    def _call_changed(self, room: int, call: Any) -> None:
+        session = self.sessions.get(room)
+        if session is None:
+            return
+        if not isinstance(call, dict) or call.get("id") != session.call_id:
+            self._hang_up(room)  # the call ended (or another began)
+            return
+        self._seat(room, call)
+        remote = self._remote_conns(call)
+        if not any(p["user"] != self._user() for p in call["participants"]):
+            self._hang_up(room)  # the caller left: nobody to echo
+            return
+        self._spawn(session.drop(remote))
+
+    def _seat(self, room: int, call: dict[str, Any]) -> None:
+        """Follow `replaces`: same user, same joined_at, new conn: the connection moves."""
+        session = self.sessions[room]
+        seats = self.seats.setdefault(room, {})
+        for p in call["participants"]:
+            before = seats.get(p["user"])
+            if before is not None and before[1] == p["joined_at"] and before[0] != p["conn"]:
+                peer = session.peers.pop(before[0], None)
+                if peer is not None:
+                    peer.conn = p["conn"]
+                    session.peers[p["conn"]] = peer
+            seats[p["user"]] = (p["conn"], p["joined_at"])
+
+    def _remote_conns(self, call: dict[str, Any]) -> set[int]:
+        me = self._user()
+        return {p["conn"] for p in call["participants"] if p["user"] != me and p["connected"]}
+
+    def _signal_in(self, room: int, frame: Frame) -> None:
+        session = self.sessions.get(room)
+        data, sender = frame.get("data"), frame.get("from")
+        if session is None or not isinstance(data, dict) or not isinstance(sender, int):
+            return
+        if data.get("call") != session.call_id or frame.get("user") == self._user():
+            return
+        self._spawn(session.on_signal(sender, data))
+
+    def _signal_out(self, room: int) -> Callable[[int, dict[str, Any]], None]:
+        def send(to: int, data: dict[str, Any]) -> None:
+            if self.device is None:
+                return
+            try:
+                signalling.relay(self.svc, self.device, room, to, data)
+            except AppError:
+                log.debug("echo: device %d is gone", to)
+
+        return send
+
+    def _hang_up(self, room: int) -> None:
+        session = self.sessions.pop(room, None)
+        self.seats.pop(room, None)
+        timer = self._timers.pop(room, None)
+        if timer is not None:
+            timer.cancel()
+        if session is None:
+            return
+        if self.device is not None:
+            with contextlib.suppress(AppError):
+                self.svc.calls.leave(self.device, room)
+        self._spawn(session.close())
+
+    def _user(self) -> int:
+        return self.device.user_id if self.device is not None else 0
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work, name="echo-bot")
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("echo bot step failed", exc_info=task.exception())
+
+
+ECHO_BOT = web.AppKey("echo_bot", EchoBot)
+
+
+def echo_ctx(bot: EchoBot) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Start after the database and TURN (the bot needs both); stop before them."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        await bot.start()
+        yield
+        await bot.stop()
+
+    return ctx

@@ -1,0 +1,129 @@
+"""One echo call: a peer connection to each of the caller's devices in the call.
+
+The bot joins as the newcomer, so it offers (docs/api/calls.md, "Media negotiation"); a
+later offer from the caller (renegotiation, screen sharing) is answered on the same
+connection, or on a fresh one after a collision. Every received track goes back on a
+sender of its own kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from .media import EchoTrack, parse_candidate
+
+log = logging.getLogger(__name__)
+
+Signal = Callable[[int, dict[str, Any]], None]  # (to conn, data)
+MAX_SDP_CHARS = 60_000
+
+
+class EchoPeer:
+    """The connection to one remote device."""
+
+    def __init__(self, conn: int, config: RTCConfiguration, call_id: int, signal: Signal) -> None:
+        self.conn = conn
+        self.call_id = call_id
+        self._signal = signal
+        self.pc = RTCPeerConnection(config)
+        self._echoes: list[EchoTrack] = []
+        self.pc.on("track", self._on_track)
+
+    def _echo(self, kind: str) -> None:
+        track = EchoTrack(kind)
+        self._echoes.append(track)
+        self.pc.addTrack(track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        for echo in self._echoes:
+            if echo.kind == track.kind and not echo.attached:
+                echo.attach(track)
+                return
+        log.debug("echo: no free sender for a %s track", track.kind)
+
+    def _send(self, kind: str, **data: Any) -> None:
+        self._signal(self.conn, {"call": self.call_id, "kind": kind, **data})
+
+    async def offer(self) -> None:
+        self._echo("audio")
+        self._echo("video")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self._send("offer", sdp=self.pc.localDescription.sdp)  # non-trickle: has candidates
+
+    async def on_offer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        for transceiver in self.pc.getTransceivers():
+            sending: MediaStreamTrack | None = transceiver.sender.track  # None: typed wrongly
+            if sending is None and transceiver.kind in ("audio", "video"):
+                self._echo(transceiver.kind)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._send("answer", sdp=self.pc.localDescription.sdp)
+
+    async def on_answer(self, sdp: str) -> None:
+        if self.pc.signalingState == "have-local-offer":
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def on_candidate(self, init: Any) -> None:
+        candidate = parse_candidate(init)
+        if candidate is not None and self.pc.remoteDescription is not None:
+            await self.pc.addIceCandidate(candidate)
+
+    async def close(self) -> None:
+        for echo in self._echoes:
+            echo.stop()
+        await self.pc.close()
+
+
+class EchoSession:
+    """The bot's part in one room's call."""
+
+    def __init__(self, room: int, call_id: int, config: RTCConfiguration, signal: Signal) -> None:
+        self.room = room
+        self.call_id = call_id
+        self._config = config
+        self._signal = signal
+        self.peers: dict[int, EchoPeer] = {}
+        self._lock = asyncio.Lock()  # one negotiation step at a time, in arrival order
+
+    async def connect(self, conn: int) -> None:
+        async with self._lock:
+            await self._replace(conn).offer()
+
+    async def on_signal(self, conn: int, data: dict[str, Any]) -> None:
+        kind = data.get("kind")
+        sdp = data.get("sdp")
+        async with self._lock:
+            peer = self.peers.get(conn)
+            if kind == "offer" and isinstance(sdp, str) and len(sdp) <= MAX_SDP_CHARS:
+                if peer is None or peer.pc.signalingState != "stable":
+                    peer = self._replace(conn)  # a collision: start over as the answerer
+                await peer.on_offer(sdp)
+            elif peer is None:
+                return
+            elif kind == "answer" and isinstance(sdp, str) and len(sdp) <= MAX_SDP_CHARS:
+                await peer.on_answer(sdp)
+            elif kind == "candidate":
+                await peer.on_candidate(data.get("candidate"))
+            elif kind == "restart":
+                await self._replace(conn).offer()  # aiortc cannot restart ICE: start anew
+
+    def _replace(self, conn: int) -> EchoPeer:
+        old = self.peers.pop(conn, None)
+        if old is not None:
+            asyncio.get_running_loop().create_task(old.close())
+        peer = EchoPeer(conn, self._config, self.call_id, self._signal)
+        self.peers[conn] = peer
+        return peer
+
+    async def drop(self, keep: set[int]) -> None:
+        """Close the connections to devices no longer in the call."""
+        for conn in [c for c in self.peers if c not in keep]:
+            await self.peers.pop(conn).close()
+
+    async def close(self) -> None:
+        await self.drop(set())
