@@ -62,5 +62,15 @@ endif
 
 test: lint typecheck spa-check build pytest
 
+# The flashable Raspberry Pi image (image/build, docs/flashing.md): needs root and the
+# Debian packages listed there. image-test boots it in QEMU and uses it (image/boot-test);
+# it builds a test image (initramfs MODULES=list) unless IMAGE= names a built .img.
+.PHONY: image image-test
+image:
+	image/build
+
+image-test: install-test
+	$(BIN)/python image/boot-test $(if $(IMAGE),--image $(IMAGE))
+
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
