@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image, ImageOps, ImageSequence, JpegImagePlugin, UnidentifiedImageError
 
-from ..errors import TooLarge
+from ..errors import BadRequest, TooLarge
 from .kinds import IMAGE_TYPES
 
 MAX_PIXELS = 50_000_000  # one frame; a 50 MP photo decodes to ~150 MB on the Pi
@@ -61,18 +61,32 @@ _UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFErro
 
 
 def examine(path: Path, work_dir: Path) -> ImageFacts | None:
-    """Facts about an image file, or None when Pillow cannot read it as PNG/JPEG/GIF/WebP."""
+    """Facts about an image file; None when Pillow does not recognise it as PNG, JPEG, GIF
+    or WebP (it is then an ordinary file). An image that is recognised but cannot be
+    decoded is refused: stored as it is, it could carry the metadata we promise to strip."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(path) as im:
-                return _examine(im, work_dir)
-        except ImageTooLarge:
-            raise
+            im = Image.open(path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.") from None
         except _UNREADABLE:
             return None
+        try:
+            with im:
+                return _examine(im, work_dir)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.") from None
+        except OSError as e:
+            if e.errno is not None:
+                raise  # the disk, not the image (Pillow's decoding errors have no errno)
+            raise DamagedImage("This image could not be read; it may be damaged.") from None
+        except (SyntaxError, ValueError, EOFError, KeyError, IndexError):
+            raise DamagedImage("This image could not be read; it may be damaged.") from None
+
+
+class DamagedImage(BadRequest):
+    pass
 
 
 def _examine(im: Image.Image, work_dir: Path) -> ImageFacts | None:
@@ -106,8 +120,12 @@ def _resave(im: Image.Image, target: Path, animated: bool) -> None:
     fmt = im.format or "PNG"
     if animated:
         # Frames are re-encoded one by one; only what save() is given is written.
-        keep = {k: im.info[k] for k in ("loop", "duration", "background") if k in im.info}
-        im.save(target, format=fmt, save_all=True, **keep)
+        keep: dict[str, Any] = {
+            k: im.info[k] for k in ("loop", "duration", "background") if k in im.info
+        }
+        im.info = {**keep}  # some encoders copy what is left in info (a GIF's comment)
+        empty = {"comment": b""} if fmt == "GIF" else {"exif": b"", "xmp": b""}
+        im.save(target, format=fmt, save_all=True, **keep, **empty)
         return
     options: dict[str, Any] = {}
     if fmt == "JPEG":

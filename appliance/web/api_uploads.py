@@ -39,8 +39,12 @@ async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
 
 
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(READ_CHUNK):
-        yield chunk
+    try:
+        while chunk := await part.read_chunk(READ_CHUNK):
+            yield chunk
+    except ConnectionError:
+        # The browser went away (tab closed, upload cancelled): not a server fault.
+        raise BadRequest("The upload was cut off before its end.") from None
 
 
 async def _small_text(part: BodyPartReader, limit: int) -> str:
