@@ -123,7 +123,8 @@ def _resave(im: Image.Image, target: Path, animated: bool) -> None:
         keep: dict[str, Any] = {
             k: im.info[k] for k in ("loop", "duration", "background") if k in im.info
         }
-        im.info = {**keep}  # some encoders copy what is left in info (a GIF's comment)
+        for key in [k for k in im.info if k not in keep]:
+            del im.info[key]  # some encoders copy what is left in info (a GIF's comment)
         empty = {"comment": b""} if fmt == "GIF" else {"exif": b"", "xmp": b""}
         im.save(target, format=fmt, save_all=True, **keep, **empty)
         return
