@@ -47,6 +47,7 @@ export function createAppRouter(pinia: Pinia): Router {
         children: [
           { path: '', name: 'home', component: () => import('./views/HomeView.vue') },
           { path: 'rooms/:roomId(\\d+)', name: 'room', component: RoomView },
+          { path: 'rooms/:roomId(\\d+)/board', name: 'board', component: () => import('./painter/BoardView.vue') },
           { path: 'browse', name: 'browse', component: () => import('./views/BrowseView.vue') },
           { path: 'search', name: 'search', component: () => import('./views/SearchView.vue') },
           { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
