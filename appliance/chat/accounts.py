@@ -253,7 +253,7 @@ async def update_profile(
             raise BadRequest("A status may have at most 140 characters.")
         fields["status_text"] = text
     if "avatar" in changes and changes["avatar"] is not None:
-        raise BadRequest("Avatars come with uploads, which this server does not offer yet.")
+        raise BadRequest("Set a profile picture with PUT /api/me/avatar (docs/api/uploads.md).")
     if "password" in changes:
         check_password(changes["password"])
         old = changes.get("old_password")

@@ -114,8 +114,9 @@ async def send(
 
 
 async def edit(svc: Services, user_id: int, message_id: int, body: str) -> dict[str, Any]:
-    body = clean_body(svc, body)
     row = await access_message(svc.db, user_id, message_id)
+    has_files = bool(await uploads.files_of(svc, message_id))
+    body = clean_body(svc, body, may_be_empty=has_files)  # a caption may be taken away
     if row["author_id"] != user_id:
         raise Forbidden("Only the author may edit a message.")
     if row["deleted"]:

@@ -193,6 +193,11 @@ async def attach(tx: Tx, message_id: int, author: int, upload_ids: list[int]) ->
         )
 
 
+async def files_of(svc: Services, message_id: int) -> list[dict[str, Any]]:
+    found = await uploads.for_messages(svc.db, [message_id])
+    return [uploads.to_api(row) for row in found.get(message_id, [])]
+
+
 async def release_message_files(svc: Services, tx: Tx, message_id: int) -> None:
     """A deleted message lets go of its files; blobs nothing else uses are removed."""
     await _release(blob_store(svc), tx, await uploads.delete_for_message(tx, message_id))

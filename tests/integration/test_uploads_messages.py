@@ -189,3 +189,18 @@ async def test_uploads_never_sent_are_removed_after_the_ttl(
         assert error["code"] == "not_found"
     finally:
         await admin.close()
+
+
+async def test_a_caption_may_be_removed_from_a_message_with_files(make_user: UserFactory) -> None:
+    alice = await make_user("alice")
+    room = await new_room(alice)
+    sock = await alice.connect()
+    sent = await upload(alice, b"%PDF-1.4\n", name="plan.pdf")
+    message = await sock.send_message(room["id"], "the plan", attachments=[sent["id"]])
+    edited = (await sock.ok({"type": "message.edit", "message": message["id"], "body": ""}))[
+        "message"
+    ]
+    assert edited["body"] == "" and edited["attachments"][0]["id"] == sent["id"]
+    plain = await sock.send_message(room["id"], "text only")
+    error = await sock.error({"type": "message.edit", "message": plain["id"], "body": ""})
+    assert error["code"] == "bad_request"
