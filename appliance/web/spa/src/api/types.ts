@@ -32,6 +32,7 @@ export interface Room {
   owners?: UserId[]
   created_by?: UserId | null
   created_at?: number
+  avatar_url?: string | null
 }
 
 export interface ChannelListing {
@@ -49,6 +50,13 @@ export interface Upload {
   size: number
   mime: string
   url: string
+  /** Images only (≤ 800 px); null for other files. Optional: older cached messages lack it. */
+  thumb_url?: string | null
+  width?: number | null
+  height?: number | null
+  /** Voice and video messages: the recorder's measure (WebM files carry none). */
+  duration_ms?: number | null
+  animated?: boolean
 }
 
 export interface Message {

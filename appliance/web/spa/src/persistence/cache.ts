@@ -1,6 +1,6 @@
 // IndexedDB: the last known state (rooms, users, recent history per room, the last seq)
 // and the outbox. The app opens from it at once, then catches up over the socket.
-import type { Message, MessageId, Room, RoomId, User } from '@/api/types'
+import type { Message, MessageId, Room, RoomId, Upload, User } from '@/api/types'
 
 export interface Snapshot {
   me: User
@@ -18,6 +18,17 @@ export interface CachedHistory {
 
 export type OutboxState = 'pending' | 'sending' | 'failed'
 
+/** A file of a queued message. Its bytes wait in src/uploads/blobStore.ts under `key`
+ * until `upload` is set (the server has them). */
+export interface OutboxFile {
+  key: string
+  name: string
+  size: number
+  mime: string
+  duration_ms: number | null
+  upload: Upload | null
+}
+
 export interface OutboxEntry {
   client_id: string
   room: RoomId
@@ -29,6 +40,8 @@ export interface OutboxEntry {
   order: number
   state: OutboxState
   error: string | null
+  /** Attachments, uploaded before the message is sent (absent in entries of older versions). */
+  files?: OutboxFile[]
 }
 
 const VERSION = 1

@@ -2,7 +2,8 @@ import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
 import { SocketError } from '@/api/socket'
 import type { Message, MessageId, RoomId } from '@/api/types'
-import type { OutboxEntry, OutboxStorage } from '@/persistence/cache'
+import type { OutboxEntry, OutboxFile, OutboxStorage } from '@/persistence/cache'
+import { defaultFileDeps, removeFile, uploadEntryFiles, type FileDeps } from '@/uploads/outboxFiles'
 
 /** How a queued message reaches the server: message.send with its client_id. */
 export type SendFn = (entry: OutboxEntry) => Promise<Message>
@@ -16,6 +17,13 @@ export interface OutboxDeps {
   onSent: (message: Message) => void
   /** Waits before retrying after rate_limited. */
   sleep?: (ms: number) => Promise<void>
+  /** Attachments: where their bytes wait and how they are uploaded (tests pass fakes). */
+  files?: FileDeps
+}
+
+/** A file handed over by the composer: its bytes are kept until the server has them. */
+export interface NewFile extends OutboxFile {
+  blob?: Blob
 }
 
 const RATE_LIMIT_WAIT_MS = 1_000
@@ -36,10 +44,13 @@ export const useOutboxStore = defineStore('outbox', () => {
   const entries = reactive<OutboxEntry[]>([])
   const draining = ref(false)
   let deps: OutboxDeps | null = null
+  let fileDeps: FileDeps | null = null
+  const files = (): FileDeps => (fileDeps ??= deps?.files ?? defaultFileDeps())
   let order = Date.now() * 1000
 
   function configure(next: OutboxDeps): void {
     deps = next
+    fileDeps = null
   }
 
   /** Entries waiting in IndexedDB from an earlier visit or another tab. */
@@ -53,6 +64,10 @@ export const useOutboxStore = defineStore('outbox', () => {
       order = Math.max(order, entry.order)
     }
     entries.sort((a, b) => a.order - b.order)
+    const keep = new Set(entries.flatMap((e) => (e.files ?? []).map((f) => f.key)))
+    for (const entry of entries) for (const file of entry.files ?? []) if (!file.upload) files().adopt(file)
+    // Bytes of messages sent, discarded or cleared at sign-out since.
+    await files().blobs.sweep(keep).catch(() => undefined)
   }
 
   function forRoom(room: RoomId, thread: MessageId | null = null): OutboxEntry[] {
@@ -61,7 +76,12 @@ export const useOutboxStore = defineStore('outbox', () => {
 
   const pendingCount = computed(() => entries.filter((e) => e.state !== 'failed').length)
 
-  async function add(room: RoomId, body: string, thread: MessageId | null = null): Promise<OutboxEntry> {
+  async function add(
+    room: RoomId,
+    body: string,
+    thread: MessageId | null = null,
+    attached: NewFile[] = [],
+  ): Promise<OutboxEntry> {
     const entry: OutboxEntry = {
       client_id: newClientId(),
       room,
@@ -71,6 +91,13 @@ export const useOutboxStore = defineStore('outbox', () => {
       order: ++order,
       state: 'pending',
       error: null,
+    }
+    if (attached.length) {
+      entry.files = attached.map(({ blob: _bytes, ...file }) => file)
+      // The bytes first: an entry never names a file IndexedDB does not hold.
+      for (const file of attached) {
+        if (file.blob && !file.upload) await files().blobs.put(file.key, file.blob).catch(() => undefined)
+      }
     }
     // Shown only once IndexedDB holds it: what the UI calls "waiting to send" survives a
     // reload or a crash of the tab from that moment on.
@@ -91,7 +118,12 @@ export const useOutboxStore = defineStore('outbox', () => {
   /** The server has it (a reply, or our own message.new from any tab): forget it. */
   async function acknowledge(clientId: string): Promise<void> {
     const at = entries.findIndex((e) => e.client_id === clientId)
+    const keys = (entries[at]?.files ?? []).map((f) => f.key)
     if (at >= 0) entries.splice(at, 1)
+    if (keys.length) {
+      for (const key of keys) files().release(key)
+      await files().blobs.delete(keys).catch(() => undefined)
+    }
     try {
       await deps?.storage?.deleteOutbox(clientId)
     } catch {
@@ -120,6 +152,18 @@ export const useOutboxStore = defineStore('outbox', () => {
         if (!next || !canSend()) break
         next.state = 'sending'
         try {
+          if (next.files?.length) {
+            const prepared = await uploadEntryFiles(next, files(), () => persist(next))
+            if (prepared === 'later') {
+              next.state = 'pending'
+              break
+            }
+            if (prepared === 'empty') {
+              await acknowledge(next.client_id) // every file was cancelled and there is no text
+              continue
+            }
+            if (!entries.includes(next)) continue // discarded meanwhile
+          }
           const message = await send({ ...next })
           onSent(message)
           await acknowledge(next.client_id)
@@ -158,6 +202,20 @@ export const useOutboxStore = defineStore('outbox', () => {
     await acknowledge(clientId)
   }
 
+  /** Cancel one file of a queued message: the rest goes out without it. */
+  async function cancelFile(clientId: string, key: string): Promise<void> {
+    const entry = entries.find((e) => e.client_id === clientId)
+    if (!entry) return
+    removeFile(entry, key)
+    files().release(key) // aborts its upload: a running drain then moves on
+    await files().blobs.delete([key]).catch(() => undefined)
+    if (entry.state !== 'sending' && entry.body.trim() === '' && !entry.files?.length) {
+      await acknowledge(clientId)
+      return
+    }
+    await persist(entry)
+  }
+
   function reset(): void {
     entries.splice(0)
   }
@@ -174,6 +232,7 @@ export const useOutboxStore = defineStore('outbox', () => {
     drain,
     retry,
     discard,
+    cancelFile,
     reset,
   }
 })

@@ -14,6 +14,7 @@ import type { ChatEvent, Message, MessageId, RoomId, ServerFrame, User } from '@
 import { usersApi } from '@/api/users'
 import { ChatCache, type CachedHistory } from '@/persistence/cache'
 import { FeatureChannel, type FeatureFrame } from '@/sync/featureChannel'
+import { attachmentIds } from '@/uploads/outboxFiles'
 import {
   applyEvent,
   recountUnread,
@@ -153,6 +154,7 @@ export const useSyncStore = defineStore('sync', () => {
             body: entry.body,
             client_id: entry.client_id,
             ...(entry.thread !== null ? { thread: entry.thread } : {}),
+            ...(entry.files?.length ? { attachments: attachmentIds(entry) } : {}),
           })
           .then((reply) => reply.message)
           .catch((error: unknown) => {
