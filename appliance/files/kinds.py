@@ -96,6 +96,10 @@ def safe_name(raw: str | None) -> str:
 SANDBOX_CSP = (
     "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
 )
+# Browsers refuse to show a PDF in a sandboxed document (Chrome's viewer counts as a plugin,
+# crbug.com/413851), so PDFs go without `sandbox`. Their script runs in the viewer's own
+# isolated context, never with this origin; everything else stays 'none'.
+PDF_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; object-src 'self'"
 
 
 def serving_headers(mime: str, name: str) -> dict[str, str]:
@@ -107,7 +111,7 @@ def serving_headers(mime: str, name: str) -> dict[str, str]:
         "Content-Type": content_type if inline else OCTET_STREAM,
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name, safe='')}",
         "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": SANDBOX_CSP,
+        "Content-Security-Policy": PDF_CSP if mime == "application/pdf" else SANDBOX_CSP,
         "Cross-Origin-Resource-Policy": "same-origin",
         "Referrer-Policy": "no-referrer",
     }

@@ -46,6 +46,9 @@ async def test_members_fetch_a_posted_file_and_outsiders_get_404(make_user: User
     assert (status, body) == (200, PDF)
     assert headers["Content-Type"] == "application/pdf"
     assert headers["Content-Disposition"] == "inline; filename*=UTF-8''minutes.pdf"
+    # Browsers will not show a PDF in a sandbox; it still may load nothing else.
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert headers["X-Content-Type-Options"] == "nosniff"
     # carol is not in the room: exactly the answer for a file that never existed.
     assert (await fetch(carol, sent["url"]))[:2] == (missing_status, missing_body)
     assert (await fetch(carol, f"/api/uploads/{sent['id']}/thumb"))[0] == 404
