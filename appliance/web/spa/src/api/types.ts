@@ -33,6 +33,8 @@ export interface Room {
   created_by?: UserId | null
   created_at?: number
   avatar_url?: string | null
+  /** A direct room whose messages travel only between its members' browsers (docs/api/p2p.md). */
+  p2p?: boolean
 }
 
 export interface ChannelListing {
