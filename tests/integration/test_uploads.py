@@ -69,7 +69,10 @@ async def test_a_file_over_the_limit_is_refused_with_the_limit(
         status, body = await send_upload(admin, b"x" * 5001)
         assert status == 413 and body["error"]["code"] == "too_large"
         assert "5000" in body["error"]["message"]
-        # Exactly at the limit is fine; nothing of the refused one stayed behind.
+        # Announced bigger than the limit: refused before the body is read.
+        status, body = await send_upload(admin, b"z" * 100_000)
+        assert status == 413 and "5000" in body["error"]["message"]
+        # Exactly at the limit is fine; nothing of the refused ones stayed behind.
         await upload(admin, b"y" * 5000)
         assert len(stored_blobs(srv)) == 1 and temp_files(srv) == []
     finally:
