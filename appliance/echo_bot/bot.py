@@ -105,9 +105,8 @@ class EchoBot:
         if self.turn.running:
             urls = [f"turn:{self.turn.url_host(None)}:{self.turn.port}?transport=udp"]
         credentials = self.turn.credentials(device.user_id, self.svc.clock(), urls)
-        session = EchoSession(
-            room, int(call["id"]), ice_configuration(credentials), self._signal_out(room)
-        )
+        config = ice_configuration(credentials)
+        session = EchoSession(room, int(call["id"]), device.id, config, self._signal_out(room))
         self.sessions[room] = session
         self._timers[room] = asyncio.get_running_loop().call_later(MAX_CALL_S, self._hang_up, room)
         self._seat(room, call)

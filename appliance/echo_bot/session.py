@@ -2,8 +2,8 @@
 
 The bot joins as the newcomer, so it offers (docs/api/calls.md, "Media negotiation"); a
 later offer from the caller (renegotiation, screen sharing) is answered on the same
-connection, or on a fresh one after a collision. Every received track goes back on a
-sender of its own kind.
+connection; offer collisions follow perfect negotiation. Every received track goes back
+on a sender of its own kind.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 Signal = Callable[[int, dict[str, Any]], None]  # (to conn, data)
 MAX_SDP_CHARS = 60_000
+MAX_MEDIA = 6  # m-lines in one offer: camera, microphone, a screen, and room to spare
 
 
 class EchoPeer:
@@ -32,19 +33,26 @@ class EchoPeer:
         self._signal = signal
         self.pc = RTCPeerConnection(config)
         self._echoes: list[EchoTrack] = []
+        # Tracks of a new offer arrive before its answer has senders for them.
+        self._unechoed: list[MediaStreamTrack] = []
         self.pc.on("track", self._on_track)
 
     def _echo(self, kind: str) -> None:
-        track = EchoTrack(kind)
-        self._echoes.append(track)
-        self.pc.addTrack(track)
+        echo = EchoTrack(kind)
+        self._echoes.append(echo)
+        self.pc.addTrack(echo)
+        for track in self._unechoed:
+            if track.kind == kind:
+                self._unechoed.remove(track)
+                echo.attach(track)
+                return
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         for echo in self._echoes:
             if echo.kind == track.kind and not echo.attached:
                 echo.attach(track)
                 return
-        log.debug("echo: no free sender for a %s track", track.kind)
+        self._unechoed.append(track)
 
     def _send(self, kind: str, **data: Any) -> None:
         self._signal(self.conn, {"call": self.call_id, "kind": kind, **data})
@@ -82,9 +90,12 @@ class EchoPeer:
 class EchoSession:
     """The bot's part in one room's call."""
 
-    def __init__(self, room: int, call_id: int, config: RTCConfiguration, signal: Signal) -> None:
+    def __init__(
+        self, room: int, call_id: int, own_conn: int, config: RTCConfiguration, signal: Signal
+    ) -> None:
         self.room = room
         self.call_id = call_id
+        self.own_conn = own_conn
         self._config = config
         self._signal = signal
         self.peers: dict[int, EchoPeer] = {}
@@ -99,13 +110,21 @@ class EchoSession:
         sdp = data.get("sdp")
         async with self._lock:
             peer = self.peers.get(conn)
-            if kind == "offer" and isinstance(sdp, str) and len(sdp) <= MAX_SDP_CHARS:
-                if peer is None or peer.pc.signalingState != "stable":
-                    peer = self._replace(conn)  # a collision: start over as the answerer
+            if kind == "offer" and _acceptable(sdp):
+                if peer is not None and peer.pc.signalingState != "stable":
+                    # Both offered (perfect negotiation: the higher conn is polite). The
+                    # impolite side ignores the other offer; aiortc cannot roll back, so
+                    # a polite bot answers from a fresh connection (the other side never
+                    # applied our offer).
+                    if self.own_conn < conn:
+                        return
+                    peer = None
+                if peer is None:
+                    peer = self._replace(conn)
                 await peer.on_offer(sdp)
             elif peer is None:
                 return
-            elif kind == "answer" and isinstance(sdp, str) and len(sdp) <= MAX_SDP_CHARS:
+            elif kind == "answer" and _acceptable(sdp):
                 await peer.on_answer(sdp)
             elif kind == "candidate":
                 await peer.on_candidate(data.get("candidate"))
@@ -127,3 +146,8 @@ class EchoSession:
 
     async def close(self) -> None:
         await self.drop(set())
+
+
+def _acceptable(sdp: Any) -> TypeGuard[str]:
+    """Bounded work per peer: a sane size and a few media sections (each one echoed)."""
+    return isinstance(sdp, str) and len(sdp) <= MAX_SDP_CHARS and sdp.count("\nm=") <= MAX_MEDIA

@@ -15,7 +15,15 @@ from av import AudioFrame, VideoFrame
 
 from tests.client import Client, Socket
 from tests.conftest import USER_PASSWORD
-from tests.rtc.media import COLOUR, TONE_HZ, ColourTrack, ToneTrack, mean_yuv, tone_level
+from tests.rtc.media import (
+    COLOUR,
+    SCREEN_COLOUR,
+    TONE_HZ,
+    ColourTrack,
+    ToneTrack,
+    mean_yuv,
+    tone_level,
+)
 from tests.rtc.peers import relay_config
 from tests.rtc.serve import start_turn_serve
 from tests.server import ADMIN_PASSWORD, Server
@@ -27,6 +35,8 @@ WAIT = 45.0
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     started, _ = start_turn_serve(tmp_path_factory.mktemp("echo") / "data")
     yield started
+    assert "echo bot step failed" not in started.log()
+    assert "Traceback" not in started.log()
     started.stop()
 
 
@@ -41,84 +51,131 @@ async def caller(server: Server) -> AsyncIterator[Client]:
     await client.close()
 
 
-async def _signal_from_bot(sock: Socket, kind: str) -> dict[str, Any]:
-    return await sock.wait_for(
-        lambda f: f.get("type") == "rtc.signal" and f["data"].get("kind") == kind, timeout=WAIT
-    )
+class EchoCall:
+    """The caller's side: a relay-only aiortc peer answering the bot's offer."""
 
+    def __init__(self, sock: Socket, room: dict[str, Any], call: dict[str, Any]) -> None:
+        self.sock, self.room, self.call = sock, room, call
+        self.pc: RTCPeerConnection | None = None
+        self.bot_conn = 0
+        self.video: asyncio.Queue[VideoFrame] = asyncio.Queue()
+        self.audio: asyncio.Queue[AudioFrame] = asyncio.Queue()
+        self.tasks: list[asyncio.Task[None]] = []
 
-async def test_the_echo_bot_sends_my_picture_and_voice_back(server: Server, caller: Client) -> None:
-    room = (await caller.post("/api/test-call"))["room"]
-    assert room["kind"] == "direct" and len(room["members"]) == 2
-    assert (await caller.post("/api/test-call"))["room"]["id"] == room["id"]  # the same room
-    credentials = await caller.get("/api/turn")
-    sock = await caller.connect()
-    joined = await sock.ok({"type": "rtc.call.join", "room": room["id"], "audio": True,
-                            "video": True})  # fmt: skip
-    call = joined["call"]
-    echo_user = next(m for m in room["members"] if m != caller.id)
-    assert echo_user in call["ringing"]
-
-    offer = await _signal_from_bot(sock, "offer")
-    assert offer["user"] == echo_user and offer["data"]["call"] == call["id"]
-    udp = next(u for u in credentials["urls"] if u.endswith("transport=udp"))
-    pc = RTCPeerConnection(relay_config(credentials, udp))
-    video: asyncio.Queue[VideoFrame] = asyncio.Queue()
-    audio: asyncio.Queue[AudioFrame] = asyncio.Queue()
-
-    async def pump(track: MediaStreamTrack, into: asyncio.Queue[Any]) -> None:
-        while True:
-            into.put_nowait(await track.recv())
-
-    tasks: list[asyncio.Task[None]] = []
-
-    @pc.on("track")
-    def on_track(track: MediaStreamTrack) -> None:
-        tasks.append(asyncio.create_task(pump(track, video if track.kind == "video" else audio)))
-
-    try:
+    async def answer_bot(self, credentials: dict[str, Any]) -> None:
+        offer = await self.signal("offer")
+        self.bot_conn = offer["from"]
+        udp = next(u for u in credentials["urls"] if u.endswith("transport=udp"))
+        self.pc = pc = RTCPeerConnection(relay_config(credentials, udp))
+        pc.on("track", self._on_track)
         await pc.setRemoteDescription(RTCSessionDescription(offer["data"]["sdp"], "offer"))
         pc.addTrack(ColourTrack())
         pc.addTrack(ToneTrack())
         await pc.setLocalDescription(await pc.createAnswer())
-        answer = {"call": call["id"], "kind": "answer", "sdp": pc.localDescription.sdp}
-        await sock.ok({"type": "rtc.signal", "room": room["id"], "to": offer["from"],
-                       "data": answer})  # fmt: skip
+        await self.send("answer", sdp=pc.localDescription.sdp)
 
-        # The picture comes back in our colour (two VP8 round trips blur it a little).
-        async def our_colour() -> tuple[float, float, float]:
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        async def pump(into: asyncio.Queue[Any]) -> None:
             while True:
-                seen = mean_yuv(await video.get())
-                if all(abs(s - c) < 20 for s, c in zip(seen, COLOUR, strict=True)):
-                    return seen
+                into.put_nowait(await track.recv())
 
-        await asyncio.wait_for(our_colour(), WAIT)
+        self.tasks.append(
+            asyncio.create_task(pump(self.video if track.kind == "video" else self.audio))
+        )
 
-        # And the voice: our tone, not silence (Opus keeps its pitch).
-        async def our_tone() -> tuple[float, float]:
+    async def signal(self, kind: str) -> dict[str, Any]:
+        return await self.sock.wait_for(
+            lambda f: f.get("type") == "rtc.signal" and f["data"].get("kind") == kind,
+            timeout=WAIT,
+        )
+
+    async def send(self, kind: str, **data: Any) -> None:
+        payload = {"call": self.call["id"], "kind": kind, **data}
+        await self.sock.ok({"type": "rtc.signal", "room": self.room["id"], "to": self.bot_conn,
+                            "data": payload})  # fmt: skip
+
+    async def see(self, colour: tuple[int, int, int]) -> None:
+        """Wait for a picture in `colour` (two VP8 round trips blur it a little)."""
+
+        async def find() -> None:
+            while not all(
+                abs(s - c) < 20
+                for s, c in zip(mean_yuv(await self.video.get()), colour, strict=True)
+            ):
+                pass
+
+        await asyncio.wait_for(find(), WAIT)
+
+    async def hear_tone(self) -> None:
+        """Wait for our tone, not silence (Opus keeps its pitch)."""
+
+        async def find() -> None:
             while True:
-                rms, crossings = tone_level(await audio.get())
+                rms, crossings = tone_level(await self.audio.get())
                 if rms > 1000 and abs(crossings / 2 - TONE_HZ) < 60:
-                    return rms, crossings
+                    return
 
-        await asyncio.wait_for(our_tone(), WAIT)
-        ended = await sock.wait_for(
+        await asyncio.wait_for(find(), WAIT)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.pc is not None:
+            await self.pc.close()
+
+
+async def _call_echo(caller: Client) -> EchoCall:
+    room = (await caller.post("/api/test-call"))["room"]
+    sock = await caller.connect()
+    joined = await sock.ok({"type": "rtc.call.join", "room": room["id"], "audio": True,
+                            "video": True})  # fmt: skip
+    return EchoCall(sock, room, joined["call"])
+
+
+async def test_the_echo_bot_sends_my_picture_and_voice_back(caller: Client) -> None:
+    first = (await caller.post("/api/test-call"))["room"]
+    call = await _call_echo(caller)
+    room = call.room
+    assert room["id"] == first["id"]  # the same room every time
+    assert room["kind"] == "direct" and len(room["members"]) == 2
+    echo_user = next(m for m in room["members"] if m != caller.id)
+    assert echo_user in call.call["ringing"]
+    try:
+        await call.answer_bot(await caller.get("/api/turn"))
+        await call.see(COLOUR)
+        await call.hear_tone()
+        both = await call.sock.wait_for(
             lambda f: f.get("type") == "rtc.call" and len(f["call"]["participants"]) == 2,
             timeout=WAIT,
         )
-        assert {p["user"] for p in ended["call"]["participants"]} == {caller.id, echo_user}
+        assert {p["user"] for p in both["call"]["participants"]} == {caller.id, echo_user}
 
         # Hanging up ends the call: the bot does not stay behind alone.
-        await sock.ok({"type": "rtc.call.leave", "room": room["id"]})
-        await sock.wait_for(
+        await call.sock.ok({"type": "rtc.call.leave", "room": room["id"]})
+        await call.sock.wait_for(
             lambda f: f.get("type") == "rtc.call" and f["call"] is None, timeout=WAIT
         )
     finally:
-        for task in tasks:
-            task.cancel()
-        await pc.close()
-    assert "echo bot step failed" not in server.log()
-    assert "Traceback" not in server.log()
+        await call.close()
+
+
+async def test_a_shared_screen_comes_back_too(caller: Client) -> None:
+    call = await _call_echo(caller)
+    try:
+        await call.answer_bot(await caller.get("/api/turn"))
+        await call.see(COLOUR)
+        # Sharing the screen renegotiates from the caller's side: the bot answers it.
+        assert call.pc is not None
+        call.pc.addTrack(ColourTrack(SCREEN_COLOUR))
+        await call.pc.setLocalDescription(await call.pc.createOffer())
+        await call.send("offer", sdp=call.pc.localDescription.sdp)
+        answer = await call.signal("answer")
+        await call.pc.setRemoteDescription(RTCSessionDescription(answer["data"]["sdp"], "answer"))
+        await call.see(SCREEN_COLOUR)
+        await call.see(COLOUR)  # the camera keeps coming back
+    finally:
+        await call.sock.ok({"type": "rtc.call.leave", "room": call.room["id"]})
+        await call.close()
 
 
 async def test_a_test_call_needs_a_signed_in_user(server: Server) -> None:

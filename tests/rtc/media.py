@@ -15,13 +15,20 @@ COLOUR = (150, 60, 200)
 TONE_HZ = 440
 
 
+SCREEN_COLOUR = (90, 200, 80)
+
+
 class ColourTrack(VideoStreamTrack):
-    """320x240 frames of one colour at 30 fps."""
+    """320x240 frames of one colour (YUV) at 30 fps."""
+
+    def __init__(self, colour: tuple[int, int, int] = COLOUR) -> None:
+        super().__init__()
+        self.colour = colour
 
     async def recv(self) -> Frame:
         pts, time_base = await self.next_timestamp()
         frame = VideoFrame(width=320, height=240, format="yuv420p")
-        for plane, value in zip(frame.planes, COLOUR, strict=True):
+        for plane, value in zip(frame.planes, self.colour, strict=True):
             plane.update(bytes([value]) * plane.buffer_size)
         frame.pts, frame.time_base = pts, time_base
         return frame
