@@ -16,7 +16,7 @@ from typing import Any
 from .. import wire
 from ..chat.services import Services
 from ..db import Tx
-from ..errors import BadRequest, Conflict, NotFound, RateLimited
+from ..errors import BadRequest, Conflict, NotFound, RateLimited, TooLarge
 from ..hub import Connection
 from ..ratelimit import TokenBuckets
 from ..storage import boards as stored
@@ -25,6 +25,7 @@ from .board import Board, BoardLimits
 
 LIVE_PER_SECOND = 40.0  # cursor moves and stroke chunks a socket may relay (both together)
 LIVE_BURST = 80
+OPEN_PER_SOCKET = 4  # boards one socket may have open (the app opens one): bounds memory
 
 
 class _Open:
@@ -80,6 +81,9 @@ class Painter:
 
     async def open(self, conn: Connection, room_id: int) -> dict[str, Any]:
         self._member(conn, room_id)
+        opened = self.by_conn.get(conn.id, set())
+        if room_id not in opened and len(opened) >= OPEN_PER_SOCKET:
+            raise TooLarge(f"A connection may have at most {OPEN_PER_SOCKET} boards open.")
         live = await self._board(room_id)
         if conn.closed:
             self._drop_if_idle(room_id, live)
@@ -215,10 +219,7 @@ class Painter:
             else:
                 conn.write_frame(frame)
         for conn in gone:
-            live.viewers.pop(conn.id, None)
-            rooms = self.by_conn.get(conn.id)
-            if rooms is not None:
-                rooms.discard(room_id)
+            self._leave(conn.id, room_id)
 
 
 def _id(conn: Connection) -> int:

@@ -163,3 +163,16 @@ async def test_the_board_survives_a_restart_and_pages_through_a_big_board(
         board = await open_board(sock, room)
         assert board["ops"] == before["ops"]
         assert board["seq"] == before["seq"] == 10
+
+
+async def test_one_socket_opens_only_a_few_boards(make_user: UserFactory) -> None:
+    alice = await make_user("alice")
+    rooms = [(await new_room(alice))["id"] for _ in range(5)]
+    a = await alice.connect()
+    for room in rooms[:4]:
+        await open_board(a, room)
+    error = await a.error({"type": "paint.open", "room": rooms[4]})
+    assert error["code"] == "too_large"
+    await a.ok({"type": "paint.close", "room": rooms[0]})
+    await open_board(a, rooms[4])
+    await open_board(a, rooms[4])  # opening an open board again is fine
