@@ -30,6 +30,7 @@ MAX_ATTACHMENTS = 10
 MAX_DURATION_MS = 24 * 3600 * 1000
 RECHECK_EVERY = 64 << 20  # bytes received between two looks at quotas and free disk
 SWEEP_BATCH = 500
+ORPHAN_AGE_S = 3600.0
 
 
 def blob_store(svc: Services) -> BlobStore:
@@ -228,6 +229,26 @@ async def sweep_unattached(svc: Services) -> int:
         removed += count
         if count < SWEEP_BATCH:
             return removed
+
+
+async def remove_orphans(svc: Services, older_than_s: float = ORPHAN_AGE_S) -> int:
+    """Files no row points at (a power cut between the move into place and the commit).
+
+    Only files untouched for an hour: a file being placed now is seconds old, so a
+    concurrent upload is never mistaken for an orphan.
+    """
+    store = blob_store(svc)
+    on_disk = await asyncio.to_thread(store.stored, older_than_s)
+    blobs, avatars = await uploads.known_hashes(svc.db)
+    orphans = [
+        path
+        for content_hash, path in on_disk
+        if content_hash not in (avatars if path.parent.parent == store.avatar_dir else blobs)
+    ]
+    if orphans:
+        await asyncio.to_thread(BlobStore.remove, *orphans)
+        log.warning("removed %d stored files nothing referred to", len(orphans))
+    return len(orphans)
 
 
 # -- serving ----------------------------------------------------------------------------------

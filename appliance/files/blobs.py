@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 HASH = re.compile(r"[0-9a-f]{64}")
@@ -58,6 +59,21 @@ class BlobStore:
         for leftover in self.temp_dir.iterdir():
             with contextlib.suppress(OSError):
                 leftover.unlink()
+
+    def stored(self, older_than_s: float) -> list[tuple[str, Path]]:
+        """(hash, path) of every blob, thumbnail and avatar file not written to lately."""
+        cutoff = time.time() - older_than_s
+        found = []
+        for folder, suffix in (
+            (self.root, ""),
+            (self.thumb_dir, ".webp"),
+            (self.avatar_dir, ".webp"),
+        ):
+            for path in folder.glob("??/*"):
+                content_hash = path.parent.name + path.name.removesuffix(suffix)
+                if HASH.fullmatch(content_hash) and path.stat().st_mtime < cutoff:
+                    found.append((content_hash, path))
+        return found
 
     def temp_files(self) -> list[Path]:
         return sorted(self.temp_dir.iterdir()) if self.temp_dir.is_dir() else []

@@ -141,6 +141,19 @@ async def drop_unused_blobs(tx: Tx, hashes: list[str]) -> list[tuple[str, bool]]
     return gone
 
 
+async def known_hashes(db: Reader) -> tuple[set[str], set[str]]:
+    """Every blob hash, and every avatar hash a user or room uses."""
+    blobs = {str(r[0]) for r in await db.fetchall("SELECT hash FROM blobs")}
+    avatars = {
+        str(r[0])
+        for r in await db.fetchall(
+            "SELECT avatar_hash FROM users WHERE avatar_hash IS NOT NULL"
+            " UNION SELECT avatar_hash FROM rooms WHERE avatar_hash IS NOT NULL"
+        )
+    }
+    return blobs, avatars
+
+
 async def avatar_in_use(db: Reader, content_hash: str) -> bool:
     row = await db.fetchone(
         "SELECT 1 WHERE EXISTS (SELECT 1 FROM users WHERE avatar_hash = ?)"

@@ -203,6 +203,10 @@ async def housekeeping(app: web.Application) -> AsyncIterator[None]:
     every = min(3600.0, max(1.0, svc.settings.uploads.unattached_ttl_s / 4))
 
     async def loop() -> None:
+        try:
+            await uploads.remove_orphans(svc)
+        except Exception:
+            log.exception("looking for stray stored files failed")
         while True:
             try:
                 removed = await uploads.sweep_unattached(svc)

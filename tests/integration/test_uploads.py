@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 
 from tests.client import Client
@@ -270,3 +271,30 @@ async def test_bad_multipart_requests_are_refused(make_user: UserFactory) -> Non
         alice.base_url + "/api/uploads", data=form, headers={"Origin": "http://evil.example"}
     ) as resp:
         assert resp.status == 403
+
+
+async def test_stray_files_from_a_power_cut_are_removed_at_start(
+    make_server: Callable[..., Server],
+) -> None:
+    srv = make_server()
+    admin = await admin_of(srv)
+    try:
+        kept = await upload(admin, os.urandom(2000), name="kept.bin")
+    finally:
+        await admin.close()
+    srv.stop()
+    # A file moved into place whose commit never happened, an hour and more ago.
+    stray = srv.data / "files" / "ab" / ("c" * 62)
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(b"orphan")
+    two_hours_ago = time.time() - 7200
+    for path in [stray, *stored_blobs(srv)]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    srv.start()
+    admin = await admin_of(srv)
+    try:
+        await eventually(lambda: not stray.exists(), "the stray file is removed")
+        assert (await fetch(admin, kept["url"]))[0] == 200
+        assert len(stored_blobs(srv)) == 1
+    finally:
+        await admin.close()
