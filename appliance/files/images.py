@@ -104,16 +104,21 @@ def _examine(im: Image.Image, work_dir: Path) -> ImageFacts | None:
         )
     orientation = 1 if animated else int(im.getexif().get(ORIENTATION, 1))
     dirty = bool(set(im.info) - HARMLESS_INFO) or orientation != 1
-    cleaned: Path | None = None
-    if dirty:
-        cleaned = work_dir / secrets.token_hex(16)
+    cleaned = work_dir / secrets.token_hex(16)
+    thumb = work_dir / secrets.token_hex(16)
+    try:
+        if not dirty:
+            made = _thumbnail(im, thumb, animated)
+            return ImageFacts(mime, width, height, animated, None, thumb if made else None)
         _resave(im, cleaned, animated)
-    if cleaned is None:
-        return ImageFacts(mime, width, height, animated, None, _thumbnail(im, work_dir, animated))
-    with Image.open(cleaned) as shown:
-        width, height = shown.size
-        thumb = _thumbnail(shown, work_dir, animated)
-    return ImageFacts(mime, width, height, animated, cleaned, thumb)
+        with Image.open(cleaned) as shown:
+            width, height = shown.size
+            made = _thumbnail(shown, thumb, animated)
+        return ImageFacts(mime, width, height, animated, cleaned, thumb if made else None)
+    except BaseException:
+        cleaned.unlink(missing_ok=True)  # nothing half-made stays in the temp folder
+        thumb.unlink(missing_ok=True)
+        raise
 
 
 def _resave(im: Image.Image, target: Path, animated: bool) -> None:
@@ -148,12 +153,12 @@ def _resave(im: Image.Image, target: Path, animated: bool) -> None:
     upright.save(target, format=fmt, **options)
 
 
-def _thumbnail(im: Image.Image, work_dir: Path, animated: bool) -> Path | None:
+def _thumbnail(im: Image.Image, target: Path, animated: bool) -> bool:
+    """Write a thumbnail to `target`; False when the image serves as its own."""
     width, height = im.size
-    target = work_dir / secrets.token_hex(16)
     if animated:
         if max(width, height) <= THUMB_PX:
-            return None  # small animations are their own thumbnail, and stay animated
+            return False  # small animations are their own thumbnail, and stay animated
         scale = THUMB_PX / max(width, height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         frames_bytes = size[0] * size[1] * 4 * int(getattr(im, "n_frames", 1))
@@ -171,14 +176,14 @@ def _thumbnail(im: Image.Image, work_dir: Path, animated: bool) -> Path | None:
                 loop=0,
                 quality=75,
             )
-            return target
+            return True
         im.seek(0)  # too many frames to hold: a still of the first one
     if im.format == "JPEG":
         im.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))  # decode at 1/2..1/8 scale: faster
     still = im.copy()
     still.thumbnail((THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS, reducing_gap=3.0)
     _rgb(still).save(target, "WEBP", quality=80)
-    return target
+    return True
 
 
 def _rgb(im: Image.Image) -> Image.Image:

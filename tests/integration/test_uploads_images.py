@@ -9,7 +9,8 @@ from PIL import ExifTags, Image
 from PIL.PngImagePlugin import PngInfo
 
 from tests.conftest import UserFactory
-from tests.integration.uploading import fetch, send_upload, upload
+from tests.integration.uploading import fetch, send_upload, temp_files, upload
+from tests.server import Server
 
 GPS = ExifTags.IFD.GPSInfo
 
@@ -135,9 +136,10 @@ async def test_decompression_bombs_are_refused(make_user: UserFactory) -> None:
 
 
 async def test_a_damaged_photo_is_refused_rather_than_kept_with_its_metadata(
-    make_user: UserFactory,
+    server: Server, make_user: UserFactory
 ) -> None:
     alice = await make_user("alice")
     photo = phone_photo()
     status, body = await send_upload(alice, photo[: len(photo) // 2], name="cut.jpg")
     assert status == 400 and "damaged" in body["error"]["message"]
+    assert temp_files(server) == []  # no half-made copy or thumbnail stays behind
