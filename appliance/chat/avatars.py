@@ -46,7 +46,7 @@ async def _make(store: BlobStore, chunks: AsyncIterator[bytes]) -> tuple[str, Pa
 
 
 async def _swap(
-    svc: Services, tx: Tx, store: BlobStore, old: str | None, new: str | None, made: Path | None
+    tx: Tx, store: BlobStore, old: str | None, new: str | None, made: Path | None
 ) -> None:
     """Inside the write: put the new file in place, drop the old one if now unused."""
     if new is not None and made is not None:
@@ -63,7 +63,7 @@ async def _user_job(
 
     async def job(tx: Tx) -> dict[str, Any]:
         old = await uploads.set_user_avatar(tx, user_id, new)
-        await _swap(svc, tx, store, old, new, made)
+        await _swap(tx, store, old, new, made)
         row = await users.get(tx, user_id)
         assert row is not None
         user = users.to_api(row, online=svc.hub.is_online(user_id))
@@ -108,7 +108,7 @@ async def _room_job(
 
     async def job(tx: Tx) -> dict[str, Any]:
         old = await uploads.set_room_avatar(tx, room_id, new)
-        await _swap(svc, tx, store, old, new, made)
+        await _swap(tx, store, old, new, made)
         row = await rooms.get(tx, room_id)
         assert row is not None
         members = (await rooms.members_of_rooms(tx, [room_id]))[room_id]
