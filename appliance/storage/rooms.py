@@ -12,8 +12,7 @@ from . import Reader, placeholders
 from .uploads import avatar_url
 
 COLUMNS = (
-    "r.id, r.kind, r.name, r.topic, r.direct_key, r.created_by, r.created_at, r.p2p,"
-    " r.avatar_hash"
+    "r.id, r.kind, r.name, r.topic, r.direct_key, r.created_by, r.created_at, r.p2p, r.avatar_hash"
 )
 
 
