@@ -239,11 +239,22 @@ class TurnService:
             await self.server.stop()
             self.server = None
 
+    async def try_start(self) -> None:
+        """Start, or log why not: chat must not go down because calls cannot relay yet
+        (no LAN address before DHCP answers, the port held by another program)."""
+        try:
+            await self.start()
+        except (ConfigError, AppError) as exc:
+            log.error("TURN server not started (retrying every minute): %s", exc)
+
     async def follow_addresses(self) -> None:
         """Keep the office subnets in step with the device's addresses (DHCP, Wi-Fi)."""
         while True:
             await asyncio.sleep(_INTERFACE_REFRESH_S)
-            self.policy.update(await asyncio.to_thread(_read_interfaces))
+            if self.server is None:
+                await self.try_start()
+            else:
+                self.policy.update(await asyncio.to_thread(_read_interfaces))
 
 
 def _url_literal(host: str) -> str:
@@ -283,7 +294,7 @@ def turn_ctx(service: TurnService) -> Callable[[web.Application], AsyncIterator[
         if not service.enabled:
             yield
             return
-        await service.start()
+        await service.try_start()
         follower = asyncio.create_task(service.follow_addresses(), name="turn-addresses")
         yield
         follower.cancel()

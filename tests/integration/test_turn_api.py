@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import socket
 import stat
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -141,3 +142,21 @@ def test_a_bad_turn_setting_stops_the_server_naming_the_key(tmp_path: Path) -> N
     )
     assert done.returncode == 2
     assert "turn.relay_ports" in done.stderr
+
+
+async def test_chat_still_serves_when_the_turn_port_is_taken(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    init_data(data)
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", port))
+        server = Server(data, env=turn_env(f"127.0.0.1:{port}")).start()
+        try:
+            client = await Client(server.url).login("admin", ADMIN_PASSWORD)
+            body = await client.get("/api/turn")
+            await client.close()
+        finally:
+            server.stop()
+    assert body["urls"] == []  # calls fall back to direct connections
+    assert "TURN server not started (retrying every minute): turn.listen" in server.log()
