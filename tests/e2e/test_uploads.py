@@ -13,7 +13,16 @@ from playwright.async_api import Locator, Page, Route, expect
 from tests.client import Client
 from tests.conftest import USER_PASSWORD, UserFactory, new_room
 from tests.e2e.conftest import ContextFactory, screenshot_path
-from tests.e2e.helpers import SLOW, message, messages, open_room, room_list, send
+from tests.e2e.helpers import (
+    SLOW,
+    message,
+    messages,
+    open_room,
+    room_list,
+    send,
+    wait_for_service_worker,
+    wait_until_outbox_holds,
+)
 from tests.server import ADMIN_PASSWORD
 
 # A PNG drawn in the page (a coloured frame around a white square), handed over as a File in
@@ -338,3 +347,43 @@ async def test_profile_and_room_pictures_are_cropped_and_shown_to_others(
     await expect(sidebar_picture).to_be_visible(timeout=SLOW)
     await wait_until_loaded(bob_page, sidebar_picture)
     await bob_page.screenshot(path=screenshot_path("uploads-avatars"))
+
+
+async def test_an_image_attached_offline_waits_through_a_reload_and_arrives_once(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    alice = await make_user("alice")
+    bob = await make_user("bob")
+    rid = (await new_room(alice, bob, name="offline files"))["id"]
+    context, page = await open_as(alice)
+    _, bob_page = await open_as(bob)
+    await open_room(page, rid)
+    await open_room(bob_page, rid)
+    await send(page, "online first")
+    await wait_for_service_worker(page)
+
+    await context.set_offline(True)
+    await expect(page.get_by_test_id("offline-banner")).to_be_visible()
+    await page.evaluate(PASTE_IMAGE, ["image.png", 320, 240, "#c62f2f"])
+    card = page.get_by_test_id("room-view").get_by_test_id("upload-card")
+    await expect(card).to_have_attribute("data-state", "waiting")
+    box = page.get_by_test_id("room-view").get_by_test_id("composer-input")
+    await box.fill("from the train")
+    await box.press("Enter")
+    pending = page.get_by_test_id("pending-message")
+    await expect(pending.get_by_test_id("upload-status")).to_have_text("Waiting for the network")
+
+    # The file waits in IndexedDB with its message: a reload while offline keeps both.
+    await wait_until_outbox_holds(page, 1)
+    await page.reload()
+    await expect(page.get_by_test_id("offline-banner")).to_be_visible()
+    await expect(pending.get_by_test_id("upload-name")).to_have_count(1)
+    await expect(pending.get_by_test_id("upload-status")).to_have_text("Waiting for the network")
+
+    await context.set_offline(False)
+    await expect(pending).to_have_count(0, timeout=SLOW)
+    preview = message(room_list(bob_page), "from the train").get_by_test_id("image-preview")
+    await expect(preview).to_have_count(1, timeout=SLOW)
+    await wait_until_loaded(bob_page, preview.locator("img"))
+    stored = await stored_attachments(alice, rid)
+    assert [[a["width"] for a in files] for files in stored] == [[], [320]]
