@@ -3,15 +3,18 @@
 import { onBeforeUnmount, onMounted, ref, type Ref, type ShallowRef } from 'vue'
 import type { BoardSession, Change } from './boardSession'
 import type { PaintOp } from './ops'
-import { ImageCache, renderBoard, renderOverlay, type View } from './render'
+import { BoardRenderer, ImageCache, renderOverlay, type View } from './render'
 
 export function useBoardCanvas(session: ShallowRef<BoardSession | null>, view: Ref<View>, drawing: () => PaintOp | null) {
   const stage = ref<HTMLDivElement | null>(null)
   const boardCanvas = ref<HTMLCanvasElement | null>(null)
   const overlayCanvas = ref<HTMLCanvasElement | null>(null)
   const tick = ref(0) // bumped on every change, for what the template derives from the session
-  const layer = document.createElement('canvas')
-  const images = new ImageCache(() => schedule('board'))
+  const renderer = new BoardRenderer()
+  const images = new ImageCache(() => {
+    renderer.invalidate()
+    schedule('board')
+  })
   const scale = window.devicePixelRatio || 1
   let frame = 0
   let dirtyBoard = false
@@ -31,7 +34,7 @@ export function useBoardCanvas(session: ShallowRef<BoardSession | null>, view: R
     const board = boardCanvas.value
     const overlay = overlayCanvas.value
     if (!s || !board || !overlay) return
-    if (dirtyBoard) renderBoard(board, layer, s.ops, view.value, scale, images.get)
+    if (dirtyBoard) renderer.render(board, s.ops, view.value, scale, images.get)
     if (dirtyOverlay) {
       const now: PaintOp[] = [...s.previews.values()]
       const mine = drawing()
