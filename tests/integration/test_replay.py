@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import Any
+from unittest.mock import ANY
 
 from tests.client import WAIT, Client, Socket
 from tests.conftest import UserFactory, new_room
@@ -195,7 +196,7 @@ async def test_hello_older_than_the_replay_limit_asks_for_a_resync(
         head = start + 8
 
         stale = await admin.connect(since=start)
-        assert stale.hello_reply["data"] == {"resync": True, "head": head}
+        assert stale.hello_reply["data"] == {"resync": True, "head": head, "conn": ANY}
         assert stale.events() == []
 
         recent = await admin.connect(since=head - 5)  # exactly the limit: still replayed
