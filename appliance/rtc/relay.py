@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _MAX_BIND_TRIES = 256
 _READS_PER_WAKEUP = 64
+_SOCKET_BUFFER_BYTES = 1 << 20
 # Linux: IP_MTU_DISCOVER with IP_PMTUDISC_DO sets the DF bit (RFC 8656 §14). Python's
 # socket module does not export these names, so Linux's values are the defaults.
 _HAS_DF = sys.platform.startswith("linux")
@@ -100,6 +101,16 @@ class UdpRelay:
         self._release(self._address[1])
 
 
+def grow_buffers(sock: socket.socket) -> None:
+    """Room for bursts while the event loop is busy elsewhere (the kernel caps the size
+    at net.core.rmem_max / wmem_max; the default socket buffer holds ~170 video packets)."""
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, _SOCKET_BUFFER_BYTES)
+        except OSError as exc:
+            log.debug("cannot grow a socket buffer: %s", exc)
+
+
 class UdpRelayProvider:
     """Opens relays on ``host`` with ports in ``ports`` (inclusive)."""
 
@@ -137,6 +148,7 @@ class UdpRelayProvider:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
+            grow_buffers(sock)
             if dont_fragment and _HAS_DF:
                 sock.setsockopt(socket.IPPROTO_IP, _IP_MTU_DISCOVER, _IP_PMTUDISC_DO)
             sock.bind((self._host, port))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from typing import cast
@@ -17,7 +18,7 @@ from . import datapath
 from .allocation import Address, FiveTuple
 from .credentials import NonceIssuer
 from .limits import TurnLimits
-from .relay import UdpRelayProvider
+from .relay import UdpRelayProvider, grow_buffers
 from .stun_attributes import StunError
 from .turn import Authenticator, PeerFilter, TurnHandler
 
@@ -26,26 +27,17 @@ log = logging.getLogger(__name__)
 _SWEEP_INTERVAL_S = 1.0
 _MAX_UDP_LINKS = 8192
 _MAX_STREAM_BUFFER = 20 + 0xFFFF + 4
-
-
-def _zero() -> int:
-    return 0
+_READS_PER_WAKEUP = 64
 
 
 class UdpLink:
     """A client reached over the UDP listener."""
 
-    __slots__ = ("_addr", "_buffered", "_limit", "_transport", "five_tuple")
+    __slots__ = ("_addr", "_sock", "five_tuple")
 
-    def __init__(
-        self, transport: asyncio.DatagramTransport, five_tuple: FiveTuple, limit: int
-    ) -> None:
-        self._transport = transport
+    def __init__(self, sock: socket.socket, five_tuple: FiveTuple) -> None:
+        self._sock = sock
         self._addr = five_tuple.client
-        self._limit = limit
-        # _SelectorDatagramTransport buffers when the socket would block; typeshed does
-        # not declare get_write_buffer_size() on DatagramTransport.
-        self._buffered: Callable[[], int] = getattr(transport, "get_write_buffer_size", _zero)
         self.five_tuple = five_tuple
 
     @property
@@ -53,39 +45,67 @@ class UdpLink:
         return False
 
     def send(self, data: bytes) -> None:
-        if self._transport.is_closing() or self._buffered() > self._limit:
-            return  # a congested socket drops, as UDP would
-        self._transport.sendto(data, self._addr)
+        try:
+            self._sock.sendto(data, self._addr)
+        except (BlockingIOError, InterruptedError):
+            pass  # the kernel buffer is full: drop, as UDP would
+        except OSError as exc:
+            log.debug("TURN UDP send to %s failed: %s", self._addr, exc)
 
 
-class _UdpListener(asyncio.DatagramProtocol):
-    def __init__(self, server: TurnServer) -> None:
+class _UdpListener:
+    """The UDP listener reads straight from its socket, draining several datagrams per
+    wakeup: asyncio's datagram transport costs one loop iteration per packet, and this
+    socket carries every client's media."""
+
+    def __init__(
+        self, server: TurnServer, sock: socket.socket, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._server = server
-        self._transport: asyncio.DatagramTransport | None = None
-        self._local: Address = ("", 0)
+        self._sock = sock
+        self._loop = loop
+        sockname = sock.getsockname()
+        self.local: Address = (sockname[0], sockname[1])
         self._links: dict[Address, UdpLink] = {}
+        loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.DatagramTransport, transport)
-        sockname = transport.get_extra_info("sockname")
-        self._local = (sockname[0], sockname[1])
+    def _readable(self) -> None:
+        handle = self._server.handler.handle
+        links = self._links
+        recvfrom = self._sock.recvfrom
+        for _ in range(_READS_PER_WAKEUP):
+            try:
+                data, addr = recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("TURN UDP listener error: %s", exc)
+                return
+            key = (addr[0], addr[1])
+            link = links.get(key)
+            if link is None:
+                if len(links) >= _MAX_UDP_LINKS:
+                    links.clear()
+                five_tuple = FiveTuple(key[0], key[1], self.local[0], self.local[1], "udp")
+                link = links[key] = UdpLink(self._sock, five_tuple)
+            handle(data, link)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        transport = self._transport
-        if transport is None or not isinstance(addr[0], str):
-            return
-        key = (addr[0], addr[1])
-        link = self._links.get(key)
-        if link is None:
-            if len(self._links) >= _MAX_UDP_LINKS:
-                self._links.clear()
-            five_tuple = FiveTuple(key[0], key[1], self._local[0], self._local[1], "udp")
-            link = UdpLink(transport, five_tuple, self._server.limits.tcp_write_buffer_bytes)
-            self._links[key] = link
-        self._server.handler.handle(data, link)
+    def close(self) -> None:
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("TURN UDP listener error: %s", exc)
+
+def _udp_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        grow_buffers(sock)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _TcpConnection(asyncio.Protocol):
@@ -207,7 +227,7 @@ class TurnServer:
         )
         self._want_udp = udp
         self._want_tcp = tcp
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: _UdpListener | None = None
         self._tcp: asyncio.Server | None = None
         self._connections: set[_TcpConnection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
@@ -252,11 +272,8 @@ class TurnServer:
 
     async def _bind(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
         if self._want_udp:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpListener(self), local_addr=(host, port)
-            )
-            self._udp = transport
-            port = transport.get_extra_info("sockname")[1]
+            self._udp = _UdpListener(self, _udp_socket(host, port), loop)
+            port = self._udp.local[1]
         if self._want_tcp:
             self._tcp = await loop.create_server(
                 lambda: _TcpConnection(self), host, port, reuse_address=True, backlog=128
