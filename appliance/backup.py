@@ -17,9 +17,10 @@ archive is of one moment; `ArchiveStream.read()` then yields the tar.gz a chunk 
 so the server streams it while it is being compressed (`stream_archive`), never holding
 it whole in memory or on disk.
 
-Extension point: when uploads exist, add their folder to `FOLDERS` (and its rule to
-`restore_check.ALLOWED_FILES`). Big files should be hard-linked into the snapshot, not copied; the
-archive streams them in chunks like the database.
+    files/...       uploaded files (`appliance.files.blobs`): blobs named by their SHA-256,
+                    their thumbnails and the avatars, hard-linked into the snapshot (they
+                    never change once written, so a link is a copy that costs no space)
+                    and counted in the manifest's `uploads: {count, bytes}`
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tarfile
@@ -52,6 +54,12 @@ DATABASE = "pychat.db"
 FOLDERS: dict[str, tuple[str, ...]] = {
     "tls": ("ca.crt", "ca.key", "server.crt", "server.key", "custom.crt", "custom.key"),
 }
+# Uploaded files: `files/ab/<62 hex>` (a blob, its name its SHA-256), and the thumbnails and
+# avatars made from blobs. Nothing else under files/ (tmp/ holds unfinished uploads).
+UPLOADS = "files"
+UPLOAD_NAME = re.compile(
+    r"files/(?:(?P<head>[0-9a-f]{2})/(?P<tail>[0-9a-f]{62})|(?:thumbs|avatars)/[0-9a-f]{2}/[0-9a-f]{62}\.webp)"
+)
 PRIVATE_SUFFIXES = (".key", ".db")  # archived with mode 0600
 CHUNK_BYTES = 1 << 20
 SPARE_BYTES = 64 << 20  # left free on the device after a snapshot
@@ -171,6 +179,7 @@ def _fill_snapshot(directory: Path, data_dir: Path, db_path: Path, now_s: float)
                 copy.parent.mkdir(mode=0o700, exist_ok=True)
                 shutil.copyfile(source, copy)
                 files.append((f"{folder}/{name}", copy))
+    uploads = _link_uploads(data_dir, directory)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "app": "pychat",
@@ -183,11 +192,40 @@ def _fill_snapshot(directory: Path, data_dir: Path, db_path: Path, now_s: float)
         "files": {
             name: {"size": path.stat().st_size, "sha256": _sha256(path)} for name, path in files
         },
+        "uploads": {"count": len(uploads), "bytes": sum(m.size for m in uploads)},
     }
     text = json.dumps(manifest, indent=2, sort_keys=True).encode()
     members = [Member(MANIFEST, data=text, size=len(text))]
     members += [Member(name, path=path, size=path.stat().st_size) for name, path in files]
-    return Snapshot(directory, manifest, members)
+    return Snapshot(directory, manifest, members + uploads)
+
+
+def uploaded_files(data_dir: Path) -> list[tuple[str, Path]]:
+    """(archive name, path) of every uploaded file worth keeping, in a stable order."""
+    root = data_dir / UPLOADS
+    if not root.is_dir():
+        return []
+    found = []
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(data_dir).as_posix()
+        if UPLOAD_NAME.fullmatch(name) and path.is_file() and not path.is_symlink():
+            found.append((name, path))
+    return found
+
+
+def _link_uploads(data_dir: Path, directory: Path) -> list[Member]:
+    members = []
+    for name, source in uploaded_files(data_dir):
+        target = directory / name
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except FileNotFoundError:
+            continue  # released since the listing: the snapshot's database may still name it
+        except OSError:
+            shutil.copyfile(source, target)  # a file system without hard links
+        members.append(Member(name, path=target, size=target.stat().st_size))
+    return members
 
 
 class ArchiveStream:

@@ -10,7 +10,7 @@ A running server never swaps its database underneath itself. Restoring is three 
    an interrupted upload and is removed.
 3. **apply** (`apply_pending`, when the server starts, before the database opens; or
    `pychat restore` with the server stopped): the current database (with its `-wal` and
-   `-shm`) and `tls/` move to `<data>/restore-previous/<time>/`, the staged ones move in.
+   `-shm`), `tls/` and `files/` move to `<data>/restore-previous/<time>/`, the staged ones move in.
    Every step is a rename inside the data folder, journalled by an `APPLYING` file, so a
    power cut part-way through is finished on the next start. Only the newest
    `restore-previous/` folder is kept.
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .backup import DATABASE, FOLDERS, MANIFEST, SPARE_BYTES
+from .backup import DATABASE, FOLDERS, MANIFEST, SPARE_BYTES, UPLOADS
 from .errors import BadRequest, Conflict
 from .restore_check import RestoreRefused, check_archive, newest_schema
 from .setup_wizard.claim import destroy_claim_code
@@ -75,6 +75,9 @@ def stage(data_dir: Path, archive: Path, *, dry_run: bool) -> dict[str, Any]:
         report = check_archive(archive, staging, max_bytes=limit)
         if dry_run:
             return report
+        # A backup replaces the uploaded files too, even with none: the restored database
+        # names only its own.
+        (staging / UPLOADS).mkdir(mode=0o700, exist_ok=True)
         pending = data_dir / PENDING
         if pending.exists():
             if (pending / APPLYING).exists():
@@ -184,7 +187,7 @@ def apply_pending(data_dir: Path) -> str | None:
             if (data_dir / name).exists() and not (aside / name).exists():
                 os.replace(data_dir / name, aside / name)
         os.replace(pending / DATABASE, db_path)
-    for folder in FOLDERS:
+    for folder in (*FOLDERS, UPLOADS):
         if (pending / folder).is_dir():
             current = data_dir / folder
             if current.exists() and not (aside / folder).exists():

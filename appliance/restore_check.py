@@ -22,14 +22,14 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .backup import CHUNK_BYTES, DATABASE, FOLDERS, FORMAT, MANIFEST
+from .backup import CHUNK_BYTES, DATABASE, FOLDERS, FORMAT, MANIFEST, UPLOAD_NAME
 from .db import migration_scripts
 from .errors import BadRequest
 from .storage import stats
 from .tls_issue import fingerprint
 
 MAX_MANIFEST_BYTES = 1 << 20
-# Every member a backup may hold. Extension point: uploads/ joins through backup.FOLDERS.
+# Every member a backup may hold, besides uploaded files (backup.UPLOAD_NAME).
 ALLOWED_FILES = frozenset(
     {MANIFEST, DATABASE} | {f"{d}/{name}" for d, names in FOLDERS.items() for name in names}
 )
@@ -90,7 +90,7 @@ def _extract(archive: Path, staging: Path, max_bytes: int) -> set[str]:
                 continue
             if not member.isreg():
                 raise RestoreRefused(f"it holds a special file ({name[:200]!r}).")
-            if name not in ALLOWED_FILES:
+            if name not in ALLOWED_FILES and not UPLOAD_NAME.fullmatch(name):
                 raise RestoreRefused(f"it holds an unexpected file ({name[:200]!r}).")
             if name in found:
                 raise RestoreRefused(f"it holds {name!r} twice.")
@@ -98,7 +98,7 @@ def _extract(archive: Path, staging: Path, max_bytes: int) -> set[str]:
             if total > max_bytes:
                 raise RestoreRefused("it is larger than the free space on the device allows.")
             target = staging / name
-            target.parent.mkdir(mode=0o700, exist_ok=True)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             source = tar.extractfile(member)
             assert source is not None
             try:
@@ -147,9 +147,11 @@ def _read_manifest(staging: Path, found: set[str]) -> dict[str, Any]:
             f"it comes from a newer Pychat (database version {schema}; this one knows up to"
             f" {newest_schema()}). Update Pychat first."
         )
-    if set(files) != found - {MANIFEST}:
+    uploads = sorted(n for n in found if UPLOAD_NAME.fullmatch(n))
+    if set(files) != found - {MANIFEST} - set(uploads):
         raise RestoreRefused("its files do not match its manifest.")
-    for name in sorted(found - {MANIFEST}):
+    _check_uploads(staging, uploads, manifest.get("uploads", {"count": 0, "bytes": 0}))
+    for name in sorted(set(files)):
         entry = files[name]
         size = (staging / name).stat().st_size
         if not isinstance(entry, dict) or entry.get("size") != size:
@@ -157,6 +159,18 @@ def _read_manifest(staging: Path, found: set[str]) -> dict[str, Any]:
         if entry.get("sha256") != _sha256(staging / name):
             raise RestoreRefused(f"{name} does not match its manifest (checksum).")
     return manifest
+
+
+def _check_uploads(staging: Path, names: list[str], expected: Any) -> None:
+    """Uploaded files: as many as the manifest says, and every blob's bytes match its name."""
+    total = sum((staging / n).stat().st_size for n in names)
+    if expected != {"count": len(names), "bytes": total}:
+        raise RestoreRefused("its uploaded files do not match its manifest.")
+    for name in names:
+        match = UPLOAD_NAME.fullmatch(name)
+        assert match is not None
+        if match["head"] and _sha256(staging / name) != match["head"] + match["tail"]:
+            raise RestoreRefused(f"{name} is damaged (its checksum does not match its name).")
 
 
 def _reference_schema(version: int) -> set[tuple[str, str, str, str]]:
