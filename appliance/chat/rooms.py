@@ -9,6 +9,7 @@ from ..access import access_room
 from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..storage import rooms, users
+from ..storage.uploads import avatar_url
 from .accounts import Session
 from .services import Services
 
@@ -64,6 +65,7 @@ async def list_channels(svc: Services, user_id: int) -> list[dict[str, Any]]:
             "topic": r["topic"],
             "member_count": r["member_count"],
             "joined": int(r["id"]) in mine,
+            "avatar_url": avatar_url(r["avatar_hash"]),
         }
         for r in await rooms.channels(svc.db)
     ]

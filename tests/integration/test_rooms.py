@@ -81,6 +81,7 @@ async def test_channels_are_listed_and_anyone_may_join(make_user: UserFactory) -
     listed = {c["id"]: c for c in (await carol.get("/api/channels"))["channels"]}
     assert channel["id"] in listed and private["id"] not in listed
     assert listed[channel["id"]]["name"] == channel["name"]
+    assert listed[channel["id"]]["avatar_url"] is None  # the browse list shows pictures too
 
     a = await alice.connect()
     joined = await carol.post(f"/api/rooms/{channel['id']}/join")
