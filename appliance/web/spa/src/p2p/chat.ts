@@ -4,10 +4,11 @@
 // messages the other lacks, so a device that was away catches up and an undelivered message
 // goes out as soon as a device of its recipient appears (docs/api/p2p.md).
 import { defineStore } from 'pinia'
-import { reactive, watch } from 'vue'
+import { reactive, toRaw, watch } from 'vue'
 import { useRoomsStore } from '@/stores/rooms'
 import { useSessionStore } from '@/stores/session'
 import { useSyncStore } from '@/stores/sync'
+import type { FeatureChannel } from '@/sync/featureChannel'
 import { byTime, isP2pMessage, P2pMessageDb, type P2pMessage, type StoredP2pMessage } from './messageDb'
 import type { Peer } from './peers'
 import { usePeers } from './usePeers'
@@ -50,7 +51,8 @@ export const useP2pChatStore = defineStore('p2pChat', () => {
       if (!p2pRooms().includes(room)) return channel.close()
       attach({ channel, peer, room, creator: peer.remoteConn })
     })
-    useSyncStore().channel.onReady(() => discoverAll())
+    const channel = toRaw(useSyncStore().channel) as unknown as FeatureChannel // see usePeers
+    channel.onReady(() => discoverAll())
     watch(() => p2pRooms().join(','), () => discoverAll())
     setInterval(() => discoverAll(), DISCOVER_EVERY_MS)
   }
@@ -66,6 +68,8 @@ export const useP2pChatStore = defineStore('p2pChat', () => {
       const link = links.get(`${device.conn}:${room}`)
       if (link && link.channel.readyState !== 'closed') continue
       const peer = await peers.connect(device.conn, device.user, room)
+      const again = links.get(`${device.conn}:${room}`)
+      if (again && again.channel.readyState !== 'closed') continue // made meanwhile
       const channel = peer.openChannel(LABEL_PREFIX + room)
       attach({ channel, peer, room, creator: peers.localConn ?? 0 })
     }

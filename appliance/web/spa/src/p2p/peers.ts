@@ -145,7 +145,7 @@ export class PeerManager {
   private readonly unsubscribe: () => void
 
   constructor(private readonly channel: FeatureChannel) {
-    this.unsubscribe = channel.on('rtc.signal', (frame) => void this.onFrame(frame))
+    this.unsubscribe = channel.on('rtc.signal', (frame) => this.enqueue(frame))
     this.idleTimer = setInterval(() => this.closeIdle(), IDLE_MS / 2)
   }
 
@@ -210,6 +210,21 @@ export class PeerManager {
     for (const peer of [...this.peers.values()]) peer.close()
   }
 
+  /** Signals from one device are handled one after another: a candidate that arrives
+   *  while its offer is still being applied must wait for it, not be dropped. */
+  private readonly queues = new Map<number, Promise<void>>()
+
+  private enqueue(frame: FeatureFrame): void {
+    const from = Number(frame.from)
+    const next = (this.queues.get(from) ?? Promise.resolve())
+      .then(() => this.onFrame(frame))
+      .catch(() => undefined)
+    this.queues.set(from, next)
+    void next.then(() => {
+      if (this.queues.get(from) === next) this.queues.delete(from)
+    })
+  }
+
   private async onFrame(frame: FeatureFrame): Promise<void> {
     const data = frame.data as Partial<P2pSignal> | undefined
     if (!data || data.app !== 'p2p' || typeof data.kind !== 'string') return
@@ -229,7 +244,14 @@ export class PeerManager {
     }
   }
 
-  private async configuration(): Promise<RTCConfiguration> {
+  private configuring: Promise<RTCConfiguration> | null = null
+
+  private configuration(): Promise<RTCConfiguration> {
+    this.configuring ??= this.fetchConfiguration().finally(() => (this.configuring = null))
+    return this.configuring
+  }
+
+  private async fetchConfiguration(): Promise<RTCConfiguration> {
     const now = Date.now()
     if (!this.iceServers || this.iceServers.until < now) {
       let servers: RTCIceServer[] = []

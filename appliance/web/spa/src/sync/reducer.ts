@@ -265,6 +265,7 @@ export function upsertRoom(state: ChatState, incoming: Room): void {
   if (incoming.owners !== undefined) held.owners = [...incoming.owners]
   if (incoming.created_by !== undefined) held.created_by = incoming.created_by
   if (incoming.created_at !== undefined) held.created_at = incoming.created_at
+  if (incoming.p2p !== undefined) held.p2p = incoming.p2p
   if (incoming.avatar_url !== undefined) held.avatar_url = incoming.avatar_url
 }
 
