@@ -112,6 +112,9 @@ class TurnSettings:
     max_allocations: int = 1000
     max_allocations_per_user: int = 64
     credential_ttl_s: int = 43200  # what GET /api/turn hands out lasts 12 hours
+    # The echo bot's "test call" (aiortc re-encodes what it echoes: keep it small).
+    test_calls: int = 2
+    test_call_max_s: int = 300
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,8 @@ _BOUNDS: dict[str, Any] = {
     "turn.max_allocations": (1, 100_000),
     "turn.max_allocations_per_user": (1, 10_000),
     "turn.credential_ttl_s": (600, 7 * 86400),
+    "turn.test_calls": (1, 16),
+    "turn.test_call_max_s": (1, 3600),
     "painter.max_ops": (100, 10_000_000),
     "painter.max_bytes": (65536, 1 << 30),
     "painter.max_points": (2, 1_000_000),

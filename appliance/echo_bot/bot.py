@@ -1,9 +1,9 @@
 """The echo bot: hears call frames on its virtual device, answers rings, echoes media.
 
-Limits: at most `MAX_CALLS` echo calls at once (a further ring is declined; the call
-registry also keeps one account in one call at a time, so today that is one), and each
-ends after `MAX_CALL_S`. aiortc decodes and re-encodes what it echoes (about 8 % of an x86
-core per 360p video stream), which is why both are small.
+Limits: at most `turn.test_calls` echo calls at once (a further ring is declined; the
+call registry also keeps one account in one call at a time, so today that is one), and
+each ends after `turn.test_call_max_s`. aiortc decodes and re-encodes what it echoes
+(about 8 % of an x86 core per 360p video stream), which is why both are small.
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ if TYPE_CHECKING:
     from .session import EchoSession
 
 log = logging.getLogger(__name__)
-
-MAX_CALLS = 2
-MAX_CALL_S = 300.0
 
 
 class EchoBot:
@@ -91,7 +88,7 @@ class EchoBot:
         if device is None or device.closed or room in self.sessions:
             return
         try:
-            if len(self.sessions) >= MAX_CALLS:
+            if len(self.sessions) >= self.svc.settings.turn.test_calls:
                 self.svc.calls.decline(device.user_id, room)
                 return
             call, _ = self.svc.calls.join(device, room, audio=True, video=True)
@@ -108,7 +105,9 @@ class EchoBot:
         config = ice_configuration(credentials)
         session = EchoSession(room, int(call["id"]), device.id, config, self._signal_out(room))
         self.sessions[room] = session
-        self._timers[room] = asyncio.get_running_loop().call_later(MAX_CALL_S, self._hang_up, room)
+        self._timers[room] = asyncio.get_running_loop().call_later(
+            self.svc.settings.turn.test_call_max_s, self._hang_up, room
+        )
         self._seat(room, call)
         for conn in self._remote_conns(call):
             self._spawn(session.connect(conn))  # the newcomer offers (docs/api/calls.md)

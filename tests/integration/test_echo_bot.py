@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,6 +177,45 @@ async def test_a_shared_screen_comes_back_too(caller: Client) -> None:
     finally:
         await call.sock.ok({"type": "rtc.call.leave", "room": call.room["id"]})
         await call.close()
+
+
+async def test_echo_is_busy_while_in_another_test_call(server: Server, caller: Client) -> None:
+    first = await _call_echo(caller)
+    await first.signal("offer")  # Echo answered: it is in this call now
+    admin = await Client(server.url).login("admin", ADMIN_PASSWORD)
+    try:
+        second = await _call_echo(admin)
+        echo_user = next(m for m in second.room["members"] if m != admin.id)
+        assert echo_user in second.call["busy"] and echo_user not in second.call["ringing"]
+        await second.sock.ok({"type": "rtc.call.leave", "room": second.room["id"]})
+    finally:
+        await first.sock.ok({"type": "rtc.call.leave", "room": first.room["id"]})
+        await admin.close()
+
+
+async def test_a_test_call_ends_by_itself(tmp_path: Path) -> None:
+    server, _ = start_turn_serve(tmp_path / "data", env={"PYCHAT_TURN_TEST_CALL_MAX_S": "2"})
+    try:
+        caller = await Client(server.url).login("admin", ADMIN_PASSWORD)
+        call = await _call_echo(caller)
+        try:
+            await call.answer_bot(await caller.get("/api/turn"))
+            await call.see(COLOUR)
+            # Echo hangs up on its own: the caller is left alone in the call.
+            alone = await call.sock.wait_for(
+                lambda f: (
+                    f.get("type") == "rtc.call"
+                    and f["call"] is not None
+                    and [p["user"] for p in f["call"]["participants"]] == [caller.id]
+                ),
+                timeout=WAIT,
+            )
+            assert alone["call"]["id"] == call.call["id"]
+        finally:
+            await call.close()
+            await caller.close()
+    finally:
+        server.stop()
 
 
 async def test_a_test_call_needs_a_signed_in_user(server: Server) -> None:
