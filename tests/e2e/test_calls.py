@@ -1,0 +1,185 @@
+"""Calls in the real app: two people in two browser contexts with Chromium's fake camera and
+microphone. Both sides decode the other's video and audio, directly and relayed only
+through our own TURN server; a shared screen arrives as a second picture; the call
+survives the WebSocket dropping; a decline stops the ring on every device."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import BrowserContext, Locator, Page, expect
+
+from tests.client import Client
+from tests.conftest import USER_PASSWORD, UserFactory, new_room
+from tests.e2e.conftest import ContextFactory
+from tests.e2e.helpers import SLOW, open_room
+from tests.rtc.serve import start_turn_serve
+from tests.server import ADMIN_PASSWORD, Server
+
+# Decoding starts within a second or two on a LAN; a loaded 2-core machine needs more.
+MEDIA = 30_000
+
+
+def panel(page: Page) -> Locator:
+    return page.get_by_test_id("call-panel")
+
+
+def remote_tile(page: Page, user: Client, role: str = "camera") -> Locator:
+    return panel(page).locator(
+        f'[data-testid="call-tile"][data-local="no"][data-user="{user.id}"][data-role="{role}"]'
+    )
+
+
+async def number(tile: Locator, attribute: str) -> int:
+    return int(await tile.get_attribute(attribute) or 0)
+
+
+async def decodes(page: Page, tile: Locator, *, above: int = 0, audio: bool = True) -> None:
+    """Waits until the tile's stream has decoded more than `above` video frames (and, for a
+    camera, received audio samples): what a person sees and hears."""
+    handle = await tile.element_handle()
+    await page.wait_for_function(
+        "([el, above, audio]) => Number(el.dataset.frames) > above"
+        " && (!audio || Number(el.dataset.audioSamples) > 0)",
+        arg=[handle, above, audio],
+        timeout=MEDIA,
+    )
+
+
+async def call_between(caller: Page, callee: Page, room: int, *, video: bool = True) -> None:
+    """The caller starts a call from the room; the callee answers the ring."""
+    await open_room(caller, room)
+    start = "call-start-video" if video else "call-start"
+    await caller.get_by_test_id("room-view").get_by_test_id(start).click()
+    await expect(panel(caller)).to_be_visible()
+    ring = callee.get_by_test_id("ring-overlay")
+    await expect(ring).to_be_visible(timeout=SLOW)
+    await ring.get_by_test_id("ring-accept-video" if video else "ring-accept-audio").click()
+    for page in (caller, callee):
+        await expect(panel(page)).to_have_attribute("data-participants", "2", timeout=SLOW)
+
+
+async def test_a_video_call_from_a_dm_with_screen_sharing_survives_a_reconnect(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    dm = (await new_room(alice, bob, kind="direct"))["id"]
+    _, alice_page = await open_as(alice)
+    _, bob_page = await open_as(bob)
+    await expect(alice_page.get_by_test_id(f"room-link-{dm}")).to_be_visible()
+
+    await call_between(alice_page, bob_page, dm)
+    alice_sees, bob_sees = remote_tile(alice_page, bob), remote_tile(bob_page, alice)
+    await decodes(alice_page, alice_sees)
+    await decodes(bob_page, bob_sees)
+    # Both sidebars show the call in progress with two people in it.
+    for page in (alice_page, bob_page):
+        await expect(page.get_by_test_id(f"call-marker-{dm}")).to_contain_text("2")
+
+    # Alice shares her screen: Bob gets a second picture beside her camera.
+    await alice_page.get_by_test_id("call-screen").click()
+    await expect(alice_page.get_by_test_id("call-screen")).to_have_attribute("aria-pressed", "true")
+    screen = remote_tile(bob_page, alice, "screen")
+    await expect(screen).to_have_count(1, timeout=SLOW)
+    await decodes(bob_page, screen, audio=False)
+
+    # Alice's WebSocket drops and comes back: the call goes on, nobody is lost.
+    old_conn = await panel(alice_page).get_attribute("data-conn")
+    await alice_page.evaluate("() => window.dispatchEvent(new Event('offline'))")
+    await alice_page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    await expect(panel(alice_page)).not_to_have_attribute("data-conn", old_conn or "", timeout=SLOW)
+    await expect(alice_page.get_by_test_id("connection")).to_have_attribute("data-state", "online")
+    seen_before = await number(bob_sees, "data-frames")
+    heard_before = await number(alice_sees, "data-frames")
+    await decodes(bob_page, bob_sees, above=seen_before + 30)
+    await decodes(alice_page, alice_sees, above=heard_before + 30)
+    for page in (alice_page, bob_page):
+        await expect(panel(page)).to_have_attribute("data-participants", "2")
+    # The server has Alice's seat on her new socket.
+    sock = await alice.connect()
+    calls = (await sock.ok({"type": "rtc.calls"}))["calls"]
+    seats = {p["user"]: p for p in calls[0]["participants"]}
+    assert str(seats[alice.id]["conn"]) == await panel(alice_page).get_attribute("data-conn")
+    assert seats[alice.id]["screen"] and seats[alice.id]["connected"]
+
+    # Bob hangs up; in a direct call that ends it for Alice too.
+    await bob_page.get_by_test_id("call-leave").click()
+    for page in (alice_page, bob_page):
+        await expect(panel(page)).to_have_count(0, timeout=SLOW)
+        await expect(page.get_by_test_id(f"call-marker-{dm}")).to_have_count(0, timeout=SLOW)
+
+
+async def test_declining_on_one_device_stops_the_ring_on_all(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    dm = (await new_room(alice, bob, kind="direct"))["id"]
+    _, alice_page = await open_as(alice)
+    bob_context, bob_page = await open_as(bob)
+    bob_phone = await bob_context.new_page()
+    await bob_phone.goto("/")
+    await expect(bob_phone.get_by_test_id(f"room-link-{dm}")).to_be_visible()
+
+    await open_room(alice_page, dm)
+    await alice_page.get_by_test_id("room-view").get_by_test_id("call-start").click()
+    await expect(alice_page.get_by_test_id("call-waiting")).to_be_visible()
+    for page in (bob_page, bob_phone):
+        await expect(page.get_by_test_id("ring-overlay")).to_be_visible(timeout=SLOW)
+    await bob_phone.get_by_test_id("ring-decline").click()
+    for page in (bob_page, bob_phone):
+        await expect(page.get_by_test_id("ring-overlay")).to_have_count(0)
+    # Nobody answered: the call is over for Alice, and the room offers a new one.
+    await expect(panel(alice_page)).to_have_count(0, timeout=SLOW)
+    await expect(
+        alice_page.get_by_test_id("room-view").get_by_test_id("call-start")
+    ).to_be_visible()
+
+
+# --- Relayed only through the TURN server inside `pychat serve` ------------------------
+
+
+@pytest.fixture
+def turn_server(tmp_path: Path) -> Iterator[Server]:
+    server, _ = start_turn_serve(tmp_path / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def turn_people(turn_server: Server) -> AsyncIterator[tuple[Client, Client]]:
+    admin = await Client(turn_server.url).login("admin", ADMIN_PASSWORD)
+    people = []
+    for name in ("alice", "bob"):
+        await admin.post(
+            "/api/admin/users", {"username": name, "password": USER_PASSWORD}, expect=201
+        )
+        people.append(await Client(turn_server.url).login(name, USER_PASSWORD))
+    yield people[0], people[1]
+    for client in (*people, admin):
+        await client.close()
+
+
+async def relay_only(context: BrowserContext) -> None:
+    await context.add_init_script(f"window.__pychatTest = {json.dumps({'relayOnly': True})}")
+
+
+async def test_a_call_relayed_only_through_our_turn_server(
+    open_as: ContextFactory, turn_server: Server, turn_people: tuple[Client, Client]
+) -> None:
+    alice, bob = turn_people
+    dm = (await new_room(alice, bob, kind="direct"))["id"]
+    alice_context, alice_page = await open_as(alice, server=turn_server)
+    bob_context, bob_page = await open_as(bob, server=turn_server)
+    for context, page in ((alice_context, alice_page), (bob_context, bob_page)):
+        await relay_only(context)
+        await page.reload()
+    await expect(alice_page.get_by_test_id(f"room-link-{dm}")).to_be_visible()
+
+    await call_between(alice_page, bob_page, dm)
+    for page, other in ((alice_page, bob), (bob_page, alice)):
+        tile = remote_tile(page, other)
+        await decodes(page, tile)
+        await expect(tile).to_have_attribute("data-route", "relay")
