@@ -5,6 +5,7 @@ a refused file shows the server's reason."""
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from typing import Any
 
@@ -54,6 +55,14 @@ DROP_IMAGE = (
   target.dispatchEvent(new DragEvent('drop', init))
 }"""
 )
+
+DRAG_OVER = """() => {
+  const data = new DataTransfer()
+  data.items.add(new File(['x'], 'x.txt', { type: 'text/plain' }))
+  const target = document.querySelector('[data-testid=room-view] [data-testid=message-list]')
+  const init = { bubbles: true, cancelable: true, dataTransfer: data }
+  target.dispatchEvent(new DragEvent('dragover', init))
+}"""
 
 PASTE_IMAGE = (
     "async ([name, width, height, color]) => {"
@@ -109,8 +118,14 @@ async def test_an_image_dropped_and_one_pasted_show_in_the_other_window(
     await open_room(alice_page, rid)
     await open_room(bob_page, rid)
 
-    # Dropped on the room (not on the composer): the card shows a preview and its progress.
+    # Dragged over the room, which shows where the file goes; dropped (not on the composer):
+    # the card shows a preview and its progress.
+    room_view = alice_page.get_by_test_id("room-view")
+    await alice_page.evaluate(DRAG_OVER)
+    await expect(room_view).to_have_class(re.compile(r"\bdrop-target\b"))
+    await alice_page.screenshot(path=screenshot_path("uploads-drag-over"))
     await alice_page.evaluate(DROP_IMAGE, ["screenshot.png", 640, 400, "#2f62e0"])
+    await expect(room_view).not_to_have_class(re.compile(r"\bdrop-target\b"))
     await composer_uploads_done(alice_page, 1)
     composer = alice_page.get_by_test_id("room-view").get_by_test_id("composer-files")
     await expect(composer.get_by_test_id("upload-name")).to_have_text("screenshot.png")
