@@ -36,6 +36,10 @@ class TurnLimits:
     tcp_write_buffer_bytes: int = 1 << 20
     #: RFC 8656 §5: the server "SHOULD expire the nonce at least once every hour".
     nonce_lifetime_s: float = 3600.0
+    #: answers without credentials (Binding, 400/401 challenges) per source address:
+    #: beyond them requests are dropped, so we reflect or help guess nothing at volume.
+    unauthenticated_per_second: float = 20.0
+    unauthenticated_burst: int = 100
 
     def __post_init__(self) -> None:
         for name in (
@@ -47,12 +51,18 @@ class TurnLimits:
             "packets_per_second",
             "max_tcp_connections",
             "tcp_write_buffer_bytes",
+            "unauthenticated_burst",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"turn.{name}: must be at least 1")
         if not DEFAULT_LIFETIME_S <= self.max_lifetime_s <= MAX_LIFETIME_S:
             raise ValueError(f"turn.max_lifetime_s: must be {DEFAULT_LIFETIME_S}-{MAX_LIFETIME_S}")
-        for name in ("burst_seconds", "tcp_idle_timeout_s", "nonce_lifetime_s"):
+        for name in (
+            "burst_seconds",
+            "tcp_idle_timeout_s",
+            "nonce_lifetime_s",
+            "unauthenticated_per_second",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"turn.{name}: must be positive")
 
@@ -86,3 +96,27 @@ class TokenBucket:
         self._packets -= 1
         self._bytes -= size
         return True
+
+
+class SourceLimiter:
+    """Events per second per source address, with a burst; a bounded number of sources
+    (past it the table starts over: a flood of spoofed sources cannot grow memory)."""
+
+    __slots__ = ("_burst", "_rate", "_sources")
+    MAX_SOURCES = 10_000
+
+    def __init__(self, per_second: float, burst: int) -> None:
+        self._rate = per_second
+        self._burst = float(burst)
+        self._sources: dict[str, tuple[float, float]] = {}
+
+    def allow(self, source: str, now: float) -> bool:
+        tokens, last = self._sources.get(source, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        allowed = tokens >= 1.0
+        if allowed:
+            tokens -= 1.0
+        if source not in self._sources and len(self._sources) >= self.MAX_SOURCES:
+            self._sources.clear()
+        self._sources[source] = (tokens, now)
+        return allowed

@@ -16,7 +16,7 @@ from . import datapath, stun
 from .allocate import Allocator, RelayProvider, lifetime_for
 from .allocation import Address, Allocation, AllocationTable, ClientLink, FiveTuple
 from .credentials import Credential, NonceIssuer, NonceState
-from .limits import TurnLimits
+from .limits import SourceLimiter, TurnLimits
 from .stun import Attr, Message, Method, MsgClass, StunError
 from .stun_attributes import FAMILY_IPV4, FAMILY_IPV6
 
@@ -60,6 +60,9 @@ class TurnHandler:
         self._clock = clock
         self.limits = limits or TurnLimits()
         self.table = AllocationTable(self.limits, on_removed=self._removed)
+        self._unauthenticated = SourceLimiter(
+            self.limits.unauthenticated_per_second, self.limits.unauthenticated_burst
+        )
         self.counters = Counters()
         self._allocator = Allocator(
             table=self.table,
@@ -186,7 +189,13 @@ class TurnHandler:
     def _reply(
         self, link: ClientLink, request: Message, reply: Message, cred: Credential | None = None
     ) -> None:
-        """Send ``reply``; a response to an authenticated request carries integrity."""
+        """Send ``reply``; a response to an authenticated request carries integrity.
+        Unauthenticated answers are rate-limited per source address (then dropped)."""
+        if cred is None and not self._unauthenticated.allow(
+            link.five_tuple.client[0], self._clock()
+        ):
+            self.counters.dropped += 1
+            return
         data = stun.encode(
             reply,
             key=cred.key if cred is not None else None,

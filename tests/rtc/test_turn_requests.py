@@ -293,3 +293,18 @@ def test_indications_and_responses_from_clients_get_no_reply(world: World) -> No
     assert client.send_raw(stun.encode(unknown_method)) == []
     assert client.send_raw(b"\x80" + bytes(30)) == []  # RFC 7983: reserved first byte
     assert client.send_raw(b"") == []
+
+
+def test_unauthenticated_answers_are_rate_limited_per_source() -> None:
+    world = make_world(TurnLimits(unauthenticated_per_second=1.0, unauthenticated_burst=3))
+    client = TurnTestClient(world, udp_link())
+    client.challenge()  # the 401 that starts every allocation: one of the three
+    binding = stun.encode(Message(Method.BINDING, MsgClass.REQUEST, b"b" * 12))
+    answered = [bool(client.send_raw(binding)) for _ in range(4)]
+    assert answered == [True, True, False, False]  # then dropped: nothing reflected
+    # Another address has its own allowance; credentials are never limited here.
+    assert TurnTestClient(world, udp_link(host="192.0.2.51")).send_raw(binding)
+    assert client.allocate().cls == MsgClass.SUCCESS
+    world.clock.advance(1.0)
+    assert client.send_raw(binding)  # one more a second
+    assert not client.send_raw(binding)
