@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -46,12 +47,14 @@ class EchoBot:
     async def start(self) -> None:
         user_id = await echo_user_id(self.svc)
         if user_id is not None:
+            await _load_media()
             self._register(user_id)
 
     async def ensure(self) -> int:
         """The Echo account, created and listening (for `POST /api/test-call`)."""
         user_id = await ensure_echo_user(self.svc)
         if self.device is None:
+            await _load_media()
             self._register(user_id)
         return user_id
 
@@ -95,7 +98,7 @@ class EchoBot:
         except AppError as exc:
             log.info("echo: cannot answer in room %d: %s", room, exc.message)
             return
-        from .media import ice_configuration  # aiortc loads on the first test call
+        from .media import ice_configuration  # loaded by _load_media already
         from .session import EchoSession
 
         urls = []
@@ -188,6 +191,12 @@ class EchoBot:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("echo bot step failed", exc_info=task.exception())
+
+
+async def _load_media() -> None:
+    """Import aiortc and PyAV off the loop (a second of file reads) and only for servers
+    whose users ever made a test call."""
+    await asyncio.to_thread(importlib.import_module, "appliance.echo_bot.session")
 
 
 ECHO_BOT = web.AppKey("echo_bot", EchoBot)
