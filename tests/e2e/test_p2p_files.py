@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import BrowserContext, Locator, Page, WebSocket, expect
 
 from tests.client import Client
 from tests.conftest import USER_PASSWORD, UserFactory, new_room
 from tests.e2e.conftest import ContextFactory
-from tests.e2e.helpers import open_room
+from tests.e2e.helpers import SLOW, open_room
 from tests.rtc.serve import start_turn_serve
 from tests.server import ADMIN_PASSWORD, Server
 
@@ -208,8 +209,9 @@ async def test_a_50_mb_file_crosses_relay_only_through_our_turn(
         turn_server.stop()
 
 
+@pytest.mark.parametrize("who", ["sender", "receiver"])
 async def test_a_cancelled_transfer_leaves_nothing_behind(
-    open_as: ContextFactory, make_user: UserFactory, server: Server, tmp_path: Path
+    open_as: ContextFactory, make_user: UserFactory, server: Server, tmp_path: Path, who: str
 ) -> None:
     alice, bob = await make_user("alice"), await make_user("bob")
     # Bob's device stops writing after 5 MB, so the transfer is surely running when cut.
@@ -222,7 +224,8 @@ async def test_a_cancelled_transfer_leaves_nothing_behind(
     await expect(incoming).to_have_attribute("data-percent", "10")
     assert await opfs_files(bob_page)  # partly written
 
-    await outgoing.get_by_test_id("p2p-cancel").click()
+    # Either side may cancel.
+    await (outgoing if who == "sender" else incoming).get_by_test_id("p2p-cancel").click()
 
     for side in (outgoing, incoming):
         await expect(side).to_have_attribute("data-state", "cancelled")
@@ -268,3 +271,27 @@ async def test_declining_an_offer_tells_the_sender(
     await expect(card(alice_page, "out")).to_have_attribute("data-state", "declined")
     await expect(incoming).to_have_count(0)
     assert await opfs_files(bob_page) == {}
+
+
+async def test_in_a_p2p_conversation_attaching_offers_the_file_directly(
+    open_as: ContextFactory, make_user: UserFactory, server: Server, tmp_path: Path
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    dm, alice_page, bob_page = await pair(open_as, alice, bob)
+    await alice.call("PATCH", f"/api/rooms/{dm}", {"p2p": True})
+    await expect(alice_page.get_by_test_id("p2p-banner")).to_be_visible()
+    wire = Wire()
+    wire.watch(alice_page)
+    marker = f"PYCHAT-P2P-{uuid.uuid4().hex}"
+    path = tmp_path / "minutes.txt"
+    path.write_text(f"private minutes {marker}")
+
+    # The ordinary attach button: in this conversation it uploads nothing.
+    await alice_page.get_by_test_id("composer-file-input").set_input_files(str(path))
+    incoming = card(bob_page, "in")
+    await expect(incoming).to_have_attribute("data-name", "minutes.txt")
+    await incoming.get_by_test_id("p2p-accept").click()
+    await expect(incoming).to_have_attribute("data-state", "done", timeout=SLOW)
+
+    assert not wire.carries(marker.encode())
+    assert not data_dir_holds(server.data, marker.encode())
