@@ -9,10 +9,10 @@ from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory, screenshot_path
 from tests.e2e.helpers import SLOW, open_room, room_list
 
-# Recorded WebM has no duration until the player looks for it (MediaPlayer does): wait for a
-# finite one, then play and see the time move.
-HAS_DURATION = "(el) => el.readyState >= 1 && Number.isFinite(el.duration) && el.duration > 0"
-PLAYING = "([el, from]) => el.currentTime > from + 0.5"
+# Recorded WebM has no duration until the player looks for it (MediaPlayer does, on the
+# first play): then the time must move from the start, not sit at the end.
+PLAYING = """(el) => Number.isFinite(el.duration) && el.duration > 0 && !el.paused && !el.seeking
+  && el.currentTime > 0.5 && el.currentTime < el.duration"""
 LEVEL_MOVED = "(el) => Number(el.getAttribute('aria-valuenow')) > 0"
 
 
@@ -39,11 +39,9 @@ async def record(page: Page, kind: str, seconds: int) -> None:
 async def plays(page: Page, player: Locator) -> float:
     """Plays `player` and returns its duration once its time has moved."""
     handle = await player.element_handle()
-    await page.wait_for_function(HAS_DURATION, arg=handle, timeout=SLOW)
-    duration = float(await player.evaluate("(el) => el.duration"))
-    start = float(await player.evaluate("(el) => { el.play(); return el.currentTime }"))
-    await page.wait_for_function(PLAYING, arg=[handle, start], timeout=SLOW)
-    return duration
+    await player.evaluate("(el) => { void el.play() }")
+    await page.wait_for_function(PLAYING, arg=handle, timeout=SLOW)
+    return float(await player.evaluate("(el) => el.duration"))
 
 
 async def test_voice_and_video_messages_are_recorded_sent_and_played(
