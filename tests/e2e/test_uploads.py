@@ -65,10 +65,11 @@ DRAG_OVER = """() => {
 }"""
 
 PASTE_IMAGE = (
-    "async ([name, width, height, color]) => {"
+    "async ([name, width, height, color, text]) => {"
     + _MAKE_FILE
     + """
   const data = new DataTransfer()
+  if (text) data.setData('text/plain', text)
   data.items.add(await makePng(name, width, height, color))
   const box = document.querySelector('[data-testid=room-view] [data-testid=composer-input]')
   box.focus()
@@ -139,6 +140,9 @@ async def test_an_image_dropped_and_one_pasted_show_in_the_other_window(
     box = await seen.get_by_test_id("image-preview").bounding_box()
     assert box is not None and abs(box["width"] / box["height"] - 640 / 400) < 0.05, box
 
+    # Cells copied from a spreadsheet come with a picture of themselves: the text wins.
+    await alice_page.evaluate(PASTE_IMAGE, ["image.png", 90, 30, "#888888", "A1\tB1"])
+    await expect(composer).to_have_count(0)
     # Two pasted into the composer, sent together with no text at all.
     await alice_page.evaluate(PASTE_IMAGE, ["image.png", 300, 300, "#23a55a"])
     await alice_page.evaluate(PASTE_IMAGE, ["image.png", 200, 400, "#e0a800"])
