@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from av import AudioFrame, VideoFrame
+from playwright.async_api import async_playwright
 
 from tests.client import Client, Socket
 from tests.conftest import USER_PASSWORD
+from tests.e2e.conftest import CHROMIUM, FLAGS, OUR_DISABLED_FEATURES, playwright_disabled_features
 from tests.rtc.media import (
     COLOUR,
     SCREEN_COLOUR,
@@ -223,3 +225,29 @@ async def test_a_test_call_needs_a_signed_in_user(server: Server) -> None:
     status, body = await anonymous.call("POST", "/api/test-call", {})
     await anonymous.close()
     assert status == 401 and body["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+async def test_chromium_gets_its_camera_and_microphone_back_relay_only(server: Server) -> None:
+    """The real browser against the real bot: Chromium's fake camera and microphone go to
+    Echo and come back through our TURN only (relay candidates on both ends)."""
+    script = (Path(__file__).parents[1] / "rtc" / "chromium_echo_call.js").read_text()
+    features = ",".join([*playwright_disabled_features(), *OUR_DISABLED_FEATURES])
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*FLAGS, f"--disable-features={features}"]
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(server.url + "/api/turn")  # our origin, for cookies and fetch
+            login = {"username": "admin", "password": ADMIN_PASSWORD}
+            response = await page.request.post(server.url + "/api/auth/login", data=login)
+            assert response.ok
+            found = await page.evaluate(script)
+        finally:
+            await browser.close()
+    assert found["state"] == "connected", found
+    assert (found["local"], found["remote"]) == ("relay", "relay"), found
+    assert found["video"] > 10, found  # frames decoded: our own picture came back
+    assert found["audio"] > 48000, found  # a second of our own sound came back
+    assert found["energy"] > 0, found  # and it is the beep, not silence

@@ -1,0 +1,73 @@
+// A test call from Chromium: fetch TURN credentials, open the Echo room, join the call,
+// answer the bot's offer relay-only, and poll getStats until our media came back.
+// Run with page.evaluate (the page is on the server's origin, signed in).
+async () => {
+  const json = async (method, path, body) => {
+    const r = await fetch(path, {method, headers: {"Content-Type": "application/json"},
+                                 body: body === undefined ? undefined : JSON.stringify(body)});
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status}`);
+    return r.json();
+  };
+  const ice = await json("GET", "/api/turn");
+  const room = (await json("POST", "/api/test-call", {})).room.id;
+  const ws = new WebSocket(location.origin.replace("http", "ws") + "/api/ws");
+  const inbox = [];
+  let wake = null;
+  ws.onmessage = (e) => { inbox.push(JSON.parse(e.data)); if (wake) wake(); };
+  await new Promise((ok) => (ws.onopen = ok));
+  const next = async (want) => {
+    for (;;) {
+      const i = inbox.findIndex(want);
+      if (i >= 0) return inbox.splice(i, 1)[0];
+      await new Promise((ok) => (wake = ok));
+    }
+  };
+  ws.send(JSON.stringify({type: "hello", since: 0, req: "h"}));
+  await next((f) => f.type === "reply" && f.req === "h");
+  ws.send(JSON.stringify({type: "rtc.call.join", room, audio: true, video: true, req: "j"}));
+  const call = (await next((f) => f.type === "reply" && f.req === "j")).data.call;
+  const offer = await next((f) => f.type === "rtc.signal" && f.data.kind === "offer");
+  const udp = ice.urls.filter((u) => u.endsWith("transport=udp"));
+  const pc = new RTCPeerConnection({
+    iceServers: [{urls: udp, username: ice.username, credential: ice.credential}],
+    iceTransportPolicy: "relay",
+  });
+  const signal = (data) => ws.send(JSON.stringify(
+    {type: "rtc.signal", room, to: offer.from, data: {call: call.id, ...data}}));
+  const players = [];  // Chromium decodes received audio only for a playing sink
+  pc.ontrack = (e) => {
+    if (e.track.kind !== "audio") return;
+    const player = new Audio();
+    player.srcObject = new MediaStream([e.track]);
+    players.push(player);
+    player.play();
+  };
+  pc.onicecandidate = (e) => signal({kind: "candidate", candidate: e.candidate && e.candidate.toJSON()});
+  const media = await navigator.mediaDevices.getUserMedia({audio: true, video: {width: 320, height: 240}});
+  await pc.setRemoteDescription({type: "offer", sdp: offer.data.sdp});
+  for (const track of media.getTracks()) pc.addTrack(track, media);
+  await pc.setLocalDescription(await pc.createAnswer());
+  signal({kind: "answer", sdp: pc.localDescription.sdp});
+  const deadline = Date.now() + 40000;
+  for (;;) {
+    const found = {state: pc.connectionState, video: 0, audio: 0, energy: 0, local: "", remote: ""};
+    const stats = await pc.getStats();
+    stats.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") found.video = s.framesDecoded || 0;
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        found.audio = s.totalSamplesReceived || 0;
+        found.energy = s.totalAudioEnergy || 0;  // the fake microphone beeps: not silence
+      }
+      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+        found.local = stats.get(s.localCandidateId).candidateType;
+        found.remote = stats.get(s.remoteCandidateId).candidateType;
+      }
+    });
+    if ((found.video > 10 && found.audio > 48000 && found.energy > 0) || Date.now() > deadline) {
+      ws.send(JSON.stringify({type: "rtc.call.leave", room}));
+      pc.close();
+      return found;
+    }
+    await new Promise((ok) => setTimeout(ok, 250));
+  }
+}
