@@ -230,7 +230,7 @@ async def test_a_test_call_needs_a_signed_in_user(server: Server) -> None:
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 async def test_chromium_gets_its_camera_and_microphone_back_relay_only(server: Server) -> None:
     """The real browser against the real bot: Chromium's fake camera and microphone go to
-    Echo and come back through our TURN only (relay candidates on both ends)."""
+    Echo and come back, Chromium using only our TURN (`iceTransportPolicy: relay`)."""
     script = (Path(__file__).parents[1] / "rtc" / "chromium_echo_call.js").read_text()
     features = ",".join([*playwright_disabled_features(), *OUR_DISABLED_FEATURES])
     async with async_playwright() as pw:
@@ -247,7 +247,8 @@ async def test_chromium_gets_its_camera_and_microphone_back_relay_only(server: S
         finally:
             await browser.close()
     assert found["state"] == "connected", found
-    assert (found["local"], found["remote"]) == ("relay", "relay"), found
+    assert found["local"] == "relay", found  # through our TURN (the bot may be reached
+    # at its relay address or, on a machine with a LAN address, directly from the relay)
     assert found["video"] > 10, found  # frames decoded: our own picture came back
     assert found["audio"] > 48000, found  # a second of our own sound came back
     assert found["energy"] > 0, found  # and it is the beep, not silence
