@@ -78,6 +78,14 @@ PASTE_IMAGE = (
 }"""
 )
 
+CACHED_URLS = """async () => {
+  const urls = []
+  for (const name of await caches.keys()) {
+    for (const request of await (await caches.open(name)).keys()) urls.push(request.url)
+  }
+  return urls
+}"""
+
 IMAGE_LOADED = "(img) => img.complete && img.naturalWidth > 0"
 
 
@@ -118,6 +126,7 @@ async def test_an_image_dropped_and_one_pasted_show_in_the_other_window(
     _, bob_page = await open_as(bob)
     await open_room(alice_page, rid)
     await open_room(bob_page, rid)
+    await wait_for_service_worker(bob_page)
 
     # Dragged over the room, which shows where the file goes; dropped (not on the composer):
     # the card shows a preview and its progress.
@@ -167,6 +176,10 @@ async def test_an_image_dropped_and_one_pasted_show_in_the_other_window(
     await bob_page.screenshot(path=screenshot_path("uploads-lightbox"))
     await bob_page.keyboard.press("Escape")
     await expect(lightbox).to_have_count(0)
+
+    # The service worker keeps no file: its caches are shared by whoever uses this browser.
+    cached = await bob_page.evaluate(CACHED_URLS)
+    assert cached and not [url for url in cached if "/api/" in url], cached
 
     stored = await stored_attachments(bob, rid)
     assert [[a["mime"] for a in files] for files in stored] == [
