@@ -1,6 +1,6 @@
 """The shared board in browsers: what one person draws appears on the others' boards as it
 is drawn, pixel for pixel; a late joiner sees the same picture; it survives a restart; a
-picture goes onto the board and the board into the room."""
+picture goes onto the board, the board into the room, and into a running call."""
 
 from __future__ import annotations
 
@@ -196,3 +196,46 @@ async def test_a_picture_goes_on_the_board_and_the_board_into_the_room(
         " return [c.width, c.height] }"
     )
     assert list(struct.unpack(">II", data[16:24])) == size
+
+
+async def test_the_board_is_shown_in_a_running_call(
+    own_server: FixedPortServer, make_own_user: OwnUserFactory, open_as: ContextFactory
+) -> None:
+    alice, bob = await make_own_user("alice"), await make_own_user("bob")
+    room = (await new_room(alice, bob, name="standup"))["id"]
+    _, a = await open_as(alice, server=own_server, path=f"/rooms/{room}")
+    _, b = await open_as(bob, server=own_server, path=f"/rooms/{room}")
+    # A video call (the board joins it as a second picture, as a shared screen does).
+    await a.get_by_test_id("room-view").get_by_test_id("call-start-video").click()
+    ring = b.get_by_test_id("ring-overlay")
+    await expect(ring).to_be_visible(timeout=SLOW)
+    await ring.get_by_test_id("ring-accept-video").click()
+    for page in (a, b):
+        await expect(page.get_by_test_id("call-panel")).to_have_attribute(
+            "data-participants", "2", timeout=SLOW
+        )
+
+    # Alice opens the board from the room (the call goes on) and shows it in the call.
+    await a.get_by_test_id("room-board-button").click()
+    await open_board(a, 0)
+    await drag(a, (100, 100), (300, 200))
+    await settled(a, 1)
+    await a.get_by_test_id("board-share").click()
+    await expect(a.get_by_test_id("board-notice")).to_have_text("The board is shown in the call.")
+    tile = b.get_by_test_id("call-panel").locator(
+        f'[data-testid="call-tile"][data-local="no"][data-user="{alice.id}"][data-role="screen"]'
+    )
+    await expect(tile).to_have_count(1, timeout=SLOW)
+    await drag(a, (300, 200), (500, 120))  # drawing goes on while it is shown
+    handle = await tile.element_handle()
+    await b.wait_for_function("(el) => Number(el.dataset.frames) > 0", arg=handle, timeout=30_000)
+    # Bob sees the board whole: a picture of the size of alice's board canvas.
+    shown = await b.evaluate(
+        "(el) => { const v = el.querySelector('video'); return [v.videoWidth, v.videoHeight] }",
+        handle,
+    )
+    drawn = await a.evaluate(
+        "() => { const c = document.querySelector('[data-testid=board-canvas]');"
+        " return [c.width, c.height] }"
+    )
+    assert shown == drawn
