@@ -21,6 +21,7 @@ from ..chat import signalling
 from ..chat.services import Services
 from ..errors import AppError
 from ..ratelimit import TokenBuckets
+from ..rtc.policy import canonical_address
 from ..rtc_service import TurnService
 from .account import echo_user_id, ensure_echo_user
 from .device import BotDevice, Frame
@@ -106,7 +107,9 @@ class EchoBot:
             urls = [f"turn:{self.turn.url_host(None)}:{self.turn.port}?transport=udp"]
         credentials = self.turn.credentials(device.user_id, self.svc.clock(), urls)
         config = ice_configuration(credentials)
-        session = EchoSession(room, int(call["id"]), device.id, config, self._signal_out(room))
+        session = EchoSession(
+            room, int(call["id"]), device.id, config, self._signal_out(room), self._may_reach
+        )
         self.sessions[room] = session
         self._timers[room] = asyncio.get_running_loop().call_later(
             self.svc.settings.turn.test_call_max_s, self._hang_up, room
@@ -179,6 +182,13 @@ class EchoBot:
                 self.svc.calls.leave(self.device, room)
         self._spawn(session.close())
 
+    def _may_reach(self, host: str, port: int) -> bool:
+        """Where the bot's own ICE checks may go: the TURN peer policy's answer (office
+        subnets, never loopback or link-local unless the test switch is on)."""
+        if self.turn.running:
+            return self.turn.policy.current.allows(host, port)
+        return _not_loopback(host)
+
     def _user(self) -> int:
         return self.device.user_id if self.device is not None else 0
 
@@ -191,6 +201,11 @@ class EchoBot:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("echo bot step failed", exc_info=task.exception())
+
+
+def _not_loopback(host: str) -> bool:
+    addr = canonical_address(host)
+    return addr is not None and not (addr.is_loopback or addr.is_link_local)
 
 
 async def _load_media() -> None:

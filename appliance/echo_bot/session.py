@@ -20,6 +20,8 @@ from .media import EchoTrack, parse_candidate
 log = logging.getLogger(__name__)
 
 Signal = Callable[[int, dict[str, Any]], None]  # (to conn, data)
+PeerCheck = Callable[[str, int], bool]  # may the bot send to this address?
+MAX_REMOTE_CANDIDATES = 30
 MAX_SDP_CHARS = 60_000
 MAX_MEDIA = 6  # m-lines in one offer: camera, microphone, a screen, and room to spare
 
@@ -27,10 +29,19 @@ MAX_MEDIA = 6  # m-lines in one offer: camera, microphone, a screen, and room to
 class EchoPeer:
     """The connection to one remote device."""
 
-    def __init__(self, conn: int, config: RTCConfiguration, call_id: int, signal: Signal) -> None:
+    def __init__(
+        self,
+        conn: int,
+        config: RTCConfiguration,
+        call_id: int,
+        signal: Signal,
+        allowed: PeerCheck,
+    ) -> None:
         self.conn = conn
         self.call_id = call_id
         self._signal = signal
+        self._allowed = allowed
+        self._remote_candidates = 0
         self.pc = RTCPeerConnection(config)
         self._echoes: list[EchoTrack] = []
         # Tracks of a new offer arrive before its answer has senders for them.
@@ -64,6 +75,7 @@ class EchoPeer:
         self._send("offer", sdp=self.pc.localDescription.sdp)  # non-trickle: has candidates
 
     async def on_offer(self, sdp: str) -> None:
+        sdp = self._only_allowed(sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         for transceiver in self.pc.getTransceivers():
             sending: MediaStreamTrack | None = transceiver.sender.track  # None: typed wrongly
@@ -74,12 +86,41 @@ class EchoPeer:
 
     async def on_answer(self, sdp: str) -> None:
         if self.pc.signalingState == "have-local-offer":
+            sdp = self._only_allowed(sdp)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
     async def on_candidate(self, init: Any) -> None:
         candidate = parse_candidate(init)
-        if candidate is not None and self.pc.remoteDescription is not None:
-            await self.pc.addIceCandidate(candidate)
+        if candidate is None or self.pc.remoteDescription is None:
+            return
+        if not self._may_check(candidate.ip, candidate.port):
+            return
+        await self.pc.addIceCandidate(candidate)
+
+    def _may_check(self, host: str, port: int) -> bool:
+        """The bot's ICE checks go where a caller's candidates say: only to addresses the
+        TURN peer policy allows (or mDNS names), and only so many."""
+        if self._remote_candidates >= MAX_REMOTE_CANDIDATES:
+            return False
+        if not (host.endswith(".local") or self._allowed(host, port)):
+            return False
+        self._remote_candidates += 1
+        return True
+
+    def _only_allowed(self, sdp: str) -> str:
+        """The description without candidate lines the bot may not check."""
+        kept = []
+        for line in sdp.split("\r\n"):
+            if line.startswith("a=candidate:"):
+                bits = line.split()
+                if (
+                    len(bits) < 6
+                    or not bits[5].isdigit()
+                    or not self._may_check(bits[4], int(bits[5]))
+                ):
+                    continue
+            kept.append(line)
+        return "\r\n".join(kept)
 
     async def close(self) -> None:
         for echo in self._echoes:
@@ -91,11 +132,18 @@ class EchoSession:
     """The bot's part in one room's call."""
 
     def __init__(
-        self, room: int, call_id: int, own_conn: int, config: RTCConfiguration, signal: Signal
+        self,
+        room: int,
+        call_id: int,
+        own_conn: int,
+        config: RTCConfiguration,
+        signal: Signal,
+        allowed: PeerCheck,
     ) -> None:
         self.room = room
         self.call_id = call_id
         self.own_conn = own_conn
+        self._allowed = allowed
         self._config = config
         self._signal = signal
         self.peers: dict[int, EchoPeer] = {}
@@ -135,7 +183,7 @@ class EchoSession:
         old = self.peers.pop(conn, None)
         if old is not None:
             asyncio.get_running_loop().create_task(old.close())
-        peer = EchoPeer(conn, self._config, self.call_id, self._signal)
+        peer = EchoPeer(conn, self._config, self.call_id, self._signal, self._allowed)
         self.peers[conn] = peer
         return peer
 
