@@ -54,6 +54,10 @@ class EchoBot:
     async def ensure(self) -> int:
         """The Echo account, created and listening (for `POST /api/test-call`)."""
         user_id = await ensure_echo_user(self.svc)
+        if self.device is not None and self.device.closed:
+            # Closed under us (Echo deactivated, then allowed again): listen anew.
+            self.svc.hub.unregister(self.device, self.svc.now_ms())
+            self.device = None
         if self.device is None:
             await _load_media()
             self._register(user_id)
