@@ -189,3 +189,34 @@ async def test_undo_and_redo_hide_and_show_ones_own_ops(make_user: UserFactory) 
     )
     kinds = [(await b.wait_for(paint_op))["op"]["kind"] for _ in range(3)]
     assert kinds == ["stroke", "undo", "redo"]
+
+
+async def test_board_ops_stay_out_of_the_event_log(make_user: UserFactory) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = (await new_room(alice, bob))["id"]
+    a = await alice.connect()
+    head = a.hello_reply["data"]["head"]
+    await open_board(a, room)
+    for n in range(5):
+        await a.ok({"type": "paint.op", "room": room, "op": stroke(n, n)})
+    # A reconnecting client replays nothing of the board: it opens the board instead.
+    b = await bob.connect(since=head)
+    assert b.hello_reply["data"]["head"] == head
+    assert b.events() == []
+
+
+async def test_cursor_and_stroke_floods_are_cut_off(make_user: UserFactory) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = (await new_room(alice, bob))["id"]
+    a, b = await alice.connect(), await bob.connect()
+    await open_board(a, room)
+    await open_board(b, room)
+    replies = await asyncio.gather(
+        *(a.request({"type": "paint.cursor", "room": room, "x": n, "y": n}) for n in range(300))
+    )
+    refused = [r for r in replies if not r["ok"]]
+    assert refused and {r["error"]["code"] for r in refused} == {"rate_limited"}
+    # Bob got the cursor moves that were let through, and no more.
+    await b.ok({"type": "ping"})
+    moves = [f for f in b.frames if f.get("type") == "paint.cursor"]
+    assert len(moves) == len(replies) - len(refused)
