@@ -8,6 +8,18 @@ import { testHooks } from './testHooks'
 import { ACK_EVERY, LABEL_PREFIX, parseControl, SpeedMeter, type Transfer } from './transfer'
 
 const RETRY_MS = [500, 1000, 2000, 4000, 8000, 15_000]
+const FLUSH_AT = 1024 * 1024
+
+function join(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
+  }
+  return out
+}
 
 export class Receiving {
   private channel: RTCDataChannel | null = null
@@ -17,6 +29,9 @@ export class Receiving {
   private received = 0
   private lastAck = 0
   private writing: Promise<void> = Promise.resolve()
+  /** Received chunks not yet handed to the sink. */
+  private pending: Uint8Array[] = []
+  private pendingBytes = 0
   private retries = 0
   private brokeOnce = false
   private opened = false
@@ -58,6 +73,7 @@ export class Receiving {
     }
     channel.onclose = () => {
       if (channel !== this.channel || this.finished) return
+      this.flush(channel) // what arrived is good: resume after it
       this.channel = null
       this.view.state = 'interrupted'
       this.retry()
@@ -85,12 +101,24 @@ export class Receiving {
       void this.finish('failed', 'The sender sent more than the file’s size.')
       return
     }
+    this.pending.push(bytes)
+    this.pendingBytes += bytes.length
+    if (this.pendingBytes >= FLUSH_AT || this.received === this.view.size) this.flush(channel)
+  }
+
+  /** Writes what arrived as one piece: a disk write per 64 KiB chunk costs far more. */
+  private flush(channel: RTCDataChannel): void {
+    if (!this.pending.length) return
+    const parts = this.pending
+    this.pending = []
+    this.pendingBytes = 0
     this.writing = this.writing.then(async () => {
       const stallAt = testHooks().stallAt
       if (stallAt !== undefined && this.written >= stallAt && !this.finished) {
         await new Promise<void>((resolve) => (this.unstall = resolve))
       }
       if (this.finished) return
+      const bytes = join(parts)
       await this.sink.write(bytes)
       this.hasher.update(bytes)
       this.written += bytes.length
