@@ -112,6 +112,7 @@ class TurnSettings:
     max_allocations: int = 1000
     max_allocations_per_user: int = 64
     credential_ttl_s: int = 43200  # what GET /api/turn hands out lasts 12 hours
+    external: str = ""  # HOST:PORT of a `pychat turn` on another device (then none here)
     # The echo bot's "test call" (aiortc re-encodes what it echoes: keep it small).
     test_calls: int = 2
     test_call_max_s: int = 300

@@ -9,91 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
-from .config import ConfigError, Settings, parse_listen
+from .config import ConfigError, Settings
 from .errors import AppError
 from .netif import IPInterface, interface_addresses
 from .ratelimit import TokenBuckets
-from .rtc.cli import parse_port_range
 from .rtc.credentials import (
     RestAuth,
     SecretFileError,
     load_or_create_secret,
     make_turn_credentials,
 )
-from .rtc.limits import TurnLimits
-from .rtc.policy import IPNetwork, PeerPolicy, canonical_address, usable_networks
+from .rtc.policy import PeerPolicy, canonical_address, usable_networks
 from .rtc.server import TurnServer
+from .rtc_config import TurnConfig, host_from_header, url_literal
 
 log = logging.getLogger(__name__)
 
 SECRET_FILE = "turn-secret"  # noqa: S105 (a file name)
 # The office's addresses change rarely (DHCP); re-reading them is one netlink dump.
 _INTERFACE_REFRESH_S = 60.0
-_ALL_ADDRESSES = ("*", "0.0.0.0", "::", "")  # noqa: S104 (names, not binds)
-_HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class TurnConfig:
-    """`turn.*` settings, checked; errors name the key."""
-
-    listen: tuple[str, int]
-    relay_ports: tuple[int, int]
-    relay_address: str | None
-    office_subnets: tuple[IPNetwork, ...] | None
-    realm: str
-    limits: TurnLimits
-    credential_ttl_s: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> TurnConfig:
-        turn = settings.turn
-        host, port = parse_listen(turn.listen, name="turn.listen")
-        if host in _ALL_ADDRESSES:
-            host = "0.0.0.0"  # noqa: S104 (every IPv4 address: the office LAN)
-        elif canonical_address(host) is None:
-            raise ConfigError(f"turn.listen: {host!r} is not an IP address or *")
-        try:
-            relay_ports = parse_port_range(turn.relay_ports, "turn.relay_ports")
-            limits = TurnLimits(
-                max_allocations=turn.max_allocations,
-                max_allocations_per_user=turn.max_allocations_per_user,
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        if not 1 <= len(turn.realm) <= 127 or not turn.realm.isprintable():
-            raise ConfigError("turn.realm: must be 1-127 printable characters")
-        relay_address = turn.relay_address or None
-        if relay_address is not None and canonical_address(relay_address) is None:
-            raise ConfigError(f"turn.relay_address: {relay_address!r} is not an IP address")
-        return cls(
-            listen=(host, port),
-            relay_ports=relay_ports,
-            relay_address=relay_address,
-            office_subnets=parse_subnets(turn.office_subnets),
-            realm=turn.realm,
-            limits=limits,
-            credential_ttl_s=turn.credential_ttl_s,
-        )
-
-
-def parse_subnets(text: str) -> tuple[IPNetwork, ...] | None:
-    """`"10.0.0.0/8, 192.168.1.0/24"` → networks; empty → None (the device's own subnets)."""
-    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
-    if not parts:
-        return None
-    try:
-        return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
-    except ValueError as exc:
-        raise ConfigError(f"turn.office_subnets: {exc}") from None
 
 
 class LivePolicy:
@@ -170,10 +109,12 @@ class TurnService:
     def __init__(self, settings: Settings, *, allow_loopback_peers: bool = False) -> None:
         self.settings = settings
         self.allow_loopback_peers = allow_loopback_peers
-        self.enabled = settings.turn.enabled == "on" or (
-            settings.turn.enabled == "auto" and settings.appliance_mode
-        )
         self.config = TurnConfig.from_settings(settings)  # a bad setting stops the start
+        # In-process unless the relay runs on another device (turn.external).
+        self.enabled = self.config.external is None and (
+            settings.turn.enabled == "on"
+            or (settings.turn.enabled == "auto" and settings.appliance_mode)
+        )
         self.server: TurnServer | None = None
         # GET /api/turn per user: a call fetches it once; a burst covers reloads.
         self.request_limits: TokenBuckets[int] = TokenBuckets(0.5, 10)
@@ -182,10 +123,13 @@ class TurnService:
 
     @property
     def running(self) -> bool:
-        return self.server is not None
+        """A TURN server is there for clients: ours, or the one on another device."""
+        return self.server is not None or (self.config.external is not None and bool(self._secret))
 
     @property
     def port(self) -> int:
+        if self.config.external is not None:
+            return self.config.external[1]
         return self.server.address[1] if self.server is not None else 0
 
     def credentials(self, user_id: int, now: float, urls: list[str]) -> dict[str, object]:
@@ -198,22 +142,27 @@ class TurnService:
     def url_host(self, request_host: str | None) -> str:
         """The host for `turn:` URLs: where the browser reached us, when that is an IP
         literal or a LAN name; else the address we listen on or relay from."""
+        if self.config.external is not None:
+            return url_literal(self.config.external[0])
         listen_host = self.config.listen[0]
         if listen_host != "0.0.0.0":  # noqa: S104 (a check, not a bind)
-            return _url_literal(listen_host)
-        host = _host_without_port(request_host or "")
+            return url_literal(listen_host)
+        host = host_from_header(request_host or "")
         if host is not None:
             return host
-        return _url_literal(self.relay_host)
+        return url_literal(self.relay_host)
 
-    async def start(self) -> None:
-        interfaces = await asyncio.to_thread(_read_interfaces)
-        self.relay_host = pick_relay_host(self.config, interfaces)
+    async def load_secret(self) -> None:
         secret_path = self.settings.data_dir / SECRET_FILE
         try:
             self._secret = await asyncio.to_thread(load_or_create_secret, secret_path)
         except SecretFileError as exc:
             raise ConfigError(str(exc)) from None
+
+    async def start(self) -> None:
+        interfaces = await asyncio.to_thread(_read_interfaces)
+        self.relay_host = pick_relay_host(self.config, interfaces)
+        await self.load_secret()
         self.policy = LivePolicy(
             self.config, self.relay_host, self.allow_loopback_peers, interfaces
         )
@@ -257,33 +206,6 @@ class TurnService:
                 self.policy.update(await asyncio.to_thread(_read_interfaces))
 
 
-def _url_literal(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _host_without_port(header: str) -> str | None:
-    """An IP literal or a LAN name (`pychat.local`, `pychat`, `localhost`) from a Host
-    header, ready for a URL; None for anything else (never reflect junk)."""
-    text = header.strip().lower()
-    if text.startswith("["):
-        inner, sep, _ = text[1:].partition("]")
-        addr = canonical_address(inner) if sep else None
-        return f"[{addr}]" if addr is not None and addr.version == 6 else (
-            str(addr) if addr is not None else None
-        )  # fmt: skip
-    host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
-    try:
-        return str(ipaddress.IPv4Address(host))
-    except ValueError:
-        pass
-    labels = host.split(".")
-    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
-        return None
-    if len(labels) == 1 or labels[-1] == "local":
-        return host
-    return None
-
-
 TURN = web.AppKey("turn", TurnService)
 
 
@@ -292,6 +214,8 @@ def turn_ctx(service: TurnService) -> Callable[[web.Application], AsyncIterator[
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if not service.enabled:
+            if service.config.external is not None:
+                await service.load_secret()  # signs credentials for the other device
             yield
             return
         await service.try_start()

@@ -189,7 +189,7 @@ class EchoBot:
     def _may_reach(self, host: str, port: int) -> bool:
         """Where the bot's own ICE checks may go: the TURN peer policy's answer (office
         subnets, never loopback or link-local unless the test switch is on)."""
-        if self.turn.running:
+        if self.turn.server is not None:
             return self.turn.policy.current.allows(host, port)
         return _not_loopback(host)
 

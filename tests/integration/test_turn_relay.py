@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from aiortc import RTCDataChannel, RTCPeerConnection
+from aiortc import RTCPeerConnection
 
 from tests.client import Client
-from tests.rtc.peers import candidates, offer_answer, relay_config
+from tests.rtc.peers import candidates, chat_over_relay, relay_config
 from tests.rtc.ports import free_port
 from tests.rtc.procs import stop
 from tests.rtc.serve import RELAY_PORTS, start_turn_serve
@@ -45,41 +45,13 @@ def _url(credentials: dict[str, Any], transport: str) -> str:
     return next(u for u in credentials["urls"] if u.endswith(f"transport={transport}"))
 
 
-async def _chat_over_relay(config_a: Any, config_b: Any) -> list[str]:
-    """Open a data channel between two relay-only peers; return what came back."""
-    a, b = RTCPeerConnection(config_a), RTCPeerConnection(config_b)
-    try:
-        channel = a.createDataChannel("chat")
-        opened = asyncio.Event()
-        echoed: asyncio.Queue[str] = asyncio.Queue()
-        channel.on("open", opened.set)
-        channel.on("message", echoed.put_nowait)
-
-        @b.on("datachannel")
-        def on_channel(remote: RTCDataChannel) -> None:
-            remote.on("message", lambda text: remote.send(f"echo: {text}"))
-
-        await offer_answer(a, b)
-        for pc in (a, b):
-            found = candidates(pc.localDescription.sdp)
-            assert found, "no relay candidate"
-            low, high = RELAY_PORTS
-            assert all(kind == "relay" and low <= port <= high for _, _, port, kind in found)
-        await asyncio.wait_for(opened.wait(), WAIT)
-        for i in range(5):
-            channel.send(f"hello {i}")
-        return [await asyncio.wait_for(echoed.get(), WAIT) for _ in range(5)]
-    finally:
-        await a.close()
-        await b.close()
-
-
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_relay_only_peers_exchange_messages(
     credentials: dict[str, Any], transport: str
 ) -> None:
     config = relay_config(credentials, _url(credentials, transport))
-    assert await _chat_over_relay(config, config) == [f"echo: hello {i}" for i in range(5)]
+    echoed = await chat_over_relay(config, config, RELAY_PORTS)
+    assert echoed == [f"echo: hello {i}" for i in range(5)]
 
 
 async def test_a_wrong_credential_gives_no_relay_candidate(credentials: dict[str, Any]) -> None:

@@ -8,12 +8,14 @@ from typing import Any
 
 from aiortc import (
     RTCConfiguration,
+    RTCDataChannel,
     RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
 )
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
+WAIT_S = 30.0
 CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ (\w+) \d+ (\S+) (\d+) typ (\w+)", re.MULTILINE)
 
 
@@ -44,3 +46,34 @@ async def offer_answer(a: RTCPeerConnection, b: RTCPeerConnection, timeout: floa
 
 def _copy(desc: RTCSessionDescription) -> RTCSessionDescription:
     return RTCSessionDescription(sdp=desc.sdp, type=desc.type)
+
+
+async def chat_over_relay(
+    config_a: RTCConfiguration, config_b: RTCConfiguration, relay_ports: tuple[int, int]
+) -> list[str]:
+    """Open a data channel between two relay-only peers; return what came back."""
+    a, b = RTCPeerConnection(config_a), RTCPeerConnection(config_b)
+    try:
+        channel = a.createDataChannel("chat")
+        opened = asyncio.Event()
+        echoed: asyncio.Queue[str] = asyncio.Queue()
+        channel.on("open", opened.set)
+        channel.on("message", echoed.put_nowait)
+
+        @b.on("datachannel")
+        def on_channel(remote: RTCDataChannel) -> None:
+            remote.on("message", lambda text: remote.send(f"echo: {text}"))
+
+        await offer_answer(a, b)
+        for pc in (a, b):
+            found = candidates(pc.localDescription.sdp)
+            assert found, "no relay candidate"
+            low, high = relay_ports
+            assert all(kind == "relay" and low <= port <= high for _, _, port, kind in found)
+        await asyncio.wait_for(opened.wait(), WAIT_S)
+        for i in range(5):
+            channel.send(f"hello {i}")
+        return [await asyncio.wait_for(echoed.get(), WAIT_S) for _ in range(5)]
+    finally:
+        await a.close()
+        await b.close()

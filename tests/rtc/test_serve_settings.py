@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from appliance.config import ConfigError, load_settings
-from appliance.rtc_service import LivePolicy, TurnConfig, TurnService
+from appliance.rtc_config import TurnConfig
+from appliance.rtc_service import LivePolicy, TurnService
 
 
 def _config(tmp_path: Path, **env: str) -> TurnConfig:
@@ -67,3 +68,22 @@ def test_configured_subnets_win_and_loopback_needs_the_switch(tmp_path: Path) ->
     assert policy("10.1.2.3", 5000) and policy("192.168.5.7", 5000)
     assert not policy("172.16.0.9", 5000)
     assert LivePolicy(config, "172.16.0.2", True, interfaces)("127.0.0.1", 5000)
+
+
+def test_an_external_relay_replaces_the_built_in_one(tmp_path: Path) -> None:
+    environ = {"PYCHAT_SERVER_MODE": "appliance", "PYCHAT_TURN_EXTERNAL": "relay.lan:3478"}
+    service = TurnService(load_settings(tmp_path, environ=environ))
+    assert service.config.external == ("relay.lan", 3478)
+    assert not service.enabled  # nothing listens here
+    assert service.url_host("pychat.local") == "relay.lan"
+
+
+@pytest.mark.parametrize("value", ["relay.lan", "bad host:3478", "10.0.0.2:0", ":3478"])
+def test_a_bad_external_relay_names_its_key(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match=r"turn\.external"):
+        _config(tmp_path, external=value)
+
+
+def test_external_and_built_in_relays_do_not_mix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"turn\.external"):
+        _config(tmp_path, enabled="on", external="10.0.0.2:3478")
