@@ -64,7 +64,13 @@ export const useP2pChatStore = defineStore('p2pChat', () => {
   /** Opens a channel to each live device in the room that has none yet. */
   async function discover(room: number): Promise<void> {
     const peers = usePeers()
-    for (const device of await peers.devices(room)) {
+    const devices = await peers.devices(room)
+    // A device whose socket is gone reconnects under a new id: drop the link to the old one.
+    const live = new Set(devices.map((d) => d.conn))
+    for (const link of [...links.values()]) {
+      if (link.room === room && !live.has(link.peer.remoteConn)) link.channel.close()
+    }
+    for (const device of devices) {
       const link = links.get(`${device.conn}:${room}`)
       if (link && link.channel.readyState !== 'closed') continue
       const peer = await peers.connect(device.conn, device.user, room)
