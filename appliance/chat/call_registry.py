@@ -88,6 +88,7 @@ class Notices:
     changed: list[int] = field(default_factory=list)  # rooms whose call changed or ended
     rings: list[tuple[int, frozenset[int]]] = field(default_factory=list)  # (room, users)
     ring_stops: list[RingStop] = field(default_factory=list)
+    ended: dict[int, str] = field(default_factory=dict)  # room → why its call ended
 
     def call_changed(self, room: int) -> None:
         if room not in self.changed:
@@ -288,6 +289,10 @@ class CallRegistry:
         if self.calls.get(call.room) is not call:
             return
         del self.calls[call.room]
+        if not call.participants:
+            notices.ended[call.room] = "empty"
+        else:
+            notices.ended[call.room] = "declined" if call.declined else "unanswered"
         for user in call.participants:
             self.room_of_user.pop(user, None)
         call.participants.clear()

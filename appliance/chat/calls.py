@@ -114,7 +114,10 @@ class CallService:
             self._to_users(stop.users, wire.frame({**frame, "reason": stop.reason}))
         for room in notices.changed:
             call = self.registry.get(room)
-            payload = wire.frame({"type": "rtc.call", "room": room, "call": _json(call)})
+            frame = {"type": "rtc.call", "room": room, "call": _json(call)}
+            if call is None:
+                frame["reason"] = notices.ended.get(room, "empty")
+            payload = wire.frame(frame)
             for device in self._room_devices(room, call):
                 device.send(payload)
         for room, users in notices.rings:

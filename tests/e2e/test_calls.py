@@ -131,8 +131,9 @@ async def test_declining_on_one_device_stops_the_ring_on_all(
     await bob_phone.get_by_test_id("ring-decline").click()
     for page in (bob_page, bob_phone):
         await expect(page.get_by_test_id("ring-overlay")).to_have_count(0)
-    # Nobody answered: the call is over for Alice, and the room offers a new one.
+    # Nobody answered: the call is over for Alice, she is told why, and can call again.
     await expect(panel(alice_page)).to_have_count(0, timeout=SLOW)
+    await expect(alice_page.get_by_test_id("call-notice")).to_have_text("Declined")
     await expect(
         alice_page.get_by_test_id("room-view").get_by_test_id("call-start")
     ).to_be_visible()

@@ -84,7 +84,7 @@ async def test_declining_stops_the_ring_everywhere_and_ends_an_unanswered_call(
         stop = await device.wait_for(is_type("rtc.ring.stop", room))
         assert stop["reason"] == "declined"
     ended = await a.wait_for(call_frame(room, lambda c: c is None))
-    assert ended["call"] is None
+    assert ended["reason"] == "declined"
     assert (await a.ok({"type": "rtc.calls"}))["calls"] == []
     # Declining when there is no call is a clear error, and changes nothing.
     error = await b1.error({"type": "rtc.call.decline", "room": room})
@@ -126,7 +126,8 @@ async def test_an_unanswered_ring_times_out_and_the_call_ends(
         await b.wait_for(is_type("rtc.ring", room))
         stop = await b.wait_for(is_type("rtc.ring.stop", room))
         assert stop["reason"] == "timeout"
-        await a.wait_for(call_frame(room, lambda c: c is None))
+        ended = await a.wait_for(call_frame(room, lambda c: c is None))
+        assert ended["reason"] == "unanswered"
     finally:
         await admin.close()
 
@@ -157,7 +158,8 @@ async def test_join_later_leave_and_the_last_one_out_ends_the_call(make_user: Us
     await a.wait_for(call_frame(room, lambda c: people(c) == {alice.id, bob.id}))
     await a.ok({"type": "rtc.call.leave", "room": room})
     await b.ok({"type": "rtc.call.leave", "room": room})
-    await c.wait_for(call_frame(room, lambda c: c is None))
+    ended = await c.wait_for(call_frame(room, lambda c: c is None))
+    assert ended["reason"] == "empty"
     # Leaving twice is harmless; updating a call one is not in is not.
     await b.ok({"type": "rtc.call.leave", "room": room})
     error = await b.error(

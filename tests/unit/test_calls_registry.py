@@ -12,9 +12,7 @@ LIMITS = CallLimits(ring_timeout_s=45, rejoin_grace_s=20, max_participants=4, ri
 
 def test_a_ring_times_out_at_its_deadline_and_ends_the_unanswered_call() -> None:
     reg = CallRegistry(LIMITS)
-    _, _, notices = reg.join(
-        ROOM, ALICE, 100, audio=True, video=True, members={ALICE, BOB}, now=0
-    )
+    _, _, notices = reg.join(ROOM, ALICE, 100, audio=True, video=True, members={ALICE, BOB}, now=0)
     assert notices.rings == [(ROOM, frozenset({BOB}))]
     assert reg.next_deadline() == 45
     assert not reg.tick(44.9)

@@ -1,35 +1,19 @@
 // The calls of this user's rooms, the ring on this device, and this device's own call.
 import { defineStore } from 'pinia'
 import { computed, markRaw, reactive, ref, shallowRef, toRaw } from 'vue'
-import { http } from '@/api/http'
 import type { RoomId, UserId } from '@/api/types'
 import { useRoomsStore } from '@/stores/rooms'
 import { useSessionStore } from '@/stores/session'
 import { useSyncStore } from '@/stores/sync'
 import type { FeatureChannel, FeatureFrame } from '@/sync/featureChannel'
 import { Ringer, SpeakingMeter } from './audio'
-import { captureCamera, captureLocal, captureMicrophone, captureScreen, loadDeviceChoice, saveDeviceChoice, stopStream, type DeviceChoice } from './media'
-import { Mesh, type PeerStats } from './mesh'
+import { mediaControls } from './controls'
+import { captureLocal, loadDeviceChoice, stopStream, type DeviceChoice } from './media'
+import { Mesh } from './mesh'
 import { MAX_VIDEO_PARTICIPANTS } from './profile'
-import type { Call, CallSignal, Participant, Ring, RingStopReason, StreamRole, TurnCredentials } from './types'
-
-export interface Tile {
-  key: string
-  user: UserId
-  role: StreamRole
-  label: string
-  stream: MediaStream | null
-  local: boolean
-  seat: Participant | null
-  stats: PeerStats | null
-  /** Video frames decoded from this tile's stream (0 for our own tiles). */
-  frames: number
-}
-
-function framesOf(stream: MediaStream | null, stats: PeerStats | null): number {
-  if (!stream || !stats) return 0
-  return stream.getVideoTracks().reduce((sum, t) => sum + (stats.framesByTrack[t.id] ?? 0), 0)
-}
+import { buildTiles, type Tile } from './tiles'
+import { iceConfig } from './turn'
+import type { Call, CallSignal, Ring, RingStopReason } from './types'
 
 interface ActiveCall {
   room: RoomId
@@ -39,9 +23,9 @@ interface ActiveCall {
   hadCompany: boolean
 }
 
-function testHooks(): { relayOnly?: boolean } {
-  return (globalThis as { __pychatTest?: { relayOnly?: boolean } }).__pychatTest ?? {}
-}
+export type { Tile }
+
+const NOTICE_MS = 8000
 
 export const useCallsStore = defineStore('calls', () => {
   const sync = useSyncStore()
@@ -53,6 +37,9 @@ export const useCallsStore = defineStore('calls', () => {
   const calls = reactive<Record<RoomId, Call>>({})
   const ring = ref<Ring | null>(null)
   const lastRingEnd = ref<{ room: RoomId; reason: RingStopReason } | null>(null)
+  /** Why our outgoing call ended unanswered ("No answer", "Declined", "Busy"), for a while. */
+  const notice = ref<{ room: RoomId; text: string } | null>(null)
+  let noticeTimer: ReturnType<typeof setTimeout> | null = null
   const active = ref<ActiveCall | null>(null)
   const joining = ref(false)
   const error = ref('')
@@ -123,7 +110,7 @@ export const useCallsStore = defineStore('calls', () => {
   function receive(frame: FeatureFrame): void {
     switch (frame.type) {
       case 'rtc.call':
-        setCall(frame.room as RoomId, (frame.call as Call | null) ?? null)
+        setCall(frame.room as RoomId, (frame.call as Call | null) ?? null, String(frame.reason ?? ''))
         break
       case 'rtc.ring':
         if (!active.value) showRing(frame as unknown as Ring)
@@ -144,7 +131,7 @@ export const useCallsStore = defineStore('calls', () => {
     }
   }
 
-  function setCall(room: RoomId, call: Call | null): void {
+  function setCall(room: RoomId, call: Call | null, reason = ''): void {
     if (call) calls[room] = call
     else delete calls[room]
     if (ring.value?.room === room && (!call || !call.ringing.includes(session.userId ?? -1))) hideRing()
@@ -154,6 +141,9 @@ export const useCallsStore = defineStore('calls', () => {
     // Our seat is on our old socket until `replaces` moves it to this one (its frame comes
     // before the join's reply); on any other socket it moved to another device.
     if (!call || !mine || (mine.conn !== current.conn && mine.conn !== channel.connId.value)) {
+      if (!call && !current.hadCompany && reason !== 'empty') {
+        tell(room, reason === 'declined' ? 'Declined' : 'No answer')
+      }
       teardown() // ended, or our seat moved to another device
       return
     }
@@ -161,10 +151,20 @@ export const useCallsStore = defineStore('calls', () => {
     current.callId = call.id
     if (call.participants.length > 1) current.hadCompany = true
     mesh.value?.reconcile(call.participants)
+    // A direct call ends when the other person hangs up, or cannot take it (busy).
     const alone = call.participants.length === 1 && call.ringing.length === 0
-    if (alone && current.hadCompany && rooms.byId[room]?.kind === 'direct') void leave()
+    if (alone && rooms.byId[room]?.kind === 'direct' && (current.hadCompany || call.busy.length > 0)) {
+      if (!current.hadCompany) tell(room, 'Busy: already in another call')
+      void leave()
+    }
     if (call.participants.length === 1 && call.ringing.length > 0) ringback.start('outgoing')
     else ringback.stop()
+  }
+
+  function tell(room: RoomId, text: string): void {
+    notice.value = { room, text }
+    if (noticeTimer !== null) clearTimeout(noticeTimer)
+    noticeTimer = setTimeout(() => (notice.value = null), NOTICE_MS)
   }
 
   function showRing(next: Ring): void {
@@ -175,20 +175,6 @@ export const useCallsStore = defineStore('calls', () => {
   function hideRing(): void {
     ring.value = null
     ringer.stop()
-  }
-
-  async function iceConfig(): Promise<RTCConfiguration> {
-    const config: RTCConfiguration = { iceServers: [] }
-    try {
-      const turn = await http.get<TurnCredentials>('/api/turn')
-      if (turn.urls.length > 0) {
-        config.iceServers = [{ urls: turn.urls, username: turn.username, credential: turn.credential }]
-      }
-    } catch {
-      /* no TURN: direct connections only, as on most office LANs */
-    }
-    if (testHooks().relayOnly) config.iceTransportPolicy = 'relay'
-    return config
   }
 
   /** Start the room's call, or join the one running there. */
@@ -274,127 +260,11 @@ export const useCallsStore = defineStore('calls', () => {
     version.value++
   }
 
-  function announce(): void {
-    const current = active.value
-    if (!current) return
-    channel.send({
-      type: 'rtc.call.update',
-      room: current.room,
-      audio: !muted.value,
-      video: cameraOn.value,
-      screen: screenOn.value,
-    })
-  }
+  const controls = mediaControls({ mesh, active, muted, cameraOn, screenOn, error, devices, meter, channel, me: () => session.userId })
 
-  function toggleMute(): void {
-    muted.value = !muted.value
-    mesh.value?.setMuted(muted.value)
-    announce()
-  }
-
-  async function toggleCamera(): Promise<void> {
-    const m = mesh.value
-    if (!m) return
-    try {
-      if (cameraOn.value) m.cameraOff()
-      else {
-        const track = await captureCamera()
-        if (track) m.replaceTrack(track)
-      }
-      cameraOn.value = m.cameraOn
-    } catch (e) {
-      error.value = e instanceof Error ? e.message : 'The camera could not start.'
-    }
-    announce()
-  }
-
-  /** Shares a stream's video as its own track (a screen, or the painter's canvas). */
-  function shareStream(stream: MediaStream, label: string): void {
-    const m = mesh.value
-    if (!m) throw new Error('Not in a call.')
-    const previous = m.media.screen
-    m.setScreen(stream, label)
-    if (previous && previous !== stream) stopStream(previous)
-    screenOn.value = true
-    stream.getVideoTracks()[0]?.addEventListener('ended', () => {
-      if (mesh.value?.media.screen === stream) stopSharing()
-    })
-    announce()
-  }
-
-  async function toggleScreen(): Promise<void> {
-    if (screenOn.value) {
-      stopSharing()
-      return
-    }
-    try {
-      shareStream(await captureScreen(), 'Screen')
-    } catch (e) {
-      if (!(e instanceof DOMException && e.name === 'NotAllowedError')) {
-        error.value = e instanceof Error ? e.message : 'Screen sharing could not start.'
-      }
-    }
-  }
-
-  function stopSharing(): void {
-    const m = mesh.value
-    const stream = m?.media.screen ?? null
-    m?.setScreen(null)
-    stopStream(stream)
-    screenOn.value = false
-    announce()
-  }
-
-  async function chooseDevice(kind: keyof DeviceChoice, deviceId: string): Promise<void> {
-    devices.value = { ...devices.value, [kind]: deviceId }
-    saveDeviceChoice(devices.value)
-    const m = mesh.value
-    if (!m) return
-    try {
-      if (kind === 'audioinput') {
-        const track = await captureMicrophone()
-        if (track) m.replaceTrack(track)
-        m.setMuted(muted.value)
-        if (session.userId !== null) meter.watch(`local:${session.userId}`, m.media.camera)
-      } else if (kind === 'videoinput' && cameraOn.value) {
-        const track = await captureCamera()
-        if (track) m.replaceTrack(track)
-      }
-    } catch (e) {
-      error.value = e instanceof Error ? e.message : 'That device could not start.'
-    }
-  }
-
-  /** The tiles of the call: each person's camera (or avatar), and every shared screen. */
   const tiles = computed<Tile[]>(() => {
     void version.value
-    const call = activeCall.value
-    const m = mesh.value
-    const me = session.userId
-    if (!call || !m || me === null) return []
-    const list: Tile[] = []
-    for (const seat of call.participants) {
-      if (seat.user === me) {
-        list.push({ key: `local:${me}`, user: me, role: 'camera', label: '', stream: m.media.camera, local: true, seat, stats: null, frames: 0 })
-        if (m.media.screen) {
-          list.push({ key: `local-screen:${me}`, user: me, role: 'screen', label: 'Your screen', stream: m.media.screen, local: true, seat, stats: null, frames: 0 })
-        }
-        continue
-      }
-      const peer = m.peers.get(seat.user)
-      const stats = m.stats.get(seat.user) ?? null
-      let camera: MediaStream | null = null
-      const screens: Tile[] = []
-      for (const [id, stream] of peer?.remoteStreams ?? []) {
-        const role = peer?.remoteRoles[id]
-        if (role?.role === 'screen') {
-          screens.push({ key: `screen:${seat.user}:${id}`, user: seat.user, role: 'screen', label: role.label, stream, local: false, seat, stats, frames: framesOf(stream, stats) })
-        } else camera = stream
-      }
-      list.push({ key: `peer:${seat.user}`, user: seat.user, role: 'camera', label: '', stream: camera, local: false, seat, stats, frames: framesOf(camera, stats) })
-      list.push(...screens)
-    }
-    return list
+    return buildTiles(activeCall.value, mesh.value, session.userId)
   })
 
   function watchSpeaking(key: string, stream: MediaStream | null): void {
@@ -408,6 +278,7 @@ export const useCallsStore = defineStore('calls', () => {
     calls,
     ring,
     lastRingEnd,
+    notice,
     active,
     activeCall,
     joining,
@@ -426,12 +297,7 @@ export const useCallsStore = defineStore('calls', () => {
     accept,
     decline,
     leave,
-    toggleMute,
-    toggleCamera,
-    toggleScreen,
-    shareStream,
-    stopSharing,
-    chooseDevice,
+    ...controls,
     watchSpeaking,
   }
 })
