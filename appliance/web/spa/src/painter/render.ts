@@ -42,6 +42,23 @@ function path(ctx: CanvasRenderingContext2D, points: readonly number[]): void {
   for (let i = 2; i + 1 < points.length; i += 2) ctx.lineTo(points[i] as number, points[i + 1] as number)
 }
 
+/** A free-hand line through the points, smoothed: curves through the midpoints between
+ * them, each point as the control (so pointer samples do not show as corners). */
+function smooth(ctx: CanvasRenderingContext2D, p: readonly number[]): void {
+  const at = (i: number) => p[i] as number
+  ctx.beginPath()
+  ctx.moveTo(at(0), at(1))
+  const n = p.length / 2
+  if (n === 2) ctx.lineTo(at(2), at(3))
+  for (let i = 1; i < n - 1; i++) {
+    const [x, y] = [at(2 * i), at(2 * i + 1)]
+    const last = i === n - 2
+    const nx = last ? at(2 * i + 2) : (x + at(2 * i + 2)) / 2
+    const ny = last ? at(2 * i + 3) : (y + at(2 * i + 3)) / 2
+    ctx.quadraticCurveTo(x, y, nx, ny)
+  }
+}
+
 function strokeOp(ctx: CanvasRenderingContext2D, op: PaintOp): void {
   const p = op.points ?? []
   const size = op.size ?? 1
@@ -51,7 +68,7 @@ function strokeOp(ctx: CanvasRenderingContext2D, op: PaintOp): void {
     ctx.arc(p[0] as number, p[1] as number, size / 2, 0, Math.PI * 2)
     ctx.fill()
   } else {
-    path(ctx, p)
+    smooth(ctx, p)
     ctx.stroke()
   }
   ctx.globalCompositeOperation = 'source-over'
