@@ -112,6 +112,43 @@ async def test_a_video_call_from_a_dm_with_screen_sharing_survives_a_reconnect(
         await expect(page.get_by_test_id(f"call-marker-{dm}")).to_have_count(0, timeout=SLOW)
 
 
+async def test_a_group_call_a_late_joiner_gets_everyone_and_mute_shows(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("c")
+    room = (await new_room(alice, bob, carol, name="standup"))["id"]
+    _, alice_page = await open_as(alice)
+    _, bob_page = await open_as(bob)
+    _, carol_page = await open_as(carol)
+    await expect(carol_page.get_by_test_id(f"room-link-{room}")).to_be_visible()
+
+    await call_between(alice_page, bob_page, room, video=False)
+    # Carol declines the ring; the room shows the running call, and she joins it later.
+    await carol_page.get_by_test_id("ring-decline").click()
+    await expect(carol_page.get_by_test_id(f"call-marker-{room}")).to_contain_text("2")
+    await open_room(carol_page, room)
+    join = carol_page.get_by_test_id("room-view").get_by_test_id("call-join")
+    await expect(join).to_contain_text(alice.user["username"])
+    await join.click()
+    pages = {alice.id: alice_page, bob.id: bob_page, carol.id: carol_page}
+    people = {alice.id: alice, bob.id: bob, carol.id: carol}
+    for page in pages.values():
+        await expect(panel(page)).to_have_attribute("data-participants", "3", timeout=SLOW)
+    # Everyone hears both others (audio only: frames stay 0, samples arrive).
+    for me, page in pages.items():
+        for other in people.values():
+            if other.id != me:
+                tile = remote_tile(page, other)
+                handle = await tile.element_handle(timeout=SLOW)
+                await page.wait_for_function(
+                    "el => Number(el.dataset.audioSamples) > 0", arg=handle, timeout=MEDIA
+                )
+    # Bob mutes: the others see it on his tile.
+    await bob_page.get_by_test_id("call-mute").click()
+    for page in (alice_page, carol_page):
+        await expect(remote_tile(page, bob).get_by_test_id("tile-muted")).to_be_visible()
+
+
 async def test_declining_on_one_device_stops_the_ring_on_all(
     open_as: ContextFactory, make_user: UserFactory
 ) -> None:
@@ -184,3 +221,16 @@ async def test_a_call_relayed_only_through_our_turn_server(
         tile = remote_tile(page, other)
         await decodes(page, tile)
         await expect(tile).to_have_attribute("data-route", "relay")
+
+
+async def test_a_test_call_with_echo_shows_and_plays_back_your_own_media(
+    open_as: ContextFactory, turn_server: Server, turn_people: tuple[Client, Client]
+) -> None:
+    alice, _ = turn_people
+    _, page = await open_as(alice, server=turn_server, path="/settings")
+    await page.get_by_test_id("test-call").click()
+    await expect(panel(page)).to_have_attribute("data-participants", "2", timeout=SLOW)
+    echo = panel(page).locator('[data-testid="call-tile"][data-local="no"][data-role="camera"]')
+    await decodes(page, echo)
+    await page.get_by_test_id("call-leave").click()
+    await expect(panel(page)).to_have_count(0)
