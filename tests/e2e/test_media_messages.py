@@ -55,6 +55,14 @@ async def test_voice_and_video_messages_are_recorded_sent_and_played(
     await open_room(alice_page, rid)
     await open_room(bob_page, rid)
 
+    # Cancelled while recording: nothing is sent.
+    room = alice_page.get_by_test_id("room-view")
+    await room.get_by_test_id("composer-record-voice").click()
+    recorder = room.get_by_test_id("recorder")
+    await expect(recorder).to_have_attribute("data-state", "recording", timeout=SLOW)
+    await recorder.get_by_test_id("recorder-cancel").click()
+    await expect(recorder).to_have_count(0)
+
     await record(alice_page, "voice", 3)
     audio = room_list(bob_page).get_by_test_id("audio-player")
     await expect(audio).to_have_count(1, timeout=SLOW)
