@@ -14,7 +14,7 @@ from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from tests.client import Client
 from tests.conftest import USER_PASSWORD, UserFactory, new_room
-from tests.e2e.conftest import ContextFactory
+from tests.e2e.conftest import ContextFactory, screenshot_path
 from tests.e2e.helpers import SLOW, open_room
 from tests.rtc.serve import start_turn_serve
 from tests.server import ADMIN_PASSWORD, Server
@@ -85,6 +85,7 @@ async def test_a_video_call_from_a_dm_with_screen_sharing_survives_a_reconnect(
     screen = remote_tile(bob_page, alice, "screen")
     await expect(screen).to_have_count(1, timeout=SLOW)
     await decodes(bob_page, screen, audio=False)
+    await bob_page.screenshot(path=screenshot_path("call-dm-screen-share"))
 
     # Alice's WebSocket drops and comes back: the call goes on, nobody is lost.
     old_conn = await panel(alice_page).get_attribute("data-conn")
