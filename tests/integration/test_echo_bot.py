@@ -227,10 +227,7 @@ async def test_a_test_call_needs_a_signed_in_user(server: Server) -> None:
     assert status == 401 and body["error"]["code"] == "unauthorized"
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
-async def test_chromium_gets_its_camera_and_microphone_back_relay_only(server: Server) -> None:
-    """The real browser against the real bot: Chromium's fake camera and microphone go to
-    Echo and come back, Chromium using only our TURN (`iceTransportPolicy: relay`)."""
+async def _chromium_test_call(server: Server, *, restart_ice: bool) -> dict[str, Any]:
     script = (Path(__file__).parents[1] / "rtc" / "chromium_echo_call.js").read_text()
     features = ",".join([*playwright_disabled_features(), *OUR_DISABLED_FEATURES])
     async with async_playwright() as pw:
@@ -243,12 +240,30 @@ async def test_chromium_gets_its_camera_and_microphone_back_relay_only(server: S
             login = {"username": "admin", "password": ADMIN_PASSWORD}
             response = await page.request.post(server.url + "/api/auth/login", data=login)
             assert response.ok
-            found = await page.evaluate(script)
+            found: dict[str, Any] = await page.evaluate(script, restart_ice)
+            return found
         finally:
             await browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+async def test_chromium_gets_its_camera_and_microphone_back_relay_only(server: Server) -> None:
+    """The real browser against the real bot: Chromium's fake camera and microphone go to
+    Echo and come back, Chromium using only our TURN (`iceTransportPolicy: relay`)."""
+    found = await _chromium_test_call(server, restart_ice=False)
     assert found["state"] == "connected", found
     assert found["local"] == "relay", found  # through our TURN (the bot may be reached
     # at its relay address or, on a machine with a LAN address, directly from the relay)
     assert found["video"] > 10, found  # frames decoded: our own picture came back
     assert found["audio"] > 48000, found  # a second of our own sound came back
     assert found["energy"] > 0, found  # and it is the beep, not silence
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+async def test_an_ice_restart_from_chromium_keeps_the_test_call_going(server: Server) -> None:
+    """What the app does when a connection drops: Chromium restarts ICE, Echo answers the
+    new offer, and the picture keeps coming."""
+    found = await _chromium_test_call(server, restart_ice=True)
+    assert found["video"] > 10, found
+    assert found["restarted"]["state"] == "connected", found
+    assert found["restarted"]["video"] > 30, found

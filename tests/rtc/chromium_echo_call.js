@@ -1,7 +1,9 @@
 // A test call from Chromium: fetch TURN credentials, open the Echo room, join the call,
-// answer the bot's offer relay-only, and poll getStats until our media came back.
-// Run with page.evaluate (the page is on the server's origin, signed in).
-async () => {
+// answer the bot's offer relay-only, and poll getStats until our media came back. With
+// `restartIce`, Chromium then restarts ICE (what the app does when a connection drops) and
+// the media must flow again. Run with page.evaluate (the page is on the server's origin,
+// signed in).
+async (restartIce) => {
   const json = async (method, path, body) => {
     const r = await fetch(path, {method, headers: {"Content-Type": "application/json"},
                                  body: body === undefined ? undefined : JSON.stringify(body)});
@@ -48,8 +50,8 @@ async () => {
   for (const track of media.getTracks()) pc.addTrack(track, media);
   await pc.setLocalDescription(await pc.createAnswer());
   signal({kind: "answer", sdp: pc.localDescription.sdp});
-  const deadline = Date.now() + 40000;
-  for (;;) {
+
+  const measure = async () => {
     const found = {state: pc.connectionState, video: 0, audio: 0, energy: 0, local: "", remote: ""};
     const stats = await pc.getStats();
     stats.forEach((s) => {
@@ -63,11 +65,28 @@ async () => {
         found.remote = stats.get(s.remoteCandidateId).candidateType;
       }
     });
-    if ((found.video > 10 && found.audio > 48000 && found.energy > 0) || Date.now() > deadline) {
-      ws.send(JSON.stringify({type: "rtc.call.leave", room}));
-      pc.close();
-      return found;
+    return found;
+  };
+  const until = async (done) => {
+    const deadline = Date.now() + 40000;
+    for (;;) {
+      const found = await measure();
+      if (done(found) || Date.now() > deadline) return found;
+      await new Promise((ok) => setTimeout(ok, 250));
     }
-    await new Promise((ok) => setTimeout(ok, 250));
+  };
+  const result = await until((f) => f.video > 10 && f.audio > 48000 && f.energy > 0);
+  if (restartIce) {
+    pc.restartIce();
+    await pc.setLocalDescription(await pc.createOffer());
+    signal({kind: "offer", sdp: pc.localDescription.sdp});
+    const answer = await next((f) => f.type === "rtc.signal" && f.data.kind === "answer");
+    await pc.setRemoteDescription({type: "answer", sdp: answer.data.sdp});
+    const before = (await measure()).video;
+    const after = await until((f) => f.state === "connected" && f.video > before + 30);
+    result.restarted = {state: after.state, video: after.video - before};
   }
+  ws.send(JSON.stringify({type: "rtc.call.leave", room}));
+  pc.close();
+  return result;
 }
