@@ -295,3 +295,23 @@ async def test_in_a_p2p_conversation_attaching_offers_the_file_directly(
 
     assert not wire.carries(marker.encode())
     assert not data_dir_holds(server.data, marker.encode())
+
+
+async def test_accepting_an_offer_whose_sender_left_fails_cleanly(
+    open_as: ContextFactory, make_user: UserFactory, tmp_path: Path
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    _, alice_page, bob_page = await pair(open_as, alice, bob)
+    path = tmp_path / "draft.txt"
+    path.write_text("offered, then the sender left")
+    await alice_page.get_by_test_id("p2p-file-input").set_input_files(str(path))
+    incoming = card(bob_page, "in")
+    await expect(incoming).to_contain_text("draft.txt")
+
+    await alice_page.close()
+    await incoming.get_by_test_id("p2p-accept").click()
+
+    # Retried for about half a minute, then given up, with nothing kept.
+    await expect(incoming).to_have_attribute("data-state", "failed", timeout=60_000)
+    await expect(incoming).to_contain_text("connection to the sender was lost")
+    assert await opfs_files(bob_page) == {}

@@ -125,12 +125,11 @@ export const useP2pFilesStore = defineStore('p2pFiles', () => {
       transfer,
       sink,
       () => peers.connect(transfer.remoteConn, transfer.peerUser, transfer.room),
+      async () => (await peers.devices(transfer.room)).some((d) => d.conn === transfer.remoteConn),
       () => receivings.delete(key),
     )
     receivings.set(key, receiving)
-    await receiving.open().catch(() => {
-      transfer.state = 'interrupted'
-    })
+    receiving.start()
   }
 
   function decline(key: string): void {

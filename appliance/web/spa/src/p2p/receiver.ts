@@ -9,6 +9,7 @@ import { ACK_EVERY, LABEL_PREFIX, parseControl, SpeedMeter, type Transfer } from
 
 const RETRY_MS = [500, 1000, 2000, 4000, 8000, 15_000]
 const FLUSH_AT = 1024 * 1024
+const OPEN_TIMEOUT_MS = 20_000
 
 function join(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0] as Uint8Array
@@ -43,18 +44,31 @@ export class Receiving {
     private readonly view: Transfer,
     private readonly sink: FileSink,
     private readonly connect: () => Promise<Peer>,
+    /** Whether the sender's device still has a socket (so that it can be reached). */
+    private readonly senderOnline: () => Promise<boolean>,
     private readonly onFinish: () => void,
   ) {}
 
-  async open(): Promise<void> {
+  start(): void {
+    this.open().catch(() => this.retry())
+  }
+
+  private async open(): Promise<void> {
     if (this.finished) return
     await this.writing
+    if (!(await this.senderOnline())) throw new Error('The sender is offline.')
     const peer = await this.connect()
     if (this.finished) return
     const channel = peer.openChannel(LABEL_PREFIX + this.view.id)
     this.channel = channel
     this.received = this.written
     channel.binaryType = 'arraybuffer'
+    // A sender that went away never answers: give up on this channel and try again.
+    setTimeout(() => {
+      if (channel.readyState !== 'connecting') return
+      channel.close()
+      channel.onclose?.(new Event('close')) // a never-opened channel may not fire it
+    }, OPEN_TIMEOUT_MS)
     channel.onopen = () => {
       if (this.opened) {
         this.view.resumes++
@@ -86,12 +100,14 @@ export class Receiving {
   }
 
   private retry(): void {
+    if (this.finished) return
+    this.view.state = 'interrupted'
     const delay = RETRY_MS[this.retries++]
     if (delay === undefined) {
-      void this.finish('failed', 'The connection to the sender was lost.')
+      void this.finish('failed', 'The connection to the sender was lost; what had arrived was discarded.')
       return
     }
-    setTimeout(() => void this.open().catch(() => this.retry()), delay)
+    setTimeout(() => this.start(), delay)
   }
 
   private chunk(channel: RTCDataChannel, bytes: Uint8Array): void {
