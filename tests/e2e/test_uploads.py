@@ -1,19 +1,29 @@
-"""Files in the browser: an image dropped and one pasted reach the other person's window as
+"""Files in the browser: an image dropped and two pasted reach the other person's window as
 previews (and open in a lightbox); a PDF is a file card; a cancelled upload leaves no message;
-a refused file shows the server's reason."""
+a refused file shows the server's reason; a file attached offline arrives once. Profile and
+room pictures: test_pictures.py."""
 
 from __future__ import annotations
 
-import io
 import re
 import uuid
 from typing import Any
 
-from playwright.async_api import Locator, Page, Route, expect
+from playwright.async_api import FilePayload, Route, expect
 
 from tests.client import Client
 from tests.conftest import USER_PASSWORD, UserFactory, new_room
 from tests.e2e.conftest import ContextFactory, screenshot_path
+from tests.e2e.files import (
+    CACHED_URLS,
+    DRAG_OVER,
+    DROP_IMAGE,
+    PASTE_IMAGE,
+    a_pdf,
+    composer_uploads_done,
+    stored_attachments,
+    wait_until_loaded,
+)
 from tests.e2e.helpers import (
     SLOW,
     message,
@@ -25,94 +35,6 @@ from tests.e2e.helpers import (
     wait_until_outbox_holds,
 )
 from tests.server import ADMIN_PASSWORD
-
-# A PNG drawn in the page (a coloured frame around a white square), handed over as a File in
-# a DataTransfer: what a drop from the desktop or a paste of a screenshot gives the page.
-_MAKE_FILE = """
-async function makePng(name, width, height, color) {
-  const canvas = document.createElement('canvas')
-  canvas.width = width
-  canvas.height = height
-  const g = canvas.getContext('2d')
-  g.fillStyle = color
-  g.fillRect(0, 0, width, height)
-  g.fillStyle = '#ffffff'
-  g.fillRect(width / 4, height / 4, width / 2, height / 2)
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'))
-  return new File([blob], name, { type: 'image/png' })
-}
-"""
-
-DROP_IMAGE = (
-    "async ([name, width, height, color]) => {"
-    + _MAKE_FILE
-    + """
-  const data = new DataTransfer()
-  data.items.add(await makePng(name, width, height, color))
-  const target = document.querySelector('[data-testid=room-view] [data-testid=message-list]')
-  const init = { bubbles: true, cancelable: true, dataTransfer: data }
-  target.dispatchEvent(new DragEvent('dragover', init))
-  target.dispatchEvent(new DragEvent('drop', init))
-}"""
-)
-
-DRAG_OVER = """() => {
-  const data = new DataTransfer()
-  data.items.add(new File(['x'], 'x.txt', { type: 'text/plain' }))
-  const target = document.querySelector('[data-testid=room-view] [data-testid=message-list]')
-  const init = { bubbles: true, cancelable: true, dataTransfer: data }
-  target.dispatchEvent(new DragEvent('dragover', init))
-}"""
-
-PASTE_IMAGE = (
-    "async ([name, width, height, color, text]) => {"
-    + _MAKE_FILE
-    + """
-  const data = new DataTransfer()
-  if (text) data.setData('text/plain', text)
-  data.items.add(await makePng(name, width, height, color))
-  const box = document.querySelector('[data-testid=room-view] [data-testid=composer-input]')
-  box.focus()
-  const init = { bubbles: true, cancelable: true, clipboardData: data }
-  box.dispatchEvent(new ClipboardEvent('paste', init))
-}"""
-)
-
-CACHED_URLS = """async () => {
-  const urls = []
-  for (const name of await caches.keys()) {
-    for (const request of await (await caches.open(name)).keys()) urls.push(request.url)
-  }
-  return urls
-}"""
-
-IMAGE_LOADED = "(img) => img.complete && img.naturalWidth > 0"
-
-
-def a_pdf(pages: int = 1) -> bytes:
-    """A small valid PDF (the server judges the type from the bytes)."""
-    body = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-    body += b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
-    body += b"% padding " + b"x" * 1200 * pages + b"\n"
-    return body + b"trailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-async def wait_until_loaded(page: Page, img: Any) -> None:
-    handle = await img.element_handle()
-    await page.wait_for_function(IMAGE_LOADED, arg=handle, timeout=SLOW)
-
-
-async def composer_uploads_done(page: Page, count: int) -> None:
-    cards = page.get_by_test_id("room-view").get_by_test_id("composer-files")
-    await expect(cards.get_by_test_id("upload-card")).to_have_count(count)
-    for i in range(count):
-        card = cards.get_by_test_id("upload-card").nth(i)
-        await expect(card).to_have_attribute("data-state", "done", timeout=SLOW)
-
-
-async def stored_attachments(client: Client, room_id: int) -> list[list[dict[str, Any]]]:
-    page = await client.get(f"/api/rooms/{room_id}/messages?limit=50")
-    return [m["attachments"] for m in page["messages"]]
 
 
 async def test_an_image_dropped_and_one_pasted_show_in_the_other_window(
@@ -244,7 +166,11 @@ async def test_a_cancelled_upload_leaves_no_message(
 
     await alice_context.route("**/api/uploads", hold)
     picker = alice_page.get_by_test_id("room-view").get_by_test_id("composer-file-input")
-    blob = {"name": "big.bin", "mimeType": "application/octet-stream", "buffer": b"\0" * 200_000}
+    blob: FilePayload = {
+        "name": "big.bin",
+        "mimeType": "application/octet-stream",
+        "buffer": b"\0" * 200_000,
+    }
 
     # Cancelled in the composer, before sending.
     await picker.set_input_files(blob)
@@ -303,82 +229,6 @@ async def test_a_file_over_the_limit_shows_the_servers_reason(
     finally:
         await carol.close()
         await admin.close()
-
-
-def a_photo(width: int, height: int) -> bytes:
-    """A PNG with a red left half and a blue right half: the crop decides what shows."""
-    from PIL import Image
-
-    image = Image.new("RGB", (width, height), (220, 30, 30))
-    image.paste((30, 60, 220), (width // 2, 0, width, height))
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
-
-
-async def crop_and_save(page: Page, scope: Locator, photo: bytes, name: str) -> None:
-    await scope.get_by_test_id("avatar-file-input").set_input_files(
-        {"name": "me.png", "mimeType": "image/png", "buffer": photo}
-    )
-    canvas = scope.get_by_test_id("avatar-crop-canvas")
-    await expect(canvas).to_be_visible()
-    # Zoom in with the keyboard, then drag the picture right: the red half fills the frame.
-    await canvas.focus()
-    await canvas.press("+")
-    await canvas.press("+")
-    box = await canvas.bounding_box()
-    assert box is not None
-    await page.mouse.move(box["x"] + 100, box["y"] + 140)
-    await page.mouse.down()
-    await page.mouse.move(box["x"] + 270, box["y"] + 140, steps=5)
-    await page.mouse.up()
-    await page.screenshot(path=screenshot_path(f"uploads-cropper-{name}"))
-    await scope.get_by_test_id("avatar-crop-save").click()
-    picture = scope.get_by_test_id("avatar-image")
-    await expect(picture).to_be_visible(timeout=SLOW)
-    await wait_until_loaded(page, picture)
-
-
-async def test_profile_and_room_pictures_are_cropped_and_shown_to_others(
-    open_as: ContextFactory, make_user: UserFactory
-) -> None:
-    from PIL import Image
-
-    alice = await make_user("alice")
-    bob = await make_user("bob")
-    rid = (await new_room(alice, bob, name="faces"))["id"]
-    _, alice_page = await open_as(alice, path="/settings")
-    _, bob_page = await open_as(bob)
-    await open_room(bob_page, rid)
-
-    editor = alice_page.get_by_test_id("avatar-editor")
-    await crop_and_save(alice_page, editor, a_photo(600, 400), "profile")
-    me = (await alice.get("/api/me"))["user"]
-    assert me["avatar_url"], me
-    async with alice.http.get(alice.base_url + me["avatar_url"]) as response:
-        assert response.status == 200
-        body = await response.read()
-    picture = Image.open(io.BytesIO(body))
-    assert picture.size == (256, 256)
-    # Dragged right after zooming: the left (red) half of the photo fills the square.
-    red, _, blue = picture.convert("RGB").getpixel((128, 128))  # type: ignore[misc]
-    assert red > 150 and blue < 100, (red, blue)
-
-    # Bob sees it next to alice's message, live (user.update).
-    await alice_page.goto(f"/rooms/{rid}")
-    await send(alice_page, "new picture")
-    avatar = message(room_list(bob_page), "new picture").locator("img.avatar")
-    await expect(avatar).to_have_attribute("src", me["avatar_url"], timeout=SLOW)
-    await wait_until_loaded(bob_page, avatar)
-
-    # The room's picture, set by its owner in room settings, shows in bob's sidebar.
-    await alice_page.get_by_test_id("room-settings-button").click()
-    dialog = alice_page.get_by_test_id("room-settings-dialog")
-    await crop_and_save(alice_page, dialog, a_photo(300, 500), "room")
-    sidebar_picture = bob_page.get_by_test_id(f"room-link-{rid}").get_by_test_id("avatar-image")
-    await expect(sidebar_picture).to_be_visible(timeout=SLOW)
-    await wait_until_loaded(bob_page, sidebar_picture)
-    await bob_page.screenshot(path=screenshot_path("uploads-avatars"))
 
 
 async def test_an_image_attached_offline_waits_through_a_reload_and_arrives_once(
