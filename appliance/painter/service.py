@@ -77,7 +77,8 @@ class Painter:
 
     async def _load(self, room_id: int) -> Board:
         seq, rows = await stored.load(self.svc.db, room_id)
-        return Board.load(room_id, seq, rows)
+        # Up to painter.max_bytes of JSON to parse: off the loop, as on a Pi it takes a while.
+        return await asyncio.to_thread(Board.load, room_id, seq, rows)
 
     async def open(self, conn: Connection, room_id: int) -> dict[str, Any]:
         self._member(conn, room_id)
