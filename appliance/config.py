@@ -136,6 +136,7 @@ class PainterSettings:
     image_chars: int = 48000  # an image's data URL (it must fit in limits.frame_bytes)
     ops_per_second: float = 20.0
     ops_burst: int = 60
+    memory_bytes: int = 64 << 20  # boards held open at once, in stored bytes
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ _BOUNDS: dict[str, Any] = {
     "painter.image_chars": (1024, 16 << 20),
     "painter.ops_per_second": (0.01, 1_000_000),
     "painter.ops_burst": (1, 1_000_000),
+    "painter.memory_bytes": (65536, 1 << 40),
     "calls.ring_timeout_s": (0.1, 3600),
     "calls.rejoin_grace_s": (0.1, 3600),
     "calls.max_participants": (2, 64),

@@ -44,6 +44,7 @@ class Painter:
         cfg = svc.settings.painter
         self.op_limits = paint_ops.OpLimits(cfg.max_points, cfg.image_chars)
         self.board_limits = BoardLimits(cfg.max_ops, cfg.max_bytes)
+        self.memory_bytes = cfg.memory_bytes
         # A page of ops in one reply: well under what a socket may hold unsent.
         self.page_bytes = max(4096, min(256 * 1024, svc.settings.ws.send_buffer_bytes // 4))
         self.open_boards: dict[int, _Open] = {}
@@ -89,6 +90,9 @@ class Painter:
         if conn.closed:
             self._drop_if_idle(room_id, live)
             raise NotFound("That socket is closed.")
+        if not live.viewers and self.bytes_in_memory() > self.memory_bytes:
+            self._drop_if_idle(room_id, live)
+            raise TooLarge("Too many big boards are open on this server; try again later.")
         live.viewers[conn.id] = conn
         self.by_conn.setdefault(conn.id, set()).add(room_id)
         board = live.board
@@ -98,6 +102,10 @@ class Painter:
             "board": {"seq": board.seq, "ops": ops, "next": next_seq},
             "viewers": self._viewer_list(live),
         }
+
+    def bytes_in_memory(self) -> int:
+        """Stored size of the boards held open (their JSON: memory is a few times more)."""
+        return sum(live.board.bytes for live in self.open_boards.values())
 
     def page(self, conn: Connection, room_id: int, after: int, until: int) -> dict[str, Any]:
         live = self._viewing(conn, room_id)

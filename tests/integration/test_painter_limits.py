@@ -176,3 +176,24 @@ async def test_one_socket_opens_only_a_few_boards(make_user: UserFactory) -> Non
     await a.ok({"type": "paint.close", "room": rooms[0]})
     await open_board(a, rooms[4])
     await open_board(a, rooms[4])  # opening an open board again is fine
+
+
+async def test_the_server_holds_only_so_many_open_boards(
+    make_server: Callable[..., Server],
+) -> None:
+    srv = make_server({**RELAXED, "PYCHAT_PAINTER_MEMORY_BYTES": "65536"})
+    png = "data:image/png;base64," + "QUJD" * 10_000  # 40 KB each
+    async for make in people_on(srv.url):
+        alice, bob = await make("alice"), await make("bob")
+        big, other = (await new_room(alice, bob))["id"], (await new_room(bob))["id"]
+        a, b = await alice.connect(), await bob.connect()
+        await open_board(a, big)
+        for n in range(2):
+            op = {"id": f"img{n}", "kind": "image", "points": [0, 0, 9, 9], "src": png}
+            await add(a, big, op)
+        # 80 KB held open: another board cannot be loaded, the open one can still be viewed.
+        assert (await b.error({"type": "paint.open", "room": other}))["code"] == "too_large"
+        assert len((await open_board(b, big))["ops"]) == 2
+        for sock in (a, b):
+            await sock.ok({"type": "paint.close", "room": big})
+        assert (await open_board(b, other))["ops"] == []
