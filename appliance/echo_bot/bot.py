@@ -130,11 +130,12 @@ class EchoBot:
             self._hang_up(room)  # the call ended (or another began)
             return
         self._seat(room, call)
-        remote = self._remote_conns(call)
         if not any(p["user"] != self._user() for p in call["participants"]):
             self._hang_up(room)  # the caller left: nobody to echo
             return
-        self._spawn(session.drop(remote))
+        # A participant whose socket dropped keeps its media connection: the call survives
+        # a WebSocket reconnect (`replaces`); only those who left lose theirs.
+        self._spawn(session.drop(self._remote_conns(call, connected_only=False)))
 
     def _seat(self, room: int, call: dict[str, Any]) -> None:
         """Follow `replaces`: same user, same joined_at, new conn: the connection moves."""
@@ -149,9 +150,13 @@ class EchoBot:
                     session.peers[p["conn"]] = peer
             seats[p["user"]] = (p["conn"], p["joined_at"])
 
-    def _remote_conns(self, call: dict[str, Any]) -> set[int]:
+    def _remote_conns(self, call: dict[str, Any], *, connected_only: bool = True) -> set[int]:
         me = self._user()
-        return {p["conn"] for p in call["participants"] if p["user"] != me and p["connected"]}
+        return {
+            p["conn"]
+            for p in call["participants"]
+            if p["user"] != me and (p["connected"] or not connected_only)
+        }
 
     def _signal_in(self, room: int, frame: Frame) -> None:
         session = self.sessions.get(room)

@@ -97,6 +97,11 @@ class EchoCall:
         await self.sock.ok({"type": "rtc.signal", "room": self.room["id"], "to": self.bot_conn,
                             "data": payload})  # fmt: skip
 
+    def forget_frames(self) -> None:
+        """From now on, only frames that arrive later count."""
+        while not self.video.empty():
+            self.video.get_nowait()
+
     async def see(self, colour: tuple[int, int, int]) -> None:
         """Wait for a picture in `colour` (two VP8 round trips blur it a little)."""
 
@@ -176,6 +181,32 @@ async def test_a_shared_screen_comes_back_too(caller: Client) -> None:
         await call.pc.setRemoteDescription(RTCSessionDescription(answer["data"]["sdp"], "answer"))
         await call.see(SCREEN_COLOUR)
         await call.see(COLOUR)  # the camera keeps coming back
+    finally:
+        await call.sock.ok({"type": "rtc.call.leave", "room": call.room["id"]})
+        await call.close()
+
+
+async def test_the_test_call_survives_a_websocket_reconnect(caller: Client) -> None:
+    call = await _call_echo(caller)
+    try:
+        await call.answer_bot(await caller.get("/api/turn"))
+        await call.see(COLOUR)
+        old_conn = call.sock.hello_reply["data"]["conn"]
+        await call.sock.close()  # the network blips; media keeps flowing meanwhile
+        call.sock = await caller.connect()
+        join = {"type": "rtc.call.join", "room": call.room["id"], "audio": True, "video": True}
+        rejoined = await call.sock.ok({**join, "replaces": old_conn})
+        assert rejoined["replaced"]  # the same media connection goes on
+        call.forget_frames()
+        await call.see(COLOUR)
+        # Echo now answers the new socket on the old connection: share a screen from it.
+        assert call.pc is not None
+        call.pc.addTrack(ColourTrack(SCREEN_COLOUR))
+        await call.pc.setLocalDescription(await call.pc.createOffer())
+        await call.send("offer", sdp=call.pc.localDescription.sdp)
+        answer = await call.signal("answer")
+        await call.pc.setRemoteDescription(RTCSessionDescription(answer["data"]["sdp"], "answer"))
+        await call.see(SCREEN_COLOUR)
     finally:
         await call.sock.ok({"type": "rtc.call.leave", "room": call.room["id"]})
         await call.close()
