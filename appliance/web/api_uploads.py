@@ -24,7 +24,9 @@ routes = web.RouteTableDef()
 
 READ_CHUNK = 1 << 16
 MULTIPART_OVERHEAD = 8192  # boundaries and part headers around the file, at most
-FILE_CACHE = "private, max-age=86400"
+# no-cache: every use asks the server (a cheap 304 by ETag), so a later user of the same
+# browser never reads a file from the cache that the server would not give them.
+FILE_CACHE = "private, no-cache"
 AVATAR_CACHE = "private, max-age=31536000, immutable"
 
 
