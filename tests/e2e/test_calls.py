@@ -75,6 +75,9 @@ async def test_a_video_call_from_a_dm_with_screen_sharing_survives_a_reconnect(
     alice_sees, bob_sees = remote_tile(alice_page, bob), remote_tile(bob_page, alice)
     await decodes(alice_page, alice_sees)
     await decodes(bob_page, bob_sees)
+    # The fake microphone beeps: the speaker's tile lights up; the link is graded from stats.
+    await expect(bob_sees).to_have_attribute("data-speaking", "yes", timeout=SLOW)
+    await expect(bob_sees).to_have_attribute("data-quality", "good")
     # Both sidebars show the call in progress with two people in it.
     for page in (alice_page, bob_page):
         await expect(page.get_by_test_id(f"call-marker-{dm}")).to_contain_text("2")
