@@ -23,6 +23,21 @@ function plainText(body: string): string {
   return body.replace(/[`*_~>#]/g, '').replace(/\s+/g, ' ').trim().slice(0, 160)
 }
 
+/** The text a notification shows: the message, or what it carries when it has no text. */
+export function notificationBody(message: Message): string {
+  const text = plainText(message.body)
+  if (text) return text
+  const files = message.attachments ?? []
+  const first = files[0]
+  if (!first) return ''
+  if (files.length > 1) return `Sent ${files.length} files`
+  const mime = first.mime
+  if (mime.startsWith('audio/')) return 'Sent a voice message'
+  if (mime.startsWith('video/')) return 'Sent a video'
+  if (mime.startsWith('image/')) return 'Sent a picture'
+  return `Sent ${first.name}`
+}
+
 export function useNotifications(router: Router): void {
   const preferences = usePreferencesStore()
   const rooms = useRoomsStore()
@@ -40,7 +55,7 @@ export function useNotifications(router: Router): void {
     const author = users.displayName(message.author)
     const title = room.kind === 'direct' ? author : `${author} in #${rooms.label(room)}`
     const notification = new Notification(title, {
-      body: plainText(message.body),
+      body: notificationBody(message),
       tag: `room-${room.id}`,
       icon: '/icons/icon-192.png',
     })
