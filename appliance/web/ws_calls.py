@@ -8,7 +8,7 @@ from typing import Any
 from ..chat.services import Services
 from ..hub import Connection
 from . import schemas as s
-from .commands import Spec
+from .commands import Spec, only_if_asked
 
 
 async def _join(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
@@ -18,19 +18,22 @@ async def _join(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str,
     return {"call": call, "replaced": replaced}
 
 
-async def _leave(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+# Leave, decline and update may be sent without `req` (fire and forget): no reply then.
+
+
+async def _leave(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
     svc.calls.leave(conn, p["room"])
-    return {}
+    return only_if_asked(p)
 
 
-async def _decline(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+async def _decline(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
     svc.calls.decline(conn.user_id, p["room"])
-    return {}
+    return only_if_asked(p)
 
 
-async def _update(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+async def _update(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
     call = svc.calls.update(conn, p["room"], audio=p["audio"], video=p["video"], screen=p["screen"])
-    return {"call": call}
+    return {"call": call} if p.get("_req") is not None else None
 
 
 async def _calls(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
