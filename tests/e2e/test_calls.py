@@ -6,7 +6,7 @@ survives the WebSocket dropping; a decline stops the ring on every device."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -178,6 +178,28 @@ async def test_declining_on_one_device_stops_the_ring_on_all(
     await expect(
         alice_page.get_by_test_id("room-view").get_by_test_id("call-start")
     ).to_be_visible()
+
+
+async def test_an_unanswered_call_rings_out_and_the_caller_is_told(
+    open_as: ContextFactory, make_server: Callable[..., Server], make_user: UserFactory
+) -> None:
+    srv = make_server({"PYCHAT_CALLS_RING_TIMEOUT_S": "3"})
+    admin = await Client(srv.url).login("admin", ADMIN_PASSWORD)
+    try:
+        alice = await make_user("alice", base_url=srv.url, via=admin)
+        bob = await make_user("bob", base_url=srv.url, via=admin)
+        dm = (await new_room(alice, bob, kind="direct"))["id"]
+        _, alice_page = await open_as(alice, server=srv)
+        _, bob_page = await open_as(bob, server=srv)
+        await open_room(alice_page, dm)
+        await alice_page.get_by_test_id("room-view").get_by_test_id("call-start").click()
+        await expect(bob_page.get_by_test_id("ring-overlay")).to_be_visible(timeout=SLOW)
+        # Nobody picks up: the ring stops by itself and the caller learns why.
+        await expect(bob_page.get_by_test_id("ring-overlay")).to_have_count(0, timeout=SLOW)
+        await expect(panel(alice_page)).to_have_count(0)
+        await expect(alice_page.get_by_test_id("call-notice")).to_have_text("No answer")
+    finally:
+        await admin.close()
 
 
 # --- Relayed only through the TURN server inside `pychat serve` ------------------------
