@@ -315,3 +315,27 @@ async def test_accepting_an_offer_whose_sender_left_fails_cleanly(
     await expect(incoming).to_have_attribute("data-state", "failed", timeout=60_000)
     await expect(incoming).to_contain_text("connection to the sender was lost")
     assert await opfs_files(bob_page) == {}
+
+
+async def test_an_offer_reaches_every_device_and_leaves_the_others_once_one_accepts(
+    open_as: ContextFactory, make_user: UserFactory, tmp_path: Path
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    dm, alice_page, bob_phone = await pair(open_as, alice, bob)
+    context, bob_laptop = await open_as(bob)
+    await with_test_switches(context, bob_laptop, {"sink": "opfs"})
+    await open_room(bob_laptop, dm)
+    path = tmp_path / "slides.txt"
+    path.write_text("the slides")
+
+    await alice_page.get_by_test_id("p2p-file-input").set_input_files(str(path))
+    for device in (bob_phone, bob_laptop):
+        await expect(card(device, "in")).to_contain_text("slides.txt")
+    await expect(card(alice_page, "out")).to_have_count(2)  # one per device
+
+    await card(bob_laptop, "in").get_by_test_id("p2p-accept").click()
+
+    await expect(card(bob_laptop, "in")).to_have_attribute("data-state", "done", timeout=SLOW)
+    await expect(card(bob_phone, "in")).to_have_count(0)
+    await expect(card(alice_page, "out")).to_have_count(1)
+    await expect(card(alice_page, "out")).to_have_attribute("data-state", "done")

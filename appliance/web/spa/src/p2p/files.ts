@@ -37,12 +37,15 @@ export const useP2pFilesStore = defineStore('p2pFiles', () => {
       if (!transfer) return
       if (data.kind === 'file-decline' && transfer.state === 'waiting') transfer.state = 'declined'
       if (data.kind === 'file-cancel') stopLocally(transfer)
+      // Another device of this user accepted it: this one's card goes.
+      if (data.kind === 'file-taken' && transfer.state === 'offered') dismiss(transfer.key)
     })
     peers.onChannel(LABEL_PREFIX, (channel, peer) => {
       const key = `${channel.label.slice(LABEL_PREFIX.length)}:${peer.remoteConn}`
       const sending = sendings.get(key)
       if (!sending) return channel.close()
       sending.attach(channel)
+      takenBy(key)
     })
   }
 
@@ -106,6 +109,18 @@ export const useP2pFilesStore = defineStore('p2pFiles', () => {
       }
     }
     return devices.length
+  }
+
+  /** One device of a person accepted: the offer is withdrawn from their other devices. */
+  function takenBy(key: string): void {
+    const taken = find(key)
+    if (!taken) return
+    for (const other of transfers.filter((t) => t.id === taken.id && t.key !== key)) {
+      if (other.peerUser !== taken.peerUser || other.state !== 'waiting') continue
+      usePeers().sendSignal(other.room, other.remoteConn, { kind: 'file-taken', id: other.id })
+      sendings.delete(other.key)
+      dismiss(other.key)
+    }
   }
 
   /** Call straight from the click: the save picker needs the user's gesture. */
