@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia'
-import { ref } from 'vue'
+import { markRaw, ref } from 'vue'
 import { authApi } from '@/api/auth'
 import { ApiError } from '@/api/http'
 import { roomsApi } from '@/api/rooms'
@@ -66,7 +66,8 @@ export const useSyncStore = defineStore('sync', () => {
   const lastTyping = new Map<RoomId, number>()
   const listeners = new Set<MessageListener>()
   /** Calls, transfers and the painter talk over the same socket through this. */
-  const channel = new FeatureChannel()
+  // markRaw: Pinia would wrap it in a reactive proxy, unwrapping its connId ref for its methods.
+  const channel = markRaw(new FeatureChannel())
 
   /** The reducer's view of the stores: it mutates their reactive objects in place. */
   const state: ChatState = {
