@@ -161,6 +161,7 @@ export class Mesh {
           if (target) this.options.send(target.conn, { call: this.options.callId, ...data } as CallSignal)
         },
         changed: () => this.options.changed(),
+        sending: () => this.limitVideo(peer),
       },
     )
     this.peers.set(user, peer)
@@ -182,18 +183,23 @@ export class Mesh {
       this.media.sendVideo = sendVideo
       for (const peer of this.peers.values()) peer.syncTracks()
     }
-    const height = this.media.camera.getVideoTracks()[0]?.getSettings().height
-    for (const peer of this.peers.values()) {
-      const sender = peer.cameraSender
-      if (!sender || !sender.track) continue
-      const params = sender.getParameters()
-      const encoding = params.encodings?.[0]
-      if (!encoding) continue
-      encoding.maxBitrate = profile.maxBitrate
-      encoding.maxFramerate = profile.frameRate
-      encoding.scaleResolutionDownBy = scaleFor(height, profile)
-      void sender.setParameters(params).catch(() => undefined)
-    }
+    for (const peer of this.peers.values()) this.limitVideo(peer)
+  }
+
+  /** The camera sender of one peer at the profile's size, rate and bitrate. */
+  private limitVideo(peer: Peer): void {
+    const sender = peer.cameraSender
+    if (peer.closed || !sender || !sender.track) return
+    const profile = videoProfile(this.participantCount)
+    const params = sender.getParameters()
+    const encoding = params.encodings?.[0]
+    if (!encoding) return // not negotiated yet: applied again when the link comes up
+    const scale = scaleFor(sender.track.getSettings().height, profile)
+    if (encoding.maxBitrate === profile.maxBitrate && encoding.scaleResolutionDownBy === scale) return
+    encoding.maxBitrate = profile.maxBitrate
+    encoding.maxFramerate = profile.frameRate
+    encoding.scaleResolutionDownBy = scale
+    void sender.setParameters(params).catch(() => undefined)
   }
 
   private async sampleStats(): Promise<void> {

@@ -22,6 +22,8 @@ export interface PeerEvents {
   signal(data: Outgoing): void
   /** Remote streams or their roles changed. */
   changed(): void
+  /** Our senders changed, or the link came up: time to (re)apply the video profile. */
+  sending(): void
 }
 
 const DISCONNECTED_GRACE_MS = 4000
@@ -88,6 +90,7 @@ export class Peer {
       else if (this.screenSender.track !== screenTrack) void this.screenSender.replaceTrack(screenTrack)
     }
     this.events.signal({ kind: 'streams', streams: media.streams })
+    this.events.sending()
   }
 
   get cameraSender(): RTCRtpSender | null {
@@ -194,6 +197,7 @@ export class Peer {
     const state = this.pc.iceConnectionState
     if (this.disconnectedTimer !== null) clearTimeout(this.disconnectedTimer)
     this.disconnectedTimer = null
+    if (state === 'connected') this.events.sending()
     if (state === 'failed') this.restartIce()
     else if (state === 'disconnected') {
       // Often recovers by itself (a brief Wi-Fi drop); restart only if it does not.
