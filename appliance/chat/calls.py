@@ -106,7 +106,17 @@ class CallService:
             raise NotFound("No such room.")
 
     def _member_left(self, room: int, user: int) -> None:
+        call = self.registry.get(room)
+        seat = call.participants.get(user) if call else None
+        device = None
+        if seat is not None:
+            device = self.devices.get(seat.conn) or self.hub.connection(seat.conn)
         self._publish(self.registry.remove_user(room, user, self.clock()))
+        if device is not None:
+            # No longer a member, so not among those told of the room's call: the device
+            # still has to learn its seat is gone (and nothing more about the call).
+            frame = {"type": "rtc.call", "room": room, "call": None, "reason": "removed"}
+            device.send(wire.frame(frame))
 
     def _publish(self, notices: Notices) -> None:
         for stop in notices.ring_stops:

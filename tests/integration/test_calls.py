@@ -253,6 +253,8 @@ async def test_outsiders_cannot_join_see_or_signal_a_call(make_user: UserFactory
     await a.wait_for(call_frame(room, lambda c: people(c) == {alice.id, bob.id}))
     a.frames.clear()
     await bob.post(f"/api/rooms/{room}/leave", expect=204)
+    gone = await b.wait_for(call_frame(room, lambda c: c is None))
+    assert gone["reason"] == "removed"  # told its seat went, and nothing of the call
     await a.wait_for(call_frame(room, lambda c: people(c) == {alice.id}))
     assert (await b.error({"type": "rtc.call.join", "room": room, "audio": True, "video": True}))[
         "code"
