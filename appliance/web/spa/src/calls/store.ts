@@ -141,7 +141,7 @@ export const useCallsStore = defineStore('calls', () => {
     // Our seat is on our old socket until `replaces` moves it to this one (its frame comes
     // before the join's reply); on any other socket it moved to another device.
     if (!call || !mine || (mine.conn !== current.conn && mine.conn !== channel.connId.value)) {
-      if (!call && !current.hadCompany && reason !== 'empty') {
+      if (!call && !current.hadCompany && (reason === 'declined' || reason === 'unanswered')) {
         tell(room, reason === 'declined' ? 'Declined' : 'No answer')
       }
       teardown() // ended, or our seat moved to another device
