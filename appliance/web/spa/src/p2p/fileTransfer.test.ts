@@ -65,6 +65,7 @@ function view(size: number, direction: 'in' | 'out'): Transfer {
     state: direction === 'in' ? 'active' : 'waiting',
     done: 0,
     speed: 0,
+    speedAt: 0,
     sha256: null,
     error: null,
     downloadUrl: null,

@@ -139,7 +139,8 @@ export class Receiving {
       this.hasher.update(bytes)
       this.written += bytes.length
       this.view.done = this.written
-      this.view.speed = this.meter.add(performance.now(), this.written)
+      this.view.speedAt = performance.now()
+      this.view.speed = this.meter.add(this.view.speedAt, this.written)
       if (this.written - this.lastAck >= ACK_EVERY || this.written === this.view.size) {
         this.lastAck = this.written
         if (channel.readyState === 'open') channel.send(JSON.stringify({ ack: this.written }))

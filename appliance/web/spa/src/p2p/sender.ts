@@ -98,7 +98,8 @@ export class Sending {
       if (msg.ack > this.view.size) return
       this.acked = Math.max(this.acked, msg.ack)
       this.view.done = this.acked
-      this.view.speed = this.meter.add(performance.now(), this.acked)
+      this.view.speedAt = performance.now()
+      this.view.speed = this.meter.add(this.view.speedAt, this.acked)
       this.poke()
     } else if ('verified' in msg) {
       this.view.state = msg.verified ? 'done' : 'failed'

@@ -26,8 +26,9 @@ export interface Transfer {
   state: TransferState
   /** Bytes the receiver has written (acknowledged, on the sending side). */
   done: number
-  /** Bytes per second over the last few seconds. */
+  /** Bytes per second over the last few seconds, measured at `speedAt` (performance.now()). */
   speed: number
+  speedAt: number
   sha256: string | null
   error: string | null
   downloadUrl: string | null
