@@ -129,7 +129,10 @@ export class Peer {
     }
   }
 
-  close(): void {
+  /** Closes the connection; `notify` tells the other device to drop its end too, so that
+   *  a later connection between the two starts fresh on both sides. */
+  close(notify = true): void {
+    if (notify && this.pc.connectionState !== 'closed') this.signal({ kind: 'bye' })
     this.pc.close()
     this.manager.forget(this)
   }
@@ -187,7 +190,7 @@ export class PeerManager {
     const config = await this.configuration()
     const again = this.peer(remoteConn)
     if (again) return again
-    this.peers.get(remoteConn)?.pc.close()
+    this.peers.get(remoteConn)?.close() // failed: both ends start again
     const made = new Peer(this, remoteConn, remoteUser, room, config)
     this.peers.set(remoteConn, made)
     return made
@@ -231,6 +234,10 @@ export class PeerManager {
     const from = Number(frame.from)
     const user = Number(frame.user)
     const room = Number(frame.room)
+    if (data.kind === 'bye') {
+      this.peers.get(from)?.close(false)
+      return
+    }
     if (data.kind === 'sdp' || data.kind === 'ice') {
       // An offer makes the peer; an answer or candidate for one we do not hold is stale.
       let peer = this.peer(from)
