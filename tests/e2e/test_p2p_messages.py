@@ -14,7 +14,7 @@ from playwright.async_api import BrowserContext, Locator, Page, expect
 from tests.client import Client
 from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory
-from tests.e2e.helpers import SLOW, open_room
+from tests.e2e.helpers import SLOW, message, open_room, room_list, send
 from tests.server import Server
 
 
@@ -119,3 +119,11 @@ async def test_p2p_messages_reach_both_users_and_every_device_but_never_the_serv
     assert files_holding(server.data, tag) == []
     status, history = await alice.call("GET", f"/api/rooms/{dm}/messages")
     assert status == 200 and history["messages"] == []
+
+    # Switched back, the conversation is ordinary server chat again for both.
+    await alice_page.get_by_test_id("p2p-toggle").click()
+    for page in (alice_page, bob_back):
+        await expect(page.get_by_test_id("p2p-toggle")).to_have_attribute("aria-pressed", "false")
+        await expect(page.get_by_test_id("p2p-conversation")).to_have_count(0)
+    await send(alice_page, f"on the server again {tag}")
+    await expect(message(room_list(bob_back), f"on the server again {tag}")).to_have_count(1)

@@ -12,10 +12,11 @@ import type { FeatureChannel } from '@/sync/featureChannel'
 import { byTime, isP2pMessage, P2pMessageDb, type P2pMessage, type StoredP2pMessage } from './messageDb'
 import type { Peer } from './peers'
 import { usePeers } from './usePeers'
-import { planBatches, type SyncMessage, parseSyncMessage } from './chatWire'
+import { MAX_IDS, planBatches, type SyncMessage, parseSyncMessage } from './chatWire'
 
 const LABEL_PREFIX = 'pm:'
 const DISCOVER_EVERY_MS = 15_000
+const OPEN_TIMEOUT_MS = 20_000
 
 interface Link {
   channel: RTCDataChannel
@@ -23,6 +24,8 @@ interface Link {
   room: number
   /** The socket id of the device that opened the channel: on a duplicate, the lower wins. */
   creator: number
+  /** When it was made: one still not open after OPEN_TIMEOUT_MS is given up. */
+  since: number
 }
 
 export const useP2pChatStore = defineStore('p2pChat', () => {
@@ -49,11 +52,19 @@ export const useP2pChatStore = defineStore('p2pChat', () => {
     peers.onChannel(LABEL_PREFIX, (channel, peer) => {
       const room = Number(channel.label.slice(LABEL_PREFIX.length))
       if (!p2pRooms().includes(room)) return channel.close()
-      attach({ channel, peer, room, creator: peer.remoteConn })
+      attach({ channel, peer, room, creator: peer.remoteConn, since: Date.now() })
     })
     const channel = toRaw(useSyncStore().channel) as unknown as FeatureChannel // see usePeers
     channel.onReady(() => discoverAll())
-    watch(() => p2pRooms().join(','), () => discoverAll())
+    watch(
+      () => p2pRooms().join(','),
+      () => {
+        // A room switched back to server chat keeps no links.
+        const on = new Set(p2pRooms())
+        for (const link of [...links.values()]) if (!on.has(link.room)) link.channel.close()
+        discoverAll()
+      },
+    )
     setInterval(() => discoverAll(), DISCOVER_EVERY_MS)
   }
 
@@ -72,13 +83,24 @@ export const useP2pChatStore = defineStore('p2pChat', () => {
     }
     for (const device of devices) {
       const link = links.get(`${device.conn}:${room}`)
-      if (link && link.channel.readyState !== 'closed') continue
+      if (link && alive(link)) continue
       const peer = await peers.connect(device.conn, device.user, room)
       const again = links.get(`${device.conn}:${room}`)
-      if (again && again.channel.readyState !== 'closed') continue // made meanwhile
+      if (again && alive(again)) continue // made meanwhile
       const channel = peer.openChannel(LABEL_PREFIX + room)
-      attach({ channel, peer, room, creator: peers.localConn ?? 0 })
+      attach({ channel, peer, room, creator: peers.localConn ?? 0, since: Date.now() })
     }
+  }
+
+  /** Open, or opening for less than OPEN_TIMEOUT_MS (after that its peer is taken as dead). */
+  function alive(link: Link): boolean {
+    const state = link.channel.readyState
+    if (state === 'open') return true
+    if (state === 'connecting' && Date.now() - link.since < OPEN_TIMEOUT_MS) return true
+    link.channel.close()
+    // Never got through: the connection itself is dead; the next one starts afresh.
+    if (state === 'connecting' && link.peer.pc.connectionState !== 'connected') link.peer.close()
+    return false
   }
 
   function attach(link: Link): void {
@@ -103,7 +125,7 @@ export const useP2pChatStore = defineStore('p2pChat', () => {
 
   async function sendHave(link: Link): Promise<void> {
     const held = await (await database()).room(link.room)
-    post(link, { t: 'have', ids: held.map((m) => m.id) })
+    post(link, { t: 'have', ids: held.slice(-MAX_IDS).map((m) => m.id) })
   }
 
   function post(link: Link, msg: SyncMessage): void {
