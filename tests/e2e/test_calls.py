@@ -6,6 +6,7 @@ survives the WebSocket dropping; a decline stops the ring on every device."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -77,7 +78,8 @@ async def test_a_video_call_from_a_dm_with_screen_sharing_survives_a_reconnect(
     await decodes(bob_page, bob_sees)
     # The fake microphone beeps: the speaker's tile lights up; the link is graded from stats.
     await expect(bob_sees).to_have_attribute("data-speaking", "yes", timeout=SLOW)
-    await expect(bob_sees).to_have_attribute("data-quality", "good")
+    # (good on a quiet LAN; a busy test machine may make it fair, never unknown.)
+    await expect(bob_sees).to_have_attribute("data-quality", re.compile("^(good|fair)$"))
     # Both sidebars show the call in progress with two people in it.
     for page in (alice_page, bob_page):
         await expect(page.get_by_test_id(f"call-marker-{dm}")).to_contain_text("2")
