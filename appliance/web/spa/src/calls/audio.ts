@@ -66,9 +66,15 @@ export class Ringer {
   }
 }
 
-/** Speaking indicators: the RMS level of each watched stream's audio, sampled a few times a second. */
+// Each look covers the last ~85 ms (4096 samples at 48 kHz), taken about as often, so short
+// sounds are not missed; the ring stays lit a while after the last loud look (no flicker).
+const WINDOW = 4096
+const LOOK_EVERY_MS = 80
+const HANG_MS = 700
+
+/** Speaking indicators: the RMS level of each watched stream's audio. */
 export class SpeakingMeter {
-  private readonly sources = new Map<string, { node: MediaStreamAudioSourceNode; analyser: AnalyserNode }>()
+  private readonly sources = new Map<string, { node: MediaStreamAudioSourceNode; analyser: AnalyserNode; loudAt: number }>()
   private timer: ReturnType<typeof setInterval> | null = null
 
   constructor(private readonly onChange: (key: string, speaking: boolean) => void) {}
@@ -80,13 +86,13 @@ export class SpeakingMeter {
     try {
       const node = ctx.createMediaStreamSource(stream)
       const analyser = ctx.createAnalyser()
-      analyser.fftSize = 512
+      analyser.fftSize = WINDOW
       node.connect(analyser)
-      this.sources.set(key, { node, analyser })
+      this.sources.set(key, { node, analyser, loudAt: -Infinity })
     } catch {
       return // no meter for this stream; the call itself is unaffected
     }
-    this.timer ??= setInterval(() => this.sample(), 200)
+    this.timer ??= setInterval(() => this.sample(), LOOK_EVERY_MS)
   }
 
   unwatch(key: string): void {
@@ -104,10 +110,12 @@ export class SpeakingMeter {
   }
 
   private sample(): void {
-    const buffer = new Uint8Array(512)
-    for (const [key, { analyser }] of this.sources) {
-      analyser.getByteTimeDomainData(buffer)
-      this.onChange(key, rmsLevel(buffer) > SPEAKING_LEVEL)
+    const buffer = new Uint8Array(WINDOW)
+    const now = performance.now()
+    for (const [key, source] of this.sources) {
+      source.analyser.getByteTimeDomainData(buffer)
+      if (rmsLevel(buffer) > SPEAKING_LEVEL) source.loudAt = now
+      this.onChange(key, now - source.loudAt < HANG_MS)
     }
   }
 }
