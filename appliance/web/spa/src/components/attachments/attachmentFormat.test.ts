@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { durationLabel, fileSize, fitBox, iconFor, kindOf, typeLabel } from './attachmentFormat'
+import { durationLabel, fileSize, fitBox, iconFor, kindOf, timerLabel, typeLabel } from './attachmentFormat'
 
 describe('attachment format', () => {
   it('plays images, audio and video inline and gives everything else a card', () => {
@@ -30,6 +30,9 @@ describe('attachment format', () => {
   it('formats durations', () => {
     expect(durationLabel(3200)).toBe('0:03')
     expect(durationLabel(65_000)).toBe('1:05')
+    // A recording's running timer counts whole seconds: 1.8 s is still 0:01.
+    expect(timerLabel(1_847)).toBe('0:01')
+    expect(timerLabel(2_000)).toBe('0:02')
     expect(durationLabel(3_723_000)).toBe('1:02:03')
   })
 

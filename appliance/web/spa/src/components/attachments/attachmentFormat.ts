@@ -59,6 +59,11 @@ export function iconFor(name: string, mime: string): FileIcon {
 }
 
 /** 0:07, 1:05, 1:02:03 */
+/** A running timer (recording): whole seconds elapsed, like a stopwatch, never rounded up. */
+export function timerLabel(ms: number): string {
+  return durationLabel(Math.floor(Math.max(0, ms) / 1000) * 1000)
+}
+
 export function durationLabel(ms: number): string {
   const total = Math.max(0, Math.round(ms / 1000))
   const h = Math.floor(total / 3600)
