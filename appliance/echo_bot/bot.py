@@ -165,7 +165,9 @@ class EchoBot:
             return
         if data.get("call") != session.call_id or frame.get("user") == self._user():
             return
-        self._spawn(session.on_signal(sender, data))
+        user = frame.get("user")
+        polite = isinstance(user, int) and self._user() > user
+        self._spawn(session.on_signal(sender, data, polite=polite))
 
     def _signal_out(self, room: int) -> Callable[[int, dict[str, Any]], None]:
         def send(to: int, data: dict[str, Any]) -> None:

@@ -153,18 +153,19 @@ class EchoSession:
         async with self._lock:
             await self._replace(conn).offer()
 
-    async def on_signal(self, conn: int, data: dict[str, Any]) -> None:
+    async def on_signal(self, conn: int, data: dict[str, Any], *, polite: bool) -> None:
+        """`polite`: this side yields when both offered (the app's rule: the higher user id
+        is polite, so roles survive a reconnect that changes socket ids)."""
         kind = data.get("kind")
         sdp = data.get("sdp")
         async with self._lock:
             peer = self.peers.get(conn)
             if kind == "offer" and _acceptable(sdp):
                 if peer is not None and peer.pc.signalingState != "stable":
-                    # Both offered (perfect negotiation: the higher conn is polite). The
-                    # impolite side ignores the other offer; aiortc cannot roll back, so
-                    # a polite bot answers from a fresh connection (the other side never
-                    # applied our offer).
-                    if self.own_conn < conn:
+                    # Both offered. The impolite side ignores the other offer; aiortc
+                    # cannot roll back, so a polite bot answers from a fresh connection
+                    # (the other side never applied our offer).
+                    if not polite:
                         return
                     peer = None
                 if peer is None:
