@@ -84,6 +84,6 @@ def test_every_unit_the_image_ships_is_enabled_by_the_build() -> None:
     stage = (REPO / "image/stages/2-appliance").read_text()
     for unit in IMAGE_UNITS:
         assert unit in stage, f"{unit} is never enabled"
-    for unit in (REPO / "systemd").iterdir():
-        if unit.suffix in (".service", ".socket", ".path") and "@" not in unit.name:
-            assert unit.name in stage, f"{unit.name} is never enabled"
+    for path in (REPO / "systemd").iterdir():
+        if path.suffix in (".service", ".socket", ".path") and "@" not in path.name:
+            assert path.name in stage, f"{path.name} is never enabled"
