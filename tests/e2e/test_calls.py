@@ -118,6 +118,45 @@ async def test_a_video_call_from_a_dm_with_screen_sharing_survives_a_reconnect(
         await expect(page.get_by_test_id(f"call-marker-{dm}")).to_have_count(0, timeout=SLOW)
 
 
+async def test_a_screen_shared_in_an_audio_only_call_reaches_the_other_side(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    dm = (await new_room(alice, bob, kind="direct"))["id"]
+    _, alice_page = await open_as(alice)
+    _, bob_page = await open_as(bob)
+    await expect(alice_page.get_by_test_id(f"room-link-{dm}")).to_be_visible()
+
+    # Neither camera is on: the connection carries audio only until the screen comes.
+    await call_between(alice_page, bob_page, dm, video=False)
+    bob_hears = remote_tile(bob_page, alice)
+    handle = await bob_hears.element_handle(timeout=SLOW)
+    await bob_page.wait_for_function(
+        "el => Number(el.dataset.audioSamples) > 0", arg=handle, timeout=MEDIA
+    )
+
+    # Alice shares her screen: Bob sees it move, at the size Alice captures it.
+    await alice_page.get_by_test_id("call-screen").click()
+    await expect(alice_page.get_by_test_id("call-screen")).to_have_attribute("aria-pressed", "true")
+    screen = remote_tile(bob_page, alice, "screen")
+    await expect(screen).to_have_count(1, timeout=SLOW)
+    await decodes(bob_page, screen, audio=False)
+    captured = await alice_page.evaluate(
+        "() => { const v = document.querySelector("
+        "'[data-testid=call-tile][data-local=yes][data-role=screen] video');"
+        " return [v.videoWidth, v.videoHeight] }"
+    )
+    shown = await screen.evaluate(
+        "el => { const v = el.querySelector('video'); return [v.videoWidth, v.videoHeight] }"
+    )
+    assert captured[0] > 0 and shown == captured
+    # Her voice still arrives beside it.
+    heard = await number(bob_hears, "data-audio-samples")
+    await bob_page.wait_for_function(
+        "([el, n]) => Number(el.dataset.audioSamples) > n", arg=[handle, heard], timeout=MEDIA
+    )
+
+
 async def test_a_group_call_a_late_joiner_gets_everyone_and_mute_shows(
     open_as: ContextFactory, make_user: UserFactory
 ) -> None:

@@ -8,6 +8,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import new_room
@@ -198,18 +199,21 @@ async def test_a_picture_goes_on_the_board_and_the_board_into_the_room(
     assert list(struct.unpack(">II", data[16:24])) == size
 
 
+@pytest.mark.parametrize("video", [True, False], ids=["video-call", "audio-only-call"])
 async def test_the_board_is_shown_in_a_running_call(
-    own_server: FixedPortServer, make_own_user: OwnUserFactory, open_as: ContextFactory
+    own_server: FixedPortServer, make_own_user: OwnUserFactory, open_as: ContextFactory, video: bool
 ) -> None:
     alice, bob = await make_own_user("alice"), await make_own_user("bob")
     room = (await new_room(alice, bob, name="standup"))["id"]
     _, a = await open_as(alice, server=own_server, path=f"/rooms/{room}")
     _, b = await open_as(bob, server=own_server, path=f"/rooms/{room}")
-    # A video call (the board joins it as a second picture, as a shared screen does).
-    await a.get_by_test_id("room-view").get_by_test_id("call-start-video").click()
+    # A call with cameras or without (the board joins it as a picture, as a shared screen
+    # does; without cameras it is the connection's first video).
+    start = "call-start-video" if video else "call-start"
+    await a.get_by_test_id("room-view").get_by_test_id(start).click()
     ring = b.get_by_test_id("ring-overlay")
     await expect(ring).to_be_visible(timeout=SLOW)
-    await ring.get_by_test_id("ring-accept-video").click()
+    await ring.get_by_test_id("ring-accept-video" if video else "ring-accept-audio").click()
     for page in (a, b):
         await expect(page.get_by_test_id("call-panel")).to_have_attribute(
             "data-participants", "2", timeout=SLOW

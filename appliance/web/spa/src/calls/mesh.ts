@@ -123,6 +123,10 @@ export class Mesh {
 
   /** A screen, window or canvas as its own stream; null stops sharing. */
   setScreen(stream: MediaStream | null, label = ''): void {
+    // Sharp, not smooth: the encoder then keeps the resolution and never drops the first
+    // frames as too big for a new link's low start bitrate (in an audio-only call). A
+    // canvas stream sends frames only when it is drawn on: a dropped one is not resent.
+    for (const track of stream?.getVideoTracks() ?? []) if (!track.contentHint) track.contentHint = 'detail'
     this.media.screen = stream
     this.screenLabel = label
     this.sync()
