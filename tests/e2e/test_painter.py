@@ -233,6 +233,12 @@ async def test_the_board_is_shown_in_a_running_call(
     await drag(a, (300, 200), (500, 120))  # drawing goes on while it is shown
     handle = await tile.element_handle()
     await b.wait_for_function("(el) => Number(el.dataset.frames) > 0", arg=handle, timeout=30_000)
+    # Nobody draws now, and the picture still flows (else a late joiner or a lost keyframe
+    # would see a black tile until the next stroke).
+    idle_from = int(await handle.get_attribute("data-frames") or 0)
+    await b.wait_for_function(
+        "([el, n]) => Number(el.dataset.frames) >= n + 5", arg=[handle, idle_from], timeout=30_000
+    )
     # Bob sees the board whole: a picture of the size of alice's board canvas.
     shown = await b.evaluate(
         "(el) => { const v = el.querySelector('video'); return [v.videoWidth, v.videoHeight] }",
