@@ -65,12 +65,16 @@ test: lint typecheck spa-check build pytest
 # The flashable Raspberry Pi image (image/build, docs/flashing.md): needs root and the
 # Debian packages listed there. image-test boots it in QEMU and uses it (image/boot-test);
 # it builds a test image (initramfs MODULES=list) unless IMAGE= names a built .img.
-.PHONY: image image-test
+# image-smoke: the same stages and checks on an amd64 image (no emulation; CI, ~5 min).
+.PHONY: image image-test image-smoke
 image:
 	image/build
 
 image-test: install-test
 	$(BIN)/python image/boot-test $(if $(IMAGE),--image $(IMAGE))
+
+image-smoke: install-test
+	PYCHAT_IMAGE_ARCH=amd64 $(BIN)/python image/boot-test
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
