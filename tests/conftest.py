@@ -96,3 +96,27 @@ async def new_room(
     status, payload = await owner.call("POST", "/api/rooms", body)
     assert status in (200, 201), payload
     return payload["room"]
+
+
+People = Callable[[str], Awaitable[Client]]
+
+
+async def people_on(url: str) -> AsyncIterator[People]:
+    """Accounts on a server of the test's own, made through its admin API; closed after."""
+    admin = await Client(url).login("admin", ADMIN_PASSWORD)
+    clients = [admin]
+
+    async def make(prefix: str) -> Client:
+        username = f"{prefix}{uuid.uuid4().hex[:8]}"
+        await admin.post(
+            "/api/admin/users", {"username": username, "password": USER_PASSWORD}, expect=201
+        )
+        client = Client(url)
+        clients.append(client)
+        return await client.login(username, USER_PASSWORD)
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            await client.close()

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from tests.client import Client, Socket
-from tests.conftest import USER_PASSWORD
-from tests.server import ADMIN_PASSWORD
-
-People = Callable[[str], Awaitable[Client]]
+from tests.client import Socket
 
 
 def stroke(*points: float, color: str = "#d03030", size: float = 4, **extra: Any) -> dict[str, Any]:
@@ -44,24 +39,3 @@ async def open_board(sock: Socket, room: int) -> dict[str, Any]:
         ops += page["ops"]
         after = page["next"]
     return {"seq": board["seq"], "ops": ops, "viewers": opened["viewers"]}
-
-
-async def people_on(url: str) -> AsyncIterator[People]:
-    """Accounts on a server of the test's own, made through its admin API."""
-    admin = await Client(url).login("admin", ADMIN_PASSWORD)
-    clients = [admin]
-
-    async def make(prefix: str) -> Client:
-        username = f"{prefix}{uuid.uuid4().hex[:8]}"
-        await admin.post(
-            "/api/admin/users", {"username": username, "password": USER_PASSWORD}, expect=201
-        )
-        client = Client(url)
-        clients.append(client)
-        return await client.login(username, USER_PASSWORD)
-
-    try:
-        yield make
-    finally:
-        for client in clients:
-            await client.close()

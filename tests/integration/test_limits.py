@@ -13,7 +13,7 @@ import math
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,10 @@ import aiohttp
 import pytest
 
 from tests.client import WAIT, Client, Socket
-from tests.conftest import TEST_ENV, USER_PASSWORD, new_room
-from tests.server import ADMIN_PASSWORD, Server, init_data
+from tests.conftest import TEST_ENV, People, new_room, people_on
+from tests.server import Server, init_data
 
 Frame = dict[str, Any]
-People = Callable[[str], Awaitable[Client]]
 
 TIGHT = {
     "PYCHAT_LIMITS_SEND_PER_SECOND": "2",
@@ -43,28 +42,6 @@ def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(data, env={**TEST_ENV, **TIGHT}).start()
     yield srv
     srv.stop()
-
-
-async def people_on(url: str) -> AsyncIterator[People]:
-    clients: list[Client] = []
-    admin = Client(url)
-    await admin.login("admin", ADMIN_PASSWORD)
-    clients.append(admin)
-
-    async def make(prefix: str) -> Client:
-        username = f"{prefix}{uuid.uuid4().hex[:8]}"
-        await admin.post(
-            "/api/admin/users", {"username": username, "password": USER_PASSWORD}, expect=201
-        )
-        client = Client(url)
-        clients.append(client)
-        return await client.login(username, USER_PASSWORD)
-
-    try:
-        yield make
-    finally:
-        for client in clients:
-            await client.close()
 
 
 @pytest.fixture

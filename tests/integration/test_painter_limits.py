@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.client import Socket
-from tests.conftest import UserFactory, new_room
-from tests.integration.painter_helpers import open_board, people_on, stroke
+from tests.conftest import UserFactory, new_room, people_on
+from tests.integration.painter_helpers import open_board, stroke
 from tests.server import Server
 
 # Own servers draw fast; their tests of one limit must not trip the op rate.
