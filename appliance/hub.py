@@ -50,7 +50,7 @@ class Connection:
     ) -> None:
         # Names this socket (one tab on one device) to peers: calls, transfers and the
         # painter address frames to a device, not to every tab of a user.
-        self.id = next(_connection_ids)
+        self.id = next_connection_id()
         self.ws = ws
         self.transport = transport
         self.user_id = user_id
