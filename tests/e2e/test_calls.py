@@ -63,14 +63,22 @@ async def call_between(caller: Page, callee: Page, room: int, *, video: bool = T
         await expect(panel(page)).to_have_attribute("data-participants", "2", timeout=SLOW)
 
 
-async def test_a_video_call_from_a_dm_with_screen_sharing_survives_a_reconnect(
+async def dm_in_two_windows(
     open_as: ContextFactory, make_user: UserFactory
-) -> None:
+) -> tuple[Client, Client, int, Page, Page]:
+    """Alice and Bob, their direct room, and a window of each showing it in the sidebar."""
     alice, bob = await make_user("alice"), await make_user("bob")
     dm = (await new_room(alice, bob, kind="direct"))["id"]
     _, alice_page = await open_as(alice)
     _, bob_page = await open_as(bob)
     await expect(alice_page.get_by_test_id(f"room-link-{dm}")).to_be_visible()
+    return alice, bob, dm, alice_page, bob_page
+
+
+async def test_a_video_call_from_a_dm_with_screen_sharing_survives_a_reconnect(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    alice, bob, dm, alice_page, bob_page = await dm_in_two_windows(open_as, make_user)
 
     await call_between(alice_page, bob_page, dm)
     alice_sees, bob_sees = remote_tile(alice_page, bob), remote_tile(bob_page, alice)
@@ -121,11 +129,7 @@ async def test_a_video_call_from_a_dm_with_screen_sharing_survives_a_reconnect(
 async def test_a_screen_shared_in_an_audio_only_call_reaches_the_other_side(
     open_as: ContextFactory, make_user: UserFactory
 ) -> None:
-    alice, bob = await make_user("alice"), await make_user("bob")
-    dm = (await new_room(alice, bob, kind="direct"))["id"]
-    _, alice_page = await open_as(alice)
-    _, bob_page = await open_as(bob)
-    await expect(alice_page.get_by_test_id(f"room-link-{dm}")).to_be_visible()
+    alice, _bob, dm, alice_page, bob_page = await dm_in_two_windows(open_as, make_user)
 
     # Neither camera is on: the connection carries audio only until the screen comes.
     await call_between(alice_page, bob_page, dm, video=False)
