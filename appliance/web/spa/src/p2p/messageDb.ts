@@ -1,6 +1,8 @@
 // Peer-to-peer messages live only here: an IndexedDB database of their own per signed-in
 // user, never the app's server-backed cache.
 
+import { finished as done, promised } from '@/persistence/idb'
+
 export interface P2pMessage {
   /** Chosen by the author's device (a UUID): the same message is the same id everywhere. */
   id: string
@@ -17,21 +19,6 @@ export interface StoredP2pMessage extends P2pMessage {
 
 const STORE = 'messages'
 export const MAX_BODY = 10_000
-
-function promised<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result)
-    request.onerror = () => reject(request.error)
-  })
-}
-
-function done(tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve()
-    tx.onerror = () => reject(tx.error)
-    tx.onabort = () => reject(tx.error ?? new Error('transaction aborted'))
-  })
-}
 
 export function isP2pMessage(value: unknown): value is P2pMessage {
   if (typeof value !== 'object' || value === null) return false

@@ -1,6 +1,7 @@
 // IndexedDB: the last known state (rooms, users, recent history per room, the last seq)
 // and the outbox. The app opens from it at once, then catches up over the socket.
 import type { Message, MessageId, Room, RoomId, Upload, User } from '@/api/types'
+import { finished, promised } from '@/persistence/idb'
 
 export interface Snapshot {
   me: User
@@ -49,21 +50,6 @@ const META = 'meta'
 const HISTORY = 'history'
 const OUTBOX = 'outbox'
 const SNAPSHOT_KEY = 'snapshot'
-
-function promised<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result)
-    request.onerror = () => reject(request.error)
-  })
-}
-
-function finished(tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve()
-    tx.onerror = () => reject(tx.error)
-    tx.onabort = () => reject(tx.error ?? new Error('transaction aborted'))
-  })
-}
 
 /** Vue proxies cannot be structured-cloned; JSON is also a defensive deep copy. */
 function plain<T>(value: T): T {

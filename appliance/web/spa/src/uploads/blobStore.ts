@@ -2,6 +2,8 @@
 // uploaded. A database of its own, so the chat cache's schema and its readers stay as they
 // are; the outbox entry names its files by key.
 
+import { finished, promised } from '@/persistence/idb'
+
 export interface BlobStore {
   put(key: string, blob: Blob): Promise<void>
   get(key: string): Promise<Blob | undefined>
@@ -17,21 +19,6 @@ interface Stored {
 }
 
 const STORE = 'files'
-
-function promised<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result)
-    request.onerror = () => reject(request.error)
-  })
-}
-
-function finished(tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve()
-    tx.onerror = () => reject(tx.error)
-    tx.onabort = () => reject(tx.error ?? new Error('transaction aborted'))
-  })
-}
 
 export class IdbBlobStore implements BlobStore {
   private opened: Promise<IDBDatabase> | null = null
