@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= data
 LISTEN ?= 127.0.0.1:8080
-PY_DIRS := $(wildcard appliance tests bench)
+PY_DIRS := $(wildcard appliance tests bench image/boot_test)
 # Run the suite in a loopback-only network namespace when we may (root, unshare present).
 HERMETIC := $(shell unshare -n true 2>/dev/null && echo yes)
 

@@ -1,0 +1,171 @@
+"""One QEMU guest booted from the image: power on, serial log, disk counters, power off."""
+
+# ruff: noqa: S603, S607  (qemu and qemu-img from the host, fixed arguments)
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from .disk import boot_files, image_arch
+
+# Per architecture: the QEMU machine (TCG: KVM hangs x86 guests on the build machines) and
+# the serial console the kernel writes to there.
+MACHINES = {
+    "arm64": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72"], "ttyAMA0"),
+    "amd64": (["qemu-system-x86_64", "-M", "q35", "-cpu", "max"], "ttyS0"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class DiskCounters:
+    """What the guest has written to its disk so far (QMP query-blockstats)."""
+
+    bytes_written: int
+    writes: int
+    flushes: int
+
+    def __sub__(self, earlier: DiskCounters) -> DiskCounters:
+        return DiskCounters(
+            self.bytes_written - earlier.bytes_written,
+            self.writes - earlier.writes,
+            self.flushes - earlier.flushes,
+        )
+
+
+class Guest:
+    """One QEMU process on a qcow2 overlay over the image, stopped by its PID."""
+
+    def __init__(self, image: Path, work: Path) -> None:
+        self.image, self.work = image, work
+        self.https, self.http = free_port(), free_port()
+        self.serial = work / "serial.log"
+        self.pidfile = work / "qemu.pid"
+        self.qmp = work / "qmp.sock"
+        self.overlay = work / "overlay.qcow2"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def create_overlay(self) -> None:
+        """A blank card: 4 GiB, bigger than the image, so first boot has a partition to grow."""
+        subprocess.check_call(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(self.image),
+             str(self.overlay), "4G"]
+        )  # fmt: skip
+
+    def start(self, journal_level: str = "notice") -> None:
+        kernel, initrd, cmdline = boot_files(self.image, self.work)
+        machine, console = MACHINES[image_arch(self.image)]
+        # The Pi's consoles (ttyS1, tty0) become QEMU's serial port; the rest is the image's.
+        args = [a for a in cmdline if not a.startswith("console=")] + [f"console={console}"]
+        # The journal is in RAM only: copy it to the serial log, the one record of a failed
+        # boot (notice and worse by default: serial output is slow under TCG).
+        args += [
+            "systemd.journald.forward_to_console=1",
+            f"systemd.journald.max_level_console={journal_level}",
+        ]
+        forwards = f"hostfwd=tcp:127.0.0.1:{self.https}-:443,hostfwd=tcp:127.0.0.1:{self.http}-:80"
+        argv = [
+            *machine, "-smp", "2", "-m", "1024",
+            "-accel", "tcg", "-nographic", "-monitor", "none",
+            "-serial", f"file:{self.serial}", "-pidfile", str(self.pidfile),
+            "-qmp", f"unix:{self.qmp},server=on,wait=off",
+            "-kernel", str(kernel), "-initrd", str(initrd), "-append", " ".join(args),
+            "-drive", f"if=none,id=disk,format=qcow2,file={self.overlay}",
+            "-device", "virtio-blk-pci,drive=disk",
+            "-device", "virtio-rng-pci",
+            # restrict=on: the guest reaches nothing outside, only these two ports reach it.
+            "-nic", f"user,model=virtio-net-pci,restrict=on,{forwards}",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        pid = int(self.pidfile.read_text()) if self.pidfile.exists() else self.proc.pid
+        if self.proc.poll() is None:
+            os.kill(pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def disk_counters(self) -> DiskCounters:
+        """The virtual disk's write counters, from QEMU's monitor (QMP)."""
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.qmp), 10)
+        try:
+            await _qmp_reply(reader)  # the greeting
+            for command in ("qmp_capabilities", "query-blockstats"):
+                writer.write(json.dumps({"execute": command}).encode() + b"\n")
+                await writer.drain()
+                reply = await _qmp_reply(reader)
+        finally:
+            writer.close()
+        stats = next(d["stats"] for d in reply["return"] if d.get("device") == "disk")
+        return DiskCounters(stats["wr_bytes"], stats["wr_operations"], stats["flush_operations"])
+
+    async def wait_for_https(self, path: str, deadline: float) -> float:
+        """Seconds until GET https://…/path answers 200 (the wizard, later the app)."""
+        start = time.monotonic()
+        url = f"https://127.0.0.1:{self.https}{path}"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            while time.monotonic() < deadline:
+                if not self.alive():
+                    raise SystemExit("QEMU exited during boot: see the serial log")
+                try:
+                    async with http.get(url, ssl=False) as resp:
+                        if resp.status == 200:
+                            return time.monotonic() - start
+                except (TimeoutError, aiohttp.ClientError, OSError):
+                    pass
+                await asyncio.sleep(1)  # polling a booting guest: nothing to wait on but time
+        raise SystemExit(f"no answer from {url} within the limit: see {self.serial}")
+
+    async def wait_until_down(self, deadline: float) -> None:
+        url = f"https://127.0.0.1:{self.https}/api/health"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
+            while time.monotonic() < deadline:
+                try:
+                    async with http.get(url, ssl=False) as resp:
+                        await resp.read()
+                except (TimeoutError, aiohttp.ClientError, OSError):
+                    return
+                await asyncio.sleep(0.5)
+        raise SystemExit("the device did not go down after the reboot request")
+
+    async def wait_for_serial(self, text: str, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if text in self.serial.read_text(errors="replace"):
+                return
+            await asyncio.sleep(1)  # the serial log is a file QEMU appends to
+        raise SystemExit(f"{text!r} never appeared on the serial console")
+
+
+async def _qmp_reply(reader: asyncio.StreamReader) -> dict[str, Any]:
+    """The next line that is not an asynchronous event."""
+    while True:
+        line = await asyncio.wait_for(reader.readline(), 10)
+        if not line:
+            raise SystemExit("QEMU closed its monitor socket")
+        message: dict[str, Any] = json.loads(line)
+        if "event" not in message:
+            return message
