@@ -134,13 +134,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _maintenance(app: web.Application) -> AsyncIterator[None]:
-    """Housekeeping: publish events the `pychat` commands wrote; delete expired sessions."""
+    """Housekeeping: notice clock steps; publish events the `pychat` commands wrote; delete
+    expired sessions."""
     svc = app[SERVICES]
 
     async def loop() -> None:
         last_purge = 0.0
         while True:
             try:
+                # First: a clock step is corrected before anything judges an expiry.
+                await svc.clock_steps.settle()
                 await svc.db.publish_foreign_events()
                 if svc.clock() - last_purge >= PURGE_EVERY_S:
                     await accounts.purge_expired_sessions(svc)

@@ -1,6 +1,7 @@
 """In-memory rate limits: token buckets for sends, failure windows for logins.
 
-Time is passed in (`now`, seconds) so tests can advance it instead of sleeping.
+Time is passed in (`now`, seconds) so tests can advance it instead of sleeping. It is the
+wall clock, which may step (clock_steps.py): a step back must not lock anyone out for as long.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class TokenBuckets(Generic[K]):
     def take(self, key: K, now: float) -> float:
         """Take a token; return 0 when allowed, else the seconds until one is available."""
         tokens, stamp = self._buckets.pop(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+        tokens = min(self.burst, tokens + max(0.0, now - stamp) * self.rate)
         wait = 0.0
         if tokens >= 1.0:
             tokens -= 1.0
@@ -49,6 +50,8 @@ class FailureWindow(Generic[K]):
         times = self._failures.get(key)
         if not times:
             return 0.0
+        if max(times) > now:  # the clock stepped back: count those failures as happening now
+            times = self._failures[key] = deque(min(t, now) for t in times)
         while times and times[0] <= now - self.window_s:
             times.popleft()
         if len(times) < self.limit:

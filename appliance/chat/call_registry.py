@@ -249,6 +249,14 @@ class CallRegistry:
 
     # -- time ----------------------------------------------------------------------------
 
+    def shift_clock(self, delta_s: float) -> None:
+        """The wall clock stepped (clock_steps.py): keep every timer's real time left."""
+        for call in self.calls.values():
+            call.ring_until += delta_s
+            for p in call.participants.values():
+                if p.gone_since is not None:
+                    p.gone_since += delta_s
+
     def next_deadline(self) -> float | None:
         deadlines = []
         for call in self.calls.values():

@@ -94,6 +94,11 @@ class CallService:
         self.devices.pop(device.id, None)
         self._publish(self.registry.disconnected(device.id, self.clock()))
 
+    def shift_clock(self, delta_s: float) -> None:
+        self.registry.shift_clock(delta_s)
+        if self._timer is not None:
+            self._schedule()
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..clock_steps import ClockSteps
+from ..clock_watch import ClockWatch
 from ..config import Settings
 from ..db import Database
 from ..hub import Hub
@@ -25,6 +27,7 @@ class Services:
     login_ip_failures: FailureWindow[str] = field(init=False)
     typing_limits: TokenBuckets[tuple[int, int]] = field(init=False)
     calls: CallService = field(init=False)
+    clock_steps: ClockSteps = field(init=False)
     dummy_password_hash: str = ""
     setup_done: bool = False
 
@@ -40,6 +43,9 @@ class Services:
             c.ring_timeout_s, c.rejoin_grace_s, c.max_participants, c.ring_max_members
         )
         self.calls = CallService(self.hub, call_limits, lambda: self.clock())
+        # Notices steps of self.clock (a Pi without a clock battery) and moves deadlines.
+        self.clock_steps = ClockSteps(self.db, ClockWatch(lambda: self.clock()))
+        self.clock_steps.listeners.append(self.calls.shift_clock)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -52,6 +52,11 @@ class Wizards:
         self._expire(time.time() if now is None else now)
         return self._by_token.get(token or "")
 
+    def shift_clock(self, delta_s: float) -> None:
+        """The wall clock stepped (clock_steps.py): each wizard keeps its real time left."""
+        for state in self._by_token.values():
+            state.created += delta_s
+
     def _expire(self, now: float) -> None:
         for token, state in list(self._by_token.items()):
             if now - state.created > WIZARD_TTL_S:

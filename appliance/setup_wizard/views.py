@@ -329,7 +329,8 @@ async def wizard_ctx(app: web.Application) -> Any:
 
 
 def add_wizard(app: web.Application) -> None:
-    app[WIZARDS] = Wizards()
+    app[WIZARDS] = wizards = Wizards()
+    app[SERVICES].clock_steps.listeners.append(wizards.shift_clock)
     app[CLAIM_FAILURES] = FailureWindow(5, 900)
     app[CLAIM_FAILURES_ALL] = FailureWindow(30, 3600)
     app.add_routes(routes)

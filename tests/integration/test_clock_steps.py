@@ -1,0 +1,131 @@
+"""Sessions and invites across a step of the wall clock, on a real SQLite database.
+
+The wall clock and the boot clock are the test's: it plays a Pi that starts at its image's
+build date and is corrected by NTP months later (or whose clock was ahead and goes back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from appliance.chat import accounts, setup
+from appliance.chat.accounts import DAY_MS
+from appliance.chat.services import Services
+from appliance.clock_watch import ClockWatch
+from appliance.config import load_settings
+from appliance.db import Database
+from appliance.errors import Forbidden
+from appliance.hub import Hub
+from appliance.storage import sessions, settings
+from tests.unit.test_clock_watch import DAY, Clocks
+
+PASSWORD = "admin-password"
+BUILD_DATE = 1_760_000_000.0  # when the image was made: where a first boot's clock starts
+
+
+@pytest.fixture
+async def svc(tmp_path: Path) -> AsyncIterator[tuple[Services, Clocks]]:
+    conf = load_settings(
+        tmp_path,
+        environ={"PYCHAT_AUTH_SCRYPT_N": "1024"},
+        overrides={"server.mode": "development", "discovery.mdns": "off"},
+    )
+    clocks = Clocks(BUILD_DATE)
+    services = Services(settings=conf, db=Database(conf.db_path), hub=Hub(), clock=clocks.wall)
+    services.clock_steps.watch = ClockWatch(clocks.wall, clocks.boot)
+    await services.db.open()
+    try:
+        await setup.initialize(services, "Acme", "admin", PASSWORD)
+        yield services, clocks
+    finally:
+        await services.db.close()
+
+
+async def _login(svc: Services) -> str:
+    token, _ = await accounts.login(svc, "admin", PASSWORD, "127.0.0.1", "test")
+    return token
+
+
+async def _expires_at(svc: Services, token: str) -> int:
+    row = await sessions.lookup(svc.db, accounts.token_hash(token))
+    assert row is not None
+    return int(row["expires_at"])
+
+
+async def test_a_session_survives_ntp_moving_the_clock_90_days_forward(
+    svc: tuple[Services, Clocks],
+) -> None:
+    s, clocks = svc
+    days = s.settings.auth.session_days
+    early, late = await _login(s), await _login(s)
+    clocks.run(10 * DAY)  # ten real days on the build date's clock: 20 days left
+    clocks.wall_now += 90 * DAY  # NTP syncs
+    assert await _expires_at(s, early) < s.now_ms()  # uncorrected, it would be over
+    assert await s.clock_steps.settle() is not None  # the maintenance loop corrects first,
+    await accounts.purge_expired_sessions(s)  # so its purge then finds nothing to delete
+    assert await _expires_at(s, early) == s.now_ms() + (days - 10) * DAY_MS
+    clocks.run((days - 10) * DAY - 60)
+    assert await accounts.authenticate(s, early) is not None  # a minute before its end
+    clocks.run(120)
+    assert await accounts.authenticate(s, late) is None  # a minute after: over, as it should
+
+
+async def test_a_session_used_right_after_the_step_is_corrected_before_it_is_judged(
+    svc: tuple[Services, Clocks],
+) -> None:
+    """The request that comes before the maintenance loop's next look is not logged out."""
+    s, clocks = svc
+    token = await _login(s)
+    clocks.run(1.0)
+    clocks.wall_now += 90 * DAY
+    session = await accounts.authenticate(s, token)
+    assert session is not None
+    assert s.clock_steps.last is not None and s.clock_steps.last.delta_s == 90 * DAY
+    assert await s.clock_steps.settle() is None  # corrected once, not twice
+
+
+async def test_a_session_made_after_the_step_is_not_moved_twice(
+    svc: tuple[Services, Clocks],
+) -> None:
+    s, clocks = svc
+    clocks.run(1.0)
+    clocks.wall_now += 90 * DAY
+    token = await _login(s)  # between the step and the next look: already the new clock
+    clocks.run(1.0)
+    assert await s.clock_steps.settle() is not None
+    expected = s.now_ms() - 1000 + s.settings.auth.session_days * DAY_MS
+    assert await _expires_at(s, token) == expected
+
+
+async def test_a_clock_that_was_ahead_and_steps_back_ends_sessions_on_time(
+    svc: tuple[Services, Clocks],
+) -> None:
+    s, clocks = svc
+    days = s.settings.auth.session_days
+    early, late = await _login(s), await _login(s)
+    clocks.run(2.0)
+    clocks.wall_now -= 200 * DAY  # a clock far ahead (an old saved time of a broken RTC)
+    assert await s.clock_steps.settle() is not None
+    clocks.run(days * DAY - 60)
+    assert await accounts.authenticate(s, early) is not None
+    clocks.run(120)
+    # Uncorrected, this session would have lived 200 days more.
+    assert await accounts.authenticate(s, late) is None
+
+
+async def test_an_invite_keeps_its_real_lifetime(svc: tuple[Services, Clocks]) -> None:
+    s, clocks = svc
+    assert await settings.get(s.db, settings.REGISTRATION, "invite") == "invite"
+    admin = (await accounts.authenticate(s, await _login(s))) or pytest.fail("no session")
+    week = await accounts.create_invite(s, admin.user_id, 5, 7 * 86400)
+    clocks.run(3 * DAY)
+    clocks.wall_now += 90 * DAY
+    assert await s.clock_steps.settle() is not None
+    clocks.run(4 * DAY - 60)  # 7 real days less a minute
+    await accounts.register(s, "bob", "bob-password", "Bob", week, "127.0.0.1", "test")
+    clocks.run(120)
+    with pytest.raises(Forbidden):
+        await accounts.register(s, "carol", "carol-password", "Carol", week, "127.0.0.1", "t")
