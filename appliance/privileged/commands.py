@@ -11,12 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import validate
 from .validate import InvalidArgument
 
 HOSTS = Path("/etc/hosts")
+FAKE_HWCLOCK = ("fake-hwclock", "save")
 WIFI_CONNECTION = "pychat-wifi"
 WIFI_KEYFILE = Path("/etc/NetworkManager/system-connections") / f"{WIFI_CONNECTION}.nmconnection"
 WIFI_COUNTRY_CONF = Path("/etc/modprobe.d/pychat-wifi-country.conf")
@@ -29,9 +31,10 @@ class Run:
     """Run a program (looked up on a fixed PATH, never the caller's) with this argv."""
 
     argv: tuple[str, ...]
+    optional: bool = False  # not installed: skipped, not a failure
 
     def describe(self) -> str:
-        return "run " + " ".join(self.argv)
+        return "run " + " ".join(self.argv) + (" (if installed)" if self.optional else "")
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,19 @@ class EditFile:
         return f"edit {self.path}"
 
 
-Step = Run | WriteFile | EditFile
+@dataclass(frozen=True)
+class SetClock:
+    """Set CLOCK_REALTIME to `epoch_ms`, only forward and only while no NTP client has
+    synchronised it (the executor checks both against the kernel just before)."""
+
+    epoch_ms: int
+
+    def describe(self) -> str:
+        when = datetime.fromtimestamp(self.epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
+        return f"set the clock forward to {when.replace('+00:00', 'Z')} if not synchronised"
+
+
+Step = Run | WriteFile | EditFile | SetClock
 Plan = tuple[Step, ...]
 
 
@@ -199,6 +214,17 @@ def _keyfile_string(value: str) -> str:
     return "\\s" * lead + core + "\\s" * trail
 
 
+# --- set-clock ----------------------------------------------------------------------------
+
+
+def _plan_clock(args: Sequence[str], secret: str | None) -> Plan:
+    return (
+        SetClock(validate.epoch_ms(args[0])),
+        # So that the next boot starts from this time, not from the last one saved.
+        Run(FAKE_HWCLOCK, optional=True),
+    )
+
+
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (
@@ -217,6 +243,13 @@ COMMANDS: dict[str, Command] = {
             True,
             "set the Wi-Fi country and join a WPA2 network",
             _plan_wifi,
+        ),
+        Command(
+            "set-clock",
+            ("epoch_ms",),
+            False,
+            "set the clock forward while NTP has not synchronised it (time from a browser)",
+            _plan_clock,
         ),
     )
 }

@@ -13,10 +13,13 @@ import logging
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from .commands import EditFile, Plan, Run, Step, WriteFile
+from ..clock_sync import kernel_synchronized
+from .commands import EditFile, Plan, Run, SetClock, Step, WriteFile
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +54,20 @@ class SystemExecutor:
 
 def _apply(step: Step) -> None:
     if isinstance(step, Run):
-        _run(step.argv)
+        _run(step.argv, optional=step.optional)
+    elif isinstance(step, SetClock):
+        set_clock(step.epoch_ms, synchronized=kernel_synchronized())
     elif isinstance(step, WriteFile):
         write_atomically(step.path, step.content, step.mode)
     else:
         _edit_in_place(step)
 
 
-def _run(argv: tuple[str, ...]) -> None:
+def _run(argv: tuple[str, ...], *, optional: bool = False) -> None:
     program = shutil.which(argv[0], path=SAFE_PATH)
+    if program is None and optional:
+        log.info("%s is not installed: skipped", argv[0])
+        return
     if program is None:
         raise StepFailed(f"{argv[0]} is not installed")
     try:
@@ -77,6 +85,26 @@ def _run(argv: tuple[str, ...]) -> None:
         output = (done.stderr or done.stdout).decode("utf-8", "replace").strip()
         log.error("%s exited with %d: %s", argv[0], done.returncode, output[-2000:])
         raise StepFailed(f"{argv[0]} failed (exit status {done.returncode})")
+
+
+def set_clock(
+    epoch_ms: int,
+    *,
+    synchronized: bool | None,
+    read: Callable[[int], int] = time.clock_gettime_ns,
+    write: Callable[[int, int], object] = time.clock_settime_ns,
+) -> None:
+    """The root side's own rule (docs/operations.md, "The clock"): never over NTP's time,
+    never backwards. The server checks the same, but the helper trusts no caller."""
+    if synchronized is not False:
+        raise StepFailed("the clock is synchronised (or its state unknown): left as it is")
+    target_ns = epoch_ms * 1_000_000
+    if target_ns <= read(time.CLOCK_REALTIME):
+        raise StepFailed("the clock is never set back")
+    try:
+        write(time.CLOCK_REALTIME, target_ns)
+    except OSError as e:
+        raise StepFailed(f"cannot set the clock: {e.strerror}") from None
 
 
 def write_atomically(path: Path, content: bytes, mode: int) -> None:

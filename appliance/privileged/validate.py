@@ -33,6 +33,12 @@ COUNTRIES = frozenset(_COUNTRY_CODES.split())
 
 _HEX_PSK = re.compile(r"[0-9a-fA-F]{64}")
 
+# The clock may be set between 2026-01-01 (tls_issue.CLOCK_FLOOR: this software did not
+# exist before) and 20 years later; a time outside is a mistake or an attack, not an office.
+CLOCK_MIN_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+CLOCK_MAX_MS = 2_398_377_600_000  # 2046-01-01T00:00:00Z
+_EPOCH_MS = re.compile(r"[1-9][0-9]{0,15}")
+
 
 def hostname(value: str) -> str:
     """A single DNS label: 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'."""
@@ -79,6 +85,16 @@ def passphrase(value: str) -> str:
     if not all(" " <= c <= "~" for c in value):
         raise InvalidArgument("passphrase: only printable ASCII characters are allowed")
     return value
+
+
+def epoch_ms(value: str) -> int:
+    """Milliseconds since 1970 (UTC), decimal digits only, from 2026 to 2046."""
+    if not _EPOCH_MS.fullmatch(value):
+        raise InvalidArgument("time: must be milliseconds since 1970 in decimal digits")
+    ms = int(value)
+    if not CLOCK_MIN_MS <= ms < CLOCK_MAX_MS:
+        raise InvalidArgument("time: must be from 2026-01-01 to 2045-12-31 (UTC)")
+    return ms
 
 
 def _is_control(c: str) -> bool:
