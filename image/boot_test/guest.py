@@ -32,6 +32,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass(frozen=True)
 class DiskCounters:
     """What the guest has written to its disk so far (QMP query-blockstats)."""
@@ -54,6 +60,7 @@ class Guest:
     def __init__(self, image: Path, work: Path) -> None:
         self.image, self.work = image, work
         self.https, self.http = free_port(), free_port()
+        self.turn = free_udp_port()
         self.serial = work / "serial.log"
         self.pidfile = work / "qemu.pid"
         self.qmp = work / "qmp.sock"
@@ -78,7 +85,10 @@ class Guest:
             "systemd.journald.forward_to_console=1",
             f"systemd.journald.max_level_console={journal_level}",
         ]
-        forwards = f"hostfwd=tcp:127.0.0.1:{self.https}-:443,hostfwd=tcp:127.0.0.1:{self.http}-:80"
+        forwards = (
+            f"hostfwd=tcp:127.0.0.1:{self.https}-:443,hostfwd=tcp:127.0.0.1:{self.http}-:80,"
+            f"hostfwd=udp:127.0.0.1:{self.turn}-:3478"
+        )
         argv = [
             *machine, "-smp", "2", "-m", "1024",
             "-accel", "tcg", "-nographic", "-monitor", "none",
@@ -88,7 +98,7 @@ class Guest:
             "-drive", f"if=none,id=disk,format=qcow2,file={self.overlay}",
             "-device", "virtio-blk-pci,drive=disk",
             "-device", "virtio-rng-pci",
-            # restrict=on: the guest reaches nothing outside, only these two ports reach it.
+            # restrict=on: the guest reaches nothing outside, only these three ports reach it.
             "-nic", f"user,model=virtio-net-pci,restrict=on,{forwards}",
         ]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)

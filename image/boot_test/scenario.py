@@ -17,6 +17,7 @@ from tests.client import Client  # the suite's own wire-contract client
 
 from .disk import filled_pychat_txt, read_boot_file, write_boot_file
 from .guest import Guest
+from .turn import relay_address
 
 # Seconds from power-on to the wizard: the bound; more only for a loaded machine.
 BOOT_LIMIT = float(os.environ.get("PYCHAT_IMAGE_TEST_BOOT_LIMIT", "180"))
@@ -136,6 +137,10 @@ async def scenario(guest: Guest, scratch: Path) -> dict[str, float]:
         else:
             assert disk > guest.image.stat().st_size, "first boot grew the root file system"
             log(f"root file system grown to {disk / 2**30:.1f} GiB")
+        turn = await owner.get("/api/turn")
+        assert turn["urls"], "the device offers its TURN server to calls"
+        relayed = await relay_address(guest.turn, turn["username"], turn["credential"])
+        log(f"TURN on 3478 allocated a relay at {relayed[0]}:{relayed[1]} for {turn['urls'][0]}")
         status, _ = await owner.call("POST", "/api/admin/device/reboot")
         assert status == 202, status
     finally:
