@@ -14,6 +14,7 @@ from . import discovery, logbuffer, restore
 from .backup_usb import USB_BACKUPS, UsbBackups
 from .chat import accounts
 from .chat.services import Services
+from .clock_from_browsers import BrowserClock
 from .config import Settings, parse_listen
 from .db import Database, Tx
 from .echo_bot.bot import ECHO_BOT, EchoBot, echo_ctx
@@ -28,6 +29,7 @@ from .tls_serve import tls_renewal
 from .web import (
     api_accounts,
     api_admin,
+    api_clock,
     api_rooms,
     api_test_call,
     api_turn,
@@ -58,6 +60,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
         api_accounts.routes,
         api_rooms.routes,
         api_admin.routes,
+        api_clock.routes,
         api_turn.routes,
         api_test_call.routes,
         api_uploads.routes,
@@ -69,6 +72,10 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     usb_backups = UsbBackups(settings.data_dir, settings.db_path, settings.backup.usb_dir)
     app[USB_BACKUPS] = usb_backups
     app[api_admin.STARTED_AT] = time.time()
+    # A Pi without internet takes the time from admins' browsers (clock_from_browsers.py).
+    app[api_clock.BROWSER_CLOCK] = BrowserClock(
+        settings.clock_from_browsers, svc.clock_steps, lambda: svc.clock()
+    )
 
     async def device_name() -> str:
         return await stored.get(db, stored.DEVICE_NAME) or "pychat"

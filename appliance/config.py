@@ -52,6 +52,13 @@ class BackupSettings:
 
 
 @dataclass(frozen=True)
+class ClockSettings:
+    # Take the time from signed-in admins' browsers while NTP has not synchronised the
+    # clock (an office without internet): auto = in appliance mode only (docs/operations.md).
+    from_browsers: str = "auto"
+
+
+@dataclass(frozen=True)
 class DbSettings:
     # FULL survives a power cut on an SD card; NORMAL may lose the last commits.
     synchronous: str = "FULL"
@@ -150,6 +157,7 @@ class Settings:
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     setup: SetupSettings = field(default_factory=SetupSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
+    clock: ClockSettings = field(default_factory=ClockSettings)
     uploads: UploadsSettings = field(default_factory=UploadsSettings)
     turn: TurnSettings = field(default_factory=TurnSettings)
     painter: PainterSettings = field(default_factory=PainterSettings)
@@ -166,6 +174,12 @@ class Settings:
         )
 
     @property
+    def clock_from_browsers(self) -> bool:
+        return self.clock.from_browsers == "on" or (
+            self.clock.from_browsers == "auto" and self.appliance_mode
+        )
+
+    @property
     def db_path(self) -> Path:
         return self.data_dir / "pychat.db"
 
@@ -174,6 +188,7 @@ class Settings:
 _BOUNDS: dict[str, Any] = {
     "server.mode": ("development", "appliance"),
     "discovery.mdns": ("auto", "on", "off"),
+    "clock.from_browsers": ("auto", "on", "off"),
     "db.synchronous": ("FULL", "NORMAL", "EXTRA"),
     "auth.session_days": (1, 3650),
     "auth.scrypt_n": (1024, 1 << 20),
@@ -220,7 +235,7 @@ _BOUNDS: dict[str, Any] = {
 
 _SECTIONS = (
     "server", "db", "auth", "limits", "ws", "discovery", "setup", "backup",
-    "uploads", "turn", "painter", "calls",
+    "uploads", "turn", "painter", "calls", "clock",
 )  # fmt: skip
 
 
@@ -262,6 +277,7 @@ def _section_type(section: str) -> type:
         "turn": TurnSettings,
         "painter": PainterSettings,
         "calls": CallsSettings,
+        "clock": ClockSettings,
     }[section]
 
 

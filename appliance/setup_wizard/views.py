@@ -37,6 +37,7 @@ CLAIM_FAILURES_ALL = web.AppKey("setup_claim_failures_all", FailureWindow[str])
 STATIC = Path(__file__).resolve().parent / "static"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
+    " script-src 'self'; connect-src 'self';"  # clock.js: the browser's time, nothing else
     " frame-ancestors 'none'; base-uri 'none'"
 )
 FIRST_INVITE_USES = 50

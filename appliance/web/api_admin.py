@@ -19,6 +19,7 @@ from ..errors import BadRequest, NotFound, TooLarge
 from ..logbuffer import LOG_BUFFER
 from ..privileged.client import SOCKET_PATH as HELPER_SOCKET_PATH
 from ..tls_custom import MAX_UPLOAD_BYTES as MAX_CERT_BYTES
+from . import api_clock
 from . import schemas as s
 from .https_redirect import DEVICE_TLS
 from .keys import SERVICES
@@ -141,7 +142,9 @@ async def revoke_invite(request: web.Request) -> web.Response:
 @routes.get("/api/admin/device")
 async def device_info(request: web.Request) -> web.Response:
     svc, actor = await _admin(request)
-    return web.json_response(await admin_device.device_info(svc, actor, _device(request)))
+    info = await admin_device.device_info(svc, actor, _device(request))
+    info["clock"] = await request.app[api_clock.BROWSER_CLOCK].status()
+    return web.json_response(info)
 
 
 @routes.patch("/api/admin/device")
