@@ -47,6 +47,17 @@ export interface DeviceInfo {
   certificate: Certificate | null
   ca_url: string | null
   trust_url: string | null
+  /** synchronized: an NTP server set the clock; else admins' browsers may (docs/operations.md). */
+  clock: { synchronized: boolean; from_browsers: boolean; now_ms: number }
+}
+
+/** The device's answer to an admin browser's time (POST /api/admin/clock). */
+export interface ClockReport {
+  synchronized: boolean
+  from_browsers: boolean
+  browser_ahead_ms: number
+  set: boolean
+  reason: string
 }
 
 /** After a rename: whether the system hostname followed (through the privileged helper). */
@@ -207,6 +218,7 @@ export const adminApi = {
     http.patch<OrgSettings>('/api/admin/settings', changes),
 
   device: () => http.get<DeviceInfo>('/api/admin/device'),
+  reportClock: (nowMs: number) => http.post<ClockReport>('/api/admin/clock', { now_ms: nowMs }),
   renameDevice: (name: string) =>
     http.patch<DeviceInfo & { hostname: HostnameStatus }>('/api/admin/device', { name }),
   power: (action: PowerAction) =>
