@@ -318,6 +318,7 @@ async def reset_password(svc: Services, username: str, password: str) -> None:
 
 
 async def purge_expired_sessions(svc: Services) -> None:
+    await svc.clock_steps.settle()  # never purge by a clock that stepped uncorrected
     now = svc.now_ms()
 
     async def job(tx: Tx) -> None:

@@ -216,6 +216,7 @@ async def _release(store: BlobStore, tx: Tx, hashes: list[str]) -> None:
 async def sweep_unattached(svc: Services) -> int:
     """Remove uploads never sent within `uploads.unattached_ttl_s`; how many went."""
     store = blob_store(svc)
+    await svc.clock_steps.settle()  # a clock step must not make fresh uploads look old
     cutoff = svc.now_ms() - svc.settings.uploads.unattached_ttl_s * 1000
     removed = 0
     while True:

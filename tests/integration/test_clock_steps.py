@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from appliance.chat import accounts, setup
+from appliance.chat import accounts, admin, setup
+from appliance.chat import uploads as upload_service
 from appliance.chat.accounts import DAY_MS
 from appliance.chat.services import Services
 from appliance.clock_watch import ClockWatch
 from appliance.config import load_settings
-from appliance.db import Database
+from appliance.db import Database, Tx
 from appliance.errors import Forbidden
 from appliance.hub import Hub
-from appliance.storage import sessions, settings
+from appliance.storage import sessions, settings, uploads
+from appliance.storage.uploads import NewUpload
 from tests.unit.test_clock_watch import DAY, Clocks
 
 PASSWORD = "admin-password"
@@ -119,8 +121,8 @@ async def test_a_clock_that_was_ahead_and_steps_back_ends_sessions_on_time(
 async def test_an_invite_keeps_its_real_lifetime(svc: tuple[Services, Clocks]) -> None:
     s, clocks = svc
     assert await settings.get(s.db, settings.REGISTRATION, "invite") == "invite"
-    admin = (await accounts.authenticate(s, await _login(s))) or pytest.fail("no session")
-    week = await accounts.create_invite(s, admin.user_id, 5, 7 * 86400)
+    session = (await accounts.authenticate(s, await _login(s))) or pytest.fail("no session")
+    week = await accounts.create_invite(s, session.user_id, 5, 7 * 86400)
     clocks.run(3 * DAY)
     clocks.wall_now += 90 * DAY
     assert await s.clock_steps.settle() is not None
@@ -129,3 +131,31 @@ async def test_an_invite_keeps_its_real_lifetime(svc: tuple[Services, Clocks]) -
     clocks.run(120)
     with pytest.raises(Forbidden):
         await accounts.register(s, "carol", "carol-password", "Carol", week, "127.0.0.1", "t")
+
+
+async def test_an_unsent_upload_and_a_reset_link_keep_their_real_lifetime(
+    svc: tuple[Services, Clocks],
+) -> None:
+    s, clocks = svc
+    session = (await accounts.authenticate(s, await _login(s))) or pytest.fail("no session")
+    actor = await admin.authorize(s, session)
+    token, _ = await admin.create_reset_link(s, actor, session.user_id)
+    new = NewUpload(
+        session.user_id, "ab" * 32, "a.txt", 1, "text/plain", None, None, None, False, False
+    )
+
+    async def insert(tx: Tx) -> int:
+        row, _ = await uploads.insert(tx, new, s.now_ms())
+        return int(row["id"])
+
+    upload_id = await s.db.write(insert)
+    clocks.run(60.0)
+    clocks.wall_now += 90 * DAY  # the step; the upload sweep happens to run first
+    assert await upload_service.sweep_unattached(s) == 0
+    assert await uploads.get(s.db, upload_id) is not None
+    assert s.settings.uploads.unattached_ttl_s == 86400  # as long as the reset link
+    clocks.run(DAY - 180)  # a day of real time less two minutes since both were made
+    assert await upload_service.sweep_unattached(s) == 0
+    await admin.reset_password(s, token, "a-new-password")  # the link still works
+    clocks.run(180)
+    assert await upload_service.sweep_unattached(s) == 1  # the upload's real time is up
