@@ -144,17 +144,23 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
     """Housekeeping: notice clock steps; publish events the `pychat` commands wrote; delete
     expired sessions."""
     svc = app[SERVICES]
+    browser_clock = app[api_clock.BROWSER_CLOCK]
+    await svc.clock_steps.load()
 
     async def loop() -> None:
-        last_purge = 0.0
+        # The hourly purge keeps its pace on the event loop's clock, which never steps.
+        last_purge: float | None = None
         while True:
+            now = asyncio.get_running_loop().time()
             try:
-                # First: a clock step is corrected before anything judges an expiry.
-                await svc.clock_steps.settle()
+                # First: a clock step is corrected before anything judges an expiry. Asked
+                # before the look: timesyncd sets the clock before it says it is synced.
+                synced = await browser_clock.synchronized()
+                await svc.clock_steps.settle(synchronized=synced)
                 await svc.db.publish_foreign_events()
-                if svc.clock() - last_purge >= PURGE_EVERY_S:
+                if last_purge is None or now - last_purge >= PURGE_EVERY_S:
                     await accounts.purge_expired_sessions(svc)
-                    last_purge = svc.clock()
+                    last_purge = now
             except Exception:
                 log.exception("housekeeping failed")
             await asyncio.sleep(MAINTENANCE_EVERY_S)
@@ -164,6 +170,7 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    await svc.clock_steps.save()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -60,6 +60,10 @@ class ClockWatch:
         self._last_wall = wall()
         self._last_mono = mono()
 
+    def wall_at_boot(self) -> float:
+        """What the wall clock read at boot, if it has not stepped since."""
+        return self._wall() - self._mono()
+
     def reference(self) -> tuple[float, float]:
         """The readings the next look compares with (to `restore` if acting on it failed)."""
         return self._last_wall, self._last_mono

@@ -2,12 +2,17 @@
 
 One list of them on purpose, so a new deadline column has one obvious place to be added
 (clock_steps.py calls this in one transaction). A row whose stamp lies in [keep_from,
-keep_until] was written after the step, with the new clock, and stays as it is.
+keep_until] was written after the step, with the new clock, and one stamped at or before
+`trusted_until` was written while NTP vouched for the clock: both stay as they are.
 """
 
 from __future__ import annotations
 
 from ..db import Tx
+from . import Reader
+from . import settings as stored
+
+TRUSTED_UNTIL = "clock_trusted_until"  # ms: stamps up to here were taken with a synced clock
 
 # (table, the column telling when the row was last written, columns to move, extra filter)
 _DEADLINES = (
@@ -21,7 +26,9 @@ _DEADLINES = (
 )
 
 
-async def shift_deadlines(tx: Tx, delta_ms: int, keep_from: int, keep_until: int) -> dict[str, int]:
+async def shift_deadlines(
+    tx: Tx, delta_ms: int, keep_from: int, keep_until: int, trusted_until: int
+) -> dict[str, int]:
     """Add `delta_ms` to the deadlines of rows written before the step; rows moved per table."""
     moved: dict[str, int] = {}
     for table, stamp, columns, extra in _DEADLINES:
@@ -29,8 +36,22 @@ async def shift_deadlines(tx: Tx, delta_ms: int, keep_from: int, keep_until: int
         sets = ", ".join(f"{c} = {c} + :delta" for c in columns)
         rows = await tx.fetchall(
             f"UPDATE {table} SET {sets}"  # names from _DEADLINES only
-            f" WHERE NOT ({stamp} BETWEEN :keep_from AND :keep_until){extra} RETURNING 1",
-            {"delta": delta_ms, "keep_from": keep_from, "keep_until": keep_until},
+            f" WHERE NOT ({stamp} BETWEEN :keep_from AND :keep_until)"
+            f" AND {stamp} > :trusted{extra} RETURNING 1",
+            {
+                "delta": delta_ms,
+                "keep_from": keep_from,
+                "keep_until": keep_until,
+                "trusted": trusted_until,
+            },
         )
         moved[table] = len(rows)
     return moved
+
+
+async def trusted_until(db: Reader) -> int:
+    return int(await stored.get(db, TRUSTED_UNTIL, "0") or 0)
+
+
+async def set_trusted_until(tx: Tx, ms: int) -> None:
+    await stored.put(tx, TRUSTED_UNTIL, str(ms))

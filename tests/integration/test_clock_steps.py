@@ -159,3 +159,77 @@ async def test_an_unsent_upload_and_a_reset_link_keep_their_real_lifetime(
     await admin.reset_password(s, token, "a-new-password")  # the link still works
     clocks.run(180)
     assert await upload_service.sweep_unattached(s) == 1  # the upload's real time is up
+
+
+async def test_rows_from_a_synchronised_boot_are_not_moved_by_the_next_boots_step(
+    tmp_path: Path,
+) -> None:
+    """A Pi with internet, off for two weeks: it boots at its shutdown time and NTP steps it
+    two weeks ahead. Sessions from before the shutdown were right and age through the
+    downtime; one opened after the boot, on the stale clock, is moved."""
+    conf = load_settings(tmp_path, environ={"PYCHAT_AUTH_SCRYPT_N": "1024"})
+    clocks = Clocks(BUILD_DATE)
+
+    async def boot() -> Services:
+        s = Services(settings=conf, db=Database(conf.db_path), hub=Hub(), clock=clocks.wall)
+        s.clock_steps.watch = ClockWatch(clocks.wall, clocks.boot)
+        await s.db.open()
+        await s.clock_steps.load()
+        return s
+
+    first = await boot()
+    await setup.initialize(first, "Acme", "admin", PASSWORD)
+    before_shutdown = await _login(first)
+    clocks.run(2.0)
+    assert await first.clock_steps.settle(synchronized=True) is None  # NTP vouches
+    await first.clock_steps.save()  # the server stops
+    await first.db.close()
+    clocks.run(30.0)  # the device shuts down; fake-hwclock saves this time
+
+    clocks.boot_now = 0.0  # two weeks off: the boot clock restarts at zero, and the wall
+    clocks.run(20.0)  # clock at the saved time; the server starts 20 s into the boot
+    second = await boot()
+    try:
+        expires_before = await _expires_at(second, before_shutdown)
+        after_boot = await _login(second)  # on the clock restored from the shutdown time
+        opened = second.now_ms()
+        clocks.run(2.0)
+        clocks.wall_now += 14 * DAY  # NTP syncs
+        assert await second.clock_steps.settle() is not None
+        assert await _expires_at(second, before_shutdown) == expires_before
+        days = second.settings.auth.session_days
+        assert await _expires_at(second, after_boot) == opened + 14 * DAY_MS + days * DAY_MS
+    finally:
+        await second.db.close()
+
+
+async def test_after_a_power_cut_the_rows_of_the_new_boot_are_still_moved(
+    tmp_path: Path,
+) -> None:
+    """fake-hwclock saves hourly: after a power cut the clock restarts up to an hour before
+    the last time NTP vouched for. What the new boot writes is still on a stale clock."""
+    conf = load_settings(tmp_path, environ={"PYCHAT_AUTH_SCRYPT_N": "1024"})
+    clocks = Clocks(BUILD_DATE)
+    first = Services(settings=conf, db=Database(conf.db_path), hub=Hub(), clock=clocks.wall)
+    first.clock_steps.watch = ClockWatch(clocks.wall, clocks.boot)
+    await first.db.open()
+    await setup.initialize(first, "Acme", "admin", PASSWORD)
+    clocks.run(3600.0)
+    assert await first.clock_steps.settle(synchronized=True) is None
+    await first.clock_steps.save()
+    await first.db.close()  # the power goes; fake-hwclock last saved 30 minutes ago
+
+    clocks.boot_now, clocks.wall_now = 20.0, clocks.wall_now - 1800 + 20
+    second = Services(settings=conf, db=Database(conf.db_path), hub=Hub(), clock=clocks.wall)
+    second.clock_steps.watch = ClockWatch(clocks.wall, clocks.boot)
+    await second.db.open()
+    try:
+        await second.clock_steps.load()
+        token = await _login(second)
+        expires = await _expires_at(second, token)
+        clocks.run(2.0)
+        clocks.wall_now += 3 * DAY
+        assert await second.clock_steps.settle() is not None
+        assert await _expires_at(second, token) == expires + 3 * DAY_MS
+    finally:
+        await second.db.close()
