@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from pathlib import Path
 
 TIMESYNCD_FLAG = Path("/run/systemd/timesync/synchronized")
@@ -28,14 +26,18 @@ def timesyncd_synchronized(flag: Path = TIMESYNCD_FLAG) -> bool:
 
 def kernel_synchronized() -> bool | None:
     """The kernel's view (adjtimex, read only); None when it cannot be asked."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    # Imported here: only the root helper asks, and the server need not load ctypes.
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # the interpreter's own libc
+        adjtimex = libc.adjtimex
+    except (OSError, AttributeError):
         return None
-    libc = ctypes.CDLL(name, use_errno=True)
     # struct timex is 208 bytes on 64-bit Linux; zeroed, its `modes` (0) asks for nothing
     # to change. Only the return value is read, so its layout does not matter here.
     buf = ctypes.create_string_buffer(512)
-    state = int(libc.adjtimex(buf))
+    state = int(adjtimex(buf))
     if state < 0:
         return None
     return state != TIME_ERROR
