@@ -141,6 +141,7 @@ async def scenario(guest: Guest, scratch: Path) -> dict[str, float]:
         assert turn["urls"], "the device offers its TURN server to calls"
         relayed = await relay_address(guest.turn, turn["username"], turn["credential"])
         log(f"TURN on 3478 allocated a relay at {relayed[0]}:{relayed[1]} for {turn['urls'][0]}")
+        clock_ahead_ms = await browser_sets_the_clock(owner)
         status, _ = await owner.call("POST", "/api/admin/device/reboot")
         assert status == 202, status
     finally:
@@ -156,11 +157,26 @@ async def scenario(guest: Guest, scratch: Path) -> dict[str, float]:
         seen = (await again.get(f"/api/rooms/{room}/messages"))["messages"]
         assert any(m["body"] == body for m in seen), "the message did not survive the reboot"
         log("the message survived the reboot")
+        clock = (await again.get("/api/admin/device"))["clock"]
+        assert clock["now_ms"] >= clock_ahead_ms, "fake-hwclock kept the time across the reboot"
+        log("the time the browser gave survived the reboot (fake-hwclock)")
     finally:
         await again.close()
     if IDLE_S > 0:
         figures.update(await idle_writes(guest, IDLE_S))
     return figures
+
+
+async def browser_sets_the_clock(owner: Client) -> int:
+    """No NTP reaches the guest: an admin's browser an hour ahead sets the device's clock
+    through the root helper (CAP_SYS_TIME under its sandbox), and the session survives."""
+    ahead_ms = int(time.time() * 1000) + 3600_000
+    status, reply = await owner.call("POST", "/api/admin/clock", {"now_ms": ahead_ms})
+    assert status == 200 and reply["set"], (status, reply)
+    clock = (await owner.get("/api/admin/device"))["clock"]
+    assert not clock["synchronized"] and abs(clock["now_ms"] - ahead_ms) < 120_000, clock
+    log("an admin's browser set the clock an hour ahead; still signed in after the step")
+    return ahead_ms
 
 
 async def idle_writes(guest: Guest, seconds: float) -> dict[str, Any]:
