@@ -121,6 +121,10 @@ def write_atomically(path: Path, content: bytes, mode: int) -> None:
             os.close(fd)
         os.replace(tmp, path)
         _fsync_directory(path.parent)
+        # On FAT (the boot partition) the renamed file's directory entry, which holds its
+        # size and first cluster, is written with the file's inode, not the directory's:
+        # without this it reaches the card only at writeback, some 30 s later.
+        _fsync_file(path)
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -144,6 +148,14 @@ def _edit_in_place(step: EditFile) -> None:
                 os.fsync(f.fileno())
     except (OSError, UnicodeError) as e:
         raise StepFailed(f"cannot edit {step.path}: {e}") from None
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -158,6 +158,14 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
         os.close(fd)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+    # Durable before the network starts (the passphrase must not survive a power cut). On
+    # FAT the new name's directory entry is written with the file's inode: fsync both.
+    for target, flags in ((path.parent, os.O_RDONLY | os.O_DIRECTORY), (path, os.O_RDONLY)):
+        fd = os.open(target, flags)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def main(boot: Path = BOOT) -> int:
