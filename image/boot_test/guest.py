@@ -32,12 +32,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class DiskCounters:
     """What the guest has written to its disk so far (QMP query-blockstats)."""
@@ -60,7 +54,7 @@ class Guest:
     def __init__(self, image: Path, work: Path) -> None:
         self.image, self.work = image, work
         self.https, self.http = free_port(), free_port()
-        self.turn = free_udp_port()
+        self.turn = free_port()
         self.serial = work / "serial.log"
         self.pidfile = work / "qemu.pid"
         self.qmp = work / "qmp.sock"
@@ -87,7 +81,7 @@ class Guest:
         ]
         forwards = (
             f"hostfwd=tcp:127.0.0.1:{self.https}-:443,hostfwd=tcp:127.0.0.1:{self.http}-:80,"
-            f"hostfwd=udp:127.0.0.1:{self.turn}-:3478"
+            f"hostfwd=tcp:127.0.0.1:{self.turn}-:3478"
         )
         argv = [
             *machine, "-smp", "2", "-m", "1024",
