@@ -120,11 +120,11 @@ def write_atomically(path: Path, content: bytes, mode: int) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        _fsync_directory(path.parent)
+        _fsync(path.parent, os.O_DIRECTORY)
         # On FAT (the boot partition) the renamed file's directory entry, which holds its
         # size and first cluster, is written with the file's inode, not the directory's:
         # without this it reaches the card only at writeback, some 30 s later.
-        _fsync_file(path)
+        _fsync(path, os.O_NOFOLLOW)
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -150,16 +150,8 @@ def _edit_in_place(step: EditFile) -> None:
         raise StepFailed(f"cannot edit {step.path}: {e}") from None
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, os.O_RDONLY | flags)
     try:
         os.fsync(fd)
     finally:
