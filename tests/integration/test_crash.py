@@ -21,6 +21,7 @@ Frame = dict[str, Any]
 SENDERS = 4
 PER_SENDER = 150
 KILL_AFTER = 100  # acknowledgements seen before the kill; the rest are still in flight
+LAST_BURST = 10  # sends per sender written right before the kill
 
 
 async def all_messages(client: Client, room_id: int) -> list[Frame]:
@@ -83,16 +84,24 @@ async def test_kill_9_during_a_burst_loses_no_acknowledged_message(
             if len(acked) >= KILL_AFTER:
                 enough.set()
 
+        async def send(n: int, label: str) -> None:
+            cid = f"crash-{n}-{label}"
+            frame = {"type": "message.send", "room": rid, "body": f"{n}:{label}", "client_id": cid}
+            fut = await fire(socks[n], frame, cid)
+            fut.add_done_callback(lambda f: on_reply(cid, f))
+            pending[cid] = fut
+
         for i in range(PER_SENDER):
             if enough.is_set():
                 break
-            for n, sock in enumerate(socks):
-                cid = f"crash-{n}-{i}"
-                frame = {"type": "message.send", "room": rid, "body": f"{n}:{i}", "client_id": cid}
-                fut = await fire(sock, frame, cid)
-                fut.add_done_callback(lambda f, cid=cid: on_reply(cid, f))
-                pending[cid] = fut
+            for n in range(SENDERS):
+                await send(n, str(i))
         await asyncio.wait_for(enough.wait(), WAIT)
+        # A last burst written just before the kill: each needs its own durable commit, so
+        # some are certainly unanswered when SIGKILL lands, however fast the server keeps up.
+        for j in range(LAST_BURST):
+            for n in range(SENDERS):
+                await send(n, f"last-{j}")
 
         srv.kill()  # SIGKILL: no flush, no goodbye
 
