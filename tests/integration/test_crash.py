@@ -150,7 +150,7 @@ async def test_kill_9_during_a_burst_loses_no_acknowledged_message(
 
         # A retry of a send that was in flight stores it at most once, as the outbox would.
         retried = in_flight[0]
-        n, i = retried.split("-")[1:]
+        n, i = retried.split("-", 2)[1:]  # crash-<sender>-<label>
         frame = {"type": "message.send", "room": rid, "body": f"{n}:{i}", "client_id": retried}
         sock_n = await again[int(n)].connect()
         message = (await sock_n.ok(frame))["message"]
