@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import BrowserContext, Locator, Page, WebSocketRoute, expect
 
 from tests.client import Client
 
@@ -142,3 +142,36 @@ async def wait_until_outbox_holds(page: Page, count: int) -> None:
     """Until the app's IndexedDB outbox holds `count` entries (written right after Enter,
     committed a few milliseconds later)."""
     await _wait_in_idb(page, "outbox", None, "value && value.length === arg", count)
+
+
+class Network:
+    """Takes a browser context off the network and back, for real.
+
+    Chromium's offline emulation does not reliably cover a WebSocket opened at the moment it
+    goes offline: the app reconnects on the `offline` event and that socket sometimes got
+    through, so the app (rightly) said it was online. While off, new sockets are refused too.
+    """
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+        self.off = False
+        self._routed = False
+
+    async def go_offline(self) -> None:
+        if not self._routed:
+            # Sockets opened from now on pass through here (the current one is dropped by
+            # the app itself when the browser reports `offline`).
+            await self.context.route_web_socket(lambda url: True, self._socket)
+            self._routed = True
+        self.off = True
+        await self.context.set_offline(True)
+
+    async def go_online(self) -> None:
+        self.off = False
+        await self.context.set_offline(False)
+
+    async def _socket(self, ws: WebSocketRoute) -> None:
+        if self.off:
+            await ws.close()
+        else:
+            ws.connect_to_server()

@@ -11,6 +11,7 @@ from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory
 from tests.e2e.helpers import (
     SLOW,
+    Network,
     bodies,
     message,
     open_room,
@@ -39,7 +40,8 @@ async def test_page_reloads_offline_and_shows_history(
     await wait_for_service_worker(page)
     await wait_until_cached(page, room["id"], "written just before the network dropped")
 
-    await context.set_offline(True)
+    network = Network(context)
+    await network.go_offline()
     await page.reload()
 
     await expect(page.get_by_test_id("offline-banner")).to_be_visible()
@@ -54,7 +56,7 @@ async def test_page_reloads_offline_and_shows_history(
 
     # Back online, the page catches up with what was said meanwhile.
     await sock.send_message(room["id"], "said while alice was offline")
-    await context.set_offline(False)
+    await network.go_online()
     await expect(page.get_by_test_id("offline-banner")).to_have_count(0, timeout=SLOW)
     await expect(message(room_list(page), "said while alice was offline")).to_have_count(
         1, timeout=SLOW
@@ -78,7 +80,8 @@ async def test_messages_typed_offline_arrive_exactly_once(
     await expect(message(room_list(bob_page), "online before")).to_have_count(1)
     await wait_for_service_worker(page)
 
-    await context.set_offline(True)
+    network = Network(context)
+    await network.go_offline()
     await expect(page.get_by_test_id("offline-banner")).to_be_visible()
     box = page.get_by_test_id("room-view").get_by_test_id("composer-input")
     offline = [f"offline {i}" for i in range(1, 5)]
@@ -109,7 +112,7 @@ async def test_messages_typed_offline_arrive_exactly_once(
         await expect(entry).to_have_attribute("data-state", "pending")
     assert offline[0] not in await room_bodies(alice, room["id"])
 
-    await context.set_offline(False)
+    await network.go_online()
     await expect(pending).to_have_count(0, timeout=SLOW)
     await expect(page.get_by_test_id("offline-banner")).to_have_count(0)
     expected = ["online before", *offline]

@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from tests.client import Client
 from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import AnonymousFactory, ContextFactory, screenshot_path
-from tests.e2e.helpers import SLOW, message, room_list
+from tests.e2e.helpers import SLOW, Network, message, room_list
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -185,12 +185,13 @@ async def test_screenshots(
     # The network drops: the banner says so, and what one writes waits in the outbox.
     await page.goto(f"/rooms/{scene.room}")
     await expect(message(timeline, "Looks good to me")).to_be_visible()
-    await page.context.set_offline(True)
+    network = Network(page.context)
+    await network.go_offline()
     await expect(page.get_by_test_id("offline-banner")).to_be_visible()
     box = page.get_by_test_id("room-view").get_by_test_id("composer-input")
     await box.fill("Written on the train")
     await box.press("Enter")
     await expect(page.get_by_test_id("pending-message")).to_have_attribute("data-state", "pending")
     await shoot(page, variant, "offline")
-    await page.context.set_offline(False)
+    await network.go_online()
     await expect(page.get_by_test_id("pending-message")).to_have_count(0, timeout=SLOW)

@@ -26,6 +26,7 @@ from tests.e2e.files import (
 )
 from tests.e2e.helpers import (
     SLOW,
+    Network,
     message,
     messages,
     open_room,
@@ -244,7 +245,8 @@ async def test_an_image_attached_offline_waits_through_a_reload_and_arrives_once
     await send(page, "online first")
     await wait_for_service_worker(page)
 
-    await context.set_offline(True)
+    network = Network(context)
+    await network.go_offline()
     await expect(page.get_by_test_id("offline-banner")).to_be_visible()
     await page.evaluate(PASTE_IMAGE, ["image.png", 320, 240, "#c62f2f"])
     card = page.get_by_test_id("room-view").get_by_test_id("upload-card")
@@ -262,7 +264,7 @@ async def test_an_image_attached_offline_waits_through_a_reload_and_arrives_once
     await expect(pending.get_by_test_id("upload-name")).to_have_count(1)
     await expect(pending.get_by_test_id("upload-status")).to_have_text("Waiting for the network")
 
-    await context.set_offline(False)
+    await network.go_online()
     await expect(pending).to_have_count(0, timeout=SLOW)
     preview = message(room_list(bob_page), "from the train").get_by_test_id("image-preview")
     await expect(preview).to_have_count(1, timeout=SLOW)
