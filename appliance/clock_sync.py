@@ -16,6 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 TIMESYNCD_FLAG = Path("/run/systemd/timesync/synchronized")
+# This software did not exist before 2026: a clock earlier than this is certainly wrong
+# (a Pi before NTP). Certificates are not issued on its word; no browser may set it earlier.
+CLOCK_FLOOR_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 TIME_ERROR = 5  # adjtimex(2): "the clock is not synchronized"
 
 

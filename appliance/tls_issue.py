@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .clock_sync import CLOCK_FLOOR_MS
 from .device_name import check_device_name
 
 IPAddress = IPv4Address | IPv6Address
@@ -43,7 +44,7 @@ CA_LIFETIME = timedelta(days=3652)  # ten years
 SERVER_LIFETIME = timedelta(days=397)
 RENEW_BEFORE = timedelta(days=30)
 # A clock before this date is surely wrong (this version did not exist yet).
-CLOCK_FLOOR = datetime(2026, 1, 1, tzinfo=UTC)
+CLOCK_FLOOR = datetime.fromtimestamp(CLOCK_FLOOR_MS / 1000, UTC)
 # RFC 1918 private IPv4, RFC 3927 IPv4 link-local, RFC 4193 IPv6 unique local.
 PRIVATE_NETWORKS: tuple[IPv4Network | ipaddress.IPv6Network, ...] = (
     ipaddress.ip_network("10.0.0.0/8"),

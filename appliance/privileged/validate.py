@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from ..clock_sync import CLOCK_FLOOR_MS
+
 
 class InvalidArgument(ValueError):
     """An argument a privileged command refuses; the message names it and is safe to show."""
@@ -33,9 +35,9 @@ COUNTRIES = frozenset(_COUNTRY_CODES.split())
 
 _HEX_PSK = re.compile(r"[0-9a-fA-F]{64}")
 
-# The clock may be set between 2026-01-01 (tls_issue.CLOCK_FLOOR: this software did not
-# exist before) and 20 years later; a time outside is a mistake or an attack, not an office.
-CLOCK_MIN_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+# The clock may be set between CLOCK_FLOOR_MS (2026-01-01: this software did not exist
+# before) and 20 years later; a time outside is a mistake or an attack, not an office.
+CLOCK_MIN_MS = CLOCK_FLOOR_MS
 CLOCK_MAX_MS = 2_398_377_600_000  # 2046-01-01T00:00:00Z
 _EPOCH_MS = re.compile(r"[1-9][0-9]{0,15}")
 
