@@ -5,18 +5,25 @@ BIN := $(VENV)/bin
 DATA ?= data
 LISTEN ?= 127.0.0.1:8080
 PY_DIRS := $(wildcard appliance tests bench image/boot_test)
-# Run the suite in a loopback-only network namespace when we may (root, unshare present).
-HERMETIC := $(shell unshare -n true 2>/dev/null && echo yes)
 
 SPA := appliance/web/spa
 SPA_INPUTS := $(shell find $(SPA)/src $(SPA)/public $(SPA)/scripts -type f 2>/dev/null) \
 	$(wildcard $(SPA)/index.html $(SPA)/vite.config.ts $(SPA)/package.json $(SPA)/tsconfig*.json)
 STATIC_INDEX := appliance/web/static/index.html
 
-.PHONY: run test lint typecheck pytest install install-test build spa-check clean
+.PHONY: run test test-quick lint typecheck pytest install install-test build spa-check clean \
+	debian-run debian-test
 
-$(BIN)/pychat: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# Debian packages, installed when missing (as root; otherwise the apt-get line to run is
+# printed): the one list is scripts/debian-packages.
+debian-run:
+	scripts/debian-packages run
+debian-test:
+	scripts/debian-packages test
+
+$(BIN)/pychat: pyproject.toml | debian-run
+	@# A venv made without ensurepip (python3-venv missing) has no pip: start it again.
+	test -x $(BIN)/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
 	touch $@
@@ -28,7 +35,7 @@ $(VENV)/.test-deps: pyproject.toml $(BIN)/pychat
 install: $(BIN)/pychat
 install-test: $(VENV)/.test-deps
 
-$(SPA)/node_modules/.installed: $(SPA)/package-lock.json
+$(SPA)/node_modules/.installed: $(SPA)/package-lock.json | debian-run
 	cd $(SPA) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -53,14 +60,20 @@ typecheck: install-test
 	$(BIN)/mypy
 
 pytest: install-test
-ifeq ($(HERMETIC),yes)
-	unshare -n sh -c 'ip link set lo up && exec $(BIN)/pytest $(PYTEST_ARGS)'
-else
-	@echo "note: cannot make a network namespace here; running the tests without one"
-	$(BIN)/pytest $(PYTEST_ARGS)
-endif
+	@# In a loopback-only network namespace when we may (root, unshare and ip present).
+	@if unshare -n true 2>/dev/null && command -v ip >/dev/null; then \
+		echo "unshare -n: pytest $(PYTEST_ARGS)"; \
+		unshare -n sh -c 'ip link set lo up && exec $(BIN)/pytest $(PYTEST_ARGS)'; \
+	else \
+		echo "note: cannot make a network namespace here; running the tests without one"; \
+		$(BIN)/pytest $(PYTEST_ARGS); \
+	fi
 
-test: lint typecheck spa-check build pytest
+test: debian-test lint typecheck spa-check build pytest
+
+# The edit loop: lint, types, and the unit and TURN tests (about a minute); no browser.
+test-quick: PYTEST_ARGS = tests/unit tests/rtc -q
+test-quick: lint typecheck pytest
 
 # The flashable Raspberry Pi image (image/build, docs/flashing.md): needs root and the
 # Debian packages listed there. image-test boots it in QEMU and uses it (image/boot-test);
@@ -69,17 +82,21 @@ test: lint typecheck spa-check build pytest
 # CI (.ci/run) runs image-test when the image's inputs changed since the last landing.
 .PHONY: image image-test image-smoke image-test-raspios
 image:
+	scripts/debian-packages image
 	image/build
 
 image-test: install-test
+	scripts/debian-packages image
 	$(BIN)/python image/boot-test $(if $(IMAGE),--image $(IMAGE))
 
 image-smoke: install-test
+	scripts/debian-packages amd64
 	PYCHAT_IMAGE_ARCH=amd64 $(BIN)/python image/boot-test
 
 # image/build --base tested without a Raspberry Pi OS image (none can be downloaded here):
 # a plain Debian card from stage 1 stands in for it (image/stages/standin-base).
 image-test-raspios: install-test
+	scripts/debian-packages image
 	image/stages/standin-base build/image/standin-base-arm64.img
 	$(BIN)/python image/boot-test \
 		--image "$$(image/build --no-xz --base build/image/standin-base-arm64.img | tail -n 1)"
