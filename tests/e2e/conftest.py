@@ -1,6 +1,6 @@
 """Browser end-to-end fixtures: Playwright driving Debian's Chromium against the real server.
 
-Recipes from ../shared/testing.md: launch the real binary, keep Chromium off the network,
+Recipes proven on Debian 12 (tests/e2e/README.md): launch the real binary, keep Chromium off the network,
 merge our --disable-features with Playwright's own list (Chromium honours only the last
 flag), one browser with one context per user.
 """
@@ -131,7 +131,7 @@ def built_app() -> Path:
 @pytest.fixture
 async def browser(built_app: Path) -> AsyncIterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+        pytest.fail(f"{CHROMIUM} is missing: scripts/debian-packages test (make test does)")
     features = ",".join([*playwright_disabled_features(), *OUR_DISABLED_FEATURES])
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
