@@ -1,7 +1,7 @@
 """Browser end-to-end fixtures: Playwright driving Debian's Chromium against the real server.
 
-Recipes proven on Debian 12 (tests/e2e/README.md): launch the real binary, keep Chromium off the network,
-merge our --disable-features with Playwright's own list (Chromium honours only the last
+Recipes proven on Debian 12 (tests/e2e/README.md): launch the real binary, keep Chromium off
+the network, merge our --disable-features with Playwright's own list (Chromium honours only the last
 flag), one browser with one context per user.
 """
 
