@@ -28,6 +28,15 @@ class ServerSettings:
     listen: str = "127.0.0.1:8080"
     https_listen: str = "*:443"
     http_listen: str = "*:80"
+    # Connections (appliance/web/connections.py): a connection must finish its TLS
+    # handshake, then its first request head, in time; kept-alive idle ones close after
+    # keepalive_timeout_s.
+    header_timeout_s: float = 10.0
+    tls_handshake_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 30.0
+    connections_per_ip: int = 256  # an IPv6 /64 counts as one address
+    max_connections: int = 0  # 0: from RLIMIT_NOFILE, leaving room for everything else
+    shutdown_grace_s: float = 3.0  # requests in flight at SIGTERM, then they are cancelled
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class ClockSettings:
 class DbSettings:
     # FULL survives a power cut on an SD card; NORMAL may lose the last commits.
     synchronous: str = "FULL"
+    # The integrity check at start gives up after this long (a large database, a slow card).
+    integrity_check_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,9 @@ class AuthSettings:
     login_failures_per_user: int = 10
     login_failures_per_ip: int = 50
     login_window_s: int = 900
+    # Password hashes run at once (each takes scrypt_n KiB) and how many may wait.
+    hash_workers: int = 2
+    hash_queue: int = 32
 
 
 @dataclass(frozen=True)
@@ -84,8 +98,10 @@ class LimitsSettings:
     frames_burst: int = 200
     ws_per_ip: int = 64
     ws_per_user: int = 32
-    rooms_per_user: int = 1000
+    rooms_per_user: int = 1000  # memberships, however made (others may fill 90% of it)
     members_per_room: int = 10000
+    room_creates_per_minute: float = 1.0  # rooms one account may create, after the burst
+    room_creates_burst: int = 20
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,11 @@ class UploadsSettings:
     total_quota_bytes: int = 0  # 0: no total cap beyond the disk reserve
     disk_reserve_bytes: int = 512 << 20  # kept free so the database can always write
     unattached_ttl_s: int = 86400
+    # Images are decoded in a child process, one at a time (appliance/files/decoder.py).
+    image_max_pixels: int = 50_000_000  # one frame: a 48 MP phone photo fits
+    image_decode_bytes: int = 640 << 20  # address space of the decode process
+    image_decode_timeout_s: float = 60.0
+    image_decode_queue: int = 3  # uploads that wait for the decoder; more get a 429
 
 
 @dataclass(frozen=True)
@@ -143,7 +164,8 @@ class PainterSettings:
     image_chars: int = 48000  # an image's data URL (it must fit in limits.frame_bytes)
     ops_per_second: float = 20.0
     ops_burst: int = 60
-    memory_bytes: int = 64 << 20  # boards held open at once, in stored bytes
+    memory_bytes: int = 64 << 20  # boards held open at once (board.op_cost), checked per op
+    user_bytes: int = 32 << 20  # one author's ops on the boards held open (likewise)
 
 
 @dataclass(frozen=True)
@@ -187,14 +209,23 @@ class Settings:
 # Bounds that every value must satisfy: (low, high) for numbers, a set for choices.
 _BOUNDS: dict[str, Any] = {
     "server.mode": ("development", "appliance"),
+    "server.header_timeout_s": (0.1, 3600),
+    "server.tls_handshake_timeout_s": (0.1, 3600),
+    "server.keepalive_timeout_s": (1, 86400),
+    "server.connections_per_ip": (1, 1_000_000),
+    "server.max_connections": (0, 10_000_000),
+    "server.shutdown_grace_s": (0.1, 300),
     "discovery.mdns": ("auto", "on", "off"),
     "clock.from_browsers": ("auto", "on", "off"),
     "db.synchronous": ("FULL", "NORMAL", "EXTRA"),
+    "db.integrity_check_s": (1, 3600),
     "auth.session_days": (1, 3650),
     "auth.scrypt_n": (1024, 1 << 20),
     "auth.login_failures_per_user": (1, 1_000_000),
     "auth.login_failures_per_ip": (1, 1_000_000),
     "auth.login_window_s": (1, 86400),
+    "auth.hash_workers": (1, 64),
+    "auth.hash_queue": (0, 100_000),
     "limits.message_chars": (1, 1_000_000),
     "limits.frame_bytes": (1024, 16 << 20),
     "limits.request_bytes": (1024, 1 << 30),
@@ -206,6 +237,8 @@ _BOUNDS: dict[str, Any] = {
     "limits.ws_per_user": (1, 1_000_000),
     "limits.rooms_per_user": (1, 1_000_000),
     "limits.members_per_room": (2, 1_000_000),
+    "limits.room_creates_per_minute": (0.001, 1_000_000),
+    "limits.room_creates_burst": (1, 1_000_000),
     "ws.send_buffer_bytes": (4096, 1 << 30),
     "ws.heartbeat_s": (1, 3600),
     "ws.replay_limit": (1, 10_000_000),
@@ -214,6 +247,10 @@ _BOUNDS: dict[str, Any] = {
     "uploads.total_quota_bytes": (0, 1 << 50),
     "uploads.disk_reserve_bytes": (0, 1 << 50),
     "uploads.unattached_ttl_s": (1, 365 * 86400),
+    "uploads.image_max_pixels": (1, 1_000_000_000),
+    "uploads.image_decode_bytes": (64 << 20, 1 << 40),
+    "uploads.image_decode_timeout_s": (1, 3600),
+    "uploads.image_decode_queue": (0, 1000),
     "turn.enabled": ("auto", "on", "off"),
     "turn.max_allocations": (1, 100_000),
     "turn.max_allocations_per_user": (1, 10_000),
@@ -227,6 +264,7 @@ _BOUNDS: dict[str, Any] = {
     "painter.ops_per_second": (0.01, 1_000_000),
     "painter.ops_burst": (1, 1_000_000),
     "painter.memory_bytes": (65536, 1 << 40),
+    "painter.user_bytes": (65536, 1 << 40),
     "calls.ring_timeout_s": (0.1, 3600),
     "calls.rejoin_grace_s": (0.1, 3600),
     "calls.max_participants": (2, 64),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -57,6 +58,34 @@ class RateLimited(AppError):
 
 class SetupRequired(AppError):
     status, code = 503, "setup_required"
+
+
+class InsufficientStorage(AppError):
+    status, code = 507, "insufficient_storage"
+
+
+# SQLite's "database or disk is full", and the two ways the kernel says the same.
+_SQLITE_FULL = 13
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_full(error: BaseException) -> InsufficientStorage | None:
+    """The client's view of a write that failed for want of space, or None. Looks through
+    the exception's causes: a full disk often surfaces wrapped in another error."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "sqlite_errorcode", None)
+        if (isinstance(code, int) and code & 0xFF == _SQLITE_FULL) or (
+            isinstance(current, OSError) and current.errno in _FULL_ERRNOS
+        ):
+            return InsufficientStorage(
+                "The device's storage is full: nothing new can be saved until an admin frees"
+                " space. Reading still works."
+            )
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def internal_error_body() -> dict[str, Any]:
