@@ -9,9 +9,11 @@ fsync per batch. Events a job emits are handed to `on_commit` only after the com
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,7 +22,8 @@ from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
-from .errors import AppError
+from .db_health import UNCHECKED, Integrity, quick_check, refuse_fresh_start, unreadable
+from .errors import AppError, disk_full
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +54,12 @@ class Tx:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
         self.events: list[Event] = []
+        self.after_commit: list[Callable[[], Awaitable[None]]] = []
+
+    def on_commit(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` once this transaction is durable (never if it rolls back): file
+        removals, which cannot be undone, wait for the commit."""
+        self.after_commit.append(fn)
 
     # One round trip to aiosqlite's thread per statement (execute + fetch + close in one):
     # the writer's throughput is bounded by these hops, not by SQLite.
@@ -91,16 +100,28 @@ class _Job(Generic[T]):
     fn: Callable[[Tx], Awaitable[T]]
     future: asyncio.Future[T]
     events: list[Event] = field(default_factory=list)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 async def _connect(path: Path, synchronous: str) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await _configure(conn, synchronous)
+    except BaseException:
+        await conn.close()  # its thread would keep the process alive (a damaged file)
+        raise
+    return conn
+
+
+async def _configure(conn: aiosqlite.Connection, synchronous: str) -> None:
     conn.row_factory = sqlite3.Row
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute(f"PRAGMA synchronous={synchronous}")
     await conn.execute("PRAGMA foreign_keys=ON")
+    # Freed space is zeroed: deleted and edited text must not linger in free pages (or in
+    # backups, which copy them).
+    await conn.execute("PRAGMA secure_delete=ON")
     await conn.execute("PRAGMA busy_timeout=5000")
-    return conn
 
 
 class Database:
@@ -115,22 +136,66 @@ class Database:
         # The newest event handed to on_commit; events written by another process (the
         # `pychat user` commands) fill the gap before it, so no client ever skips one.
         self.published_seq = 0
+        self.integrity = UNCHECKED  # the last integrity check (check_integrity)
+        self._integrity_task: asyncio.Task[Integrity] | None = None
+        self._integrity_stop = threading.Event()
 
     async def open(self) -> None:
+        """Open (creating or migrating) the database. Raises DataFolderProblem, with a
+        one-line diagnosis, for a damaged file or a set-up device that lost its database."""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._writer = await _connect(self.path, self.synchronous)
+        await asyncio.to_thread(refuse_fresh_start, self.path)
         try:
+            self._writer = await _connect(self.path, self.synchronous)
             await migrate(self._writer)
-        except BaseException:
-            await self._writer.close()  # its thread would keep the process alive
-            self._writer = None
+            self.published_seq = await self._head(self._writer)
+            self._reader = await _connect(self.path, self.synchronous)
+            await self._reader.execute("PRAGMA query_only=ON")
+        except BaseException as e:
+            for conn in (self._reader, self._writer):
+                if conn is not None:
+                    await conn.close()  # its thread would keep the process alive
+            self._reader = self._writer = None
+            if isinstance(e, sqlite3.DatabaseError):
+                raise unreadable(self.path, e) from e
             raise
-        self.published_seq = await self._head(self._writer)
-        self._reader = await _connect(self.path, self.synchronous)
-        await self._reader.execute("PRAGMA query_only=ON")
         self._task = asyncio.create_task(self._write_loop(), name="db-writer")
 
+    def start_integrity_check(self, budget_s: float, now_ms: int) -> None:
+        """Check in the background: a large database on a slow card must not hold up the
+        start. `integrity_settled` waits for the answer."""
+        self._integrity_task = asyncio.create_task(
+            self.check_integrity(budget_s, now_ms), name="integrity-check"
+        )
+
+    async def integrity_settled(self) -> Integrity:
+        if self._integrity_task is not None:
+            await asyncio.shield(self._integrity_task)
+        return self.integrity
+
+    async def check_integrity(self, budget_s: float, now_ms: int) -> Integrity:
+        """SQLite's quick_check, bounded by `budget_s`, on a connection of its own; the
+        result is kept in `integrity` (a damage once found is not forgotten by a check that
+        ran out of time) and logged."""
+        found = await asyncio.to_thread(
+            quick_check, self.path, budget_s=budget_s, now_ms=now_ms, stop=self._integrity_stop
+        )
+        if found.damaged:
+            log.error("the database is damaged (%s): restore a backup", "; ".join(found.problems))
+        elif found.status == "incomplete":
+            log.warning("the database integrity check ran out of time (%.0f s)", budget_s)
+        else:
+            log.info("the database passed its integrity check in %.1f s", found.seconds)
+        if not (self.integrity.damaged and found.status == "incomplete"):
+            self.integrity = found
+        return found
+
     async def close(self) -> None:
+        if self._integrity_task is not None:
+            self._integrity_stop.set()  # a check still running gives up at its next step
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._integrity_task
+            self._integrity_task = None
         if self._task is not None:
             # Queued writes finish first: their callers may be waiting on them.
             self._queue.put_nowait(None)
@@ -191,6 +256,7 @@ class Database:
                 tx = Tx(conn)
                 results.append(await job.fn(tx))
                 job.events = tx.events
+                job.after_commit = tx.after_commit
             await conn.commit()
         except Exception as e:
             # One job failed (or the commit did): undo the batch and run each job alone so
@@ -200,7 +266,10 @@ class Database:
                 for job in batch:
                     await self._run_batch([job])
             else:
-                if not isinstance(e, AppError):
+                if disk_full(e) is not None:
+                    # Not a bug; the next write tries again once space is freed.
+                    log.warning("a write was refused: the disk is full")
+                elif not isinstance(e, AppError):
                     log.error("write job failed", exc_info=e)
                 _settle(batch[0].future, error=e)
             return
@@ -218,6 +287,13 @@ class Database:
                 self.on_commit(events)
             except Exception:
                 log.exception("publishing committed events failed")
+        # Before the next batch runs: a later job may put back a file this one removes.
+        for job in batch:
+            for fn in job.after_commit:
+                try:
+                    await fn()
+                except Exception:
+                    log.exception("work after a commit failed")
         for job, result in zip(batch, results, strict=True):
             _settle(job.future, result=result)
 

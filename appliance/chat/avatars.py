@@ -48,11 +48,19 @@ async def _make(store: BlobStore, chunks: AsyncIterator[bytes]) -> tuple[str, Pa
 async def _swap(
     tx: Tx, store: BlobStore, old: str | None, new: str | None, made: Path | None
 ) -> None:
-    """Inside the write: put the new file in place, drop the old one if now unused."""
+    """Inside the write: put the new file in place; drop the old one, if now unused, once
+    the change has committed (a failed commit keeps the old picture that rows still name)."""
     if new is not None and made is not None:
         await asyncio.to_thread(store.place, made, store.avatar_path(new))
     if old and old != new and not await uploads.avatar_in_use(tx, old):
-        await asyncio.to_thread(BlobStore.remove, store.avatar_path(old))
+        gone = store.avatar_path(old)
+
+        async def remove() -> None:
+            # A later job of the same batch may have put the same picture back.
+            if not await uploads.avatar_in_use(tx, old):
+                await asyncio.to_thread(BlobStore.remove, gone)
+
+        tx.on_commit(remove)
 
 
 async def _user_job(

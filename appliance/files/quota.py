@@ -9,15 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import UploadsSettings
-from ..errors import AppError, TooLarge
+from ..errors import AppError, InsufficientStorage, TooLarge
 
 
 class QuotaExceeded(AppError):
     status, code = 413, "quota_exceeded"
-
-
-class InsufficientStorage(AppError):
-    status, code = 507, "insufficient_storage"
 
 
 def _mib(n: int) -> str:
