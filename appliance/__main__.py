@@ -10,6 +10,7 @@ import logging
 import os
 import resource
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from .chat import accounts, setup
 from .chat.services import Services
 from .config import ConfigError, Settings, load_settings, parse_listen
 from .db import Database, SchemaTooNew
+from .db_health import EXIT_STATUS, DataFolderProblem, unreadable
 from .errors import AppError
 from .factory_reset import ResetRefused, factory_reset
 from .factory_reset import report as factory_reset_report
@@ -147,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     except SchemaTooNew as e:
         print(f"pychat: {e}", file=sys.stderr)
         return 1
+    except DataFolderProblem as e:
+        print(f"pychat: {e}", file=sys.stderr)
+        return EXIT_STATUS
+    except sqlite3.DatabaseError as e:
+        # A damaged page met later than the open (a command reading it): a diagnosis.
+        print(f"pychat: {unreadable(settings.db_path, e)}", file=sys.stderr)
+        return EXIT_STATUS
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -231,6 +240,8 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
     from . import systemd
     from .app import build_app
     from .tls_serve import ApplianceSites, start_appliance_sites
+    from .web.connections import ConnectionGuard, runner_options
+    from .web.guarded_site import GuardedSite
     from .web.https_redirect import DEVICE_TLS
 
     _raise_file_limit()
@@ -238,21 +249,28 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
     async def run() -> None:
         app = build_app(settings, allow_loopback_peers=allow_loopback_peers)
         app.cleanup_ctx.insert(0, systemd.watchdog_keepalive())  # first: covers the rest
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()  # in appliance mode this makes or renews the certificate
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, **runner_options(settings)
+        )
+        try:
+            await runner.setup()  # in appliance mode this makes or renews the certificate
+        except BaseException:
+            await _undo_failed_start(runner, app)
+            raise
         _tune_garbage_collector()
         sites: ApplianceSites | None = None
+        guard = ConnectionGuard.from_settings(settings)  # counts every site's connections
         try:
             if settings.appliance_mode:
                 device_tls = app[DEVICE_TLS]
-                sites = await start_appliance_sites(runner, settings, device_tls)
+                sites = await start_appliance_sites(runner, settings, device_tls, guard=guard)
                 url = sites.https_url
                 print(f"Pychat listening on {url}", flush=True)
                 print(f"Plain HTTP on {sites.http_url} redirects there", flush=True)
                 print(f"CA fingerprint (SHA-256): {device_tls.ca_fingerprint}", flush=True)
             else:
                 host, port = parse_listen(settings.server.listen, name="server.listen")
-                site = web.TCPSite(runner, host, port, backlog=4096)
+                site = GuardedSite(runner, host, port, guard=guard)  # backlog: from NOFILE
                 await site.start()
                 bound = runner.addresses[0]
                 shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
@@ -277,9 +295,20 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
             if sites is not None:
                 await sites.stop()
             await runner.cleanup()
+            guard.close()
 
     asyncio.run(run())
     return 0
+
+
+async def _undo_failed_start(runner: Any, app: Any) -> None:
+    """Stop what a failed start had started (the database's threads would otherwise keep
+    the process alive, never listening, never exiting)."""
+    try:
+        await runner.cleanup()  # the started parts of app.cleanup_ctx, in reverse
+    except Exception:
+        log.exception("stopping after a failed start failed")
+    await app[_services_key()].db.close()  # when the failure came before it could
 
 
 def _services_key() -> Any:

@@ -18,6 +18,7 @@ from .clock_from_browsers import BrowserClock
 from .config import Settings, parse_listen
 from .db import Database, Tx
 from .echo_bot.bot import ECHO_BOT, EchoBot, echo_ctx
+from .files import decoder as image_decoder
 from .hub import Hub
 from .passwords import dummy_hash
 from .rtc_service import TURN, TurnService, turn_ctx
@@ -100,6 +101,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_maintenance)
     app.cleanup_ctx.append(api_uploads.housekeeping)  # after _database: sweeps unsent files
+    image_decoder.install(app, settings.uploads)  # images decode in a bounded child process
     turn = TurnService(settings, allow_loopback_peers=allow_loopback_peers)
     app[TURN] = turn
     app.cleanup_ctx.append(turn_ctx(turn))  # after _database (issue 6: calls)
@@ -121,6 +123,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     # opens; a power cut part-way is finished here on the next start.
     await asyncio.to_thread(restore.apply_pending, svc.settings.data_dir)
     await svc.db.open()
+    # Bounded and in the background; what trusts the database (the file sweep) waits for it.
+    svc.db.start_integrity_check(svc.settings.db.integrity_check_s, svc.now_ms())
     svc.db.on_commit = svc.hub.publish
     svc.hub.load_memberships(await rooms.all_memberships(svc.db))
     svc.dummy_password_hash = await asyncio.to_thread(dummy_hash, svc.settings.auth.scrypt_n)

@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import __version__
-from .errors import AppError, Conflict
+from .db_health import damage_of
+from .errors import AppError, InsufficientStorage, disk_full
 from .storage import stats
 
 FORMAT = 1
@@ -67,12 +68,59 @@ STALE_SNAPSHOT_S = 86400
 _SNAPSHOT_PREFIX = ".backup-"
 
 
+class DatabaseDamaged(AppError):
+    """The database has a damaged page: a copy of it would be damaged too."""
+
+    status, code = 409, "database_damaged"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"No backup can be made: the database is damaged ({problem[:200]})."
+            " Restore the newest good backup (or ask for help to salvage it)."
+        )
+        self.problem = problem
+
+
+def _no_space(error: BaseException) -> AppError | None:
+    full = disk_full(error)
+    if full is None:
+        return None
+    return InsufficientStorage(
+        "There is not enough free space on the device for a backup. Free some space first."
+    )
+
+
 def backup_database(source: Path, out: Path) -> None:
+    """A consistent, integrity-checked copy of `source` at `out` (never a partial one).
+    Raises DatabaseDamaged or InsufficientStorage (code insufficient_storage) with a
+    message that says why no copy was made."""
     if not source.is_file():
         raise AppError(f"No database at {source}.")
     out = out.resolve()
     tmp = out.with_name(out.name + ".partial")
     tmp.unlink(missing_ok=True)
+    try:
+        _copy_database(source, tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, out)
+    except (OSError, sqlite3.Error) as e:
+        tmp.unlink(missing_ok=True)
+        full = _no_space(e)
+        if full is not None:
+            raise full from e
+        if isinstance(e, sqlite3.DatabaseError) and damage_of(e):
+            raise DatabaseDamaged(str(e)) from e
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _copy_database(source: Path, tmp: Path) -> None:
     src = sqlite3.connect(source, timeout=30)
     try:
         dst = sqlite3.connect(tmp)
@@ -81,19 +129,13 @@ def backup_database(source: Path, out: Path) -> None:
             # neither block it nor make it restart.
             src.backup(dst, pages=-1)
             dst.execute("PRAGMA journal_mode=DELETE")
-            check = dst.execute("PRAGMA integrity_check").fetchone()
-            if check is None or check[0] != "ok":
-                raise AppError("The backup failed its integrity check.")
+            problems = [str(r[0]) for r in dst.execute("PRAGMA integrity_check(10)")]
+            if problems != ["ok"]:
+                raise DatabaseDamaged("; ".join(problems) or "no answer")
         finally:
             dst.close()
     finally:
         src.close()
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, out)
 
 
 def archive_name(now_s: float) -> str:
@@ -139,7 +181,7 @@ def _remove_stale_snapshots(data_dir: Path, now_s: float) -> None:
 def check_free_space(data_dir: Path, db_path: Path) -> None:
     needed = db_path.stat().st_size + SPARE_BYTES
     if shutil.disk_usage(data_dir).free < needed:
-        raise Conflict(
+        raise InsufficientStorage(
             f"There is not enough free space on the device for a backup (it needs about"
             f" {needed // 1_000_000} MB). Free some space first."
         )
@@ -155,6 +197,12 @@ def take_snapshot(data_dir: Path, db_path: Path, *, now_s: float | None = None) 
     directory = Path(tempfile.mkdtemp(prefix=_SNAPSHOT_PREFIX, dir=data_dir))
     try:
         return _fill_snapshot(directory, data_dir, db_path, now_s)
+    except OSError as e:
+        shutil.rmtree(directory, ignore_errors=True)
+        full = _no_space(e)
+        if full is not None:
+            raise full from e
+        raise
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise

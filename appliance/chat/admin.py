@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import __version__
 from ..db import Tx, migration_scripts
+from ..db_health import damage_of, found_damage
 from ..errors import Conflict, Forbidden, NotFound
 from ..logbuffer import LogBuffer
 from ..passwords import hash_password
@@ -189,7 +190,18 @@ def _disk_facts(data_dir: Path, db_path: Path) -> dict[str, Any]:
 async def storage_use(svc: Services, admin: Admin) -> dict[str, Any]:
     settings = svc.settings
     facts = await asyncio.to_thread(_disk_facts, settings.data_dir, settings.db_path)
-    return {**facts, "counts": await stats.counts(svc.db)}
+    counts: dict[str, int] | None = None
+    await svc.db.integrity_settled()  # the check at start, bounded by db.integrity_check_s
+    try:
+        counts = await stats.counts(svc.db)
+    except sqlite3.DatabaseError as e:
+        if not damage_of(e):
+            raise
+        # Counting read a damaged page: no figures, and the page says why.
+        if not svc.db.integrity.damaged:
+            svc.db.integrity = found_damage(str(e), svc.now_ms())
+    # Checked at start; a backup or the count above may have found damage since.
+    return {**facts, "counts": counts, "integrity": svc.db.integrity.to_api()}
 
 
 async def recent_logs(

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from .. import backup, restore
 from ..backup_usb import UsbBackups
+from ..db_health import found_damage
 from ..errors import AppError, Conflict, TooLarge
 from ..storage import stats
 from .admin import Admin
@@ -32,9 +33,13 @@ async def backup_archive(
     server keeps serving. The snapshot is taken before the first byte (so a failure is an
     ordinary error reply), and removed when the context ends."""
     settings = svc.settings
-    snapshot = await asyncio.to_thread(
-        backup.take_snapshot, settings.data_dir, settings.db_path, now_s=svc.clock()
-    )
+    try:
+        snapshot = await asyncio.to_thread(
+            backup.take_snapshot, settings.data_dir, settings.db_path, now_s=svc.clock()
+        )
+    except backup.DatabaseDamaged as e:
+        _note_damage(svc, e)
+        raise
     log.info("admin %d is downloading a backup", admin.user_id)
     try:
         name = backup.archive_name(snapshot.manifest["created_at"] / 1000)
@@ -43,6 +48,12 @@ async def backup_archive(
             yield name, chunks
     finally:
         await asyncio.to_thread(snapshot.remove)
+
+
+def _note_damage(svc: Services, error: backup.DatabaseDamaged) -> None:
+    """Damage a backup found, between integrity checks: the storage page says so from now."""
+    svc.db.integrity = found_damage(error.problem, svc.now_ms())
+    log.error("a backup found the database damaged (%s)", error.problem)
 
 
 def _open_upload(data_dir: Path) -> tuple[Path, BinaryIO]:
@@ -119,6 +130,9 @@ async def usb_backup_now(svc: Services, admin: Admin, usb: UsbBackups | None) ->
         raise Conflict("Scheduled backups are not available on this server.")
     try:
         await usb.run_once(force=True)
+    except backup.DatabaseDamaged as e:
+        _note_damage(svc, e)
+        raise
     except OSError:
         raise Conflict(f"The backup to the drive failed: {usb.last_error}.") from None
     return await usb.status()

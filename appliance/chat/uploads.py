@@ -31,6 +31,8 @@ MAX_DURATION_MS = 24 * 3600 * 1000
 RECHECK_EVERY = 64 << 20  # bytes received between two looks at quotas and free disk
 SWEEP_BATCH = 500
 ORPHAN_AGE_S = 3600.0
+# More strays than this, and more than half the files, is a database that lost track.
+MAX_SURE_ORPHANS = 10
 
 
 def blob_store(svc: Services) -> BlobStore:
@@ -200,17 +202,28 @@ async def files_of(svc: Services, message_id: int) -> list[dict[str, Any]]:
 
 
 async def release_message_files(svc: Services, tx: Tx, message_id: int) -> None:
-    """A deleted message lets go of its files; blobs nothing else uses are removed."""
-    await _release(blob_store(svc), tx, await uploads.delete_for_message(tx, message_id))
+    """A deleted message lets go of its files; blobs nothing else uses are removed (their
+    thumbnails too) once the deletion has committed."""
+    hashes = await uploads.delete_for_message(tx, message_id)
+    await _release(svc, blob_store(svc), tx, hashes)
 
 
-async def _release(store: BlobStore, tx: Tx, hashes: list[str]) -> None:
+async def _release(svc: Services, store: BlobStore, tx: Tx, hashes: list[str]) -> None:
     gone = await uploads.drop_unused_blobs(tx, hashes)
-    paths = [store.blob_path(h) for h, _ in gone] + [
-        store.thumb_path(h) for h, has_thumb in gone if has_thumb
-    ]
-    if paths:
-        await asyncio.to_thread(BlobStore.remove, *paths)
+    if not gone:
+        return
+
+    async def remove() -> None:
+        # After the commit, before the next write: a commit that fails (a full disk) must
+        # leave the message and its files whole. A blob an upload later in the same batch
+        # brought back (same bytes) is in use again and stays.
+        kept = [h for h, _ in gone if await uploads.blob_exists(svc.db, h)]
+        paths = [store.blob_path(h) for h, _ in gone if h not in kept]
+        paths += [store.thumb_path(h) for h, has_thumb in gone if has_thumb and h not in kept]
+        if paths:
+            await asyncio.to_thread(BlobStore.remove, *paths)
+
+    tx.on_commit(remove)
 
 
 async def sweep_unattached(svc: Services) -> int:
@@ -223,7 +236,7 @@ async def sweep_unattached(svc: Services) -> int:
 
         async def job(tx: Tx) -> int:
             hashes = await uploads.delete_unattached_before(tx, cutoff, SWEEP_BATCH)
-            await _release(store, tx, hashes)
+            await _release(svc, store, tx, hashes)
             return len(hashes)
 
         count = await svc.db.write(job)
@@ -236,8 +249,13 @@ async def remove_orphans(svc: Services, older_than_s: float = ORPHAN_AGE_S) -> i
     """Files no row points at (a power cut between the move into place and the commit).
 
     Only files untouched for an hour: a file being placed now is seconds old, so a
-    concurrent upload is never mistaken for an orphan.
+    concurrent upload is never mistaken for an orphan. Only with a database known to be
+    good, and never most of the files: a database that does not account for them (damaged,
+    or not this device's) would otherwise have them all deleted.
     """
+    if (await svc.db.integrity_settled()).status != "ok":
+        log.warning("stray stored files are kept: the database is not known to be good")
+        return 0
     store = blob_store(svc)
     on_disk = await asyncio.to_thread(store.stored, older_than_s)
     blobs, avatars = await uploads.known_hashes(svc.db)
@@ -246,6 +264,13 @@ async def remove_orphans(svc: Services, older_than_s: float = ORPHAN_AGE_S) -> i
         for content_hash, path in on_disk
         if content_hash not in (avatars if path.parent.parent == store.avatar_dir else blobs)
     ]
+    if len(orphans) * 2 > len(on_disk) and len(orphans) > MAX_SURE_ORPHANS:
+        log.error(
+            "%d of %d stored files are unknown to the database: kept (is it this device's?)",
+            len(orphans),
+            len(on_disk),
+        )
+        return 0
     if orphans:
         await asyncio.to_thread(BlobStore.remove, *orphans)
         log.warning("removed %d stored files nothing referred to", len(orphans))

@@ -5,10 +5,9 @@ without a session, `403` for anyone but an active admin, before any body is read
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from .. import discovery
 from ..backup_usb import USB_BACKUPS
@@ -19,7 +18,7 @@ from ..errors import BadRequest, NotFound, TooLarge
 from ..logbuffer import LOG_BUFFER
 from ..privileged.client import SOCKET_PATH as HELPER_SOCKET_PATH
 from ..tls_custom import MAX_UPLOAD_BYTES as MAX_CERT_BYTES
-from . import api_clock
+from . import api_clock, multipart
 from . import schemas as s
 from .https_redirect import DEVICE_TLS
 from .keys import SERVICES
@@ -58,10 +57,7 @@ def _device(request: web.Request) -> admin_device.Device:
 
 
 def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18 or int(raw) == 0:
-        raise NotFound("Nothing here.")
-    return int(raw)
+    return s.path_id(request.match_info[name])
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -71,27 +67,17 @@ def _flag(request: web.Request, name: str) -> bool:
     return raw in ("1", "true")
 
 
-async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
-    if request.content_type != "multipart/form-data":
-        raise BadRequest("Send the file as multipart/form-data.")
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise BadRequest("Nested multipart bodies are not accepted.")
-        yield part
-
-
 async def _small_fields(request: web.Request, limits: dict[str, int]) -> dict[str, bytes]:
     """Every field of a multipart body, each within its limit (in memory: they are small)."""
     fields: dict[str, bytes] = {}
-    async for part in _parts(request):
+    async for part in multipart.parts(request):
         name = part.name or ""
         if name not in limits:
             raise BadRequest(f"Unknown field: {name[:64]}.")
         if name in fields:
             raise BadRequest(f"{name} was sent twice.")
         data = bytearray()
-        while chunk := await part.read_chunk(PART_CHUNK):
+        async for chunk in multipart.chunks(part, PART_CHUNK):
             data += chunk
             if len(data) > limits[name]:
                 raise TooLarge(f"{name} may have at most {limits[name]} bytes.")
@@ -283,16 +269,13 @@ async def usb_backup_now(request: web.Request) -> web.Response:
 async def restore_backup(request: web.Request) -> web.Response:
     svc, actor = await _admin(request)
     dry_run = _flag(request, "dry_run")
-    async for part in _parts(request):
+    async for part in multipart.parts(request):
         if part.name != "backup":
             raise BadRequest(f"Unknown field: {(part.name or '')[:64]}.")
 
-        async def chunks(part: BodyPartReader = part) -> AsyncIterator[bytes]:
-            while chunk := await part.read_chunk(PART_CHUNK * 16):
-                yield chunk
-
         declared = request.content_length
-        async with admin_backups.uploaded_backup(svc, actor, chunks(), declared) as archive:
+        chunks = multipart.chunks(part, PART_CHUNK * 16)
+        async with admin_backups.uploaded_backup(svc, actor, chunks, declared) as archive:
             report = await admin_backups.check_restore(
                 svc, actor, _device(request), archive, dry_run=dry_run
             )

@@ -82,6 +82,14 @@ export interface Counts {
   messages: number
 }
 
+/** The database's last integrity check (at start; a backup may find damage since). */
+export interface Integrity {
+  status: 'ok' | 'damaged' | 'incomplete' | 'unchecked'
+  problems: string[]
+  checked_at: number | null
+  message: string
+}
+
 export interface StorageUse {
   database_bytes: number
   wal_bytes: number
@@ -89,7 +97,9 @@ export interface StorageUse {
   disk_total_bytes: number
   disk_free_bytes: number
   data_dir: string
-  counts: Counts
+  /** null when counting met a damaged page (integrity says so) */
+  counts: Counts | null
+  integrity: Integrity
 }
 
 export interface UsbStatus {
