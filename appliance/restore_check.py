@@ -16,8 +16,9 @@ import os
 import sqlite3
 import tarfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -29,6 +30,13 @@ from .storage import stats
 from .tls_issue import fingerprint
 
 MAX_MANIFEST_BYTES = 1 << 20
+# A pax or GNU long-name header is a few hundred bytes; tarfile would read a larger one
+# whole into memory.
+MAX_HEADER_BYTES = 64 << 10
+_HEADER_TYPES = frozenset(
+    {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE}
+    | {tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
+)
 # Every member a backup may hold, besides uploaded files (backup.UPLOAD_NAME).
 ALLOWED_FILES = frozenset(
     {MANIFEST, DATABASE} | {f"{d}/{name}" for d, names in FOLDERS.items() for name in names}
@@ -54,57 +62,154 @@ def _check_name(name: str) -> None:
         raise RestoreRefused(f"it holds an unsafe path ({name[:200]!r}).")
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses, before reading them, the extension headers tarfile would read whole into
+    memory (a pax or GNU long-name header may declare gigabytes), and sparse members."""
+
+    def _proc_member(self, tar: Any) -> Any:
+        if self.type in _HEADER_TYPES and self.size > MAX_HEADER_BYTES:
+            raise RestoreRefused("it holds an oversized tar header; backups never do.")
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise RestoreRefused("it holds a sparse file; backups never do.")
+        return super()._proc_member(tar)  # type: ignore[misc]
+
+
+@dataclass
+class _Budget:
+    """What the manifest declares, checked before each member is written: no member larger
+    than its entry, no more uploaded files or bytes than counted, nothing unlisted."""
+
+    files: dict[str, int]
+    uploads: int
+    upload_bytes: int
+
+    def total(self) -> int:
+        return sum(self.files.values()) + self.upload_bytes
+
+    def take(self, name: str, size: int) -> None:
+        if name in self.files:
+            if size != self.files.pop(name):
+                raise RestoreRefused(f"{name} does not match its manifest (size).")
+            return
+        if not UPLOAD_NAME.fullmatch(name):
+            raise RestoreRefused("its files do not match its manifest.")
+        self.uploads -= 1
+        self.upload_bytes -= size
+        if self.uploads < 0 or self.upload_bytes < 0:
+            raise RestoreRefused("its uploaded files do not match its manifest.")
+
+
+def _budget(path: Path) -> _Budget:
+    """The sizes manifest.json declares (the full check of it comes after unpacking)."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise RestoreRefused("its manifest is not valid JSON.") from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    uploads = manifest.get("uploads", {"count": 0, "bytes": 0}) if files is not None else None
+    if not isinstance(files, dict) or not isinstance(uploads, dict):
+        raise RestoreRefused("its manifest is incomplete.")
+    sizes: dict[str, int] = {}
+    for name, entry in files.items():
+        size = entry.get("size") if isinstance(entry, dict) else None
+        if name not in ALLOWED_FILES or name == MANIFEST or not _count(size):
+            raise RestoreRefused("its manifest is incomplete.")
+        sizes[name] = size
+    count, total = uploads.get("count"), uploads.get("bytes")
+    if not _count(count) or not _count(total):
+        raise RestoreRefused("its manifest is incomplete.")
+    return _Budget(sizes, count, total)
+
+
+def _count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _copy_member(source: Any, target: Path, size: int) -> None:
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     left = size
     with os.fdopen(fd, "wb") as out:
         while left:
-            chunk = source.read(min(CHUNK_BYTES, left))
+            chunk = source.read(min(CHUNK_BYTES, left))  # never more than the size allowed
             if not chunk:
                 raise RestoreRefused("the file is damaged or incomplete.")
             out.write(chunk)
             left -= len(chunk)
 
 
-def _extract(archive: Path, staging: Path, max_bytes: int) -> set[str]:
-    """Unpack the expected regular files into `staging`; refuse anything else."""
-    found: set[str] = set()
-    total = 0
+def _next(tar: tarfile.TarFile) -> tarfile.TarInfo | None:
     try:
-        tar = tarfile.open(archive, mode="r:gz")  # noqa: SIM115 (closed below)
+        return tar.next()
+    except (tarfile.TarError, OSError, EOFError, zlib.error):
+        raise RestoreRefused("the file is damaged or incomplete.") from None
+
+
+def _regular(member: tarfile.TarInfo) -> None:
+    """Only plain files (directories are handled by the caller); no absolute or `..` path."""
+    name = member.name
+    _check_name(name)
+    if member.issym() or member.islnk():
+        raise RestoreRefused(f"it holds a link ({name[:200]!r}); backups never do.")
+    if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+        raise RestoreRefused(f"it holds a special file ({name[:200]!r}).")
+
+
+def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Path) -> None:
+    target = staging / member.name
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    source = tar.extractfile(member)
+    assert source is not None
+    try:
+        _copy_member(source, target, member.size)
+    except (tarfile.TarError, EOFError, zlib.error):
+        raise RestoreRefused("the file is damaged or incomplete.") from None
+
+
+def _extract(archive: Path, staging: Path, max_bytes: int) -> set[str]:
+    """Unpack the expected regular files into `staging`; refuse anything else.
+
+    The manifest comes first (backups write it first): what it declares bounds every member
+    after it, and its total must fit in `max_bytes`, so an archive that would expand beyond
+    either is refused before the bytes are written, not after."""
+    try:
+        tar = tarfile.open(archive, mode="r:gz", tarinfo=_BoundedTarInfo)  # noqa: SIM115
     except (tarfile.TarError, OSError, EOFError, zlib.error):
         raise RestoreRefused("it is not a Pychat backup (a .tar.gz file).") from None
+    found: set[str] = set()
+    budget: _Budget | None = None
+    members, limit = 0, 1  # the manifest; then the manifest and what it lists
     with tar:
-        while True:
-            try:
-                member = tar.next()
-            except (tarfile.TarError, OSError, EOFError, zlib.error):
-                raise RestoreRefused("the file is damaged or incomplete.") from None
-            if member is None:
-                break
+        while (member := _next(tar)) is not None:
+            members += 1
+            if members > limit + len(ALLOWED_DIRS):
+                raise RestoreRefused("it holds more files than its manifest lists.")
             name = member.name
             _check_name(name)
-            if member.issym() or member.islnk():
-                raise RestoreRefused(f"it holds a link ({name[:200]!r}); backups never do.")
             if member.isdir() and name.rstrip("/") in ALLOWED_DIRS:
                 continue
-            if not member.isreg():
-                raise RestoreRefused(f"it holds a special file ({name[:200]!r}).")
+            _regular(member)
             if name not in ALLOWED_FILES and not UPLOAD_NAME.fullmatch(name):
                 raise RestoreRefused(f"it holds an unexpected file ({name[:200]!r}).")
             if name in found:
                 raise RestoreRefused(f"it holds {name!r} twice.")
-            total += member.size
-            if total > max_bytes:
-                raise RestoreRefused("it is larger than the free space on the device allows.")
-            target = staging / name
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            assert source is not None
-            try:
-                _copy_member(source, target, member.size)
-            except (tarfile.TarError, EOFError, zlib.error):
-                raise RestoreRefused("the file is damaged or incomplete.") from None
+            if not found:
+                if name != MANIFEST:
+                    raise RestoreRefused(
+                        "the file is damaged or incomplete, or not a Pychat backup"
+                        " (it does not begin with its manifest.json)."
+                    )
+                if member.size > MAX_MANIFEST_BYTES:
+                    raise RestoreRefused("its manifest is too large.")
+            else:
+                if budget is None:
+                    budget = _budget(staging / MANIFEST)
+                    limit = 1 + len(budget.files) + budget.uploads
+                    if budget.total() > max_bytes:
+                        raise RestoreRefused(
+                            "it is larger than the free space on the device allows."
+                        )
+                budget.take(name, member.size)
+            _write(tar, member, staging)
             found.add(name)
     return found
 
