@@ -11,7 +11,7 @@ from ..access import access_message, access_room
 from ..db import Tx
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, TooLarge
 from ..storage import messages, rooms, users
-from . import mentions, uploads
+from . import mentions, redaction, uploads
 from .services import Services
 
 CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
@@ -130,10 +130,13 @@ async def edit(svc: Services, user_id: int, message_id: int, body: str) -> dict[
         await messages.edit(tx, message_id, body, now, whole_room)
         await messages.set_mentions(tx, message_id, room_id, mentioned)
         message = await _current(tx, message_id)
+        await redaction.redact(tx, message)  # the old text leaves the earlier events
         await tx.emit("message.edit", room_id, {"message": message}, now)
         return message
 
-    return await svc.db.write(job)
+    edited = await svc.db.write(job)
+    await redaction.scrub(svc.db)  # ... and the search index and the log, before we answer
+    return edited
 
 
 async def delete(svc: Services, user_id: int, message_id: int) -> dict[str, Any]:
@@ -146,17 +149,21 @@ async def delete(svc: Services, user_id: int, message_id: int) -> dict[str, Any]
             raise Forbidden("Only the author, the room's owners and admins may delete it.")
     now = svc.now_ms()
 
-    async def job(tx: Tx) -> dict[str, Any]:
+    async def job(tx: Tx) -> tuple[dict[str, Any], bool]:
         current = await messages.get(tx, message_id)
         if current is None or current["deleted"]:
-            return await _current(tx, message_id)
+            return await _current(tx, message_id), False
         await messages.tombstone(tx, message_id, now)
         await uploads.release_message_files(svc, tx, message_id)
         message = await _current(tx, message_id)
+        await redaction.redact(tx, message)  # earlier events now carry the tombstone
         await tx.emit("message.delete", room_id, {"message": message}, now)
-        return message
+        return message, True
 
-    return await svc.db.write(job)
+    deleted, changed = await svc.db.write(job)
+    if changed:  # a repeated delete costs no scrub
+        await redaction.scrub(svc.db)
+    return deleted
 
 
 async def react(svc: Services, user_id: int, message_id: int, emoji: str, on: bool) -> None:

@@ -1,8 +1,11 @@
-"""Reading the event log (writing happens through `Tx.emit`)."""
+"""Reading the event log (writing happens through `Tx.emit`), and redacting it."""
 
 from __future__ import annotations
 
-from ..db import Event
+import json
+from typing import Any
+
+from ..db import Event, Tx
 from . import Reader
 
 
@@ -18,3 +21,34 @@ async def after(db: Reader, seq: int, limit: int) -> list[Event]:
         (seq, limit),
     )
     return [Event(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+async def redact_message(tx: Tx, message: dict[str, Any]) -> None:
+    """Give the earlier events that carried `message` its current content, in place.
+
+    As Matrix redactions do: each event keeps its seq, kind and everything that is not
+    content (reactions and reply counts of the time), so a replay is as exact and gap-free
+    as before, but no event holds text, mentions or files the message no longer has.
+    The WHERE matches the partial index `events_message` (migration 0006) word for word.
+    """
+    await tx.execute(
+        "UPDATE events SET data = json_set(data,"
+        " '$.message.body', ?, '$.message.mentions', json(?), '$.message.mention_room', json(?),"
+        " '$.message.edited_at', ?, '$.message.deleted', json(?),"
+        " '$.message.attachments', json(?))"
+        " WHERE kind IN ('message.new', 'message.edit')"
+        " AND json_extract(data, '$.message.id') = ?",
+        (
+            message["body"],
+            _json(message["mentions"]),
+            _json(message["mention_room"]),
+            message["edited_at"],
+            _json(message["deleted"]),
+            _json(message["attachments"]),
+            message["id"],
+        ),
+    )

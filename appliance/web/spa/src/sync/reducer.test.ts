@@ -104,6 +104,26 @@ describe('applyEvent', () => {
     expect(state.timelines[10]!.messages[1]!.reply_count).toBe(1)
   })
 
+  it('replays a redacted log (new as tombstone, then delete) to the same counts', () => {
+    // The server rewrites an earlier message.new to the deleted form (docs/api.md).
+    for (const open of [true, false]) {
+      const state = stateWithRoom()
+      state.rooms[10]!.last_read_message_id = 4
+      state.timelines[10]!.messages[1] = message(5, { reply_count: 0 })
+      if (open) state.threads = { 5: { root: message(5), replies: [] } }
+      const reply = message(6, { thread: 5, deleted: true, body: '', mentions: [] })
+      const top = message(7, { deleted: true, body: '', mentions: [] })
+      applyEvent(state, event(101, 'message.new', 10, { message: reply }))
+      applyEvent(state, event(102, 'message.new', 10, { message: top }))
+      applyEvent(state, event(103, 'message.delete', 10, { message: reply }))
+      applyEvent(state, event(104, 'message.delete', 10, { message: top }))
+      expect(state.timelines[10]!.messages[1]!.reply_count).toBe(0)
+      expect(state.rooms[10]!.unread).toBe(0)
+      expect(state.timelines[10]!.messages.at(-1)).toMatchObject({ id: 7, deleted: true })
+      if (open) expect(state.threads[5]!.replies.map((m) => m.deleted)).toEqual([true])
+    }
+  })
+
   it('sets and clears reactions idempotently', () => {
     const state = stateWithRoom()
     applyEvent(state, event(101, 'reaction', 10, { message: 5, user: 2, emoji: '👍', on: true }))

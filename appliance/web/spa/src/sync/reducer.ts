@@ -151,6 +151,10 @@ function onNewReply(state: ChatState, reply: Message): void {
   const alreadyHeld = thread ? findMessage(thread.replies, reply.id) !== undefined : false
   if (thread) upsertSorted(thread.replies, reply)
   if (alreadyHeld) return
+  // Replay of a reply deleted since: the server redacted this event to the tombstone, and
+  // its message.delete follows. Held in an open thread, it is not counted (the delete finds
+  // it deleted and uncounts nothing); not held, it is (the delete uncounts it).
+  if (reply.deleted && thread) return
   for (const root of copiesOf(state, reply.room, rootId)) {
     if (root.thread !== null) continue
     // A root fetched after this reply was stored already counts it.

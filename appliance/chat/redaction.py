@@ -1,0 +1,96 @@
+"""Deleted means deleted: after a message is deleted or edited, its old text leaves every
+place the server keeps it.
+
+In the same transaction as the change, the earlier events that carried the message are
+redacted (`storage.events.redact_message`) and its files let go (removed after the commit).
+Then `scrub` purges what SQLite still holds: the words in the search index's older segments
+(merged away a slice at a time, other writes running in between) and the old pages in the
+write-ahead log (checkpointed and truncated). Freed pages are zeroed (`secure_delete`), so
+a backup made once the change is acknowledged holds none of the old text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from ..db import Database, Tx
+from ..storage import events, search_index
+
+log = logging.getLogger(__name__)
+MERGE_PAGES = 256  # index pages (~1 MB) merged per write: other writes wait at most that
+
+
+async def redact(tx: Tx, message: dict[str, Any]) -> None:
+    """Inside the delete's or edit's write, before its own event is emitted."""
+    await events.redact_message(tx, message)
+
+
+@dataclass
+class _Scrubs:
+    asked: int = 0  # scrubs asked for (one per committed deletion or edit)
+    done: int = 0  # asked-for scrubs a finished pass covered
+    running: asyncio.Task[bool] | None = None
+
+
+_scrubs: WeakKeyDictionary[Database, _Scrubs] = WeakKeyDictionary()
+
+
+async def scrub(db: Database) -> None:
+    """Return once a pass that began after this call has purged index and log.
+
+    Passes are shared: many deletions at once cost one or two passes, not one each. A
+    failed pass (a full disk) is logged and not retried here; the next one covers it.
+    """
+    state = _scrubs.setdefault(db, _Scrubs())
+    state.asked += 1
+    mine = state.asked
+    while state.done < mine:
+        if state.running is None:
+            state.running = asyncio.create_task(_pass(db, state), name="scrub")
+        # Shielded: a client that goes away must not stop a pass others wait for.
+        if not await asyncio.shield(state.running):
+            return
+
+
+async def _pass(db: Database, state: _Scrubs) -> bool:
+    covers = state.asked
+    try:
+        await _merge_index(db)
+        await asyncio.to_thread(_checkpoint, db.path)
+    except Exception as e:
+        log.warning("could not purge removed text from the search index and log: %s", e)
+        return False
+    else:
+        state.done = max(state.done, covers)
+        return True
+    finally:
+        state.running = None
+
+
+async def _merge_index(db: Database) -> None:
+    # Messages keep arriving while we merge, and each adds a segment: a pass that waited
+    # for "nothing left to merge" might never end. One full merge of what was there is
+    # about pages/MERGE_PAGES steps; past twice that, finish in one go.
+    steps = 2 * (await search_index.pages(db) // MERGE_PAGES) + 4
+    for _ in range(steps):
+        if not await db.write(lambda tx: search_index.merge_step(tx, MERGE_PAGES)):
+            return
+    await db.write(search_index.optimize)
+
+
+def _checkpoint(path: Path) -> None:
+    """Copy the log into the database file and empty it: the log still holds the pages as
+    they were before the deletion. A connection of its own, so no reader waits on it."""
+    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+    if busy:
+        raise sqlite3.OperationalError("the database was busy; the log was not emptied")
