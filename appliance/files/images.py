@@ -1,6 +1,9 @@
 """Images with Pillow: size, a metadata-free copy to serve, thumbnails, avatars.
 
-Everything here blocks (decoding is CPU work): call it through `asyncio.to_thread`.
+Everything here blocks: call it through `asyncio.to_thread`. The decoding itself runs in a
+throwaway process with capped memory and time (decoder.py); the `_..._file` functions are
+what runs there. Only the header is read before the pixel cap is checked, and thumbnails
+are decoded at reduced scale where the format allows it (JPEG draft).
 
 What is served:
 - the original bytes as uploaded when they carry no metadata;
@@ -21,12 +24,13 @@ from typing import Any
 from PIL import Image, ImageOps, ImageSequence, JpegImagePlugin, UnidentifiedImageError
 
 from ..errors import BadRequest, TooLarge
-from .kinds import IMAGE_TYPES
+from .decoder import Decoder, decoder
+from .kinds import IMAGE_TYPES, declared_size
 
-MAX_PIXELS = 50_000_000  # one frame; a 50 MP photo decodes to ~150 MB on the Pi
 MAX_ANIMATION_PIXELS = 400_000_000  # all frames together
 THUMB_PX = 800
 AVATAR_PX = 256
+HEADER_BYTES = 256 << 10  # where a JPEG's size is found after its EXIF and ICC segments
 ANIMATED_THUMB_BYTES = 64 << 20  # decoded frames held at once for an animated thumbnail
 # Image.info keys that describe pixels, not people or places; anything else is stripped.
 HARMLESS_INFO = frozenset(
@@ -40,7 +44,15 @@ HARMLESS_INFO = frozenset(
 )  # fmt: skip
 KEEP_ON_RESAVE = ("icc_profile", "transparency", "dpi", "loop", "duration", "background")
 ORIENTATION = 0x0112
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own bomb check as a backstop to ours
+TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True)
@@ -63,20 +75,48 @@ _UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFErro
 def examine(path: Path, work_dir: Path) -> ImageFacts | None:
     """Facts about an image file; None when Pillow does not recognise it as PNG, JPEG, GIF
     or WebP (it is then an ordinary file). An image that is recognised but cannot be
-    decoded is refused: stored as it is, it could carry the metadata we promise to strip."""
+    decoded is refused: stored as it is, it could carry the metadata we promise to strip.
+    So is one above the pixel cap (a 413 that says so), rather than kept as a plain file."""
+    run = decoder()
+    _check_header(path, run)
+    cleaned = work_dir / secrets.token_hex(16)
+    thumb = work_dir / secrets.token_hex(16)
+    try:
+        return run.run(_examine_file, path, cleaned, thumb, run.limits.max_pixels)
+    except BaseException:
+        cleaned.unlink(missing_ok=True)  # nothing half-made stays in the temp folder
+        thumb.unlink(missing_ok=True)
+        raise
+
+
+def _check_header(path: Path, run: Decoder) -> None:
+    """Refuse what declares too many pixels before a decode process is even started."""
+    with path.open("rb") as f:
+        size = declared_size(f.read(HEADER_BYTES))
+    if size is not None and size[0] * size[1] > run.limits.max_pixels:
+        raise _too_many_pixels(run.limits.max_pixels)
+
+
+def _too_many_pixels(max_pixels: int) -> ImageTooLarge:
+    return ImageTooLarge(f"An image may have at most {max_pixels:,} pixels.")
+
+
+def _examine_file(path: Path, cleaned: Path, thumb: Path, max_pixels: int) -> ImageFacts | None:
+    """In the decode process: examine(), cleaned copy and thumbnail written to the paths."""
+    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own bomb check as a backstop to ours
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            im = Image.open(path)
+            im = Image.open(path)  # the header only
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.") from None
+            raise _too_many_pixels(max_pixels) from None
         except _UNREADABLE:
             return None
         try:
             with im:
-                return _examine(im, work_dir)
+                return _examine(im, cleaned, thumb, max_pixels)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.") from None
+            raise _too_many_pixels(max_pixels) from None
         except OSError as e:
             if e.errno is not None:
                 raise  # the disk, not the image (Pillow's decoding errors have no errno)
@@ -89,13 +129,13 @@ class DamagedImage(BadRequest):
     pass
 
 
-def _examine(im: Image.Image, work_dir: Path) -> ImageFacts | None:
+def _examine(im: Image.Image, cleaned: Path, thumb: Path, max_pixels: int) -> ImageFacts | None:
     mime = IMAGE_TYPES.get(im.format or "")
     if mime is None:
         return None
     width, height = im.size
-    if width * height > MAX_PIXELS:
-        raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.")
+    if width * height > max_pixels:
+        raise _too_many_pixels(max_pixels)
     frames = int(getattr(im, "n_frames", 1))
     animated = frames > 1
     if frames * width * height > MAX_ANIMATION_PIXELS:
@@ -104,16 +144,18 @@ def _examine(im: Image.Image, work_dir: Path) -> ImageFacts | None:
         )
     orientation = 1 if animated else int(im.getexif().get(ORIENTATION, 1))
     dirty = bool(set(im.info) - HARMLESS_INFO) or orientation != 1
-    cleaned = work_dir / secrets.token_hex(16)
-    thumb = work_dir / secrets.token_hex(16)
     try:
         if not dirty:
             made = _thumbnail(im, thumb, animated)
             return ImageFacts(mime, width, height, animated, None, thumb if made else None)
-        _resave(im, cleaned, animated)
-        with Image.open(cleaned) as shown:
-            width, height = shown.size
-            made = _thumbnail(shown, thumb, animated)
+        if animated:
+            _resave_animation(im, cleaned)
+            with Image.open(cleaned) as shown:
+                made = _thumbnail(shown, thumb, animated)
+            return ImageFacts(mime, width, height, animated, cleaned, thumb if made else None)
+        upright = _resave(im, cleaned, orientation)
+        width, height = upright.size
+        made = _thumbnail(upright, thumb, animated)  # from the cleaned pixels, still in memory
         return ImageFacts(mime, width, height, animated, cleaned, thumb if made else None)
     except BaseException:
         cleaned.unlink(missing_ok=True)  # nothing half-made stays in the temp folder
@@ -121,18 +163,21 @@ def _examine(im: Image.Image, work_dir: Path) -> ImageFacts | None:
         raise
 
 
-def _resave(im: Image.Image, target: Path, animated: bool) -> None:
+def _resave_animation(im: Image.Image, target: Path) -> None:
+    # Frames are re-encoded one by one; only what save() is given is written.
     fmt = im.format or "PNG"
-    if animated:
-        # Frames are re-encoded one by one; only what save() is given is written.
-        keep: dict[str, Any] = {
-            k: im.info[k] for k in ("loop", "duration", "background") if k in im.info
-        }
-        for key in [k for k in im.info if k not in keep]:
-            del im.info[key]  # some encoders copy what is left in info (a GIF's comment)
-        empty = {"comment": b""} if fmt == "GIF" else {"exif": b"", "xmp": b""}
-        im.save(target, format=fmt, save_all=True, **keep, **empty)
-        return
+    keep: dict[str, Any] = {
+        k: im.info[k] for k in ("loop", "duration", "background") if k in im.info
+    }
+    for key in [k for k in im.info if k not in keep]:
+        del im.info[key]  # some encoders copy what is left in info (a GIF's comment)
+    empty = {"comment": b""} if fmt == "GIF" else {"exif": b"", "xmp": b""}
+    im.save(target, format=fmt, save_all=True, **keep, **empty)
+
+
+def _resave(im: Image.Image, target: Path, orientation: int) -> Image.Image:
+    """Save the pixels, turned upright, without metadata; the upright image (full size)."""
+    fmt = im.format or "PNG"
     options: dict[str, Any] = {}
     if fmt == "JPEG":
         options = {
@@ -145,12 +190,22 @@ def _resave(im: Image.Image, target: Path, animated: bool) -> None:
             options = {"quality": 92}
     elif fmt == "WEBP":
         options = {"quality": 90}
-    upright = ImageOps.exif_transpose(im) or im
-    upright.info = {k: v for k, v in im.info.items() if k in KEEP_ON_RESAVE}
+    info: dict[str | tuple[int, int], Any] = {
+        k: v for k, v in im.info.items() if k in KEEP_ON_RESAVE
+    }
+    method = TRANSPOSE.get(orientation)
+    if method is None:
+        upright = im
+    else:
+        im.load()
+        upright = im.transpose(method)
+        im.close()  # one full-size copy in memory at a time, not two
+    upright.info = info
     for key in ("icc_profile", "transparency", "dpi"):
-        if key in upright.info:
-            options[key] = upright.info[key]
+        if key in info:
+            options[key] = info[key]
     upright.save(target, format=fmt, **options)
+    return upright
 
 
 def _thumbnail(im: Image.Image, target: Path, animated: bool) -> bool:
@@ -179,10 +234,10 @@ def _thumbnail(im: Image.Image, target: Path, animated: bool) -> bool:
             return True
         im.seek(0)  # too many frames to hold: a still of the first one
     if im.format == "JPEG":
-        im.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))  # decode at 1/2..1/8 scale: faster
-    still = im.copy()
-    still.thumbnail((THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    _rgb(still).save(target, "WEBP", quality=80)
+        im.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))  # decode at 1/2..1/8 scale
+    # In place: this process ends after, and a copy would double the full-size pixels.
+    im.thumbnail((THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    _rgb(im).save(target, "WEBP", quality=80)
     return True
 
 
@@ -193,15 +248,29 @@ def _rgb(im: Image.Image) -> Image.Image:
 
 def make_avatar(path: Path, target: Path) -> None:
     """A square 256 px WebP of an image (the browser cropped it; we crop the centre again)."""
+    run = decoder()
+    _check_header(path, run)
+    try:
+        run.run(_avatar_file, path, target, run.limits.max_pixels)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _avatar_file(path: Path, target: Path, max_pixels: int) -> None:
+    """In the decode process: make_avatar()."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(path) as im:
                 if im.format not in IMAGE_TYPES:
                     raise UnidentifiedImageError
-                if im.size[0] * im.size[1] > MAX_PIXELS:
-                    raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.")
+                if im.size[0] * im.size[1] > max_pixels:
+                    raise _too_many_pixels(max_pixels)
                 im.seek(0)
+                if im.format == "JPEG":
+                    im.draft("RGB", (AVATAR_PX * 2, AVATAR_PX * 2))  # decode at reduced scale
                 upright = ImageOps.exif_transpose(im) or im
                 square = ImageOps.fit(
                     _rgb(upright), (AVATAR_PX, AVATAR_PX), Image.Resampling.LANCZOS
@@ -210,7 +279,7 @@ def make_avatar(path: Path, target: Path) -> None:
         except ImageTooLarge:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageTooLarge(f"An image may have at most {MAX_PIXELS:,} pixels.") from None
+            raise _too_many_pixels(max_pixels) from None
         except _UNREADABLE:
             raise NotAnImage from None
 

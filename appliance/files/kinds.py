@@ -62,6 +62,47 @@ def image_format(head: bytes) -> str | None:
     return None
 
 
+def declared_size(head: bytes) -> tuple[int, int] | None:
+    """The width and height an image's header declares, read without decoding anything
+    (a WebP's canvas: Pillow allocates it on open). None when the bytes do not say."""
+    fmt = image_format(head)
+    if fmt == "PNG" and head[12:16] == b"IHDR" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if fmt == "GIF" and len(head) >= 10:
+        return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+    if fmt == "WEBP" and len(head) >= 30:
+        chunk, data = head[12:16], head[20:30]
+        if chunk == b"VP8X":
+            return 1 + int.from_bytes(data[4:7], "little"), 1 + int.from_bytes(data[7:10], "little")
+        if chunk == b"VP8L" and data[0] == 0x2F:
+            bits = int.from_bytes(data[1:5], "little")
+            return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+        if chunk == b"VP8 " and data[3:6] == b"\x9d\x01\x2a":
+            return (
+                int.from_bytes(data[6:8], "little") & 0x3FFF,
+                int.from_bytes(data[8:10], "little") & 0x3FFF,
+            )
+    if fmt == "JPEG":
+        return _jpeg_size(head)
+    return None
+
+
+def _jpeg_size(head: bytes) -> tuple[int, int] | None:
+    at = 2
+    while at + 9 <= len(head) and head[at] == 0xFF:
+        marker = head[at + 1]
+        if marker == 0xFF:
+            at += 1  # fill byte
+            continue
+        length = int.from_bytes(head[at + 2 : at + 4], "big")
+        # SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC) carry the frame's size.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(head[at + 5 : at + 7], "big")
+            return int.from_bytes(head[at + 7 : at + 9], "big"), height
+        at += 2 + length
+    return None
+
+
 def sniff(head: bytes, declared: str, name: str) -> str:
     """The type a non-image file is stored and served as (images: see images.py)."""
     hint = declared.split(";", 1)[0].strip().lower()
