@@ -1,4 +1,10 @@
-"""Password hashing with scrypt (memory-hard), always run off the event loop."""
+"""Password hashing with scrypt (memory-hard), always run off the event loop.
+
+Every hash runs in one small shared pool (`POOL`): each run takes `auth.scrypt_n` KiB
+(16 MiB by default) for a moment, so a few at a time keep a Pi's memory and CPU for
+everyone else, and a full queue answers 429 at once instead of making every login wait
+behind a flood.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,14 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+from .errors import RateLimited
+
+T = TypeVar("T")
 
 _R, _P, _DKLEN = 8, 1, 32
 MAX_PASSWORD_BYTES = 1024
@@ -36,12 +50,67 @@ def dummy_hash(n: int) -> str:
     return hash_password_sync(secrets.token_urlsafe(16), n)
 
 
+class HashPool:
+    """`workers` threads for scrypt and at most `queue` runs waiting for them; beyond that
+    `run` raises `RateLimited` without queueing anything."""
+
+    def __init__(self, workers: int = 2, queue: int = 32) -> None:
+        self.workers = workers
+        self.queue = queue
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # the counts change in the worker threads
+        self._pending = 0  # submitted and not finished: counted until the thread is done
+        self.runs = 0  # finished runs, for benchmarks and tests
+
+    def configure(self, workers: int, queue: int) -> None:
+        """Resize (at start-up, from the settings); a running pool is replaced when idle."""
+        with self._lock:
+            if (workers, queue) == (self.workers, self.queue):
+                return
+            self.workers, self.queue = workers, queue
+            if self._executor is not None and self._pending == 0:
+                self._executor.shutdown(wait=False)
+                self._executor = None
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        with self._lock:
+            if self._pending >= self.workers + self.queue:
+                raise RateLimited(
+                    "The server is busy checking passwords; try again in a moment.",
+                    retry_after_s=1.0,
+                )
+            self._pending += 1
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="scrypt")
+            executor = self._executor
+        try:
+            job: Future[T] = executor.submit(fn, *args)
+        except BaseException:
+            self._finished(None)
+            raise
+        # The slot is freed when the thread finishes, even if the caller went away.
+        job.add_done_callback(self._finished)
+        return await asyncio.wrap_future(job)
+
+    def _finished(self, _: object) -> None:
+        with self._lock:
+            self._pending -= 1
+            self.runs += 1
+
+
+POOL = HashPool()
+
+
 async def hash_password(password: str, n: int) -> str:
-    return await asyncio.to_thread(hash_password_sync, password, n)
+    return await POOL.run(hash_password_sync, password, n)
 
 
 async def verify_password(password: str, stored: str) -> bool:
-    return await asyncio.to_thread(verify_password_sync, password, stored)
+    return await POOL.run(verify_password_sync, password, stored)
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

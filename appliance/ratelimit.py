@@ -1,4 +1,5 @@
-"""In-memory rate limits: token buckets for sends, failure windows for logins.
+"""In-memory rate limits: token buckets for sends, failure windows for logins, and gates
+that cap how much work one key (an address, a user) has in flight.
 
 Time is passed in (`now`, seconds) so tests can advance it instead of sleeping. It is the
 wall clock, which may step (clock_steps.py): a step back must not lock anyone out for as long.
@@ -6,10 +7,28 @@ wall clock, which may step (clock_steps.py): a step back must not lock anyone ou
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
+
+
+def address_key(address: str) -> str:
+    """What an address is limited by. An IPv6 host picks any address in its /64 at will,
+    so the /64 counts as one; an IPv4-mapped address is the IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class TokenBuckets(Generic[K]):
@@ -67,5 +86,62 @@ class FailureWindow(Generic[K]):
         while len(self._failures) > self.max_keys:
             self._failures.popitem(last=False)
 
+    def count(self, key: K, now: float) -> int:
+        """Failures of `key` still inside the window."""
+        self.retry_after(key, now)  # drops the expired ones
+        return len(self._failures.get(key, ()))
+
+    def attempt(self, key: K, now: float) -> float:
+        """Count an attempt as a failure before it is checked, so parallel attempts cannot
+        all slip past the limit; 0 when allowed (`forgive` it if it succeeds), else the
+        seconds to wait (then nothing is counted)."""
+        wait = self.retry_after(key, now)
+        if wait <= 0:
+            self.fail(key, now)
+        return wait
+
+    def forgive(self, key: K) -> None:
+        """Give back one attempt counted by `attempt`: it succeeded, or was never checked."""
+        times = self._failures.get(key)
+        if times:
+            times.pop()
+        if not times:
+            self._failures.pop(key, None)
+
     def clear(self, key: K) -> None:
         self._failures.pop(key, None)
+
+
+class Busy(Exception):
+    """A gate is full: the caller should answer "try again shortly"."""
+
+
+class InFlight(Generic[K]):
+    """At most `running` holders per key at once and `waiting` more queued behind them;
+    anyone beyond that is refused at once (`Busy`), so one key cannot fill a shared queue."""
+
+    def __init__(self, running: int, waiting: int) -> None:
+        self.running = running
+        self.waiting = waiting
+        # Only keys with holders or waiters are kept: the table is bounded by the work.
+        self._keys: dict[K, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: K) -> AsyncIterator[None]:
+        sem, count = self._keys.get(key) or self._keys.setdefault(
+            key, (asyncio.Semaphore(self.running), [0])
+        )
+        if count[0] >= self.running + self.waiting:
+            raise Busy
+        count[0] += 1
+        try:
+            async with sem:
+                yield
+        finally:
+            count[0] -= 1
+            if count[0] == 0:
+                del self._keys[key]
+
+    def held(self, key: K) -> int:
+        entry = self._keys.get(key)
+        return entry[1][0] if entry else 0

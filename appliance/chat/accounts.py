@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from ..passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
+from ..ratelimit import Busy, address_key
 from ..storage import invites, sessions, settings, users
+from ..visible_text import check_visible
 from .services import Services
+
+T = TypeVar("T")
 
 USERNAME = re.compile(r"[a-z0-9._-]{2,32}")
 MIN_PASSWORD = 8
@@ -46,10 +51,35 @@ def check_password(password: str) -> None:
 
 
 def clean_display_name(raw: str | None, fallback: str) -> str:
-    name = " ".join((raw or "").split())
+    name = " ".join((raw or "").split())  # tabs and newlines become single spaces
     if len(name) > 64:
         raise BadRequest("A display name may have at most 64 characters.")
+    check_visible(name, "A display name")
     return name or fallback
+
+
+def clean_status_text(raw: object) -> str:
+    text = " ".join(str(raw).split())
+    if len(text) > 140:
+        raise BadRequest("A status may have at most 140 characters.")
+    check_visible(text, "A status")
+    return text
+
+
+async def _gated(svc: Services, keys: list[tuple[str, str]], work: Callable[[], Awaitable[T]]) -> T:
+    """Run password work holding a place per address (and user): a few at a time each,
+    so one flood cannot fill the shared hashing queue (passwords.POOL)."""
+    try:
+        if len(keys) == 1:
+            async with svc.hashing.hold(keys[0]):
+                return await work()
+        async with svc.hashing.hold(keys[0]), svc.hashing.hold(keys[1]):
+            return await work()
+    except Busy:
+        raise RateLimited(
+            "Too many password checks at once from here; try again in a moment.",
+            retry_after_s=1.0,
+        ) from None
 
 
 async def create_user(
@@ -59,13 +89,17 @@ async def create_user(
     *,
     display_name: str | None = None,
     admin: bool = False,
+    address: str | None = None,
 ) -> dict[str, Any]:
+    """An account made by an admin (or `pychat user add`); `address` is the admin's."""
     name = normalise_username(username)
     check_password(password)
     shown = clean_display_name(display_name, name)
     if await users.by_username(svc.db, name) is not None:
         raise Conflict("That username is taken.")
-    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    n = svc.settings.auth.scrypt_n
+    keys = [("ip", address_key(address or "local"))]
+    password_hash = await _gated(svc, keys, lambda: hash_password(password, n))
     now = svc.now_ms()
 
     async def job(tx: Tx) -> dict[str, Any]:
@@ -83,25 +117,47 @@ async def create_user(
 async def login(
     svc: Services, username: str, password: str, address: str, user_agent: str
 ) -> tuple[str, dict[str, Any]]:
-    """Check the password (throttled per address and per username); open a session."""
-    now_s = svc.clock()
+    """Check the password (throttled per address and per username); open a session.
+
+    The attempt counts as a failure before the password is checked, so parallel attempts
+    cannot all pass the limit; a success (or a check that never ran) gives it back."""
     key = username.strip().lower()[:64]
-    wait = max(
-        svc.login_ip_failures.retry_after(address, now_s),
-        svc.login_user_failures.retry_after(key, now_s),
-    )
-    if wait > 0:
-        raise RateLimited("Too many failed logins; try again later.", retry_after_s=wait)
-    row = await users.by_username(svc.db, key) if USERNAME.fullmatch(key) else None
-    stored = row["password_hash"] if row is not None else svc.dummy_password_hash
-    good = len(password) <= MAX_PASSWORD_BYTES and await verify_password(password, stored)
+    ip = address_key(address)
+    _count_attempt(svc, ip, key)
+    try:
+        row = await users.by_username(svc.db, key) if USERNAME.fullmatch(key) else None
+        stored = row["password_hash"] if row is not None else svc.dummy_password_hash
+        good = len(password) <= MAX_PASSWORD_BYTES and await _gated(
+            svc, [("ip", ip), ("user", key)], lambda: verify_password(password, stored)
+        )
+    except RateLimited:  # too busy to check: not a guess
+        _forgive_attempt(svc, ip, key)
+        raise
     if row is None or not good or row["deactivated"]:
-        svc.login_ip_failures.fail(address, now_s)
-        svc.login_user_failures.fail(key, now_s)
         raise Unauthorized("Wrong username or password.")
     svc.login_user_failures.clear(key)
+    svc.login_ip_failures.forgive(ip)
     token = await open_session(svc, int(row["id"]), address, user_agent)
     return token, users.to_api(row, online=svc.hub.is_online(int(row["id"])))
+
+
+def _count_attempt(svc: Services, ip: str | None, user_key: str | None) -> None:
+    """Count a password (or invite) guess before it is checked; 429 past a limit."""
+    now_s = svc.clock()
+    wait = 0.0 if ip is None else svc.login_ip_failures.attempt(ip, now_s)
+    if wait <= 0 and user_key is not None:
+        wait = svc.login_user_failures.attempt(user_key, now_s)
+        if wait > 0 and ip is not None:
+            svc.login_ip_failures.forgive(ip)
+    if wait > 0:
+        raise RateLimited("Too many failed attempts; try again later.", retry_after_s=wait)
+
+
+def _forgive_attempt(svc: Services, ip: str | None, user_key: str | None) -> None:
+    if ip is not None:
+        svc.login_ip_failures.forgive(ip)
+    if user_key is not None:
+        svc.login_user_failures.forgive(user_key)
 
 
 async def open_session(svc: Services, user_id: int, address: str, user_agent: str) -> str:
@@ -183,6 +239,9 @@ async def register(
     address: str,
     user_agent: str,
 ) -> tuple[str, dict[str, Any]]:
+    """Every cheap check first (policy, fields, the invite without using it, the name);
+    an invite-code guess counts against the address like a failed login; only then the
+    password is hashed, in the shared bounded pool."""
     policy = await settings.get(svc.db, settings.REGISTRATION, "invite")
     if policy == "closed":
         raise Forbidden("Registration is closed; ask an admin for an account.")
@@ -191,7 +250,17 @@ async def register(
     name = normalise_username(username)
     check_password(password)
     shown = clean_display_name(display_name, name)
-    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    ip = address_key(address)
+    if policy == "invite":
+        _count_attempt(svc, ip, None)
+        await svc.clock_steps.settle()  # an invite's deadline is judged against the clock
+        if not await invites.usable(svc.db, token_hash(invite or ""), svc.now_ms()):
+            raise Forbidden("That invite code is not valid (unknown, used up or expired).")
+        svc.login_ip_failures.forgive(ip)
+    if await users.by_username(svc.db, name) is not None:
+        raise Conflict("That username is taken.")
+    n = svc.settings.auth.scrypt_n
+    password_hash = await _gated(svc, [("ip", ip)], lambda: hash_password(password, n))
     await svc.clock_steps.settle()  # an invite's deadline is judged against the clock
     now = svc.now_ms()
 
@@ -244,7 +313,7 @@ async def list_users(svc: Services) -> list[dict[str, Any]]:
 
 
 async def update_profile(
-    svc: Services, session: Session, changes: dict[str, Any]
+    svc: Services, session: Session, changes: dict[str, Any], address: str | None = None
 ) -> dict[str, Any]:
     """PATCH /api/me: display name, status text, password (with the old one)."""
     fields: dict[str, Any] = {}
@@ -253,21 +322,38 @@ async def update_profile(
     if "display_name" in changes:
         fields["display_name"] = clean_display_name(changes["display_name"], row["username"])
     if "status_text" in changes:
-        text = " ".join(str(changes["status_text"]).split())
-        if len(text) > 140:
-            raise BadRequest("A status may have at most 140 characters.")
-        fields["status_text"] = text
+        fields["status_text"] = clean_status_text(changes["status_text"])
     if "avatar" in changes and changes["avatar"] is not None:
         raise BadRequest("Set a profile picture with PUT /api/me/avatar (docs/api/uploads.md).")
     if "password" in changes:
         check_password(changes["password"])
         old = changes.get("old_password")
-        if not isinstance(old, str) or not await verify_password(old, row["password_hash"]):
+        if not isinstance(old, str) or len(old) > MAX_PASSWORD_BYTES:
             raise Forbidden("The current password is wrong.")
-        fields["password_hash"] = await hash_password(
-            changes["password"], svc.settings.auth.scrypt_n
+        fields["password_hash"] = await _change_password(
+            svc, row["username"], row["password_hash"], old, changes["password"], address
         )
     return await _save_user(svc, session.user_id, fields, keep_session=session.id)
+
+
+async def _change_password(
+    svc: Services, username: str, stored: str, old: str, new: str, address: str | None
+) -> str:
+    """Check the current password (a wrong one counts as a failed login for this user and
+    address: a stolen session must not become a fast password oracle), then hash the new."""
+    ip = None if address is None else address_key(address)
+    _count_attempt(svc, ip, username)
+    keys = [("user", username)] if ip is None else [("ip", ip), ("user", username)]
+    try:
+        good = await _gated(svc, keys, lambda: verify_password(old, stored))
+    except RateLimited:
+        _forgive_attempt(svc, ip, username)
+        raise
+    if not good:
+        raise Forbidden("The current password is wrong.")
+    _forgive_attempt(svc, ip, username)
+    n = svc.settings.auth.scrypt_n
+    return await _gated(svc, keys, lambda: hash_password(new, n))
 
 
 async def admin_update(
@@ -282,6 +368,9 @@ async def admin_update(
     user = await _save_user(svc, user_id, fields, keep_session=None)
     if fields.get("deactivated"):
         svc.hub.close_user(user_id, "account deactivated")
+    if "deactivated" in fields:
+        for listener in svc.account_listeners:  # the TURN server ends its relays
+            listener(user_id, bool(fields["deactivated"]))
     return user
 
 

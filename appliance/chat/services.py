@@ -11,9 +11,13 @@ from ..clock_watch import ClockWatch
 from ..config import Settings
 from ..db import Database
 from ..hub import Hub
-from ..ratelimit import FailureWindow, TokenBuckets
+from ..passwords import POOL
+from ..ratelimit import FailureWindow, InFlight, TokenBuckets
 from .call_registry import CallLimits
 from .calls import CallService
+
+HASHES_RUNNING_PER_KEY = 2
+HASHES_WAITING_PER_KEY = 16
 
 
 @dataclass
@@ -25,7 +29,13 @@ class Services:
     send_limits: TokenBuckets[int] = field(init=False)
     login_user_failures: FailureWindow[str] = field(init=False)
     login_ip_failures: FailureWindow[str] = field(init=False)
+    # Password checks and hashes in flight per address and per username: one flood cannot
+    # fill the shared hashing queue (passwords.POOL) that everyone's logins wait in.
+    hashing: InFlight[tuple[str, str]] = field(init=False)
+    # Told (user id, deactivated) when an admin (re)activates an account: the TURN server.
+    account_listeners: list[Callable[[int, bool], None]] = field(default_factory=list)
     typing_limits: TokenBuckets[tuple[int, int]] = field(init=False)
+    room_creates: TokenBuckets[int] = field(init=False)
     calls: CallService = field(init=False)
     clock_steps: ClockSteps = field(init=False)
     dummy_password_hash: str = ""
@@ -36,8 +46,13 @@ class Services:
         self.send_limits = TokenBuckets(limits.send_per_second, limits.send_burst)
         self.login_user_failures = FailureWindow(auth.login_failures_per_user, auth.login_window_s)
         self.login_ip_failures = FailureWindow(auth.login_failures_per_ip, auth.login_window_s)
+        self.hashing = InFlight(running=HASHES_RUNNING_PER_KEY, waiting=HASHES_WAITING_PER_KEY)
+        POOL.configure(auth.hash_workers, auth.hash_queue)
         # Typing frames are relayed at most every 2 s per user and room (clients show ~5 s).
         self.typing_limits = TokenBuckets(0.5, 1)
+        self.room_creates = TokenBuckets(
+            limits.room_creates_per_minute / 60, limits.room_creates_burst
+        )
         c = self.settings.calls
         call_limits = CallLimits(
             c.ring_timeout_s, c.rejoin_grace_s, c.max_participants, c.ring_max_members

@@ -13,10 +13,47 @@ import os
 import secrets
 from pathlib import Path
 
+from ..ratelimit import FailureWindow
+
 # No 0/O, 1/I/L, 5/S or 2/Z look-alikes: easy to read aloud and to type from a screen.
 ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
 LENGTH = 8
 FILE_NAME = "claim-code.txt"
+
+
+# Wrong codes an address may enter in a window, and all addresses together.
+PER_ADDRESS, EVERYONE, WINDOW_S = 5, 30, 900
+
+
+class ClaimAttempts:
+    """Who may try a claim code now. An attempt counts before the code is checked, so
+    parallel tries cannot pass the limits.
+
+    Each address gets `PER_ADDRESS` wrong codes a window. All addresses together get
+    `EVERYONE`, but that shared cap holds back only addresses that have already been
+    wrong: an address with a clean slate always gets a try, so no host on the LAN can lock
+    the owner out for longer than one window, while the code (27^8 values) stays out of
+    reach of guessing.
+    """
+
+    def __init__(self, per_address: int = PER_ADDRESS, everyone: int = EVERYONE) -> None:
+        self.per_address: FailureWindow[str] = FailureWindow(per_address, WINDOW_S)
+        self.everyone: FailureWindow[str] = FailureWindow(everyone, WINDOW_S)
+
+    def attempt(self, address: str, now: float) -> float:
+        """0 when `address` may try now (then the try is counted), else seconds to wait."""
+        wait = self.per_address.retry_after(address, now)
+        if wait <= 0 and self.per_address.count(address, now) > 0:
+            wait = self.everyone.retry_after("*", now)
+        if wait > 0:
+            return wait
+        self.per_address.fail(address, now)
+        self.everyone.fail("*", now)
+        return 0.0
+
+    def succeeded(self, address: str) -> None:
+        self.per_address.forgive(address)
+        self.everyone.forgive("*")
 
 
 def claim_path(data_dir: Path) -> Path:

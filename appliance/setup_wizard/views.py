@@ -21,7 +21,7 @@ from .. import discovery
 from ..chat import accounts, setup
 from ..errors import AppError
 from ..passwords import hash_password
-from ..ratelimit import FailureWindow
+from ..ratelimit import address_key
 from ..tls_custom import CertificateRejected
 from ..tls_trust import TRUST_STEPS, ca_file_name
 from ..web.https_redirect import DEVICE_TLS
@@ -32,8 +32,7 @@ from .state import COOKIE, Wizards, WizardState
 
 WIZARDS = web.AppKey("setup_wizards", Wizards)
 TEMPLATES = web.AppKey("setup_templates", jinja2.Environment)
-CLAIM_FAILURES = web.AppKey("setup_claim_failures", FailureWindow[str])
-CLAIM_FAILURES_ALL = web.AppKey("setup_claim_failures_all", FailureWindow[str])
+CLAIM_ATTEMPTS = web.AppKey("setup_claim_attempts", claim.ClaimAttempts)
 STATIC = Path(__file__).resolve().parent / "static"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
@@ -107,10 +106,10 @@ async def claim_submit(request: web.Request) -> web.StreamResponse:
     if await setup.is_setup_done(svc):
         raise web.HTTPFound("/")
     form = await request.post()
-    failures, everyone = request.app[CLAIM_FAILURES], request.app[CLAIM_FAILURES_ALL]
-    address = client_address(request)
+    attempts = request.app[CLAIM_ATTEMPTS]
+    address = address_key(client_address(request))
     now = svc.clock()
-    wait = max(failures.retry_after(address, now), everyone.retry_after("*", now))
+    wait = attempts.attempt(address, now)  # counted before the check: no parallel race
     if wait > 0:
         minutes = max(1, round(wait / 60))
         errors = {"code": f"Too many wrong codes. Try again in about {minutes} minutes."}
@@ -118,10 +117,9 @@ async def claim_submit(request: web.Request) -> web.StreamResponse:
     entered = str(form.get("code", ""))
     good = await asyncio.to_thread(claim.check_claim_code, svc.settings.data_dir, entered)
     if not good:
-        failures.fail(address, now)
-        everyone.fail("*", now)  # a cap for all addresses together: many cannot guess faster
         errors = {"code": "That is not the claim code shown on the device. Check and retry."}
         return _render(request, "claim.html", errors=errors, step=None)
+    attempts.succeeded(address)
     state = request.app[WIZARDS].start(now)
     response = web.HTTPSeeOther(_next_step_url(state))
     response.set_cookie(
@@ -332,8 +330,7 @@ async def wizard_ctx(app: web.Application) -> Any:
 def add_wizard(app: web.Application) -> None:
     app[WIZARDS] = wizards = Wizards()
     app[SERVICES].clock_steps.listeners.append(wizards.shift_clock)
-    app[CLAIM_FAILURES] = FailureWindow(5, 900)
-    app[CLAIM_FAILURES_ALL] = FailureWindow(30, 3600)
+    app[CLAIM_ATTEMPTS] = claim.ClaimAttempts()
     app.add_routes(routes)
     app.router.add_static("/setup/static", STATIC, append_version=True)
     app.cleanup_ctx.append(wizard_ctx)

@@ -30,6 +30,16 @@ async def consume(tx: Tx, code_hash: bytes, now: int) -> bool:
     return row is not None
 
 
+async def usable(db: Reader, code_hash: bytes, now: int) -> bool:
+    """Whether `consume` would succeed now: a cheap check before any expensive work."""
+    row = await db.fetchone(
+        "SELECT 1 FROM invites WHERE code_hash = ? AND uses_left > 0"
+        " AND (expires_at IS NULL OR expires_at > ?)",
+        (code_hash, now),
+    )
+    return row is not None
+
+
 async def all_invites(db: Reader) -> list[sqlite3.Row]:
     """Every invite, newest first, without its code (only the hash is stored anyway)."""
     return await db.fetchall(

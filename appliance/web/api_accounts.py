@@ -6,7 +6,6 @@ from aiohttp import web
 
 from .. import __version__
 from ..chat import accounts, setup
-from ..errors import NotFound
 from . import schemas as s
 from .keys import SERVICES, SESSION_COOKIE
 from .middleware import (
@@ -46,10 +45,7 @@ INVITE = {
 
 
 def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18 or int(raw) == 0:
-        raise NotFound("Nothing here.")
-    return int(raw)
+    return s.path_id(request.match_info[name])
 
 
 @routes.get("/api/health")
@@ -110,7 +106,9 @@ async def me(request: web.Request) -> web.Response:
 async def update_me(request: web.Request) -> web.Response:
     session = await require_session(request)
     body = s.validate(PROFILE, await read_json(request))
-    user = await accounts.update_profile(request.app[SERVICES], session, body)
+    user = await accounts.update_profile(
+        request.app[SERVICES], session, body, address=client_address(request)
+    )
     return web.json_response({"user": user})
 
 
@@ -153,6 +151,7 @@ async def admin_create_user(request: web.Request) -> web.Response:
         body["password"],
         display_name=body.get("display_name"),
         admin=body.get("admin", False),
+        address=client_address(request),
     )
     return web.json_response({"user": user}, status=201)
 
@@ -160,10 +159,10 @@ async def admin_create_user(request: web.Request) -> web.Response:
 @routes.patch("/api/admin/users/{id}")
 async def admin_update_user(request: web.Request) -> web.Response:
     session = await require_session(request)
+    svc = request.app[SERVICES]
+    await accounts.require_admin(svc, session.user_id)  # 403 before any look at the body
     body = s.validate(USER_FLAGS, await read_json(request))
-    user = await accounts.admin_update(
-        request.app[SERVICES], session.user_id, _path_id(request, "id"), body
-    )
+    user = await accounts.admin_update(svc, session.user_id, _path_id(request, "id"), body)
     return web.json_response({"user": user})
 
 
@@ -197,6 +196,8 @@ async def admin_settings(request: web.Request) -> web.Response:
 @routes.patch("/api/admin/settings")
 async def admin_update_settings(request: web.Request) -> web.Response:
     session = await require_session(request)
+    svc = request.app[SERVICES]
+    await accounts.require_admin(svc, session.user_id)  # 403 before any look at the body
     body = s.validate(ORG_SETTINGS, await read_json(request))
-    found = await setup.update_org_settings(request.app[SERVICES], session.user_id, body)
+    found = await setup.update_org_settings(svc, session.user_id, body)
     return web.json_response(found)

@@ -1,0 +1,194 @@
+"""Memory of logins: the server's RSS before and after 1,000 logins (real scrypt cost).
+
+Starts a real `pychat serve` on a fresh data dir (default `auth.scrypt_n`, 16 MiB a hash),
+logs in `--logins` times (`--concurrency` at once), then opens one WebSocket per session
+and keeps them all open, sampling the server's RSS with psutil throughout. Prints RSS idle,
+peak during the logins, after them, and with the sockets open.
+
+    .venv/bin/python bench/login_rss.py                         # 1,000 logins
+    .venv/bin/python bench/login_rss.py --unit-malloc           # malloc as the unit sets it
+    .venv/bin/python bench/login_rss.py --tree /tmp/old-checkout  # another version's code
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-password-1"
+LISTEN = re.compile(r"listening on (http://\S+)")
+BIG = "1000000"
+MIB = 1 << 20
+# systemd/pychat.service's malloc settings: two arenas; 1 MiB+ blocks returned when freed.
+UNIT_MALLOC = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "1048576"}
+# Caps a single benchmark client would trip (harmless when a version does not know them).
+RELAXED = {
+    "PYCHAT_LIMITS_WS_PER_IP": BIG,
+    "PYCHAT_LIMITS_WS_PER_USER": BIG,
+    "PYCHAT_SERVER_CONNECTIONS_PER_IP": "100000",
+    "PYCHAT_SERVER_MAX_CONNECTIONS": "100000",
+}
+
+
+def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    init = subprocess.run(
+        [sys.executable, "-m", "appliance", "init", "--org", "Bench", "--admin", "admin",
+         "--password-stdin", "--data", str(data)],
+        input=PASSWORD + "\n", capture_output=True, text=True, env=env, check=False,
+        cwd=env["PYTHONPATH"],
+    )  # fmt: skip
+    if init.returncode != 0:
+        raise SystemExit(init.stderr)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "serve", "--data", str(data),
+         "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        cwd=env["PYTHONPATH"],  # `-m` looks in the working directory first
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if match := LISTEN.search(line):
+            threading.Thread(target=drain, args=(proc,), daemon=True).start()
+            return proc, match.group(1)
+    raise SystemExit("the server did not start")
+
+
+def drain(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    for _ in proc.stdout:
+        pass
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def settled_rss(process: psutil.Process) -> int:
+    """RSS once it stops moving (a few samples apart)."""
+    last = process.memory_info().rss
+    for _ in range(20):
+        await asyncio.sleep(0.25)
+        now = process.memory_info().rss
+        if abs(now - last) < MIB // 4:
+            return now
+        last = now
+    return last
+
+
+async def login(http: aiohttp.ClientSession, url: str) -> str:
+    body = {"username": "admin", "password": PASSWORD}
+    for attempt in range(20):
+        async with http.post(url + "/api/auth/login", json=body) as r:
+            if r.status == 429:  # the hashing queue is full: back off as a client should
+                await asyncio.sleep(0.1 * (attempt + 1))
+                continue
+            assert r.status == 200, await r.text()
+            return r.cookies["pychat_session"].value
+    raise RuntimeError("login kept being refused")
+
+
+async def run(url: str, pid: int, logins: int, concurrency: int, sockets: bool) -> None:
+    process = psutil.Process(pid)
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        await login(http, url)  # warm-up: imports, the first hashing thread
+        idle = await settled_rss(process)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> str:
+            async with gate:
+                return await login(http, url)
+
+        with RssSampler(pid) as sampler:
+            started = time.perf_counter()
+            cookies = await asyncio.gather(*(one() for _ in range(logins)))
+            elapsed = time.perf_counter() - started
+        after = await settled_rss(process)
+        threads = process.num_threads()
+        print(f"logins              {logins} in {elapsed:.1f} s ({logins / elapsed:.1f}/s)")
+        print(f"server RSS idle     {idle / MIB:,.1f} MiB")
+        print(f"server RSS peak     {sampler.peak / MIB:,.1f} MiB (during the logins)")
+        print(f"server RSS after    {after / MIB:,.1f} MiB ({(after - idle) / MIB:+,.1f} MiB)")
+        print(f"server threads      {threads}")
+        if not sockets:
+            return
+        ws_url = url.replace("http://", "ws://") + "/api/ws"
+        open_sockets = []
+        for cookie in cookies:
+            headers = {"Cookie": f"pychat_session={cookie}"}
+            open_sockets.append(await http.ws_connect(ws_url, headers=headers, heartbeat=None))
+        held = await settled_rss(process)
+        per = (held - after) / max(1, len(open_sockets))
+        print(
+            f"server RSS sockets  {held / MIB:,.1f} MiB with {len(open_sockets)} WebSockets "
+            f"({per / 1024:,.1f} KiB each)"
+        )
+        for ws in open_sockets:
+            await ws.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logins", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8, help="logins at once")
+    parser.add_argument("--scrypt-n", default="16384", help="auth.scrypt_n (the default)")
+    parser.add_argument(
+        "--unit-malloc", action="store_true", help="glibc malloc tuned as in pychat.service"
+    )
+    parser.add_argument("--no-sockets", action="store_true", help="skip the WebSockets")
+    parser.add_argument("--tree", default=str(ROOT), help="the code to run (a checkout)")
+    args = parser.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 sockets each side
+    env = {
+        **os.environ,
+        **RELAXED,
+        "PYCHAT_AUTH_SCRYPT_N": args.scrypt_n,
+        "PYTHONPATH": str(Path(args.tree).resolve()),
+    }
+    if args.unit_malloc:
+        env.update(UNIT_MALLOC)
+    with tempfile.TemporaryDirectory(prefix="pychat-login-bench-") as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        proc, url = start_server(data, env)
+        try:
+            asyncio.run(run(url, proc.pid, args.logins, args.concurrency, not args.no_sockets))
+        finally:
+            proc.terminate()
+            proc.wait(15)
+
+
+if __name__ == "__main__":
+    main()
