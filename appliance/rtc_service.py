@@ -27,6 +27,8 @@ from .rtc.credentials import (
 from .rtc.policy import PeerPolicy, canonical_address, usable_networks
 from .rtc.server import TurnServer
 from .rtc_config import TurnConfig, host_from_header, url_literal
+from .storage import users
+from .web.keys import SERVICES
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,9 @@ class TurnService:
         self.request_limits: TokenBuckets[int] = TokenBuckets(0.5, 10)
         self.relay_host = ""
         self._secret = b""
+        # Users whose credentials the TURN server refuses (deactivated accounts), as the
+        # user part of the REST username: kept in step by `account_changed`.
+        self.revoked: set[str] = set()
 
     @property
     def running(self) -> bool:
@@ -168,7 +173,7 @@ class TurnService:
         )
         server = TurnServer(
             self.config.realm,
-            auth=RestAuth(self._secret),
+            auth=RestAuth(self._secret, revoked=self.revoked.__contains__),
             peer_filter=self.policy,
             listen=self.config.listen,
             relay_host=self.relay_host,
@@ -182,6 +187,23 @@ class TurnService:
                            f"{exc.strerror}") from None  # fmt: skip
         self.server = server
         log.info("TURN peers allowed in: %s", _networks(self.policy.current))
+
+    def account_changed(self, user_id: int, deactivated: bool) -> None:
+        """A deactivated user's credentials stop working at once, and the relays they hold
+        close; credentials work again when the account is reactivated."""
+        user = str(user_id)
+        if not deactivated:
+            self.revoked.discard(user)
+            return
+        self.revoked.add(user)
+        if self.server is None:
+            return
+        table = self.server.handler.table
+        ended = [a.five_tuple for a in table if a.credential.user == user]
+        for five_tuple in ended:
+            table.remove(five_tuple)
+        if ended:
+            log.info("TURN: ended %d allocation(s) of deactivated user %s", len(ended), user)
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -213,6 +235,11 @@ def turn_ctx(service: TurnService) -> Callable[[web.Application], AsyncIterator[
     """The cleanup context: start after the database, stop before it closes."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        svc = app[SERVICES]
+        service.revoked.update(
+            str(row["id"]) for row in await users.all_users(svc.db) if row["deactivated"]
+        )
+        svc.account_listeners.append(service.account_changed)
         if not service.enabled:
             if service.config.external is not None:
                 await service.load_secret()  # signs credentials for the other device

@@ -71,16 +71,25 @@ class Credential:
 
 
 class RestAuth:
-    """Checks TURN REST usernames: not expired, then derives the long-term key.
+    """Checks TURN REST usernames: not expired, not revoked, then derives the long-term key.
 
-    ``clock`` is wall-clock time (the expiry in the username is Unix time).
+    ``clock`` is wall-clock time (the expiry in the username is Unix time). ``revoked``
+    says whether a user's credentials no longer count (a deactivated account), however
+    long they had to run.
     """
 
-    def __init__(self, secret: bytes, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        clock: Clock = time.time,
+        revoked: Callable[[str], bool] | None = None,
+    ) -> None:
         if len(secret) < MIN_SECRET_BYTES:
             raise ValueError(f"TURN secret must be at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
         self._clock = clock
+        self._revoked = revoked
 
     def lookup(self, username: str, realm: str) -> Credential | None:
         expiry_text, sep, user = username.partition(":")
@@ -91,6 +100,8 @@ class RestAuth:
         if not user.isprintable():
             return None
         if int(expiry_text) <= self._clock():
+            return None
+        if self._revoked is not None and self._revoked(user):
             return None
         password = rest_password(self._secret, username)
         return Credential(user, username, long_term_key(username, realm, password))
