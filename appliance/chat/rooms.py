@@ -1,4 +1,11 @@
-"""Room actions: create, rename, topic, join, leave, invite, remove; the room list."""
+"""Room actions: create, rename, topic, join, leave, invite, remove; the room list.
+
+Caps are checked whenever someone is added to a room, not only when a room is made
+(issue 13): `limits.rooms_per_user` on every membership, `limits.members_per_room` on every
+room but `general`, both inside the write transaction so parallel requests cannot pass
+them together. Others may fill only part of someone's rooms (`_pushed_cap`), and rooms are
+created at a limited rate per account.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,9 @@ from typing import Any
 
 from ..access import access_room
 from ..db import Tx
-from ..errors import BadRequest, Conflict, Forbidden, NotFound
-from ..storage import rooms, users
+from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
+from ..storage import Reader, rooms, users
+from ..storage import settings as stored_settings
 from ..storage.uploads import avatar_url
 from .accounts import Session
 from .services import Services
@@ -80,6 +88,59 @@ async def _active_users(svc: Services, user_ids: list[int]) -> list[int]:
     return wanted
 
 
+def _take_create_token(svc: Services, user_id: int) -> None:
+    wait = svc.room_creates.take(user_id, svc.clock())
+    if wait > 0:
+        raise RateLimited(
+            "You are creating rooms too fast (limits.room_creates_per_minute); wait a moment.",
+            retry_after_s=wait,
+        )
+
+
+def _pushed_cap(cap: int) -> int:
+    """Others may add someone to rooms only while she is in fewer than this: the rest of
+    limits.rooms_per_user stays hers, so colleagues cannot stop her making or joining rooms."""
+    return cap - max(1, cap // 10)
+
+
+async def _check_rooms_per_user(tx: Reader, svc: Services, actor: int, adding: list[int]) -> None:
+    """Conflict naming the limit when one of `adding` is in too many rooms to be added to
+    another: the actor herself up to limits.rooms_per_user, others up to _pushed_cap."""
+    cap = svc.settings.limits.rooms_per_user
+    counts = await rooms.room_counts(tx, adding)
+    full = [u for u in adding if counts.get(u, 0) >= (cap if u == actor else _pushed_cap(cap))]
+    if not full:
+        return
+    from ..echo_bot.account import ECHO_USER  # late: the echo bot's module imports this one
+
+    echo = await stored_settings.get(tx, ECHO_USER)
+    full = [u for u in full if str(u) != echo]  # Echo is in a direct room with everyone
+    if not full:
+        return
+    if actor in full:
+        raise Conflict(
+            f"You are already in {cap} rooms, the most one account may be in"
+            " (limits.rooms_per_user); leave some first."
+        )
+    user = await users.get(tx, full[0])
+    who = str(user["username"]) if user is not None else f"User {full[0]}"
+    raise Conflict(
+        f"{who} is in too many rooms for others to add them to more: people may add"
+        f" someone to {_pushed_cap(cap)} of the {cap} rooms an account may be in"
+        " (limits.rooms_per_user)."
+    )
+
+
+async def _check_capacity(tx: Reader, svc: Services, room: sqlite3.Row, adding: int) -> None:
+    """Conflict when `adding` more members would take the room past
+    limits.members_per_room; `general` has no cap, as every account joins it."""
+    if room["kind"] == "channel" and str(room["name"]).lower() == GENERAL:
+        return
+    limit = svc.settings.limits.members_per_room
+    if await rooms.member_count(tx, int(room["id"])) + adding > limit:
+        raise Conflict(f"A room may have at most {limit} members (limits.members_per_room).")
+
+
 async def create_room(
     svc: Services,
     creator: int,
@@ -92,13 +153,13 @@ async def create_room(
     if kind not in KINDS:
         raise BadRequest("kind must be channel, private or direct.")
     limit = svc.settings.limits
-    if len(member_ids) + 1 > limit.members_per_room:
-        raise BadRequest(f"A room may have at most {limit.members_per_room} members.")
-    if len(svc.hub.rooms_of(creator)) >= limit.rooms_per_user:
-        raise Conflict(f"You are already in {limit.rooms_per_user} rooms, the most allowed.")
-    members = await _active_users(svc, [creator, *member_ids])
+    if len(set(member_ids) | {creator}) > limit.members_per_room:
+        raise BadRequest(
+            f"A room may have at most {limit.members_per_room} members (limits.members_per_room)."
+        )
     direct_key = None
     if kind == "direct":
+        members = await _active_users(svc, [creator, *member_ids])
         if len(members) < 2:
             raise BadRequest("A direct conversation needs at least one other person.")
         direct_key = ",".join(map(str, members))
@@ -106,9 +167,12 @@ async def create_room(
         if existing is not None:
             return await _room_api(svc.db, int(existing["id"]), creator), False
         room_name, room_topic = "", ""
+        _take_create_token(svc, creator)
     else:
         room_name = clean_name(name, required=True)
         room_topic = clean_topic(topic)
+        _take_create_token(svc, creator)
+        members = await _active_users(svc, [creator, *member_ids])
     now = svc.now_ms()
 
     async def job(tx: Tx) -> tuple[dict[str, Any], bool]:
@@ -117,6 +181,7 @@ async def create_room(
             again = await rooms.by_direct_key(tx, direct_key)
             if again is not None:
                 return await _room_api(tx, int(again["id"]), creator), False
+        await _check_rooms_per_user(tx, svc, creator, members)
         room_id = await rooms.insert(tx, kind, room_name, room_topic, direct_key, creator, now)
         for uid in members:
             role = "owner" if uid == creator and kind != "direct" else "member"
@@ -136,6 +201,7 @@ async def create_general(tx: Tx, admin_id: int, now: int) -> None:
 
 
 async def join_general(tx: Tx, user_id: int, now: int) -> None:
+    """A new account joins `general` (no caps: it is in no room yet, and general has none)."""
     row = await tx.fetchone(
         "SELECT id FROM rooms WHERE kind = 'channel' AND name = ? COLLATE NOCASE", (GENERAL,)
     )
@@ -170,27 +236,31 @@ async def join(svc: Services, user_id: int, room_id: int) -> dict[str, Any]:
     if row is None or (row["kind"] != "channel" and not svc.hub.is_member(user_id, room_id)):
         raise NotFound("No such room.")
     if not svc.hub.is_member(user_id, room_id):
-        await _check_capacity(svc, room_id, 1)
         now = svc.now_ms()
-        await svc.db.write(lambda tx: _add(tx, room_id, user_id, now))
+
+        async def job(tx: Tx) -> None:
+            if await rooms.role(tx, room_id, user_id) is not None:
+                return  # joined meanwhile (another tab)
+            await _check_rooms_per_user(tx, svc, user_id, [user_id])
+            await _check_capacity(tx, svc, row, 1)
+            await _add(tx, room_id, user_id, now)
+
+        await svc.db.write(job)
     return await _room_api(svc.db, room_id, user_id)
-
-
-async def _check_capacity(svc: Services, room_id: int, adding: int) -> None:
-    limit = svc.settings.limits.members_per_room
-    if len(svc.hub.members(room_id)) + adding > limit:
-        raise Conflict(f"A room may have at most {limit} members.")
 
 
 async def add_members(
     svc: Services, actor: int, room_id: int, user_ids: list[int]
 ) -> dict[str, Any]:
-    await _room_for_change(svc, actor, room_id)
+    row = await _room_for_change(svc, actor, room_id)
     wanted = [u for u in await _active_users(svc, user_ids) if not svc.hub.is_member(u, room_id)]
-    await _check_capacity(svc, room_id, len(wanted))
     now = svc.now_ms()
 
     async def job(tx: Tx) -> None:
+        if not wanted:
+            return
+        await _check_rooms_per_user(tx, svc, actor, wanted)
+        await _check_capacity(tx, svc, row, len(wanted))
         for uid in wanted:
             await _add(tx, room_id, uid, now)
 

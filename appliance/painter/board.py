@@ -4,6 +4,9 @@ Pure: no I/O. `plan` decides what adding an op does (a new seq, and when the boa
 outgrow its limits, which ops to fold away first); `apply` makes it so once it is durable.
 Folding keeps exactly `ops.visible(...)`, so it never changes the picture: only hidden ops,
 undo/redo records and whatever an earlier `clear` wiped go.
+
+Each board also keeps what its ops cost in memory, per author (`costs`), so the
+painter can hold all open boards, and each person's share of them, under a budget.
 """
 
 from __future__ import annotations
@@ -15,6 +18,17 @@ from typing import Any
 
 from ..errors import Forbidden, NotFound, TooLarge
 from . import ops as paint_ops
+
+# What a parsed op takes in memory beyond its stored JSON (measured with tracemalloc on
+# CPython 3.11): about 1 KB of dict and strings for any op, and a float object and a list
+# slot (32 bytes) for each coordinate, where JSON spends about 7 bytes.
+OP_OVERHEAD = 1024
+NUMBER_BYTES = 32
+
+
+def op_cost(op: dict[str, Any], size: int) -> int:
+    """The memory an op of `size` stored bytes is counted as (a little more than it takes)."""
+    return size + OP_OVERHEAD + NUMBER_BYTES * len(op.get("points", ()))
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class Board:
     sizes: dict[int, int] = field(default_factory=dict)  # seq → stored bytes
     by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     bytes: int = 0
+    costs: dict[int, int] = field(default_factory=dict)  # author → op_cost of their ops
 
     @classmethod
     def load(cls, room_id: int, seq: int, rows: list[tuple[int, str]]) -> Board:
@@ -58,6 +73,8 @@ class Board:
         self.sizes[op["seq"]] = size
         self.by_id[op["id"]] = op
         self.bytes += size
+        author = int(op["author"])
+        self.costs[author] = self.costs.get(author, 0) + op_cost(op, size)
 
     def check_history(self, op: dict[str, Any]) -> None:
         """undo/redo name an op on this board that their author drew."""
@@ -69,12 +86,15 @@ class Board:
         if target["author"] != op["author"]:
             raise Forbidden("Only its author can undo or redo an operation.")
 
-    def plan(self, op: dict[str, Any], limits: BoardLimits) -> Plan:
+    def plan(self, op: dict[str, Any], limits: BoardLimits, *, fold: bool = False) -> Plan:
+        """Add `op` as it is, or, when the board would outgrow `limits` (or `fold` asks for
+        it: a memory budget is reached), after folding the board."""
         seq = self.seq + 1
         text = encode(op)
         size = len(text.encode())
         numbered = {**op, "seq": seq}
-        if len(self.ops) + 1 <= limits.max_ops and self.bytes + size <= limits.max_bytes:
+        fits = len(self.ops) + 1 <= limits.max_ops and self.bytes + size <= limits.max_bytes
+        if fits and not fold:
             return Plan(seq, numbered, text, store=True)
         kept = paint_ops.visible([*self.ops, numbered])
         kept_seqs = {k["seq"] for k in kept}
@@ -84,12 +104,31 @@ class Board:
         drop = tuple(o["seq"] for o in self.ops if o["seq"] not in kept_seqs)
         return Plan(seq, numbered, text, store=seq in kept_seqs, drop=drop)
 
+    def growth(self, plan: Plan) -> dict[int, int]:
+        """How `apply(plan)` changes each author's cost (positive: more memory)."""
+        delta: dict[int, int] = {}
+        if plan.drop:
+            dropped = set(plan.drop)
+            for op in self.ops:
+                if op["seq"] in dropped:
+                    author = int(op["author"])
+                    delta[author] = delta.get(author, 0) - op_cost(op, self.sizes[op["seq"]])
+        if plan.store:
+            author = int(plan.op["author"])
+            delta[author] = delta.get(author, 0) + op_cost(plan.op, len(plan.text.encode()))
+        return delta
+
     def apply(self, plan: Plan) -> None:
         if plan.drop:
             dropped = set(plan.drop)
             for op in self.ops:
                 if op["seq"] in dropped:
-                    self.bytes -= self.sizes.pop(op["seq"])
+                    size = self.sizes.pop(op["seq"])
+                    self.bytes -= size
+                    author = int(op["author"])
+                    self.costs[author] -= op_cost(op, size)
+                    if not self.costs[author]:
+                        del self.costs[author]
                     self.by_id.pop(op["id"], None)
             self.ops = [op for op in self.ops if op["seq"] not in dropped]
         if plan.store:

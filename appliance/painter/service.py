@@ -5,6 +5,13 @@ leaves. Ops of one board are added one at a time (a lock per board), each acknow
 sent to the other viewers only after its commit, so memory always equals the database and
 every viewer sees ops in seq order. Cursors and strokes being drawn are ephemeral: relayed
 to the other viewers, never stored, rate-limited per socket.
+
+Memory: the boards held are counted (`board.op_cost`) as they are loaded, grow (counted
+before the write, so parallel ops on other boards cannot pass a budget together) and are
+dropped. Every op that would grow them is checked against `painter.memory_bytes` for all
+of them and `painter.user_bytes` for its author's ops on them, not only the opening of a
+board: a board opened small could otherwise grow without bound (issue 13). Over a budget,
+the board is folded first, so `clear` and `undo` still go through.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from ..hub import Connection
 from ..ratelimit import TokenBuckets
 from ..storage import boards as stored
 from . import ops as paint_ops
-from .board import Board, BoardLimits
+from .board import Board, BoardLimits, Plan
 
 LIVE_PER_SECOND = 40.0  # cursor moves and stroke chunks a socket may relay (both together)
 LIVE_BURST = 80
@@ -45,11 +52,14 @@ class Painter:
         self.op_limits = paint_ops.OpLimits(cfg.max_points, cfg.image_chars)
         self.board_limits = BoardLimits(cfg.max_ops, cfg.max_bytes)
         self.memory_bytes = cfg.memory_bytes
+        self.user_bytes = cfg.user_bytes
         # A page of ops in one reply: well under what a socket may hold unsent.
         self.page_bytes = max(4096, min(256 * 1024, svc.settings.ws.send_buffer_bytes // 4))
         self.open_boards: dict[int, _Open] = {}
         self.loading: dict[int, asyncio.Task[Board]] = {}
         self.by_conn: dict[int, set[int]] = {}  # conn id → rooms it has open
+        self.held = 0  # op cost of the boards in open_boards
+        self.held_by: dict[int, int] = {}  # author → their part of `held`
         self.op_buckets: TokenBuckets[int] = TokenBuckets(cfg.ops_per_second, cfg.ops_burst)
         self.live_buckets: TokenBuckets[int] = TokenBuckets(LIVE_PER_SECOND, LIVE_BURST)
         svc.hub.on_unregister.append(self.forget)
@@ -72,9 +82,25 @@ class Painter:
                 task.add_done_callback(lambda _: self.loading.pop(room_id, None))
             board = await asyncio.shield(task)
             current = self.open_boards.get(room_id)
-            if current is None or current.board is board:
+            if current is not None and current.board is board:
+                return current
+            if current is None:
                 # Loaded (or loaded and already dropped again: this caller keeps it).
-                return self.open_boards.setdefault(room_id, _Open(board))
+                return self._hold(room_id, board)
+
+    def _hold(self, room_id: int, board: Board) -> _Open:
+        live = self.open_boards[room_id] = _Open(board)
+        self._count(board.costs, 1)
+        return live
+
+    def _count(self, costs: dict[int, int], sign: int) -> None:
+        for author, cost in costs.items():
+            self.held += sign * cost
+            left = self.held_by.get(author, 0) + sign * cost
+            if left:
+                self.held_by[author] = left
+            else:
+                self.held_by.pop(author, None)
 
     async def _load(self, room_id: int) -> Board:
         seq, rows = await stored.load(self.svc.db, room_id)
@@ -90,9 +116,12 @@ class Painter:
         if conn.closed:
             self._drop_if_idle(room_id, live)
             raise NotFound("That socket is closed.")
-        if not live.viewers and self.bytes_in_memory() > self.memory_bytes:
+        if not live.viewers and self.held > self.memory_bytes:
             self._drop_if_idle(room_id, live)
-            raise TooLarge("Too many big boards are open on this server; try again later.")
+            raise TooLarge(
+                "Too many big boards are open on this server (painter.memory_bytes);"
+                " try again later."
+            )
         live.viewers[conn.id] = conn
         self.by_conn.setdefault(conn.id, set()).add(room_id)
         board = live.board
@@ -102,10 +131,6 @@ class Painter:
             "board": {"seq": board.seq, "ops": ops, "next": next_seq},
             "viewers": self._viewer_list(live),
         }
-
-    def bytes_in_memory(self) -> int:
-        """Stored size of the boards held open (their JSON: memory is a few times more)."""
-        return sum(live.board.bytes for live in self.open_boards.values())
 
     def page(self, conn: Connection, room_id: int, after: int, until: int) -> dict[str, Any]:
         live = self._viewing(conn, room_id)
@@ -137,6 +162,7 @@ class Painter:
     def _drop_if_idle(self, room_id: int, live: _Open) -> None:
         if not live.viewers and not live.busy and self.open_boards.get(room_id) is live:
             del self.open_boards[room_id]
+            self._count(live.board.costs, -1)
 
     def _viewing(self, conn: Connection, room_id: int) -> _Open:
         self._member(conn, room_id)
@@ -164,14 +190,20 @@ class Painter:
                         raise Conflict("Another operation on this board has that id.")
                     return {"seq": earlier["seq"]}
                 board.check_history(op)
-                plan = board.plan(op, self.board_limits)
+                plan, growth = self._plan(board, op)
                 now = self.svc.now_ms()
                 row = (op["id"], conn.user_id, plan.text) if plan.store else None
 
                 async def job(tx: Tx) -> None:
                     await stored.save_op(tx, room_id, plan.seq, now, op=row, drop=plan.drop)
 
-                await self.svc.db.write(job)
+                # Counted before the write, so ops on other boards meanwhile see it.
+                self._count(growth, 1)
+                try:
+                    await self.svc.db.write(job)
+                except BaseException:
+                    self._count(growth, -1)
+                    raise
                 board.apply(plan)
                 frame = {"type": "paint.op", "room": room_id, "op": plan.op, "seq": plan.seq}
                 self._relay(room_id, live, wire.frame(frame), skip=conn.id)
@@ -179,6 +211,36 @@ class Painter:
         finally:
             live.busy -= 1
             self._drop_if_idle(room_id, live)
+
+    def _plan(self, board: Board, op: dict[str, Any]) -> tuple[Plan, dict[int, int]]:
+        """The board's plan for `op` and how it changes each author's cost: folded first
+        when it would take the open boards past a budget; TooLarge naming the budget when
+        even the folded board is over it."""
+        plan = board.plan(op, self.board_limits)
+        growth = board.growth(plan)
+        over = self._over_budget(growth, op["author"])
+        if over is not None and not plan.drop:
+            plan = board.plan(op, self.board_limits, fold=True)
+            growth = board.growth(plan)
+            over = self._over_budget(growth, op["author"])
+        if over is not None:
+            raise TooLarge(over)
+        return plan, growth
+
+    def _over_budget(self, growth: dict[int, int], author: int) -> str | None:
+        total = sum(growth.values())
+        if total > 0 and self.held + total > self.memory_bytes:
+            return (
+                "The boards open on this server use all the memory they may"
+                " (painter.memory_bytes); clear or undo some drawing, or try again later."
+            )
+        mine = growth.get(author, 0)
+        if mine > 0 and self.held_by.get(author, 0) + mine > self.user_bytes:
+            return (
+                "You have drawn as much as one person may on the boards open now"
+                " (painter.user_bytes); clear or undo some of your drawing to go on."
+            )
+        return None
 
     # -- ephemeral -----------------------------------------------------------------------
 

@@ -90,6 +90,25 @@ async def member_ids(db: Reader, room_id: int) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
+async def member_count(db: Reader, room_id: int) -> int:
+    row = await db.fetchone("SELECT count(*) FROM members WHERE room_id = ?", (room_id,))
+    return int(row[0]) if row is not None else 0
+
+
+async def room_counts(db: Reader, user_ids: list[int]) -> dict[int, int]:
+    """How many rooms each of `user_ids` is in (absent: none); members_user is the index."""
+    found: dict[int, int] = {}
+    for start in range(0, len(user_ids), 500):
+        chunk = user_ids[start : start + 500]
+        rows = await db.fetchall(
+            f"SELECT user_id, count(*) FROM members WHERE user_id IN ({placeholders(len(chunk))})"
+            " GROUP BY user_id",
+            chunk,
+        )
+        found.update((int(r[0]), int(r[1])) for r in rows)
+    return found
+
+
 async def all_memberships(db: Reader) -> list[tuple[int, int]]:
     rows = await db.fetchall("SELECT room_id, user_id FROM members")
     return [(int(r[0]), int(r[1])) for r in rows]

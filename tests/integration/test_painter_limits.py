@@ -178,22 +178,89 @@ async def test_one_socket_opens_only_a_few_boards(make_user: UserFactory) -> Non
     await open_board(a, rooms[4])  # opening an open board again is fine
 
 
+PNG_40K = "data:image/png;base64," + "QUJD" * 10_000  # about 41 KB counted in memory
+
+
+def image(name: str) -> dict[str, Any]:
+    return {"id": name, "kind": "image", "points": [0, 0, 9, 9], "src": PNG_40K}
+
+
 async def test_the_server_holds_only_so_many_open_boards(
     make_server: Callable[..., Server],
 ) -> None:
     srv = make_server({**RELAXED, "PYCHAT_PAINTER_MEMORY_BYTES": "65536"})
-    png = "data:image/png;base64," + "QUJD" * 10_000  # 40 KB each
     async for make in people_on(srv.url):
         alice, bob = await make("alice"), await make("bob")
         big, other = (await new_room(alice, bob))["id"], (await new_room(bob))["id"]
         a, b = await alice.connect(), await bob.connect()
         await open_board(a, big)
+        await add(a, big, image("big"))
+        await a.ok({"type": "paint.close", "room": big})  # out of memory again
+        await open_board(b, other)
+        await add(b, other, image("other"))
+        # Loading the big board would take the boards held past 64 KiB: refused, while
+        # the open one can still be viewed.
+        assert (await a.error({"type": "paint.open", "room": big}))["code"] == "too_large"
+        assert len((await open_board(await bob.connect(), other))["ops"]) == 1
+        await b.ok({"type": "paint.close", "room": other})
+        assert (await a.error({"type": "paint.open", "room": big}))["code"] == "too_large"
+        await bob.sockets[-1].ok({"type": "paint.close", "room": other})
+        assert len((await open_board(a, big))["ops"]) == 1
+
+
+async def test_open_boards_cannot_grow_past_the_servers_memory_budget(
+    make_server: Callable[..., Server],
+) -> None:
+    srv = make_server({**RELAXED, "PYCHAT_PAINTER_MEMORY_BYTES": "131072"})
+    async for make in people_on(srv.url):
+        alice, bob = await make("alice"), await make("bob")
+        first, second = (await new_room(alice))["id"], (await new_room(bob))["id"]
+        a, b = await alice.connect(), await bob.connect()
+        # Both open while empty: opening was the only check, and it passed.
+        await open_board(a, first)
+        await open_board(b, second)
         for n in range(2):
-            op = {"id": f"img{n}", "kind": "image", "points": [0, 0, 9, 9], "src": png}
-            await add(a, big, op)
-        # 80 KB held open: another board cannot be loaded, the open one can still be viewed.
-        assert (await b.error({"type": "paint.open", "room": other}))["code"] == "too_large"
-        assert len((await open_board(b, big))["ops"]) == 2
-        for sock in (a, b):
-            await sock.ok({"type": "paint.close", "room": big})
-        assert (await open_board(b, other))["ops"] == []
+            await add(a, first, image(f"a{n}"))
+        await add(b, second, image("b0"))
+        # A fourth picture would take the open boards past 128 KiB: refused, clearly.
+        error = await b.error({"type": "paint.op", "room": second, "op": image("b1")})
+        assert error["code"] == "too_large" and "painter.memory_bytes" in error["message"]
+        # Small drawing still fits. A clear makes room on the board it clears (the board
+        # is folded to what shows when the budget is reached), closing a board frees it all.
+        await add(b, second, stroke(1, 2, 3, 4))
+        await add(b, second, {"id": "wipe", "kind": "clear"})
+        await add(b, second, image("b1"))
+        assert stored_ops(srv.data, second) == 1
+        error = await b.error({"type": "paint.op", "room": second, "op": image("b2")})
+        assert error["code"] == "too_large"
+        await a.ok({"type": "paint.close", "room": first})
+        await add(b, second, image("b2"))
+        board = await open_board(await bob.connect(), second)
+        assert [op["id"] for op in board["ops"]] == ["b1", "b2"]
+
+
+async def test_one_person_fills_only_their_share_of_the_open_boards(
+    make_server: Callable[..., Server],
+) -> None:
+    srv = make_server({**RELAXED, "PYCHAT_PAINTER_USER_BYTES": "131072"})
+    async for make in people_on(srv.url):
+        mallory, bob, carol = await make("mallory"), await make("bob"), await make("carol")
+        shared, own = (await new_room(mallory, bob))["id"], (await new_room(carol))["id"]
+        m, b, c = await mallory.connect(), await bob.connect(), await carol.connect()
+        await open_board(m, shared)
+        await open_board(b, shared)
+        await open_board(c, own)
+        for n in range(3):
+            await add(m, shared, image(f"m{n}"))
+        error = await m.error({"type": "paint.op", "room": shared, "op": image("m3")})
+        assert error["code"] == "too_large" and "painter.user_bytes" in error["message"]
+        # Others, on her board and on their own, are not held back by her.
+        await add(b, shared, image("b0"))
+        for n in range(3):
+            await add(c, own, image(f"c{n}"))
+        # Undoing her own picture gives her room again (the board folds, the picture stays).
+        await add(m, shared, {"id": "undo-m0", "kind": "undo", "target": "m0"})
+        await add(m, shared, image("m3"))
+        board = await open_board(await mallory.connect(), shared)
+        assert [op["id"] for op in board["ops"]] == ["m1", "m2", "b0", "m3"]
+        assert len((await open_board(await carol.connect(), own))["ops"]) == 3
