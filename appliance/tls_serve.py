@@ -21,6 +21,8 @@ from aiohttp import web
 
 from .config import Settings, parse_listen
 from .tls import DeviceTls
+from .web.connections import ConnectionGuard, runner_options
+from .web.guarded_site import GuardedSite
 from .web.https_redirect import build_redirect_app
 
 log = logging.getLogger(__name__)
@@ -52,19 +54,32 @@ def _url(scheme: str, address: tuple[str, int]) -> str:
 
 
 async def start_appliance_sites(
-    runner: web.AppRunner, settings: Settings, device_tls: DeviceTls, *, backlog: int = 4096
+    runner: web.AppRunner,
+    settings: Settings,
+    device_tls: DeviceTls,
+    *,
+    guard: ConnectionGuard | None = None,
+    backlog: int | None = None,
 ) -> ApplianceSites:
     """Start HTTPS for `runner`'s app with the device's SSLContext, then the plain-HTTP app
-    that redirects to it (told the port HTTPS really got, for `:0` in tests).
+    that redirects to it (told the port HTTPS really got, for `:0` in tests). Both count
+    their connections in `guard` (one made from `settings` if not given).
 
     `runner` must be set up (so `tls_renewal` has loaded a certificate)."""
+    if guard is None:
+        guard = ConnectionGuard.from_settings(settings)
     https_host, https_port = parse_listen(settings.server.https_listen, name="server.https_listen")
     http_host, http_port = parse_listen(settings.server.http_listen, name="server.http_listen")
     if device_tls.ca_fingerprint == "":
         raise RuntimeError("the certificate is not loaded: add tls_renewal() to cleanup_ctx")
     before = set(runner.addresses)
-    https = web.TCPSite(
-        runner, _bind(https_host), https_port, ssl_context=device_tls.context, backlog=backlog
+    https = GuardedSite(
+        runner,
+        _bind(https_host),
+        https_port,
+        guard=guard,
+        ssl_context=device_tls.context,
+        backlog=backlog,
     )
     await https.start()
     https_bound = next(a for a in runner.addresses if a not in before)
@@ -72,10 +87,13 @@ async def start_appliance_sites(
         build_redirect_app(device_tls, https_port=https_bound[1]),
         handle_signals=False,
         access_log=None,
+        **runner_options(settings),
     )
     await http_runner.setup()
     try:
-        await web.TCPSite(http_runner, _bind(http_host), http_port, backlog=backlog).start()
+        await GuardedSite(
+            http_runner, _bind(http_host), http_port, guard=guard, backlog=backlog
+        ).start()
     except BaseException:
         await http_runner.cleanup()
         raise
