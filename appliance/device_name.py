@@ -1,19 +1,23 @@
 """The device name rule, in one place: the name becomes `<name>.local`, a DNS label that
-mDNS announces and the certificate names."""
+mDNS announces and the certificate names, and the system hostname the root helper sets.
+The helper's rule (privileged/validate.py) is the rule: a name it would refuse is refused
+here too, so the admin hears it at once instead of the rename half-happening."""
 
 from __future__ import annotations
 
-import re
+from .privileged.validate import InvalidArgument, hostname
 
-LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 DEFAULT = "pychat"
+_RULE = (
+    "A device name is 1–63 characters of a-z, 0-9 and '-', not starting or ending with '-',"
+    " not only digits, and not a reserved name such as localhost."
+)
 
 
 def check_device_name(name: str) -> str:
     """The name in canonical form (lower case), or ValueError saying what is wrong."""
     candidate = name.strip().lower()
-    if not LABEL.fullmatch(candidate):
-        raise ValueError(
-            "A device name is 1–63 characters of a-z, 0-9 and '-', not starting or ending with '-'."
-        )
-    return candidate
+    try:
+        return hostname(candidate)
+    except InvalidArgument:
+        raise ValueError(_RULE) from None

@@ -11,12 +11,22 @@ from .db import Event
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and ±Infinity; they are not JSON and browsers cannot parse them.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# One decoder, made once. Overflowing literals (1e999) still read as inf: fields that
+# take numbers check them (schemas.json_object, painter coordinates), and dumps refuses them.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def loads(text: str) -> Any:
-    """Client JSON. ValueError for bad JSON, bad numbers, too deep nesting, and text that
-    is not Unicode (a lone surrogate escape like "\\ud800", which could not be stored or
-    echoed)."""
+    """Client JSON. ValueError for bad JSON, bad numbers (NaN, Infinity), too deep nesting,
+    and text that is not Unicode (a lone surrogate escape like "\\ud800", which could not
+    be stored or echoed)."""
     try:
-        obj = json.loads(text)
+        obj = _DECODER.decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     # Only frames with surrogate escapes pay for the check (browsers send emoji unescaped).
@@ -38,7 +48,8 @@ def utf8_length_over(text: str, limit: int) -> bool:
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    # allow_nan=False: a NaN would make a frame no browser can parse; fail here instead.
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def ws_text_frame(payload: bytes) -> bytes:

@@ -15,6 +15,8 @@ from multidict import CIMultiDict
 from ..chat import avatars, uploads
 from ..errors import BadRequest
 from ..files.kinds import serving_headers
+from . import multipart
+from . import schemas as s
 from .api_accounts import _path_id
 from .keys import SERVICES
 from .middleware import require_session
@@ -22,7 +24,6 @@ from .middleware import require_session
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
-READ_CHUNK = 1 << 16
 MULTIPART_OVERHEAD = 8192  # boundaries and part headers around the file, at most
 # no-cache: every use asks the server (a cheap 304 by ETag), so a later user of the same
 # browser never reads a file from the cache that the server would not give them.
@@ -30,28 +31,9 @@ FILE_CACHE = "private, no-cache"
 AVATAR_CACHE = "private, max-age=31536000, immutable"
 
 
-async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
-    if request.content_type != "multipart/form-data":
-        raise BadRequest("Send the file as multipart/form-data.")
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise BadRequest("Nested multipart bodies are not accepted.")
-        yield part
-
-
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    try:
-        while chunk := await part.read_chunk(READ_CHUNK):
-            yield chunk
-    except ConnectionError:
-        # The browser went away (tab closed, upload cancelled): not a server fault.
-        raise BadRequest("The upload was cut off before its end.") from None
-
-
 async def _small_text(part: BodyPartReader, limit: int) -> str:
     data = bytearray()
-    while chunk := await part.read_chunk(READ_CHUNK):
+    async for chunk in multipart.chunks(part):
         data += chunk
         if len(data) > limit:
             raise BadRequest(f"{part.name} is too long.")
@@ -59,15 +41,15 @@ async def _small_text(part: BodyPartReader, limit: int) -> str:
 
 
 def _duration(raw: str) -> int:
-    text = raw.strip()
-    if not text.isdigit() or len(text) > 12:
+    value = s.ascii_int(raw.strip(), 12)
+    if value is None:
         raise BadRequest("duration_ms must be a whole number of milliseconds.")
-    return int(text)
+    return value
 
 
 async def _file_part(request: web.Request, extras: dict[str, str]) -> BodyPartReader:
     """The `file` part, after any small fields listed in `extras` (their text goes there)."""
-    async for part in _parts(request):
+    async for part in multipart.parts(request):
         name = part.name or ""
         if name == "file":
             return part
@@ -87,7 +69,7 @@ async def upload(request: web.Request) -> web.Response:
     upload = await uploads.receive(
         svc,
         session.user_id,
-        _chunks(part),
+        multipart.chunks(part),
         name=part.filename,
         declared_type=part.headers.get(hdrs.CONTENT_TYPE, ""),
         duration_ms=_duration(extras["duration_ms"]) if extras["duration_ms"] else None,
@@ -150,7 +132,8 @@ async def download(request: web.Request) -> web.StreamResponse:
 async def put_my_avatar(request: web.Request) -> web.Response:
     session = await require_session(request)
     part = await _file_part(request, {})
-    user = await avatars.set_user_avatar(request.app[SERVICES], session.user_id, _chunks(part))
+    svc = request.app[SERVICES]
+    user = await avatars.set_user_avatar(svc, session.user_id, multipart.chunks(part))
     return web.json_response({"user": user})
 
 
@@ -168,7 +151,7 @@ async def put_room_avatar(request: web.Request) -> web.Response:
     room_id = _path_id(request, "id")
     await avatars.check_room_manager(svc, session.user_id, room_id)  # before reading the file
     part = await _file_part(request, {})
-    room = await avatars.set_room_avatar(svc, session.user_id, room_id, _chunks(part))
+    room = await avatars.set_room_avatar(svc, session.user_id, room_id, multipart.chunks(part))
     return web.json_response({"room": room})
 
 

@@ -8,20 +8,25 @@ reset, a new CA); HSTS would then lock every office browser out of the device.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import html
 import ipaddress
+import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ..netif import IPInterface, interface_addresses
 from ..tls import DeviceTls
 from ..tls_trust import TRUST_STEPS, ca_file_name
 
 DEVICE_TLS = web.AppKey("device_tls", DeviceTls)
 HTTPS_PORT = web.AppKey("https_port", int)
+OWN_HOSTS_TTL_S = 10.0  # an address added by DHCP is redirected to within seconds
 # A redirect is cached by browsers; a day lets a changed HTTPS port take effect.
 REDIRECT_MAX_AGE_S = 86400
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9](?:[a-z0-9-]{0,62}))*\.?")
@@ -45,6 +50,7 @@ _COMMON_HEADERS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger(__name__)
 
 
 def build_redirect_app(device_tls: DeviceTls, *, https_port: int) -> web.Application:
@@ -57,8 +63,12 @@ def build_redirect_app(device_tls: DeviceTls, *, https_port: int) -> web.Applica
     return app
 
 
-def add_trust_routes(app: web.Application) -> None:
+def add_trust_routes(
+    app: web.Application, addresses: Callable[[], list[IPInterface]] = interface_addresses
+) -> None:
     """`GET /ca.crt` and `GET /trust`; the HTTPS app may add them too (app[DEVICE_TLS] set)."""
+    if OWN_HOSTS not in app:
+        app[OWN_HOSTS] = OwnHosts(app[DEVICE_TLS], addresses)
     app.router.add_get("/ca.crt", ca_certificate)
     app.router.add_get("/trust", trust_page)
 
@@ -74,37 +84,93 @@ async def _headers_middleware(request: web.Request, handler: Handler) -> web.Str
     return response
 
 
-def https_origin(request: web.Request, https_port: int) -> str:
-    """`https://<host of the request, without its port>[:<https port unless 443>]`."""
-    fallback = request.app[DEVICE_TLS].name or "pychat"
-    host = _request_host(request.headers.get("Host", ""), f"{fallback}.local")
+class OwnHosts:
+    """The names and addresses this device answers to: its name, `<name>.local`, the names
+    and addresses on its certificate, and the addresses of its interfaces. Read again at
+    most every OWN_HOSTS_TTL_S, so a flood of requests costs no more interface dumps."""
+
+    def __init__(self, device_tls: DeviceTls, addresses: Callable[[], list[IPInterface]]) -> None:
+        self.device_tls = device_tls
+        self._addresses = addresses
+        self._hosts: frozenset[str] = frozenset()
+        self._read_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> frozenset[str]:
+        async with self._lock:
+            now = time.monotonic()
+            if self._read_at is None or now - self._read_at >= OWN_HOSTS_TTL_S:
+                self._hosts = await self._read()
+                self._read_at = now
+            return self._hosts
+
+    async def _read(self) -> frozenset[str]:
+        hosts: set[str] = set()
+        name = self.device_tls.name
+        if name:
+            hosts |= {name, f"{name}.local"}
+        try:
+            info = await self.device_tls.info()
+            hosts |= {n.lower() for n in info.names} | {_ip_host(a) for a in info.addresses}
+        except RuntimeError:  # no certificate loaded yet
+            pass
+        try:
+            found = await asyncio.to_thread(self._addresses)
+        except OSError as e:
+            log.warning("could not read the interface addresses: %s", e)
+            found = []
+        hosts |= {_ip_host(str(iface.ip)) for iface in found}
+        return frozenset(hosts)
+
+
+OWN_HOSTS = web.AppKey("own_hosts", OwnHosts)
+
+
+def _ip_host(address: str) -> str:
+    """An IP address as it appears in a Host header (IPv6 in brackets, compressed)."""
+    ip = ipaddress.ip_address(address)
+    return f"[{ip}]" if ip.version == 6 else str(ip)
+
+
+async def https_origin(request: web.Request, https_port: int) -> str:
+    """`https://<host of the request, without its port>[:<https port unless 443>]`, when
+    that host is one of the device's own names or addresses; else its canonical name, so a
+    forged Host header never sends a browser (and what it posts) to another machine."""
+    canonical = f"{request.app[DEVICE_TLS].name or 'pychat'}.local"
+    host = _request_host(request.headers.get("Host", ""))
+    if host is None or host not in await request.app[OWN_HOSTS].get():
+        host = canonical
     return f"https://{host}" + ("" if https_port == 443 else f":{https_port}")
 
 
-def _request_host(raw: str, fallback: str) -> str:
-    """The host named by a Host header, or `fallback` when it is missing or malformed (a
-    redirect never carries anything but a host name or an IP literal)."""
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _request_host(raw: str) -> str | None:
+    """The host named by a Host header, without its port, or None when it is missing or
+    malformed (a redirect never carries anything but a host name or an IP literal)."""
     raw = raw.strip().lower()
     if raw.startswith("["):
         literal, _, rest = raw[1:].partition("]")
-        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
-            return fallback
+        if rest and not (rest.startswith(":") and _digits(rest[1:])):
+            return None
         try:
             return f"[{ipaddress.IPv6Address(literal)}]"
         except ValueError:
-            return fallback
+            return None
     host, _, port = raw.partition(":")
-    if port and not port.isdigit():
-        return fallback
+    if port and not _digits(port):
+        return None
     if len(host) <= 253 and _HOSTNAME.fullmatch(host):
-        return host
-    return fallback
+        return host.rstrip(".")
+    return None
 
 
 async def redirect_to_https(request: web.Request) -> web.StreamResponse:
     """301 for GET and HEAD (understood by every client); 308 otherwise, so a POST stays a
     POST. Cached for a day only: the HTTPS port or the CA may change."""
-    location = https_origin(request, request.app[HTTPS_PORT]) + request.rel_url.raw_path_qs
+    location = await https_origin(request, request.app[HTTPS_PORT]) + request.rel_url.raw_path_qs
     status = 301 if request.method in ("GET", "HEAD") else 308
     return web.Response(
         status=status,
@@ -131,7 +197,7 @@ async def trust_page(request: web.Request) -> web.StreamResponse:
     port = request.app.get(HTTPS_PORT)
     if port is None:  # served by the HTTPS app itself
         port = int(request.url.port or 443) if request.secure else 443
-    origin = https_origin(request, port)
+    origin = await https_origin(request, port)
     file_name = ca_file_name(device_tls.name)
     sections = []
     for entry in TRUST_STEPS:

@@ -7,7 +7,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.helpers import parse_mimetype
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .. import wire
 from ..chat import accounts, setup
@@ -18,6 +20,7 @@ from ..errors import (
     Forbidden,
     SetupRequired,
     Unauthorized,
+    disk_full,
     internal_error_body,
 )
 from .keys import SERVICES, SESSION_COOKIE
@@ -25,6 +28,7 @@ from .keys import SERVICES, SESSION_COOKIE
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 # Routes that read a multipart upload themselves (streamed, size-limited). Forms from other
 # sites cannot use them: a browser sends their Origin (refused) and no SameSite=Lax cookie.
 MULTIPART_PATHS = frozenset(
@@ -64,7 +68,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         message = e.reason if e.status != 413 else f"The request is too large: {e.text}"
         body = {"error": {"code": code, "message": message}}
         return web.json_response(body, status=e.status)
-    except Exception:
+    except Exception as e:
+        full = disk_full(e)
+        if full is not None:
+            # Not a bug: one line, not a traceback per refused write.
+            log.warning("%s %s refused: the disk is full", request.method, request.path)
+            return error_response(full)
         log.exception("unhandled error in %s %s", request.method, request.path)
         return web.json_response(internal_error_body(), status=500)
 
@@ -99,12 +108,44 @@ def check_origin(request: web.Request) -> None:
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """State-changing API calls: our own Origin only, and JSON (forms cannot send it)."""
-    if request.method in STATE_CHANGING and request.path.startswith("/api/"):
-        check_origin(request)
-        if request.can_read_body and not _body_type_accepted(request):
-            raise BadRequest("Send the request body as application/json.", code="bad_request")
+    """State-changing API calls: our own Origin only, and JSON (forms cannot send it).
+    Any body: a charset and multipart boundary its reader can use; pages' forms parsed here."""
+    if request.method in STATE_CHANGING:
+        if request.path.startswith("/api/"):
+            check_origin(request)
+            if request.can_read_body and not _body_type_accepted(request):
+                raise BadRequest("Send the request body as application/json.", code="bad_request")
+        if request.can_read_body:
+            check_body_type(request)
+            if request.content_type in FORM_TYPES and not request.path.startswith("/api/"):
+                await _read_form(request)
     return await handler(request)
+
+
+async def _read_form(request: web.Request) -> None:
+    """Parse a form (the setup wizard's pages) here, where a malformed one is a 400;
+    aiohttp keeps the result, so the handler's own `request.post()` reads it from there."""
+    try:
+        await request.post()
+    except (ValueError, LookupError, KeyError, HttpProcessingError):
+        raise BadRequest("The form could not be read: send it as a browser would.") from None
+
+
+def check_body_type(request: web.Request) -> None:
+    """A body every reader can decode: a real text charset and, for multipart, a boundary
+    (checked here once, cheaply, rather than failing deep inside some handler's parser)."""
+    charset = request.charset
+    if charset is not None:
+        try:
+            b"".decode(charset)  # LookupError for unknown names and for rot13, hex, zlib...
+        except (LookupError, ValueError):
+            raise BadRequest(f"Unknown charset: {charset[:40]!r}. Send UTF-8.") from None
+    if request.content_type.startswith("multipart/"):
+        boundary = parse_mimetype(request.headers.get(hdrs.CONTENT_TYPE, "")).parameters.get(
+            "boundary", ""
+        )
+        if not 1 <= len(boundary) <= 70:  # RFC 2046 §5.1.1
+            raise BadRequest("A multipart body needs a boundary of 1 to 70 characters.")
 
 
 def _body_type_accepted(request: web.Request) -> bool:
@@ -118,10 +159,18 @@ def _body_type_accepted(request: web.Request) -> bool:
 async def read_json(request: web.Request) -> Any:
     if not request.can_read_body:
         return {}
+    raw = await request.read()
     try:
-        return wire.loads(await request.text())
+        # JSON is UTF-8 (RFC 8259); a declared charset is honoured only if it is a real one.
+        text = raw.decode(request.charset or "utf-8")
+    except LookupError:
+        raise BadRequest("Unknown charset: send JSON as UTF-8.") from None
     except ValueError:
-        # Bad JSON, bad UTF-8, too deep, numbers of more than 4300 digits, lone surrogates.
+        raise BadRequest("The body is not text in its declared charset.") from None
+    try:
+        return wire.loads(text)
+    except ValueError:
+        # Bad JSON, too deep, numbers of more than 4300 digits, lone surrogates, NaN.
         raise BadRequest("The body is not valid JSON of Unicode text.") from None
 
 

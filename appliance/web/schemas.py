@@ -6,11 +6,12 @@ not given) or raises BadRequest naming the field.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadRequest
+from ..errors import BadRequest, NotFound
 
 MAX_ID = (1 << 63) - 1
 
@@ -73,7 +74,24 @@ def json_object(name: str, value: Any) -> dict[str, Any]:
     """An opaque JSON object passed through (its size is bounded by the frame limit)."""
     if not isinstance(value, dict):
         raise BadRequest(f"{name} must be an object.")
+    if not _all_finite(value):
+        # 1e999 reads as Infinity, which is not JSON: no browser could read it relayed.
+        raise BadRequest(f"{name} has a number too large to represent.")
     return value
+
+
+def _all_finite(value: Any) -> bool:
+    stack = [value]  # iterative: the object may be nested as deep as the parser allows
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 ID = Field(_id)
@@ -107,11 +125,29 @@ def validate(
     return out
 
 
+def ascii_int(raw: str, max_digits: int) -> int | None:
+    """`raw` as a non-negative integer if it is 1 to `max_digits` ASCII digits, else None.
+    (str.isdigit() also accepts '²', which int() refuses, and Arabic-Indic digits, which
+    int() reads as numbers.)"""
+    if not 0 < len(raw) <= max_digits or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
+
+
+def path_id(raw: str) -> int:
+    """An id from the URL path: anything but a positive decimal number is nothing here."""
+    value = ascii_int(raw, 18)
+    if not value:
+        raise NotFound("Nothing here.")
+    return value
+
+
 def query_int(query: Any, name: str, low: int, high: int, default: int | None) -> int | None:
     """An integer from the query string, within bounds."""
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
+    value = ascii_int(raw, 19)
+    if value is None or not low <= value <= high:
         raise BadRequest(f"{name} must be an integer from {low} to {high}.")
-    return int(raw)
+    return value

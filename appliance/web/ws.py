@@ -13,7 +13,15 @@ from .. import wire
 from ..access import may_see_event
 from ..chat import messages
 from ..chat.services import Services
-from ..errors import AppError, BadRequest, NotFound, RateLimited, TooLarge, internal_error_body
+from ..errors import (
+    AppError,
+    BadRequest,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    disk_full,
+    internal_error_body,
+)
 from ..hub import Connection
 from ..storage import events
 from . import schemas as s
@@ -139,6 +147,10 @@ def command_table(svc: Services) -> dict[str, Spec]:
 def _error_body(e: BaseException) -> dict[str, Any]:
     if isinstance(e, AppError):
         return e.body()
+    full = disk_full(e)
+    if full is not None:
+        log.warning("a websocket command was refused: the disk is full")  # not a bug
+        return full.body()
     log.error("websocket command failed", exc_info=e)
     return internal_error_body()
 

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import aiohttp
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from appliance.app import build_app
+from appliance.config import load_settings
+from appliance.web import ws
 from tests.client import WAIT, Client, Socket
-from tests.conftest import UserFactory, new_room
-from tests.server import Server
+from tests.conftest import USER_PASSWORD, People, UserFactory, new_room, people_on
+from tests.server import ADMIN_PASSWORD, Server
 
 Frame = dict[str, Any]
 
@@ -34,6 +42,7 @@ ERROR_CODES = {
     "too_large",
     "rate_limited",
     "setup_required",
+    "insufficient_storage",
 }
 MAX_ID = (1 << 63) - 1
 MESSAGE_CHARS = 10000  # the shared server's limits.message_chars (the default)
@@ -468,3 +477,411 @@ async def test_rest_bodies_that_cannot_be_read_are_bad_requests(
             assert resp.status < 500, (raw[:40], resp.status, text)
             if resp.status >= 400:
                 assert json.loads(text)["error"]["code"] == "bad_request", (raw[:40], text)
+
+
+# -- every route and every frame type, of whatever app the server builds ----------------------
+#
+# The lists come from the app itself (its router and its command table), so a route or frame
+# type added later is fuzzed without anyone remembering to add it here. Each test runs a
+# server of its own and finally reads its output: no traceback may appear in it.
+
+# A server answers 5xx only for these reasons, never for what a client sent.
+SERVER_SIDE_CODES = {"setup_required", "unavailable", "failed", "insufficient_storage"}
+WIDE = settings(FUZZ, max_examples=400)
+
+
+def the_app() -> Any:
+    """The app `pychat serve` builds, never started (building it does no I/O)."""
+    return build_app(load_settings(Path(tempfile.gettempdir()) / "pychat-fuzz-unused", environ={}))
+
+
+def app_routes() -> list[tuple[str, str]]:
+    app = the_app()
+    return sorted({(r.method, r.resource.canonical) for r in app.router.routes() if r.resource})
+
+
+def frame_types() -> dict[str, dict[str, bool]]:
+    """Each frame type with its fields (name -> required)."""
+    app = the_app()
+    return {k: {n: f.required for n, f in v.fields.items()} for k, v in app[ws.COMMANDS].items()}
+
+
+def check_api_error(status: int, text: str, what: Any) -> None:
+    assert status != 500, (what, status, text[:500])
+    if status < 400:
+        return
+    try:
+        error = json.loads(text)["error"]
+    except (ValueError, KeyError, TypeError):
+        raise AssertionError((what, status, "no error envelope", text[:500])) from None
+    assert set(error) == {"code", "message"}, (what, text[:500])
+    assert error["code"] != "internal_error", (what, text[:500])
+    if status >= 500:
+        assert error["code"] in SERVER_SIDE_CODES, (what, text[:500])
+    assert isinstance(error["message"], str) and error["message"], (what, text[:500])
+
+
+OwnServer = tuple[Server, People]
+
+
+@pytest.fixture
+async def own_server(make_server: Callable[..., Server]) -> AsyncIterator[OwnServer]:
+    """A server of the test's own (its output is read for tracebacks) and its accounts."""
+    server = make_server()
+    people = people_on(server.url)
+    make = await anext(people)
+    try:
+        yield server, make
+    finally:
+        await anext(people, None)  # runs its cleanup
+
+
+def assert_no_traceback(server: Server) -> None:
+    log = server.log()
+    assert "Traceback" not in log, log[log.find("Traceback") - 2000 :][:6000]
+
+
+# What a frame field holds when it is well-formed; {} entries are filled in per test.
+NONFINITE = st.sampled_from([float("nan"), float("inf"), float("-inf")])
+hostile_values = st.one_of(
+    json_values,
+    NONFINITE,
+    st.integers(min_value=1 << 63, max_value=1 << 80),
+    st.lists(NONFINITE, min_size=1, max_size=3),
+    st.dictionaries(any_text, NONFINITE, min_size=1, max_size=2),
+)
+
+
+def plausible(target: Target, peer_conn: int) -> dict[str, st.SearchStrategy[Any]]:
+    ids = st.sampled_from([target.room, target.message, peer_conn, 1])
+    return {
+        "room": st.just(target.room),
+        "message": st.just(target.message),
+        "to": st.just(peer_conn),
+        "replaces": st.just(peer_conn),
+        "thread": st.one_of(st.none(), st.just(target.message)),
+        "since": st.one_of(st.none(), st.integers(0, target.head)),
+        "after": st.integers(0, 10),
+        "until": st.integers(0, 10),
+        "body": st.text(min_size=1, max_size=30),
+        "client_id": st.uuids().map(str),
+        "attachments": st.just([]),
+        "emoji": st.sampled_from(["👍", "🎉"]),
+        "on": st.booleans(),
+        "audio": st.booleans(),
+        "video": st.booleans(),
+        "screen": st.booleans(),
+        "erase": st.booleans(),
+        "data": st.dictionaries(st.sampled_from(["sdp", "candidate"]), any_text, max_size=2),
+        "op": st.just(
+            {"id": "op1", "kind": "stroke", "color": "#000000", "size": 3, "points": [0, 0, 5, 5]}
+        ),
+        "x": st.floats(-100, 100),
+        "y": st.floats(-100, 100),
+        "id": st.sampled_from(["s1", "s2"]),
+        "color": st.just("#112233"),
+        "size": st.integers(1, 20),
+        "points": st.lists(st.integers(0, 100), min_size=2, max_size=8),
+        "_any_id": ids,
+    }
+
+
+@st.composite
+def any_frame(
+    draw: st.DrawFn, types: dict[str, dict[str, bool]], good: dict[str, st.SearchStrategy[Any]]
+) -> Case:
+    """A frame of any type, each field well-formed or hostile (NaN and Infinity included)."""
+    kind = draw(st.sampled_from(sorted(types)))
+    req = f"a{draw(st.integers(0, 99999))}"
+    frame: Frame = {"type": kind, "req": req}
+    for name, required in types[kind].items():
+        if not required and draw(st.booleans()):
+            continue
+        if draw(st.integers(0, 3)) == 0:
+            frame[name] = draw(hostile_values)
+        else:
+            frame[name] = draw(good.get(name, good["_any_id"]))
+    if draw(st.integers(0, 5)) == 0:
+        frame[draw(any_text)] = draw(hostile_values)
+    opaque = [n for n in ("data", "op") if n in frame]
+    if opaque and draw(st.integers(0, 3)) == 0:
+        frame[opaque[0]] = "__BIG__"  # valid JSON syntax, but too large for a float
+    text = json.dumps(frame)  # NaN and Infinity come out as the bare words a client may send
+    text = text.replace('"__BIG__"', '{"n": [1e999]}')
+    if "NaN" in text or "Infinity" in text:
+        return Case(text, None)
+    return Case(text, req)
+
+
+def nonfinite_in(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(nonfinite_in(v) for v in value.values())
+    if isinstance(value, list):
+        return any(nonfinite_in(v) for v in value)
+    return False
+
+
+async def test_every_frame_type_survives_hostile_fields(own_server: OwnServer) -> None:
+    server, make = own_server
+    types = frame_types()
+    alice, bob = await make("fuzz"), await make("peer")
+    room = await new_room(alice, bob)
+    sock, peer = await alice.connect(), await bob.connect()
+    message = await sock.send_message(room["id"], "the message frames aim at")
+    target = Target(room["id"], message["id"], int(sock.hello_reply["data"]["head"]))
+    good = plausible(target, int(peer.hello_reply["data"]["conn"]))
+    loop = asyncio.get_running_loop()
+    current = [sock]
+
+    async def one(case: Case) -> None:
+        if current[0].closed.is_set():
+            current[0] = await alice.connect()
+        reply = await reply_to(current[0], case)
+        if not reply["ok"]:
+            check_error(reply, case)
+        else:
+            assert reply["req"] == case.req, (case, reply)
+
+    @WIDE
+    @given(case=any_frame(types, good))
+    def run(case: Case) -> None:
+        asyncio.run_coroutine_threadsafe(one(case), loop).result(WAIT * 2)
+
+    await asyncio.to_thread(run)
+
+    assert current == [sock], "a frame closed the socket"
+    # Nothing the server sent on (signals, strokes, events) carries NaN or Infinity.
+    for frame in [*sock.frames, *peer.frames]:
+        assert not nonfinite_in(frame), frame
+    await sock.request({"type": "ping"})
+    assert_no_traceback(server)
+
+
+# -- REST -------------------------------------------------------------------------------------
+
+PATH_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "1",
+            "2",
+            "0",
+            "-1",
+            "00",
+            "01",
+            "²",
+            "¹²",
+            "١",
+            "٣٤",
+            "１",
+            "𝟗",
+            "9" * 18,
+            "9" * 19,
+            "9" * 60,
+            "1e3",
+            "0x1",
+            " 1",
+            "1 ",
+            "1.5",
+            "\x00",
+            "..",
+            "a" * 300,
+            "%",
+            "ü",
+        ]
+    ),
+    st.text(max_size=20),
+)
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+QUERY_NAMES = st.sampled_from(["limit", "before", "after", "room", "q", "dry_run", "since"])
+QUERY_VALUES = st.one_of(PATH_VALUES, st.integers().map(str))
+CHARSETS = st.sampled_from(
+    [
+        "",
+        "; charset=utf-8",
+        "; charset=UTF-8",
+        "; charset=bogus",
+        "; charset=rot13",
+        "; charset=latin-1",
+        "; charset=utf-16",
+        "; charset=",
+        "; charset=hex",
+        '; charset="x"',
+    ]
+)
+FIELD_NAMES = (
+    st.sampled_from(["file", "backup", "certificate", "key", "names", "duration_ms", "avatar", ""])
+    | any_text
+)
+
+
+@st.composite
+def multipart_body(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A multipart/form-data body, well or badly formed, and the Content-Type it is sent with."""
+    used = draw(
+        st.sampled_from(["b0und", "x" * 70, "a-b_c'd"])
+        | st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=80)
+    )
+    declared = draw(st.sampled_from([None, "", used, used + "x", "x" * 71]) | header_text)
+    content_type = "multipart/form-data"
+    if declared is not None:
+        content_type += f"; boundary={declared}"
+    out = b""
+    for _ in range(draw(st.integers(0, 3))):
+        name, filename = draw(FIELD_NAMES), draw(st.none() | any_text | st.just("a\x00b.png"))
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        out += f"--{used}\r\nContent-Disposition: {disposition}\r\n".encode("utf-8", "replace")
+        for header in draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        "Content-Type: image/png",
+                        "Content-Length: x",
+                        "Content-Length: 99999",
+                        "Content-Transfer-Encoding: base64",
+                        "Content-Encoding: bogus",
+                        "X: \x01",
+                    ]
+                ),
+                max_size=2,
+            )
+        ):
+            out += header.encode() + b"\r\n"
+        out += b"\r\n" + draw(st.binary(max_size=64)) + b"\r\n"
+    if draw(st.booleans()):
+        out += f"--{used}--\r\n".encode("utf-8", "replace")
+    return content_type, out
+
+
+@st.composite
+def rest_request(
+    draw: st.DrawFn, routes: list[tuple[str, str]]
+) -> tuple[str, str, str, dict[str, str], bytes]:
+    """(caller, method, url path and query, headers, body)."""
+    method, template = draw(st.sampled_from(routes))
+    path = template
+    while "{" in path:
+        start, end = path.index("{"), path.index("}")
+        path = path[:start] + quote(draw(PATH_VALUES), safe="") + path[end + 1 :]
+    query = draw(st.dictionaries(QUERY_NAMES | any_text, QUERY_VALUES, max_size=3))
+    if query:
+        path += "?" + urlencode(query)
+    kind = draw(st.sampled_from(["none", "json", "json", "raw", "multipart", "constants"]))
+    headers: dict[str, str] = {}
+    body = b""
+    if kind == "json":
+        headers["Content-Type"] = "application/json" + draw(CHARSETS)
+        body = json.dumps(draw(json_values | st.dictionaries(any_text, json_values))).encode()
+    elif kind == "raw":
+        headers["Content-Type"] = draw(
+            st.sampled_from(["application/json", "text/plain", "multipart/form-data", ""])
+            | header_text
+        )
+        body = draw(
+            st.binary(max_size=200) | st.integers(500, 20000).map(lambda n: deep(n).encode())
+        )
+    elif kind == "multipart":
+        headers["Content-Type"], body = draw(multipart_body())
+    elif kind == "constants":
+        headers["Content-Type"] = "application/json"
+        word = draw(st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "9" * 5000]))
+        body = ('{"name":' + word + ',"uses":' + word + ',"user_ids":[' + word + "]}").encode()
+    caller = draw(st.sampled_from(["anonymous", "user", "admin"]))
+    return caller, method, path, headers, body
+
+
+async def test_every_rest_route_answers_hostile_requests_with_an_error_envelope(
+    own_server: OwnServer,
+) -> None:
+    server, make = own_server
+    routes = app_routes()
+    assert ("GET", "/api/rooms/{id}/messages") in routes  # the router was read
+    alice = await make("fuzz")
+    admin = await Client(server.url).login("admin", ADMIN_PASSWORD)
+    await new_room(alice, name="target")
+    clients = {
+        "anonymous": aiohttp.ClientSession(),
+        "user": alice.http,
+        "admin": admin.http,
+    }
+    logins = {
+        "user": (alice, alice.user["username"], USER_PASSWORD),
+        "admin": (admin, "admin", ADMIN_PASSWORD),
+    }
+    loop = asyncio.get_running_loop()
+
+    async def one(
+        caller: str, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        what = (caller, method, path, headers, body[:200])
+        async with clients[caller].request(
+            method,
+            server.url + path,
+            data=body or None,
+            headers=headers,
+            allow_redirects=False,
+        ) as resp:
+            text = await resp.text(errors="replace")
+        if method != "HEAD" and path.startswith("/api/"):
+            check_api_error(resp.status, text, what)
+        else:
+            assert resp.status != 500, (what, resp.status, text[:300])
+        if resp.status == 401 and caller in logins:
+            # The fuzz logged itself out (or changed a password): sign in again if it can.
+            client, username, password = logins[caller]
+            await client.call(
+                "POST", "/api/auth/login", {"username": username, "password": password}
+            )
+
+    @WIDE
+    @given(request=rest_request(routes))
+    def run(request: tuple[str, str, str, dict[str, str], bytes]) -> None:
+        asyncio.run_coroutine_threadsafe(one(*request), loop).result(WAIT * 2)
+
+    try:
+        await asyncio.to_thread(run)
+    finally:
+        await clients["anonymous"].close()
+        await admin.close()
+    assert (await alice.get("/api/health"))["status"] == "ok"
+    assert_no_traceback(server)
+
+
+async def test_a_device_not_yet_set_up_answers_hostile_requests_without_a_server_error(
+    make_server: Callable[..., Server],
+) -> None:
+    """Before setup the wizard's pages take forms: the same hostile requests, anonymous."""
+    server = make_server(setup=False)
+    routes = app_routes()
+    loop = asyncio.get_running_loop()
+    http = aiohttp.ClientSession()
+
+    async def one(method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        what = (method, path, headers, body[:200])
+        async with http.request(
+            method, server.url + path, data=body or None, headers=headers, allow_redirects=False
+        ) as resp:
+            text = await resp.text(errors="replace")
+        if method != "HEAD" and path.startswith("/api/"):
+            check_api_error(resp.status, text, what)
+        else:
+            assert resp.status != 500, (what, resp.status, text[:300])
+
+    @settings(FUZZ, max_examples=300)
+    @given(request=rest_request(routes), form=st.booleans())
+    def run(request: tuple[str, str, str, dict[str, str], bytes], form: bool) -> None:
+        _, method, path, headers, body = request
+        if form and method == "POST":  # what the wizard's forms send
+            charset = headers.get("Content-Type", "").partition(";")[2]
+            headers = {"Content-Type": "application/x-www-form-urlencoded" + charset}
+            path = path if path.startswith("/setup") else "/setup"
+        asyncio.run_coroutine_threadsafe(one(method, path, headers, body), loop).result(WAIT * 2)
+
+    try:
+        await asyncio.to_thread(run)
+    finally:
+        await http.close()
+    assert_no_traceback(server)

@@ -185,7 +185,7 @@ async def test_plain_http_redirects_to_https_keeping_path_and_query(appliance: A
         ),
         ("HEAD", "/", "office.local:80", 301, "https://office.local:{p}/"),
         ("POST", "/api/auth/login", "192.168.1.20", 308, "https://192.168.1.20:{p}/api/auth/login"),
-        ("GET", "/", "[fd00::20]:8080", 301, "https://[fd00::20]:{p}/"),
+        ("GET", "/", "[fd00::20]:8080", 301, "https://office.local:{p}/"),  # not its address
         (
             "GET",
             "//evil.example/x",
