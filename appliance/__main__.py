@@ -18,7 +18,7 @@ from typing import Any
 
 from . import __version__
 from .backup import backup_database
-from .chat import accounts, setup
+from .chat import accounts, registration, setup
 from .chat.services import Services
 from .config import ConfigError, Settings, load_settings, parse_listen
 from .db import Database, SchemaTooNew
@@ -183,7 +183,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         password = _read_password()
         _with_services(
             settings,
-            lambda svc: accounts.create_user(
+            lambda svc: registration.create_user(
                 svc, args.username, password, display_name=args.display_name, admin=args.admin
             ),
         )

@@ -1,4 +1,5 @@
-"""Accounts: first-boot setup, users, login sessions, registration and invites."""
+"""Accounts: users, passwords, login sessions and the throttles around password checks
+(new accounts and invites: registration.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from ..passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
 from ..ratelimit import Busy, address_key
-from ..storage import invites, sessions, settings, users
+from ..storage import sessions, users
 from ..visible_text import check_visible
 from .services import Services
 
@@ -66,7 +67,9 @@ def clean_status_text(raw: object) -> str:
     return text
 
 
-async def _gated(svc: Services, keys: list[tuple[str, str]], work: Callable[[], Awaitable[T]]) -> T:
+async def hash_gated(
+    svc: Services, keys: list[tuple[str, str]], work: Callable[[], Awaitable[T]]
+) -> T:
     """Run password work holding a place per address (and user): a few at a time each,
     so one flood cannot fill the shared hashing queue (passwords.POOL)."""
     try:
@@ -82,38 +85,6 @@ async def _gated(svc: Services, keys: list[tuple[str, str]], work: Callable[[], 
         ) from None
 
 
-async def create_user(
-    svc: Services,
-    username: str,
-    password: str,
-    *,
-    display_name: str | None = None,
-    admin: bool = False,
-    address: str | None = None,
-) -> dict[str, Any]:
-    """An account made by an admin (or `pychat user add`); `address` is the admin's."""
-    name = normalise_username(username)
-    check_password(password)
-    shown = clean_display_name(display_name, name)
-    if await users.by_username(svc.db, name) is not None:
-        raise Conflict("That username is taken.")
-    n = svc.settings.auth.scrypt_n
-    keys = [("ip", address_key(address or "local"))]
-    password_hash = await _gated(svc, keys, lambda: hash_password(password, n))
-    now = svc.now_ms()
-
-    async def job(tx: Tx) -> dict[str, Any]:
-        row = await users.insert(tx, name, shown, password_hash, admin, now)
-        user = users.to_api(row, online=False)
-        await tx.emit("user.new", None, {"user": user}, now)
-        from . import rooms
-
-        await rooms.join_general(tx, int(row["id"]), now)
-        return user
-
-    return await svc.db.write(job)
-
-
 async def login(
     svc: Services, username: str, password: str, address: str, user_agent: str
 ) -> tuple[str, dict[str, Any]]:
@@ -123,15 +94,15 @@ async def login(
     cannot all pass the limit; a success (or a check that never ran) gives it back."""
     key = username.strip().lower()[:64]
     ip = address_key(address)
-    _count_attempt(svc, ip, key)
+    count_attempt(svc, ip, key)
     try:
         row = await users.by_username(svc.db, key) if USERNAME.fullmatch(key) else None
         stored = row["password_hash"] if row is not None else svc.dummy_password_hash
-        good = len(password) <= MAX_PASSWORD_BYTES and await _gated(
+        good = len(password) <= MAX_PASSWORD_BYTES and await hash_gated(
             svc, [("ip", ip), ("user", key)], lambda: verify_password(password, stored)
         )
     except RateLimited:  # too busy to check: not a guess
-        _forgive_attempt(svc, ip, key)
+        forgive_attempt(svc, ip, key)
         raise
     if row is None or not good or row["deactivated"]:
         raise Unauthorized("Wrong username or password.")
@@ -141,7 +112,7 @@ async def login(
     return token, users.to_api(row, online=svc.hub.is_online(int(row["id"])))
 
 
-def _count_attempt(svc: Services, ip: str | None, user_key: str | None) -> None:
+def count_attempt(svc: Services, ip: str | None, user_key: str | None) -> None:
     """Count a password (or invite) guess before it is checked; 429 past a limit."""
     now_s = svc.clock()
     wait = 0.0 if ip is None else svc.login_ip_failures.attempt(ip, now_s)
@@ -153,7 +124,7 @@ def _count_attempt(svc: Services, ip: str | None, user_key: str | None) -> None:
         raise RateLimited("Too many failed attempts; try again later.", retry_after_s=wait)
 
 
-def _forgive_attempt(svc: Services, ip: str | None, user_key: str | None) -> None:
+def forgive_attempt(svc: Services, ip: str | None, user_key: str | None) -> None:
     if ip is not None:
         svc.login_ip_failures.forgive(ip)
     if user_key is not None:
@@ -230,68 +201,6 @@ async def revoke_session(svc: Services, session: Session, session_id: int) -> No
     svc.hub.close_user(session.user_id, "session revoked", session_id=session_id)
 
 
-async def register(
-    svc: Services,
-    username: str,
-    password: str,
-    display_name: str | None,
-    invite: str | None,
-    address: str,
-    user_agent: str,
-) -> tuple[str, dict[str, Any]]:
-    """Every cheap check first (policy, fields, the invite without using it, the name);
-    an invite-code guess counts against the address like a failed login; only then the
-    password is hashed, in the shared bounded pool."""
-    policy = await settings.get(svc.db, settings.REGISTRATION, "invite")
-    if policy == "closed":
-        raise Forbidden("Registration is closed; ask an admin for an account.")
-    if policy == "invite" and not invite:
-        raise Forbidden("An invite code is needed to register.")
-    name = normalise_username(username)
-    check_password(password)
-    shown = clean_display_name(display_name, name)
-    ip = address_key(address)
-    if policy == "invite":
-        _count_attempt(svc, ip, None)
-        await svc.clock_steps.settle()  # an invite's deadline is judged against the clock
-        if not await invites.usable(svc.db, token_hash(invite or ""), svc.now_ms()):
-            raise Forbidden("That invite code is not valid (unknown, used up or expired).")
-        svc.login_ip_failures.forgive(ip)
-    if await users.by_username(svc.db, name) is not None:
-        raise Conflict("That username is taken.")
-    n = svc.settings.auth.scrypt_n
-    password_hash = await _gated(svc, [("ip", ip)], lambda: hash_password(password, n))
-    await svc.clock_steps.settle()  # an invite's deadline is judged against the clock
-    now = svc.now_ms()
-
-    async def job(tx: Tx) -> dict[str, Any]:
-        if policy == "invite" and not await invites.consume(tx, token_hash(invite or ""), now):
-            raise Forbidden("That invite code is not valid (unknown, used up or expired).")
-        row = await users.insert(tx, name, shown, password_hash, False, now)
-        user = users.to_api(row, online=False)
-        await tx.emit("user.new", None, {"user": user}, now)
-        from . import rooms
-
-        await rooms.join_general(tx, int(row["id"]), now)
-        return user
-
-    user = await svc.db.write(job)
-    token = await open_session(svc, int(user["id"]), address, user_agent)
-    return token, user
-
-
-async def create_invite(svc: Services, actor: int, uses: int, expires_in_s: int | None) -> str:
-    code = secrets.token_urlsafe(12)
-    now = svc.now_ms()
-    expires = None if expires_in_s is None else now + expires_in_s * 1000
-
-    async def job(tx: Tx) -> None:
-        await invites.insert(tx, token_hash(code), actor, now, expires, uses)
-
-    await svc.db.write(job)
-    return code
-
-
 async def require_admin(svc: Services, user_id: int) -> None:
     row = await users.get(svc.db, user_id)
     if row is None or not row["admin"] or row["deactivated"]:
@@ -342,18 +251,18 @@ async def _change_password(
     """Check the current password (a wrong one counts as a failed login for this user and
     address: a stolen session must not become a fast password oracle), then hash the new."""
     ip = None if address is None else address_key(address)
-    _count_attempt(svc, ip, username)
+    count_attempt(svc, ip, username)
     keys = [("user", username)] if ip is None else [("ip", ip), ("user", username)]
     try:
-        good = await _gated(svc, keys, lambda: verify_password(old, stored))
+        good = await hash_gated(svc, keys, lambda: verify_password(old, stored))
     except RateLimited:
-        _forgive_attempt(svc, ip, username)
+        forgive_attempt(svc, ip, username)
         raise
     if not good:
         raise Forbidden("The current password is wrong.")
-    _forgive_attempt(svc, ip, username)
+    forgive_attempt(svc, ip, username)
     n = svc.settings.auth.scrypt_n
-    return await _gated(svc, keys, lambda: hash_password(new, n))
+    return await hash_gated(svc, keys, lambda: hash_password(new, n))
 
 
 async def admin_update(

@@ -18,7 +18,7 @@ import segno
 from aiohttp import web
 
 from .. import discovery
-from ..chat import accounts, setup
+from ..chat import accounts, registration, setup
 from ..errors import AppError
 from ..passwords import hash_password
 from ..ratelimit import address_key
@@ -273,7 +273,7 @@ async def _finish(request: web.Request, state: WizardState) -> web.StreamRespons
     base = f"{request.scheme}://{request.host}"
     state.app_url = f"{base}/"
     if state.registration == "invite":
-        code = await accounts.create_invite(
+        code = await registration.create_invite(
             svc, int(user["id"]), FIRST_INVITE_USES, FIRST_INVITE_DAYS * 86400
         )
         state.invite_url = f"{base}/register?invite={code}"

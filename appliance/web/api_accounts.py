@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import __version__
-from ..chat import accounts, setup
+from ..chat import accounts, registration, setup
 from . import schemas as s
 from .keys import SERVICES, SESSION_COOKIE
 from .middleware import (
@@ -81,7 +81,7 @@ async def logout(request: web.Request) -> web.Response:
 @routes.post("/api/auth/register")
 async def register(request: web.Request) -> web.Response:
     body = s.validate(REGISTER, await read_json(request))
-    token, user = await accounts.register(
+    token, user = await registration.register(
         request.app[SERVICES],
         body["username"],
         body["password"],
@@ -145,7 +145,7 @@ async def admin_create_user(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     await accounts.require_admin(svc, session.user_id)
     body = s.validate(NEW_USER, await read_json(request))
-    user = await accounts.create_user(
+    user = await registration.create_user(
         svc,
         body["username"],
         body["password"],
@@ -172,7 +172,7 @@ async def admin_create_invite(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     await accounts.require_admin(svc, session.user_id)
     body = s.validate(INVITE, await read_json(request))
-    code = await accounts.create_invite(
+    code = await registration.create_invite(
         svc, session.user_id, body.get("uses", 1), body.get("expires_in_s", 7 * 86400)
     )
     url = f"{request.scheme}://{request.host}/register?invite={code}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.chat import accounts, admin, setup
+from appliance.chat import accounts, admin, registration, setup
 from appliance.chat import uploads as upload_service
 from appliance.chat.accounts import DAY_MS
 from appliance.chat.services import Services
@@ -122,15 +122,15 @@ async def test_an_invite_keeps_its_real_lifetime(svc: tuple[Services, Clocks]) -
     s, clocks = svc
     assert await settings.get(s.db, settings.REGISTRATION, "invite") == "invite"
     session = (await accounts.authenticate(s, await _login(s))) or pytest.fail("no session")
-    week = await accounts.create_invite(s, session.user_id, 5, 7 * 86400)
+    week = await registration.create_invite(s, session.user_id, 5, 7 * 86400)
     clocks.run(3 * DAY)
     clocks.wall_now += 90 * DAY
     assert await s.clock_steps.settle() is not None
     clocks.run(4 * DAY - 60)  # 7 real days less a minute
-    await accounts.register(s, "bob", "bob-password", "Bob", week, "127.0.0.1", "test")
+    await registration.register(s, "bob", "bob-password", "Bob", week, "127.0.0.1", "test")
     clocks.run(120)
     with pytest.raises(Forbidden):
-        await accounts.register(s, "carol", "carol-password", "Carol", week, "127.0.0.1", "t")
+        await registration.register(s, "carol", "carol-password", "Carol", week, "127.0.0.1", "t")
 
 
 async def test_an_unsent_upload_and_a_reset_link_keep_their_real_lifetime(
