@@ -1,4 +1,5 @@
-"""The `pychat` command: serve, init, user add|list|passwd, backup."""
+"""The `pychat` command: serve, init, user add|list|passwd, backup, restore, factory-reset,
+turn (README.md lists them)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,6 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server")
     data_arg(serve)
     serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080; port 0 picks one)")
-    serve.add_argument("--no-tls", action="store_true", help="plain HTTP (the default for now)")
     serve.add_argument(
         "--allow-loopback-peers",
         action="store_true",
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "turn":
         return asyncio.run(run_turn(args))  # it configures its own logging
-    # Commands other than serve print nothing but errors (protocol.md).
+    # Commands other than serve log only warnings: their output is what was asked for.
     level = logging.INFO if args.command == "serve" else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = args.data if args.data is not None else default_data_dir()

@@ -1,4 +1,4 @@
-"""Who may see what: the one place visibility is decided (design.md §5).
+"""Who may see what: the one place visibility is decided (docs/architecture.md, "Visibility").
 
 Rooms you are not a member of answer 404 everywhere. Events follow the same rule for
 replay (`may_see_event`) and live fan-out (`event_recipients`).

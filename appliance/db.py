@@ -82,7 +82,7 @@ class Tx:
         *,
         user_id: int | None = None,
     ) -> Event:
-        """Append to the event log inside this transaction (design.md §1)."""
+        """Append to the event log inside this transaction (docs/architecture.md)."""
         data_json = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         row = await self.fetchone(
             "INSERT INTO events(kind, room_id, user_id, data, created_at)"

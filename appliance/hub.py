@@ -1,6 +1,6 @@
 """Connected sockets, room membership for the hot path, and live fan-out.
 
-Publishing never awaits a socket (design.md §4). An event is framed once (RFC 6455 text
+Publishing never awaits a socket (docs/architecture.md). An event is framed once (RFC 6455 text
 frame, unmasked as server frames are) and the same bytes are written to every recipient's
 transport at once: no per-socket task or queue to wake, which is what a delivery costs
 most. The transport's own buffer is the bounded queue: a socket whose unsent bytes pass

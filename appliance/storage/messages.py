@@ -224,7 +224,7 @@ def to_api(
     replies: tuple[int, int | None] = (0, None),
     attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The `message` object of protocol.md."""
+    """The `message` object of docs/api.md."""
     return {
         "id": row["id"],
         "room": row["room_id"],

@@ -168,7 +168,7 @@ async def channels(db: Reader) -> list[sqlite3.Row]:
 def to_api(
     row: sqlite3.Row, members: list[tuple[int, str]], state: sqlite3.Row | None = None
 ) -> dict[str, Any]:
-    """The `room` object of protocol.md; without `state`, the per-user counters are zero."""
+    """The `room` object of docs/api.md; without `state`, the per-user counters are zero."""
     return {
         "id": row["id"],
         "kind": row["kind"],

@@ -83,7 +83,7 @@ async def count_active_admins(db: Reader) -> int:
 
 
 def to_api(row: sqlite3.Row, *, online: bool) -> dict[str, Any]:
-    """The `user` object of protocol.md."""
+    """The `user` object of docs/api.md."""
     return {
         "id": row["id"],
         "username": row["username"],
