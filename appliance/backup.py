@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import __version__
+from . import __version__, durable
 from .db_health import damage_of
 from .errors import AppError, InsufficientStorage, disk_full
 from .storage import stats
@@ -97,26 +97,15 @@ def backup_database(source: Path, out: Path) -> None:
     if not source.is_file():
         raise AppError(f"No database at {source}.")
     out = out.resolve()
-    tmp = out.with_name(out.name + ".partial")
-    tmp.unlink(missing_ok=True)
     try:
-        _copy_database(source, tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, out)
+        with durable.replacing(out, mode=None) as tmp:
+            _copy_database(source, tmp)
     except (OSError, sqlite3.Error) as e:
-        tmp.unlink(missing_ok=True)
         full = _no_space(e)
         if full is not None:
             raise full from e
         if isinstance(e, sqlite3.DatabaseError) and damage_of(e):
             raise DatabaseDamaged(str(e)) from e
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -348,18 +337,13 @@ async def stream_archive(snapshot: Snapshot) -> AsyncGenerator[bytes, None]:
 
 def write_archive(snapshot: Snapshot, out: Path) -> None:
     """The archive as a file, written under a temporary name, synced, then renamed."""
-    partial = out.with_name(f".{out.name}.partial")
     archive = ArchiveStream(snapshot.members)
     try:
-        with partial.open("wb") as f:
+        with durable.replacing(out, mode=None) as partial, partial.open("wb") as f:
             while chunk := archive.read():
                 f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, out)
     except BaseException:
         archive.close()
-        partial.unlink(missing_ok=True)
         raise
 
 

@@ -9,10 +9,10 @@ and the wizard runs again. Blocking; run with the service stopped.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
+from . import durable
 from .restore import database_in_use
 
 KEEP = frozenset({"pychat.toml"})  # settings are not data
@@ -21,14 +21,6 @@ PREFIX = "factory-reset-"
 
 class ResetRefused(Exception):
     """Nothing was changed; the message says why."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _is_previous_reset(path: Path) -> bool:
@@ -61,8 +53,8 @@ def factory_reset(data_dir: Path, db_path: Path | None = None) -> tuple[Path, li
     for entry in entries:
         entry.rename(aside / entry.name)  # same file system: atomic, nothing copied
         moved.append(entry.name)
-    _fsync_dir(aside)
-    _fsync_dir(data_dir)
+    durable.sync_dir(aside)
+    durable.sync_dir(data_dir)
     return aside, moved
 
 

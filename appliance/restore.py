@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import durable
 from .backup import DATABASE, FOLDERS, MANIFEST, SPARE_BYTES, UPLOADS
 from .errors import BadRequest, Conflict
 from .restore_check import RestoreRefused, check_archive, newest_schema
@@ -49,14 +50,6 @@ _STAGING_PREFIX = ".restore-"
 
 
 # -- check and stage ------------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def upload_limit(data_dir: Path) -> int:
@@ -78,6 +71,7 @@ def stage(data_dir: Path, archive: Path, *, dry_run: bool) -> dict[str, Any]:
         # A backup replaces the uploaded files too, even with none: the restored database
         # names only its own.
         (staging / UPLOADS).mkdir(mode=0o700, exist_ok=True)
+        durable.sync_tree(staging)  # every staged byte on disk before READY says so
         pending = data_dir / PENDING
         if pending.exists():
             if (pending / APPLYING).exists():
@@ -88,11 +82,8 @@ def stage(data_dir: Path, archive: Path, *, dry_run: bool) -> dict[str, Any]:
         except OSError:  # another restore was staged at the same moment
             raise Conflict("Another restore is being staged; try again.") from None
         staged = True
-        (pending / READY).write_text(str(int(time.time() * 1000)))
-        with (pending / READY).open("rb") as f:
-            os.fsync(f.fileno())
-        _fsync_dir(pending)
-        _fsync_dir(data_dir)
+        durable.sync_dir(data_dir)  # the folder's new name first, READY last
+        durable.write_file(pending / READY, str(int(time.time() * 1000)).encode(), mode=None)
         log.info(
             "a backup of %s was staged for restore: it replaces the data on the next start",
             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(report["backup"]["created_at"] / 1000)),
@@ -176,9 +167,8 @@ def apply_pending(data_dir: Path) -> str | None:
             message = "the database is in use by another process; the restore waits"
             log.warning("%s", message)
             return message
-        journal.write_text(time.strftime("%Y%m%d-%H%M%SZ", time.gmtime()))
-        with journal.open("rb") as f:
-            os.fsync(f.fileno())
+        stamp = time.strftime("%Y%m%d-%H%M%SZ", time.gmtime())
+        durable.write_file(journal, stamp.encode(), mode=None)
     aside = data_dir / PREVIOUS / journal.read_text().strip()
     aside.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (pending / DATABASE).exists():
@@ -195,7 +185,7 @@ def apply_pending(data_dir: Path) -> str | None:
             elif current.exists():
                 shutil.rmtree(current)
             os.replace(pending / folder, current)
-    _fsync_dir(data_dir)
+    durable.sync_dir(data_dir)
     with contextlib.suppress(OSError):
         shutil.copyfile(pending / MANIFEST, aside / "restored-manifest.json")
     shutil.rmtree(pending)

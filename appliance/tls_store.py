@@ -13,10 +13,7 @@ the async API of `appliance.tls.DeviceTls`. Time is always passed in.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from . import durable
 from .device_name import check_device_name
 from .tls_issue import (
     CLOCK_FLOOR,
@@ -85,21 +83,10 @@ class LocalCa:
 
 
 def write_file(path: Path, data: bytes, *, private: bool) -> None:
-    """Write atomically (temporary file, fsync, rename). A private file is created 0600,
+    """Write durably and atomically (appliance.durable). A private file is created 0600,
     so a key is never readable by others, not even for a moment."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, 0o600 if private else 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    durable.write_file(path, data, mode=0o600 if private else 0o644)
 
 
 def _read_key(path: Path) -> ec.EllipticCurvePrivateKey | None:

@@ -18,6 +18,8 @@ import shutil
 import time
 from pathlib import Path
 
+from .. import durable
+
 HASH = re.compile(r"[0-9a-f]{64}")
 WRITE_BATCH = 1 << 20  # bytes gathered before one trip to the writing thread
 
@@ -87,22 +89,13 @@ class BlobStore:
         if target.exists():
             return
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.replace(source, target)
-        _fsync_dir(target.parent)
+        durable.move(source, target)
 
     @staticmethod
     def remove(*paths: Path) -> None:
         for path in paths:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def hash_file(path: Path) -> str:

@@ -8,7 +8,6 @@ never to the caller).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from .. import durable
 from ..clock_sync import kernel_synchronized
 from .commands import EditFile, Plan, Run, SetClock, Step, WriteFile
 
@@ -108,26 +108,9 @@ def set_clock(
 
 
 def write_atomically(path: Path, content: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.pychat-tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-        try:
-            os.fchmod(fd, mode)  # the umask must not loosen or tighten it
-            os.write(fd, content)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync(path.parent, os.O_DIRECTORY)
-        # On FAT (the boot partition) the renamed file's directory entry, which holds its
-        # size and first cluster, is written with the file's inode, not the directory's:
-        # without this it reaches the card only at writeback, some 30 s later.
-        _fsync(path, os.O_NOFOLLOW)
+        durable.write_file(path, content, mode=mode)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise StepFailed(f"cannot write {path}: {e.strerror}") from None
 
 
@@ -148,11 +131,3 @@ def _edit_in_place(step: EditFile) -> None:
                 os.fsync(f.fileno())
     except (OSError, UnicodeError) as e:
         raise StepFailed(f"cannot edit {step.path}: {e}") from None
-
-
-def _fsync(path: Path, flags: int) -> None:
-    fd = os.open(path, os.O_RDONLY | flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

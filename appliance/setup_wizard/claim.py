@@ -1,4 +1,4 @@
-"""The one-time claim code that proves someone holds the device (design.md §6).
+"""The one-time claim code that proves someone holds the device (docs/architecture.md).
 
 It is made when the server starts on a data folder that is not set up, printed on the
 console, written to `<data>/claim-code.txt` (mode 0400) and, when configured, to a second
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
+from .. import durable
 from ..ratelimit import FailureWindow
 
 # No 0/O, 1/I/L, 5/S or 2/Z look-alikes: easy to read aloud and to type from a screen.
@@ -78,14 +78,7 @@ def ensure_claim_code(data_dir: Path, copy: Path | None = None) -> str:
             return code
     code = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(FILE_NAME + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(format_code(code) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    durable.write_file(path, (format_code(code) + "\n").encode("ascii"), mode=0o400)
     _write_copy(copy, code)
     return code
 

@@ -11,7 +11,6 @@ values. Planning is pure (tests/image/test_pychat_txt.py); only `apply` touches 
 # ruff: noqa: S603  (fixed programs by absolute path; arguments validated above)
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance import durable
 from appliance.privileged import commands, validate
 
 BOOT = Path("/boot/firmware")
@@ -132,7 +132,7 @@ def apply(p: Plan) -> None:
     """Carry out a plan as root."""
     for path, (data, mode) in p.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, data, mode)
+        durable.write_file(path, data, mode=mode)
     if p.hostname:
         subprocess.run(["/usr/bin/hostname", p.hostname], check=False)
     if p.wifi_country:
@@ -141,31 +141,11 @@ def apply(p: Plan) -> None:
         ROOT_KEYS.parent.mkdir(mode=0o700, exist_ok=True)
         existing = ROOT_KEYS.read_text() if ROOT_KEYS.exists() else ""
         if p.ssh_key not in existing.splitlines():
-            write_atomically(ROOT_KEYS, (existing + p.ssh_key + "\n").encode(), 0o600)
+            durable.write_file(ROOT_KEYS, (existing + p.ssh_key + "\n").encode(), mode=0o600)
     if p.enable_ssh:
         subprocess.run(["/usr/bin/systemctl", "enable", "ssh.service"], check=False)
         # --no-block: this unit runs early; ssh starts once its own ordering allows.
         subprocess.run(["/usr/bin/systemctl", "--no-block", "start", "ssh.service"], check=False)
-
-
-def write_atomically(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    # Durable before the network starts (the passphrase must not survive a power cut). On
-    # FAT the new name's directory entry is written with the file's inode: fsync both.
-    for target, flags in ((path.parent, os.O_RDONLY | os.O_DIRECTORY), (path, os.O_RDONLY)):
-        fd = os.open(target, flags)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def main(boot: Path = BOOT) -> int:
@@ -183,10 +163,11 @@ def main(boot: Path = BOOT) -> int:
     hosts = commands.HOSTS.read_text() if commands.HOSTS.exists() else ""
     p = plan(values, ssh_flag, hosts)
     p.problems = problems + p.problems
-    # The secrets leave the card before anything else happens.
+    # The secrets leave the card, durably (a power cut must not bring them back), before
+    # anything else happens.
     if text:
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        write_atomically(config, rewrite(text, p, when).encode(), 0o644)
+        durable.write_file(config, rewrite(text, p, when).encode(), mode=0o644)
     for name in ("ssh", "ssh.txt"):
         (boot / name).unlink(missing_ok=True)
     apply(p)
