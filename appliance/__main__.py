@@ -114,10 +114,12 @@ async def _offline_services(settings: Settings) -> AsyncIterator[Services]:
     """The chat actions without a server, for commands run on the device itself."""
     db = Database(settings.db_path, synchronous=settings.db.synchronous)
     await db.open()
+    svc = Services(settings=settings, db=db, hub=Hub())
     try:
-        yield Services(settings=settings, db=db, hub=Hub())
+        yield svc
     finally:
         await db.close()
+        await asyncio.to_thread(svc.passwords.close)
 
 
 def _with_services(settings: Settings, fn: Callable[[Services], Awaitable[Any]]) -> Any:

@@ -142,6 +142,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     yield
     svc.hub.on_offline = lambda user_id: None
     await svc.db.close()
+    await asyncio.to_thread(svc.passwords.close)  # its threads end with the server
 
 
 async def _maintenance(app: web.Application) -> AsyncIterator[None]:

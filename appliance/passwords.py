@@ -1,9 +1,9 @@
 """Password hashing with scrypt (memory-hard), always run off the event loop.
 
-Every hash runs in one small shared pool (`POOL`): each run takes `auth.scrypt_n` KiB
-(16 MiB by default) for a moment, so a few at a time keep a Pi's memory and CPU for
-everyone else, and a full queue answers 429 at once instead of making every login wait
-behind a flood.
+Every hash runs in one small pool per server (`HashPool`, on Services): each run takes
+`auth.scrypt_n` KiB (16 MiB by default) for a moment, so a few at a time keep a Pi's memory
+and CPU for everyone else, and a full queue answers 429 at once instead of making every
+login wait behind a flood.
 """
 
 from __future__ import annotations
@@ -96,21 +96,24 @@ class HashPool:
         job.add_done_callback(self._finished)
         return await asyncio.wrap_future(job)
 
+    async def hash(self, password: str, n: int) -> str:
+        return await self.run(hash_password_sync, password, n)
+
+    async def verify(self, password: str, stored: str) -> bool:
+        return await self.run(verify_password_sync, password, stored)
+
+    def close(self) -> None:
+        """Stop the threads once their runs finish (the server is stopping); a later run
+        starts new ones."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
     def _finished(self, _: object) -> None:
         with self._lock:
             self._pending -= 1
             self.runs += 1
-
-
-POOL = HashPool()
-
-
-async def hash_password(password: str, n: int) -> str:
-    return await POOL.run(hash_password_sync, password, n)
-
-
-async def verify_password(password: str, stored: str) -> bool:
-    return await POOL.run(verify_password_sync, password, stored)
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

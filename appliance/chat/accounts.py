@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
-from ..passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
+from ..passwords import MAX_PASSWORD_BYTES
 from ..ratelimit import Busy, address_key
 from ..storage import sessions, users
 from ..visible_text import check_visible
@@ -71,7 +71,7 @@ async def hash_gated(
     svc: Services, keys: list[tuple[str, str]], work: Callable[[], Awaitable[T]]
 ) -> T:
     """Run password work holding a place per address (and user): a few at a time each,
-    so one flood cannot fill the shared hashing queue (passwords.POOL)."""
+    so one flood cannot fill the shared hashing queue (svc.passwords)."""
     try:
         if len(keys) == 1:
             async with svc.hashing.hold(keys[0]):
@@ -99,7 +99,7 @@ async def login(
         row = await users.by_username(svc.db, key) if USERNAME.fullmatch(key) else None
         stored = row["password_hash"] if row is not None else svc.dummy_password_hash
         good = len(password) <= MAX_PASSWORD_BYTES and await hash_gated(
-            svc, [("ip", ip), ("user", key)], lambda: verify_password(password, stored)
+            svc, [("ip", ip), ("user", key)], lambda: svc.passwords.verify(password, stored)
         )
     except RateLimited:  # too busy to check: not a guess
         forgive_attempt(svc, ip, key)
@@ -254,7 +254,7 @@ async def _change_password(
     count_attempt(svc, ip, username)
     keys = [("user", username)] if ip is None else [("ip", ip), ("user", username)]
     try:
-        good = await hash_gated(svc, keys, lambda: verify_password(old, stored))
+        good = await hash_gated(svc, keys, lambda: svc.passwords.verify(old, stored))
     except RateLimited:
         forgive_attempt(svc, ip, username)
         raise
@@ -262,7 +262,7 @@ async def _change_password(
         raise Forbidden("The current password is wrong.")
     forgive_attempt(svc, ip, username)
     n = svc.settings.auth.scrypt_n
-    return await hash_gated(svc, keys, lambda: hash_password(new, n))
+    return await hash_gated(svc, keys, lambda: svc.passwords.hash(new, n))
 
 
 async def admin_update(
@@ -311,7 +311,7 @@ async def reset_password(svc: Services, username: str, password: str) -> None:
     if row is None:
         raise NotFound("No such user.")
     check_password(password)
-    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    password_hash = await svc.passwords.hash(password, svc.settings.auth.scrypt_n)
     await _save_user(svc, int(row["id"]), {"password_hash": password_hash}, keep_session=None)
 
 

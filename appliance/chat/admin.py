@@ -24,7 +24,6 @@ from ..db import Tx, migration_scripts
 from ..db_health import damage_of, found_damage
 from ..errors import Conflict, Forbidden, NotFound
 from ..logbuffer import LogBuffer
-from ..passwords import hash_password
 from ..storage import invites, resets, sessions, stats, users
 from .accounts import Session, check_password, require_admin, token_hash
 from .services import Services
@@ -97,7 +96,7 @@ async def reset_password(svc: Services, token: str, password: str) -> None:
     if row["deactivated"]:
         raise Forbidden("This account is deactivated; ask an admin.")
     # Hashed before the transaction (a thread, slow by design), used only if the link is.
-    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    password_hash = await svc.passwords.hash(password, svc.settings.auth.scrypt_n)
     now = svc.now_ms()
 
     async def job(tx: Tx) -> int:

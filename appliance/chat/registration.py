@@ -8,7 +8,6 @@ from typing import Any
 
 from ..db import Tx
 from ..errors import Conflict, Forbidden
-from ..passwords import hash_password
 from ..ratelimit import address_key
 from ..storage import invites, settings, users
 from . import rooms
@@ -41,7 +40,7 @@ async def create_user(
         raise Conflict("That username is taken.")
     n = svc.settings.auth.scrypt_n
     keys = [("ip", address_key(address or "local"))]
-    password_hash = await hash_gated(svc, keys, lambda: hash_password(password, n))
+    password_hash = await hash_gated(svc, keys, lambda: svc.passwords.hash(password, n))
     now = svc.now_ms()
 
     async def job(tx: Tx) -> dict[str, Any]:
@@ -80,7 +79,7 @@ async def register(
     if await users.by_username(svc.db, name) is not None:
         raise Conflict("That username is taken.")
     n = svc.settings.auth.scrypt_n
-    password_hash = await hash_gated(svc, [("ip", ip)], lambda: hash_password(password, n))
+    password_hash = await hash_gated(svc, [("ip", ip)], lambda: svc.passwords.hash(password, n))
     await svc.clock_steps.settle()  # an invite's deadline is judged against the clock
     now = svc.now_ms()
 

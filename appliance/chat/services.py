@@ -11,7 +11,7 @@ from ..clock_watch import ClockWatch
 from ..config import Settings
 from ..db import Database
 from ..hub import Hub
-from ..passwords import POOL
+from ..passwords import HashPool
 from ..ratelimit import FailureWindow, InFlight, TokenBuckets
 from .call_registry import CallLimits
 from .calls import CallService
@@ -30,8 +30,10 @@ class Services:
     login_user_failures: FailureWindow[str] = field(init=False)
     login_ip_failures: FailureWindow[str] = field(init=False)
     # Password checks and hashes in flight per address and per username: one flood cannot
-    # fill the shared hashing queue (passwords.POOL) that everyone's logins wait in.
+    # fill the shared hashing queue (passwords) that everyone's logins wait in.
     hashing: InFlight[tuple[str, str]] = field(init=False)
+    # Every password hash and check runs here (bounded threads and queue; passwords.py).
+    passwords: HashPool = field(init=False)
     # Told (user id, deactivated) when an admin (re)activates an account: the TURN server.
     account_listeners: list[Callable[[int, bool], None]] = field(default_factory=list)
     typing_limits: TokenBuckets[tuple[int, int]] = field(init=False)
@@ -47,7 +49,7 @@ class Services:
         self.login_user_failures = FailureWindow(auth.login_failures_per_user, auth.login_window_s)
         self.login_ip_failures = FailureWindow(auth.login_failures_per_ip, auth.login_window_s)
         self.hashing = InFlight(running=HASHES_RUNNING_PER_KEY, waiting=HASHES_WAITING_PER_KEY)
-        POOL.configure(auth.hash_workers, auth.hash_queue)
+        self.passwords = HashPool(auth.hash_workers, auth.hash_queue)
         # Typing frames are relayed at most every 2 s per user and room (clients show ~5 s).
         self.typing_limits = TokenBuckets(0.5, 1)
         self.room_creates = TokenBuckets(

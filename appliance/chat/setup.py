@@ -8,7 +8,6 @@ from typing import Any
 from ..db import Tx
 from ..device_name import check_device_name
 from ..errors import BadRequest, Conflict
-from ..passwords import hash_password
 from ..storage import settings, users
 from .accounts import check_password, normalise_username, require_admin
 from .services import Services
@@ -51,7 +50,7 @@ async def initialize(svc: Services, org: str, admin_username: str, password: str
     org = clean_org_name(org)
     username = normalise_username(admin_username)
     check_password(password)
-    password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+    password_hash = await svc.passwords.hash(password, svc.settings.auth.scrypt_n)
     return await complete_setup(svc, SetupChoices(org, username, password_hash))
 
 

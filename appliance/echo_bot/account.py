@@ -9,7 +9,6 @@ from ..chat import rooms
 from ..chat.services import Services
 from ..db import Tx
 from ..errors import NotFound
-from ..passwords import hash_password
 from ..storage import settings as stored
 from ..storage import users
 
@@ -29,7 +28,7 @@ async def ensure_echo_user(svc: Services) -> int:
     existing = await echo_user_id(svc)
     if existing is not None:
         return existing
-    password_hash = await hash_password(secrets.token_urlsafe(32), svc.settings.auth.scrypt_n)
+    password_hash = await svc.passwords.hash(secrets.token_urlsafe(32), svc.settings.auth.scrypt_n)
     now = svc.now_ms()
 
     async def job(tx: Tx) -> int:

@@ -20,7 +20,6 @@ from aiohttp import web
 from .. import discovery
 from ..chat import accounts, registration, setup
 from ..errors import AppError
-from ..passwords import hash_password
 from ..ratelimit import address_key
 from ..tls_custom import CertificateRejected
 from ..tls_trust import TRUST_STEPS, ca_file_name
@@ -149,7 +148,7 @@ async def save_organisation(request: web.Request, state: WizardState, form: Any)
     if not errors:
         svc = request.app[SERVICES]
         state.org = setup.clean_org_name(org)
-        state.password_hash = await hash_password(password, svc.settings.auth.scrypt_n)
+        state.password_hash = await svc.passwords.hash(password, svc.settings.auth.scrypt_n)
     return errors
 
 
