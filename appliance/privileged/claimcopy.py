@@ -16,7 +16,7 @@ import os
 import stat
 from pathlib import Path
 
-from ..setup_wizard import claim
+from . import claim_format as claim
 from .executor import write_atomically
 
 SOURCE = Path("/var/lib/pychat") / claim.FILE_NAME

@@ -13,13 +13,8 @@ import secrets
 from pathlib import Path
 
 from .. import durable
+from ..privileged.claim_format import ALPHABET, FILE_NAME, LENGTH, format_code, normalise
 from ..ratelimit import FailureWindow
-
-# No 0/O, 1/I/L, 5/S or 2/Z look-alikes: easy to read aloud and to type from a screen.
-ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
-LENGTH = 8
-FILE_NAME = "claim-code.txt"
-
 
 # Wrong codes an address may enter in a window, and all addresses together.
 PER_ADDRESS, EVERYONE, WINDOW_S = 5, 30, 900
@@ -58,14 +53,6 @@ class ClaimAttempts:
 
 def claim_path(data_dir: Path) -> Path:
     return data_dir / FILE_NAME
-
-
-def format_code(code: str) -> str:
-    return f"{code[:4]}-{code[4:]}"
-
-
-def normalise(entered: str) -> str:
-    return "".join(c for c in entered.upper() if c.isalnum())
 
 
 def ensure_claim_code(data_dir: Path, copy: Path | None = None) -> str:

@@ -20,6 +20,7 @@ from aiohttp import web
 from .. import discovery
 from ..chat import accounts, registration, setup
 from ..errors import AppError
+from ..privileged.claim_format import format_code
 from ..ratelimit import address_key
 from ..tls_custom import CertificateRejected
 from ..tls_trust import TRUST_STEPS, ca_file_name
@@ -322,7 +323,7 @@ async def wizard_ctx(app: web.Application) -> Any:
         code = await asyncio.to_thread(
             claim.ensure_claim_code, svc.settings.data_dir, Path(copy) if copy else None
         )
-        print(f"Claim code for the setup page: {claim.format_code(code)}", flush=True)
+        print(f"Claim code for the setup page: {format_code(code)}", flush=True)
     yield
 
 
