@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { adminApi } from './admin'
-import { ApiError } from './http'
+import { FakeXhr } from '@/testing/fakeXhr'
+import { ApiError, useXhrFactory } from './http'
 
 function answer(status: number, body: unknown): Response {
   return new Response(body === undefined ? null : JSON.stringify(body), {
@@ -11,52 +12,59 @@ function answer(status: number, body: unknown): Response {
 
 afterEach(() => {
   vi.unstubAllGlobals()
+  FakeXhr.last = null
 })
 
 describe('adminApi uploads', () => {
+  useXhrFactory(() => new FakeXhr() as unknown as XMLHttpRequest)
+
+  function current(): FakeXhr {
+    if (!FakeXhr.last) throw new Error('no request')
+    return FakeXhr.last
+  }
+
   it('sends a dry run as multipart with the backup field, and no JSON content type', async () => {
-    const fetch = vi.fn(async () => answer(200, { staged: false, warnings: [] }))
-    vi.stubGlobal('fetch', fetch)
-    const report = await adminApi.restore(new Blob(['archive']), true)
-    expect(report.staged).toBe(false)
-    const [path, init] = fetch.mock.calls[0] as unknown as [string, RequestInit]
-    expect(path).toBe('/api/admin/restore?dry_run=1')
-    expect(init.method).toBe('POST')
-    expect(init.headers).not.toHaveProperty('Content-Type')
-    const form = init.body as FormData
-    expect(form.get('backup')).toBeInstanceOf(Blob)
+    const done = adminApi.restore(new Blob(['archive']), true)
+    const xhr = current()
+    expect([xhr.method, xhr.url]).toEqual(['POST', '/api/admin/restore?dry_run=1'])
+    expect(xhr.headers).not.toHaveProperty('Content-Type')
+    expect(xhr.body?.get('backup')).toBeInstanceOf(Blob)
+    xhr.answer(200, { staged: false, warnings: [] })
+    expect((await done).staged).toBe(false)
   })
 
   it('stages without dry_run', async () => {
-    const fetch = vi.fn(async () => answer(202, { staged: true, warnings: [] }))
-    vi.stubGlobal('fetch', fetch)
-    await adminApi.restore(new Blob(['archive']), false)
-    expect((fetch.mock.calls[0] as unknown as [string])[0]).toBe('/api/admin/restore')
+    const done = adminApi.restore(new Blob(['archive']), false)
+    expect(current().url).toBe('/api/admin/restore')
+    current().answer(202, { staged: true, warnings: [] })
+    expect((await done).staged).toBe(true)
   })
 
   it('turns the error envelope into an ApiError with the server message', async () => {
     const message = 'This backup cannot be restored: it holds an unsafe path.'
-    vi.stubGlobal('fetch', vi.fn(async () => answer(400, { error: { code: 'bad_request', message } })))
-    const error = await adminApi.restore(new Blob(['x']), true).catch((e: unknown) => e)
+    const done = adminApi.restore(new Blob(['x']), true)
+    current().answer(400, { error: { code: 'bad_request', message } })
+    const error = await done.catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ApiError)
     expect((error as ApiError).status).toBe(400)
     expect((error as ApiError).message).toBe(message)
   })
 
   it('reports a network failure as status 0', async () => {
-    vi.stubGlobal('fetch', vi.fn(async () => Promise.reject(new TypeError('offline'))))
-    const error = await adminApi.installCertificate(new Blob(['c']), new Blob(['k']), '').catch((e: unknown) => e)
+    const done = adminApi.installCertificate(new Blob(['c']), new Blob(['k']), '')
+    current().onerror?.()
+    const error = await done.catch((e: unknown) => e)
     expect((error as ApiError).isNetwork).toBe(true)
   })
 
   it('sends the certificate, key and extra names', async () => {
-    const fetch = vi.fn(async () => answer(200, { certificate: { kind: 'custom' } }))
-    vi.stubGlobal('fetch', fetch)
-    await adminApi.installCertificate(new Blob(['c']), new Blob(['k']), ' chat.example.com ')
-    const form = (fetch.mock.calls[0] as unknown as [string, RequestInit])[1].body as FormData
+    const done = adminApi.installCertificate(new Blob(['c']), new Blob(['k']), ' chat.example.com ')
+    const form = current().body as FormData
     expect(form.get('names')).toBe('chat.example.com')
     expect(form.get('certificate')).toBeInstanceOf(Blob)
     expect(form.get('key')).toBeInstanceOf(Blob)
+    current().answer(200, { certificate: { kind: 'custom' } })
+    expect((await done).certificate.kind).toBe('custom')
   })
 })
 

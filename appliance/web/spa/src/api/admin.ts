@@ -1,7 +1,7 @@
 // The admin area's API (docs/api.md, "Admin area"). Admins only: the server answers 403
-// to everyone else. Uploads go as multipart/form-data, the rest through http.ts.
-import { ApiError, http } from './http'
-import type { ApiErrorBody, User, UserId } from './types'
+// to everyone else. Uploads go as multipart/form-data; all of it through http.ts.
+import { http } from './http'
+import type { User, UserId } from './types'
 
 export type Registration = 'invite' | 'open' | 'closed'
 
@@ -166,50 +166,6 @@ export interface VersionInfo {
 /** Where the browser downloads a backup from (a plain link: the file is streamed). */
 export const BACKUP_URL = '/api/admin/backup'
 
-/** POST a multipart form; errors become ApiError as in http.ts. */
-export async function upload<T>(path: string, form: FormData, signal?: AbortSignal): Promise<T> {
-  return send<T>(path, { method: 'POST', body: form, ...(signal ? { signal } : {}) })
-}
-
-/** PUT a JSON body (http.ts has no PUT); errors become ApiError as there. */
-export async function putJson<T>(path: string, body: unknown): Promise<T> {
-  return send<T>(path, {
-    method: 'PUT',
-    headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-}
-
-async function send<T>(path: string, init: RequestInit): Promise<T> {
-  let response: Response
-  try {
-    response = await fetch(path, {
-      credentials: 'same-origin',
-      headers: { Accept: 'application/json' },
-      ...init,
-    })
-  } catch (error) {
-    if (error instanceof DOMException && error.name === 'AbortError') throw error
-    throw new ApiError(0, 'network', 'The server cannot be reached.')
-  }
-  const text = await response.text()
-  let payload: unknown = null
-  try {
-    payload = text ? JSON.parse(text) : null
-  } catch {
-    payload = null
-  }
-  if (!response.ok) {
-    const body = payload as Partial<ApiErrorBody> | null
-    throw new ApiError(
-      response.status,
-      body?.error?.code ?? `http_${response.status}`,
-      body?.error?.message ?? `The server answered ${response.status}.`,
-    )
-  }
-  return payload as T
-}
-
 export const adminApi = {
   users: () => http.get<{ users: AdminUser[] }>('/api/admin/users'),
   createUser: (fields: { username: string; password: string; display_name?: string; admin?: boolean }) =>
@@ -234,13 +190,13 @@ export const adminApi = {
   power: (action: PowerAction) =>
     http.post<{ action: PowerAction; accepted: boolean }>(`/api/admin/device/${action}`),
   setWifi: (wifi: WifiSettings) =>
-    putJson<{ country: string; ssid: string; applied: boolean }>('/api/admin/device/wifi', wifi),
+    http.put<{ country: string; ssid: string; applied: boolean }>('/api/admin/device/wifi', wifi),
   installCertificate: (certificate: Blob, key: Blob, names: string) => {
     const form = new FormData()
     form.append('certificate', certificate, 'certificate.pem')
     form.append('key', key, 'key.pem')
     if (names.trim()) form.append('names', names.trim())
-    return upload<{ certificate: Certificate }>('/api/admin/device/certificate', form)
+    return http.upload<{ certificate: Certificate }>('POST', '/api/admin/device/certificate', form)
   },
   removeCertificate: () =>
     http.delete<{ removed: boolean; certificate: Certificate }>('/api/admin/device/certificate'),
@@ -255,7 +211,10 @@ export const adminApi = {
   restore: (file: Blob, dryRun: boolean, signal?: AbortSignal) => {
     const form = new FormData()
     form.append('backup', file, 'backup.tar.gz')
-    return upload<RestoreReport>(`/api/admin/restore${dryRun ? '?dry_run=1' : ''}`, form, signal)
+    return http.upload<RestoreReport>('POST', '/api/admin/restore', form, {
+      query: { dry_run: dryRun ? 1 : null },
+      ...(signal ? { signal } : {}),
+    })
   },
   cancelRestore: () => http.delete('/api/admin/restore'),
 }

@@ -17,7 +17,7 @@ export class ApiError extends Error {
   }
 }
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE'
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 type Query = Record<string, string | number | null | undefined>
 
 function withQuery(path: string, query?: Query): string {
@@ -35,6 +35,33 @@ const unauthorizedListeners = new Set<() => void>()
 export function onUnauthorized(listener: () => void): () => void {
   unauthorizedListeners.add(listener)
   return () => unauthorizedListeners.delete(listener)
+}
+
+function parseBody(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null
+  } catch {
+    return null
+  }
+}
+
+function unreachable(): ApiError {
+  return new ApiError(0, 'network', 'The server cannot be reached.')
+}
+
+/** The error for a non-2xx answer; a 401 outside sign-in also tells the listeners. */
+function failure(status: number, payload: unknown, path: string): ApiError {
+  const body = payload as Partial<ApiErrorBody> | null
+  const fallback =
+    status === 413
+      ? 'The file is too large.'
+      : status === 507
+        ? 'The server is out of space.'
+        : `The server answered ${status}.`
+  if (status === 401 && !path.startsWith('/api/auth/')) {
+    for (const listener of unauthorizedListeners) listener()
+  }
+  return new ApiError(status, body?.error?.code ?? `http_${status}`, body?.error?.message ?? fallback)
 }
 
 export async function request<T>(
@@ -56,33 +83,94 @@ export async function request<T>(
   try {
     response = await fetch(withQuery(path, options.query), init)
   } catch (error) {
-    if (error instanceof DOMException && error.name === 'AbortError') throw error
-    throw new ApiError(0, 'network', 'The server cannot be reached.')
+    if (isAbort(error)) throw error
+    throw unreachable()
   }
   if (response.status === 204) return undefined as T
-  const text = await response.text()
-  let payload: unknown = null
-  try {
-    payload = text ? JSON.parse(text) : null
-  } catch {
-    payload = null
-  }
-  if (!response.ok) {
-    const body = payload as Partial<ApiErrorBody> | null
-    const code = body?.error?.code ?? 'http_' + response.status
-    const message = body?.error?.message ?? `The server answered ${response.status}.`
-    if (response.status === 401 && !path.startsWith('/api/auth/')) {
-      for (const listener of unauthorizedListeners) listener()
-    }
-    throw new ApiError(response.status, code, message)
-  }
+  const payload = parseBody(await response.text())
+  if (!response.ok) throw failure(response.status, payload, path)
   return payload as T
+}
+
+// Uploads: fetch() reports no upload progress, so multipart bodies go through
+// XMLHttpRequest, with the same errors and the same 401 handling as request().
+
+export interface UploadOptions {
+  /** Bytes sent so far and in all (the whole multipart body, near enough the file). */
+  onProgress?: (loaded: number, total: number) => void
+  signal?: AbortSignal
+  query?: Query
+}
+
+export type XhrFactory = () => XMLHttpRequest
+let makeXhr: XhrFactory = () => new XMLHttpRequest()
+
+/** Tests swap the transport; the app never does. */
+export function useXhrFactory(factory: XhrFactory): void {
+  makeXhr = factory
+}
+
+export function abortError(): DOMException {
+  return new DOMException('The upload was cancelled.', 'AbortError')
+}
+
+export function isAbort(error: unknown): boolean {
+  return error instanceof DOMException && error.name === 'AbortError'
+}
+
+/** Sends a multipart form (the browser sets its Content-Type with the boundary). */
+export function upload<T>(
+  method: 'POST' | 'PUT',
+  path: string,
+  form: FormData,
+  options: UploadOptions = {},
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(abortError())
+      return
+    }
+    const xhr = makeXhr()
+    xhr.open(method, withQuery(path, options.query))
+    xhr.withCredentials = true
+    xhr.setRequestHeader('Accept', 'application/json')
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) options.onProgress?.(event.loaded, event.total)
+    }
+    const onAbort = (): void => xhr.abort()
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    const done = (): void => options.signal?.removeEventListener('abort', onAbort)
+    xhr.onload = () => {
+      done()
+      const text = xhr.responseText
+      if (xhr.status < 200 || xhr.status >= 300) {
+        reject(failure(xhr.status, parseBody(text), path))
+      } else if (xhr.status === 204 || !text) {
+        resolve(undefined as T)
+      } else {
+        const payload = parseBody(text)
+        if (payload === null) reject(new ApiError(xhr.status, 'bad_reply', 'The server sent an unreadable answer.'))
+        else resolve(payload as T)
+      }
+    }
+    xhr.onerror = () => {
+      done()
+      reject(unreachable())
+    }
+    xhr.onabort = () => {
+      done()
+      reject(abortError())
+    }
+    xhr.send(form)
+  })
 }
 
 export const http = {
   get: <T>(path: string, query?: Query, signal?: AbortSignal) =>
     request<T>('GET', path, signal ? { query, signal } : { query }),
   post: <T>(path: string, body: unknown = {}) => request<T>('POST', path, { body }),
+  put: <T>(path: string, body: unknown) => request<T>('PUT', path, { body }),
   patch: <T>(path: string, body: unknown) => request<T>('PATCH', path, { body }),
   delete: <T = void>(path: string) => request<T>('DELETE', path),
+  upload,
 }

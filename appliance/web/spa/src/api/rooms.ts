@@ -13,7 +13,7 @@ export const roomsApi = {
   get: (id: RoomId) => http.get<{ room: Room }>(`/api/rooms/${id}`),
   channels: () => http.get<{ channels: ChannelListing[] }>('/api/channels'),
   create: (room: NewRoom) => http.post<{ room: Room }>('/api/rooms', room),
-  update: (id: RoomId, changes: { name?: string; topic?: string }) =>
+  update: (id: RoomId, changes: { name?: string; topic?: string; p2p?: boolean }) =>
     http.patch<{ room: Room }>(`/api/rooms/${id}`, changes),
   join: (id: RoomId) => http.post<{ room: Room }>(`/api/rooms/${id}/join`),
   leave: (id: RoomId) => http.post<void>(`/api/rooms/${id}/leave`),

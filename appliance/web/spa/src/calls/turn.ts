@@ -1,6 +1,5 @@
 // ICE servers for calls: our own TURN server's credentials (GET /api/turn).
-import { http } from '@/api/http'
-import type { TurnCredentials } from './types'
+import { callsApi } from '@/api/calls'
 
 function testHooks(): { relayOnly?: boolean } {
   return (globalThis as { __pychatTest?: { relayOnly?: boolean } }).__pychatTest ?? {}
@@ -10,7 +9,7 @@ function testHooks(): { relayOnly?: boolean } {
 export async function iceConfig(): Promise<RTCConfiguration> {
   const config: RTCConfiguration = { iceServers: [] }
   try {
-    const turn = await http.get<TurnCredentials>('/api/turn')
+    const turn = await callsApi.turn()
     if (turn.urls.length > 0) {
       config.iceServers = [{ urls: turn.urls, username: turn.username, credential: turn.credential }]
     }

@@ -46,10 +46,3 @@ export interface StreamMap {
 }
 
 export type Quality = 'good' | 'fair' | 'poor' | 'unknown'
-
-export interface TurnCredentials {
-  urls: string[]
-  username: string
-  credential: string
-  ttl: number
-}

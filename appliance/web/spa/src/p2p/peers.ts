@@ -3,7 +3,7 @@
 // the calls code (which uses `data.call`) and this one ignore each other.
 // Negotiation follows the "perfect negotiation" pattern (W3C WebRTC §10.7): both sides may
 // offer; the polite side yields on a collision.
-import { http } from '@/api/http'
+import { callsApi } from '@/api/calls'
 import type { FeatureChannel, FeatureFrame } from '@/sync/featureChannel'
 import { testHooks } from './testHooks'
 
@@ -13,13 +13,6 @@ export interface P2pSignal {
   app: 'p2p'
   kind: string
   [key: string]: unknown
-}
-
-interface TurnAnswer {
-  urls: string[]
-  username: string
-  credential: string
-  ttl: number
 }
 
 const IDLE_MS = 60_000
@@ -265,7 +258,7 @@ export class PeerManager {
       let keepMs = 10_000 // after an error (e.g. 429), ask again soon
       try {
         // Our own TURN (docs/api/turn.md): direct on the LAN, relayed otherwise.
-        const turn = await http.get<TurnAnswer>('/api/turn')
+        const turn = await callsApi.turn()
         if (turn.urls.length) servers = [{ urls: turn.urls, username: turn.username, credential: turn.credential }]
         // Fresh credentials at half their life; a server without TURN is asked once a minute.
         keepMs = servers.length ? (turn.ttl * 1000) / 2 : 60_000

@@ -2,40 +2,24 @@ import { defineStore } from 'pinia'
 import { markRaw, ref } from 'vue'
 import { authApi } from '@/api/auth'
 import { ApiError } from '@/api/http'
-import { roomsApi } from '@/api/rooms'
-import {
-  ChatSocket,
-  SocketError,
-  socketUrl,
-  type SocketOptions,
-  type SocketStatus,
-} from '@/api/socket'
-import type { ChatEvent, Message, MessageId, RoomId, ServerFrame, User } from '@/api/types'
-import { usersApi } from '@/api/users'
-import { ChatCache, type CachedHistory } from '@/persistence/cache'
-import { FeatureChannel, type FeatureFrame } from '@/sync/featureChannel'
-import { attachmentIds } from '@/uploads/outboxFiles'
-import {
-  applyEvent,
-  recountUnread,
-  setPresence,
-  upsertMessage,
-  type ChatState,
-} from '@/sync/reducer'
+import { ChatSocket, socketUrl, type SocketOptions, type SocketStatus } from '@/api/socket'
+import type { Message, MessageId, RoomId, User } from '@/api/types'
+import { FeatureChannel } from '@/sync/featureChannel'
+import { recountUnread, upsertMessage, type ChatState } from '@/sync/reducer'
 import { useMessagesStore } from './messages'
 import { useOutboxStore } from './outbox'
 import { useRoomsStore } from './rooms'
 import { useSessionStore } from './session'
+import { createSyncCache } from './syncCache'
+import { outboxTransport } from './syncOutbox'
+import { createSyncReplay } from './syncReplay'
 import { useThreadsStore } from './threads'
 import { useTypingStore } from './typing'
 import { useUsersStore } from './users'
 
-/** Messages per room kept in IndexedDB. */
-const CACHED_PER_ROOM = 150
-const PERSIST_DELAY_MS = 800
-const TYPING_EVERY_MS = 2_000
+export type { MessageListener } from './syncReplay'
 
-export type MessageListener = (message: Message, live: boolean) => void
+const TYPING_EVERY_MS = 2_000
 
 export interface SyncOptions {
   cacheName?: string
@@ -44,8 +28,9 @@ export interface SyncOptions {
 }
 
 /**
- * Keeps the stores in step with the server: opens from the cache, says hello with the last
- * seq, applies events (or reloads over REST on resync), persists, and drains the outbox.
+ * Keeps the stores in step with the server: opens from the cache (syncCache), says hello
+ * with the last seq and applies events (syncReplay), drains the outbox (syncOutbox). This
+ * store holds the connection and the commands sent over it.
  */
 export const useSyncStore = defineStore('sync', () => {
   const session = useSessionStore()
@@ -60,11 +45,7 @@ export const useSyncStore = defineStore('sync', () => {
   /** Set when the cache could be read: the app can show something without the network. */
   const fromCache = ref(false)
   let socket: ChatSocket | null = null
-  let cache: ChatCache | null = null
-  let reloading: ChatEvent[] | null = null
-  let persistTimer: ReturnType<typeof setTimeout> | null = null
   const lastTyping = new Map<RoomId, number>()
-  const listeners = new Set<MessageListener>()
   /** Calls, transfers and the painter talk over the same socket through this. */
   // markRaw: Pinia would wrap it in a reactive proxy, unwrapping its connId ref for its methods.
   const channel = markRaw(new FeatureChannel())
@@ -90,91 +71,57 @@ export const useSyncStore = defineStore('sync', () => {
     reads: messages.reads,
   }
 
-  function onMessage(listener: MessageListener): () => void {
-    listeners.add(listener)
-    return () => listeners.delete(listener)
-  }
-
-  async function openCache(name: string): Promise<void> {
-    try {
-      cache = await ChatCache.open(name)
-    } catch {
-      cache = null // private mode or no IndexedDB: we still work, just not offline
-    }
-  }
-
-  /** Fills the stores from IndexedDB when it holds this user's state. */
-  async function restoreFromCache(me: User): Promise<void> {
-    if (!cache) return
-    try {
-      const saved = await cache.load()
-      if (!saved) return
-      if (saved.snapshot.me.id !== me.id) {
-        // Someone else used this browser before: nothing of theirs is shown or sent.
-        await cache.clearAll()
-        return
-      }
-      users.replaceAll(saved.snapshot.users)
-      rooms.replaceAll(saved.snapshot.rooms)
-      for (const history of saved.histories) {
-        if (!rooms.byId[history.room]) continue
-        messages.timelines[history.room] = {
-          messages: history.messages,
-          hasOlder: history.hasOlder,
-          hasNewer: false,
-        }
-      }
-      seq.value = saved.snapshot.seq
-      fromCache.value = true
-    } catch {
-      seq.value = null
-    }
-  }
+  const cache = createSyncCache({
+    session,
+    users,
+    rooms,
+    messages,
+    seq,
+    fromCache,
+    reloading: () => replay.reloading(),
+  })
+  const replay = createSyncReplay({
+    session,
+    users,
+    rooms,
+    messages,
+    threads,
+    typing,
+    outbox,
+    state,
+    channel,
+    socket: requireSocket,
+    changed: cache.schedulePersist,
+  })
+  const { schedulePersist, persistNow } = cache
+  const { onMessage, receive } = replay
 
   async function start(me: User, options: SyncOptions = {}): Promise<void> {
     if (socket) return
     session.signedIn(me)
     // The socket handshake and IndexedDB open in parallel; hello waits for the cached seq.
-    const opened = openCache(options.cacheName ?? 'pychat')
+    const opened = cache.open(options.cacheName ?? 'pychat')
     const ready = (async () => {
       await opened
-      await restoreFromCache(me)
+      await cache.restore(me)
       await outbox.restore()
     })()
-    outbox.configure({
-      storage: {
-        outboxEntries: async () => (await opened.then(() => cache))?.outboxEntries() ?? [],
-        putOutbox: async (entry) => (await opened.then(() => cache))?.putOutbox(entry),
-        deleteOutbox: async (id) => (await opened.then(() => cache))?.deleteOutbox(id),
-      },
-      send: (entry) =>
-        requireSocket()
-          .request<{ message: Message }>({
-            type: 'message.send',
-            room: entry.room,
-            body: entry.body,
-            client_id: entry.client_id,
-            ...(entry.thread !== null ? { thread: entry.thread } : {}),
-            ...(entry.files?.length ? { attachments: attachmentIds(entry) } : {}),
-          })
-          .then((reply) => reply.message)
-          .catch((error: unknown) => {
-            // No answer in time: the connection is dead even if the browser has not noticed.
-            if (error instanceof SocketError && error.code === 'timeout') socket?.restart()
-            throw error
-          }),
-      canSend: () => socket?.isOpen === true,
-      onSent: (message) => {
-        upsertMessage(state, message)
-        schedulePersist()
-      },
-    })
+    outbox.configure(
+      outboxTransport({
+        storage: cache.outboxStorage,
+        socket: () => socket,
+        onSent: (message) => {
+          upsertMessage(state, message)
+          schedulePersist()
+        },
+      }),
+    )
     const location = options.location ?? window.location
     socket = new ChatSocket({
       url: socketUrl(location),
       onOpen: async () => {
         await ready
-        await hello()
+        await replay.hello()
       },
       onFrame: receive,
       onStatus: statusChanged,
@@ -219,111 +166,6 @@ export const useSyncStore = defineStore('sync', () => {
     else if (status === 'connecting' && session.connection !== 'offline') {
       session.connection = 'connecting'
     }
-  }
-
-  /** Resume: replayed events arrive before the reply and are applied as they come. */
-  async function hello(): Promise<void> {
-    const since = seq.value
-    const reply = await requireSocket().request<{ head: number; resync?: boolean; conn: number }>(
-      { type: 'hello', since },
-      30_000,
-    )
-    if (since === null || reply.resync) await reloadAll(reply.head)
-    session.caughtUp = true
-    schedulePersist()
-    channel.ready(reply.conn)
-  }
-
-  /** A fresh snapshot over REST; live events that arrive meanwhile are applied after it. */
-  async function reloadAll(head: number): Promise<void> {
-    reloading = []
-    try {
-      const [me, userList, roomList] = await Promise.all([
-        authApi.me(),
-        usersApi.list(),
-        roomsApi.list(),
-      ])
-      session.signedIn(me.user)
-      users.replaceAll(userList.users)
-      rooms.replaceAll(roomList.rooms)
-      // Held history may have a gap now: views reload what they show.
-      messages.clear()
-      threads.clear()
-      seq.value = head
-      const buffered: ChatEvent[] = reloading ?? []
-      reloading = null
-      for (const event of buffered) apply(event, true)
-    } finally {
-      reloading = null
-    }
-  }
-
-  function receive(frame: ServerFrame): void {
-    switch (frame.type) {
-      case 'event':
-        if (reloading) reloading.push(frame)
-        else apply(frame, session.caughtUp)
-        break
-      case 'typing':
-        if (frame.user !== session.userId) typing.saw(frame.room, frame.user)
-        break
-      case 'presence':
-        setPresence(state, frame.user, frame.online, frame.last_seen)
-        break
-      case 'presence.batch':
-        for (const p of frame.users) setPresence(state, p.user, p.online, p.last_seen)
-        break
-      default:
-        if (frame.type !== 'reply' && frame.type !== 'pong') channel.dispatch(frame as FeatureFrame)
-        break
-    }
-  }
-
-  function apply(event: ChatEvent, live: boolean): void {
-    if (!applyEvent(state, event)) return
-    if (event.kind === 'message.new') {
-      const message = event.data.message
-      typing.stopped(message.room, message.author)
-      if (message.author === session.userId && message.client_id) {
-        void outbox.acknowledge(message.client_id)
-      }
-      for (const listener of listeners) listener(message, live)
-    }
-    schedulePersist()
-  }
-
-  function schedulePersist(): void {
-    if (persistTimer !== null) return
-    persistTimer = setTimeout(persistNow, PERSIST_DELAY_MS)
-  }
-
-  function persistNow(): void {
-    if (persistTimer !== null) clearTimeout(persistTimer)
-    persistTimer = null
-    const me = session.user
-    if (!cache || !me || reloading) return
-    const histories: CachedHistory[] = []
-    for (const [room, timeline] of Object.entries(messages.timelines)) {
-      if (timeline.hasNewer || timeline.messages.length === 0) continue
-      const recent = timeline.messages.slice(-CACHED_PER_ROOM)
-      histories.push({
-        room: Number(room),
-        messages: recent,
-        hasOlder: timeline.hasOlder || recent.length < timeline.messages.length,
-      })
-    }
-    void cache
-      .save(
-        {
-          me,
-          seq: seq.value,
-          users: Object.values(users.byId),
-          rooms: Object.values(rooms.byId),
-          savedAt: Date.now(),
-        },
-        histories,
-      )
-      .catch(() => undefined)
   }
 
   // Commands over the socket. Each rejects with a SocketError the caller can show.
@@ -397,10 +239,9 @@ export const useSyncStore = defineStore('sync', () => {
     window.removeEventListener('offline', dropConnection)
     window.removeEventListener('pagehide', persistNow)
     document.removeEventListener('visibilitychange', persistWhenHidden)
-    if (persistTimer !== null) clearTimeout(persistTimer)
-    persistTimer = null
+    cache.cancelPersist()
     if (options.forget) {
-      await cache?.clearAll().catch(() => undefined)
+      await cache.clearAll()
       messages.clear()
       threads.clear()
       rooms.replaceAll([])
@@ -409,8 +250,7 @@ export const useSyncStore = defineStore('sync', () => {
       seq.value = null
       fromCache.value = false
     }
-    cache?.close()
-    cache = null
+    cache.close()
   }
 
   /** For tests and the debug console: drop the connection as the network would. */

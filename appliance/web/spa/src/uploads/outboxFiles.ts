@@ -5,7 +5,7 @@ import { ApiError } from '@/api/http'
 import type { Upload } from '@/api/types'
 import type { OutboxEntry, OutboxFile } from '@/persistence/cache'
 import { IdbBlobStore, MemoryBlobStore, type BlobStore } from './blobStore'
-import { isAbort } from './uploadClient'
+import { isAbort } from '@/api/http'
 import { useUploadsStore } from './uploads'
 
 export interface FileDeps {

@@ -1,46 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { ApiError } from '@/api/http'
-import { isAbort, uploadFile, useXhrFactory } from './uploadClient'
-
-/** The browser's XMLHttpRequest as far as uploads use it; the test plays the server. */
-class FakeXhr {
-  static last: FakeXhr | null = null
-  method = ''
-  url = ''
-  body: FormData | null = null
-  status = 0
-  responseText = ''
-  withCredentials = false
-  headers: Record<string, string> = {}
-  upload: { onprogress: ((e: { lengthComputable: boolean; loaded: number; total: number }) => void) | null } = {
-    onprogress: null,
-  }
-  onload: (() => void) | null = null
-  onerror: (() => void) | null = null
-  onabort: (() => void) | null = null
-
-  constructor() {
-    FakeXhr.last = this
-  }
-  open(method: string, url: string): void {
-    this.method = method
-    this.url = url
-  }
-  setRequestHeader(name: string, value: string): void {
-    this.headers[name] = value
-  }
-  send(body: FormData): void {
-    this.body = body
-  }
-  abort(): void {
-    this.onabort?.()
-  }
-  answer(status: number, body: unknown): void {
-    this.status = status
-    this.responseText = JSON.stringify(body)
-    this.onload?.()
-  }
-}
+import { ApiError, isAbort, useXhrFactory } from '@/api/http'
+import { FakeXhr } from '@/testing/fakeXhr'
+import { uploadFile } from './uploadClient'
 
 function current(): FakeXhr {
   if (!FakeXhr.last) throw new Error('no request')

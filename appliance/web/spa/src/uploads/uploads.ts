@@ -1,8 +1,8 @@
 import { defineStore } from 'pinia'
 import { reactive } from 'vue'
-import { ApiError } from '@/api/http'
+import { ApiError, isAbort } from '@/api/http'
 import type { Upload } from '@/api/types'
-import { isAbort, uploadFile, type MultipartOptions, type UploadMeta } from './uploadClient'
+import { uploadFile, type MultipartOptions, type UploadMeta } from './uploadClient'
 
 /** uploading → done; or waiting (no network: tried again later), failed (the server said
  * no, e.g. too large), cancelled (by the person). */

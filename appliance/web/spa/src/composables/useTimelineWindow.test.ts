@@ -1,0 +1,172 @@
+import { mount, type VueWrapper } from '@vue/test-utils'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { defineComponent, h, nextTick, reactive, ref } from 'vue'
+import type { Message } from '@/api/types'
+import { message } from '@/testing/factories'
+import type { Timeline } from '@/sync/timeline'
+import { MAX_WINDOW, useTimelineWindow } from './useTimelineWindow'
+
+// happy-dom does no layout: every row is ROW px tall, the scroller shows VIEW px.
+const ROW = 20
+const VIEW = 100
+
+function messages(from: number, to: number): Message[] {
+  const out: Message[] = []
+  for (let id = from; id <= to; id++) out.push(message(id, { room: 10, body: `m${id}` }))
+  return out
+}
+
+function rowsOf(scroller: HTMLElement): HTMLElement[] {
+  return [...scroller.querySelectorAll<HTMLElement>('[data-message-id]')]
+}
+
+/** Gives the scroller a height and a clamped scrollTop, and each row its place on screen. */
+function layOut(scroller: HTMLElement): void {
+  let top = 0
+  const height = () => rowsOf(scroller).length * ROW
+  Object.defineProperty(scroller, 'clientHeight', { get: () => VIEW })
+  Object.defineProperty(scroller, 'scrollHeight', { get: height })
+  Object.defineProperty(scroller, 'scrollTop', {
+    get: () => top,
+    set: (value: number) => (top = Math.max(0, Math.min(value, height() - VIEW))),
+  })
+}
+
+function rect(top: number, height: number): DOMRect {
+  return { top, bottom: top + height, left: 0, right: 0, width: 0, height, x: 0, y: top, toJSON: () => ({}) }
+}
+
+beforeEach(() => {
+  vi.spyOn(HTMLElement.prototype, 'getBoundingClientRect').mockImplementation(function (this: HTMLElement) {
+    const scroller = this.closest<HTMLElement>('[data-scroller]')
+    if (!scroller || this === scroller) return rect(0, VIEW)
+    return rect(rowsOf(scroller).indexOf(this) * ROW - scroller.scrollTop, ROW)
+  })
+  HTMLElement.prototype.scrollIntoView = function (this: HTMLElement) {
+    const scroller = this.closest<HTMLElement>('[data-scroller]') as HTMLElement
+    scroller.scrollTop = rowsOf(scroller).indexOf(this) * ROW - VIEW / 2
+  }
+})
+
+let wrapper: VueWrapper | null = null
+afterEach(() => {
+  wrapper?.unmount()
+  wrapper = null
+  vi.restoreAllMocks()
+})
+
+/** A host rendering the window as MessageList does, over a timeline the test controls. */
+function host(timeline: Timeline, loadOlder: () => Promise<void> = async () => undefined) {
+  const state = reactive({ timeline })
+  let api!: ReturnType<typeof useTimelineWindow>
+  const settled = vi.fn()
+  const Host = defineComponent({
+    setup() {
+      const scroller = ref<HTMLElement | null>(null)
+      const content = ref<HTMLElement | null>(null)
+      api = useTimelineWindow({
+        scroller,
+        content,
+        timeline: () => state.timeline,
+        loadOlder,
+        loadNewer: async () => undefined,
+        loadLatest: async () => undefined,
+        pinned: () => false,
+        onSettled: settled,
+      })
+      return () =>
+        h('div', { ref: scroller, 'data-scroller': '', onScroll: api.onScroll }, [
+          h(
+            'div',
+            { ref: content },
+            api.all.value
+              .slice(api.startIndex.value, api.endIndex.value)
+              .map((m) => h('div', { key: m.id, 'data-message-id': m.id }, m.body)),
+          ),
+        ])
+    },
+  })
+  wrapper = mount(Host, { attachTo: document.body })
+  const scroller = wrapper.element as HTMLElement
+  layOut(scroller)
+  const shown = () => rowsOf(scroller).map((row) => Number(row.dataset.messageId))
+  const topOf = (id: number) =>
+    (scroller.querySelector(`[data-message-id="${id}"]`) as HTMLElement).getBoundingClientRect().top + 0 // not -0
+  const scrollTo = async (top: number) => {
+    scroller.scrollTop = top
+    scroller.dispatchEvent(new Event('scroll'))
+    await new Promise((resolve) => requestAnimationFrame(resolve))
+  }
+  return { state, api: () => api, scroller, shown, topOf, scrollTo, settled }
+}
+
+describe('useTimelineWindow', () => {
+  it('puts only the newest 80 of a long history in the page, and follows new messages', async () => {
+    const view = host({ messages: messages(1, 300), hasOlder: false, hasNewer: false })
+    expect(view.shown()).toEqual(messages(221, 300).map((m) => m.id))
+    expect(view.api().following.value).toBe(true)
+
+    view.api().scrollToBottom()
+    view.state.timeline.messages.push(message(301, { room: 10 }))
+    await nextTick()
+    await nextTick()
+    expect(view.shown().at(-1)).toBe(301)
+    expect(view.scroller.scrollTop).toBe(view.scroller.scrollHeight - VIEW)
+    expect(view.settled).toHaveBeenCalled()
+  })
+
+  it('adds older rows above without moving the message being read', async () => {
+    const view = host({ messages: messages(1, 300), hasOlder: false, hasNewer: false })
+    await view.scrollTo(40) // message 223 at the top of the screen
+    expect(view.shown().length).toBeGreaterThan(80) // near the top: the scroll grew the window
+    expect(view.topOf(223)).toBe(0)
+    const before = view.shown().length
+    await view.api().growUp()
+    expect(view.shown().length).toBe(before + 50)
+    expect(view.topOf(223)).toBe(0)
+  })
+
+  it('never holds more than MAX_WINDOW rows, and loads an older page at the top of what it has', async () => {
+    const loadOlder = vi.fn(async () => {
+      view.state.timeline.messages.unshift(...messages(1, 100))
+      view.state.timeline.hasOlder = false
+    })
+    const view = host({ messages: messages(101, 400), hasOlder: true, hasNewer: false }, loadOlder)
+    for (let step = 0; step < 10; step++) {
+      view.scroller.scrollTop = 0
+      const anchor = view.shown()[0] as number
+      await view.api().growUp()
+      expect(view.shown().length).toBeLessThanOrEqual(MAX_WINDOW)
+      expect(view.topOf(anchor)).toBe(0)
+    }
+    expect(loadOlder).toHaveBeenCalledTimes(1)
+    expect(view.shown()[0]).toBe(1)
+    expect(view.api().following.value).toBe(false) // the newest rows were dropped below
+  })
+
+  it('counts messages that arrive while reading further up, and jumps back to them', async () => {
+    const view = host({ messages: messages(1, 300), hasOlder: false, hasNewer: false })
+    await view.scrollTo(1000) // well above the bottom, far from the top
+    expect(view.api().atBottom.value).toBe(false)
+    view.state.timeline.messages.push(message(301, { room: 10 }), message(302, { room: 10 }))
+    await nextTick()
+    expect(view.api().unseenBelow.value).toBe(1) // one batch: the newest id changed once
+    expect(view.scroller.scrollTop).toBe(1000)
+
+    await view.api().jumpToLatest()
+    expect(view.api().unseenBelow.value).toBe(0)
+    expect(view.scroller.scrollTop).toBe(view.scroller.scrollHeight - VIEW)
+  })
+
+  it('reveals a linked message in the middle of the window, then returns to the newest', async () => {
+    const view = host({ messages: messages(1, 300), hasOlder: false, hasNewer: false })
+    await view.api().reveal(150)
+    expect(view.shown()).toEqual(messages(110, 189).map((m) => m.id))
+    expect(view.api().following.value).toBe(false)
+    expect(view.topOf(150)).toBe(VIEW / 2)
+
+    await view.api().jumpToLatest()
+    expect(view.shown()).toEqual(messages(221, 300).map((m) => m.id))
+    expect(view.api().following.value).toBe(true)
+  })
+})
