@@ -12,7 +12,7 @@ SPA_INPUTS := $(shell find $(SPA)/src $(SPA)/public $(SPA)/scripts -type f 2>/de
 STATIC_INDEX := appliance/web/static/index.html
 
 .PHONY: run test test-quick lint typecheck pytest install install-test build spa-check clean \
-	debian-run debian-test
+	debian-run debian-test fresh-check
 
 # Debian packages, installed when missing (as root; otherwise the apt-get line to run is
 # printed): the one list is scripts/debian-packages.
@@ -55,6 +55,7 @@ run: $(BIN)/pychat build
 lint: install-test
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/lint-imports
 
 typecheck: install-test
 	$(BIN)/mypy
@@ -74,6 +75,13 @@ test: debian-test lint typecheck spa-check build pytest
 # The edit loop: lint, types, and the unit and TURN tests (about a minute); no browser.
 test-quick: PYTEST_ARGS = tests/unit tests/rtc -q
 test-quick: lint typecheck pytest
+
+# Proof of the two commands on a machine that has never seen the project (scripts/fresh-check):
+# a clean clone of HEAD in a Debian 12 minbase chroot with only git, make and python3. As root.
+# FRESH_TARGETS="run test-quick" for the short version.
+FRESH_TARGETS ?= run test
+fresh-check:
+	scripts/fresh-check $(FRESH_TARGETS)
 
 # The flashable Raspberry Pi image (image/build, docs/flashing.md): needs root and the
 # Debian packages listed there. image-test boots it in QEMU and uses it (image/boot-test);
