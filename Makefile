@@ -35,19 +35,27 @@ $(VENV)/.test-deps: pyproject.toml $(BIN)/pychat
 install: $(BIN)/pychat
 install-test: $(VENV)/.test-deps
 
-$(SPA)/node_modules/.installed: $(SPA)/package-lock.json | debian-run
-	cd $(SPA) && npm ci --no-audit --no-fund --loglevel=error
+# Node.js for the web app is pyproject's [web] extra, in the venv: the same pinned LTS on every
+# machine (Debian 12 ships node 18; Vite 8 needs 20.19 or later). NODE_USE_SYSTEM_CA: trust
+# the certificates the machine trusts (a company proxy's CA), as Debian's node does.
+NPM = PATH="$(CURDIR)/$(BIN):$$PATH" NODE_USE_SYSTEM_CA=1 npm
+$(VENV)/.web-deps: pyproject.toml $(BIN)/pychat
+	$(BIN)/pip install --quiet -e '.[web]'
+	touch $@
+
+$(SPA)/node_modules/.installed: $(SPA)/package-lock.json $(VENV)/.web-deps
+	cd $(SPA) && $(NPM) ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The web app is rebuilt only when its sources changed.
 $(STATIC_INDEX): $(SPA)/node_modules/.installed $(SPA_INPUTS)
-	cd $(SPA) && npm run build
+	cd $(SPA) && $(NPM) run build
 	touch $@
 
 build: $(STATIC_INDEX)
 
 spa-check: $(SPA)/node_modules/.installed
-	cd $(SPA) && npm run typecheck && npm test
+	cd $(SPA) && $(NPM) run typecheck && $(NPM) test
 
 run: $(BIN)/pychat build
 	$(BIN)/pychat serve --data $(DATA) --listen $(LISTEN)
