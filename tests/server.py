@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -43,27 +45,63 @@ def init_data(data: Path, admin: str = "admin", password: str = ADMIN_PASSWORD) 
     assert done.returncode == 0, done.stderr
 
 
+def free_port() -> int:
+    """A free loopback port below the kernel's ephemeral range (32768-60999), so no
+    outgoing connection can take it while a server on it is down for a restart."""
+    for _ in range(200):
+        port = random.randint(20_000, 29_999)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+# Serves the web app from another folder: the server has no setting for it, so this sets the
+# default of `appliance.web.static.add_routes` before running the ordinary command line.
+_SERVE_FROM = """
+import runpy, sys
+from pathlib import Path
+import appliance.web.static as static
+static.add_routes.__defaults__ = (Path(sys.argv.pop(1)),)
+sys.argv[0] = "appliance"
+runpy.run_module("appliance", run_name="__main__", alter_sys=True)
+"""
+
+
 @dataclass
 class Server:
+    """`pychat serve` on loopback. `port=0` takes any free port at each start; a fixed
+    `port` (see `free_port`) keeps the browser's origin (cookies, IndexedDB, service
+    worker) across `stop()` and `start()`. Set `static_dir` before a `start()` to serve
+    another build of the web app (a new version after a restart)."""
+
     data: Path
     env: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()  # extra `pychat serve` flags (e.g. --allow-loopback-peers)
+    port: int = 0
+    static_dir: Path | None = None
     url: str = ""
     proc: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
 
     def start(self, timeout: float = 30) -> Server:
         self.output = []
+        self.url = ""
+        program = ["-m", "appliance"]
+        if self.static_dir is not None:
+            program = ["-c", _SERVE_FROM, str(self.static_dir)]
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "appliance",
+                *program,
                 "serve",
                 "--data",
                 str(self.data),
                 "--listen",
-                "127.0.0.1:0",
+                f"127.0.0.1:{self.port}",
                 *self.args,
             ],
             stdout=subprocess.PIPE,
@@ -76,6 +114,8 @@ class Server:
         if not ready.wait(timeout) or not self.url:
             self.stop()
             raise RuntimeError("server did not start:\n" + "".join(self.output))
+        if self.port:
+            assert self.url == f"http://127.0.0.1:{self.port}", self.url
         return self
 
     def _read(self, proc: subprocess.Popen[str], ready: threading.Event) -> None:

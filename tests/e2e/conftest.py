@@ -8,12 +8,9 @@ flag), one browser with one context per user.
 from __future__ import annotations
 
 import os
-import random
 import re
 import socket
 import subprocess
-import sys
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -34,7 +31,7 @@ from yarl import URL
 from appliance.web.static import STATIC_DIR
 from tests.client import Client
 from tests.conftest import TEST_ENV, USER_PASSWORD
-from tests.server import ADMIN_PASSWORD, Server, init_data
+from tests.server import ADMIN_PASSWORD, Server, free_port, init_data
 
 # Twice Playwright's default: a 2-core CI machine runs a server and several pages at once.
 expect.set_options(timeout=10_000)
@@ -267,83 +264,14 @@ def screenshot_path(name: str) -> Path:
     return ARTIFACTS / f"{name}.png"
 
 
-# --- A server that keeps its address across restarts -------------------------------------
-
-READY = re.compile(r"Pychat listening on (http://\S+)")
-
-
-def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range (32768-60999), so no
-    outgoing connection can take it while the server is down for a restart."""
-    for _ in range(200):
-        port = random.randint(20_000, 29_999)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
-
-
-# Serves the web app from another folder: the server has no setting for it, so this sets the
-# default of `appliance.web.static.add_routes` before running the ordinary command line.
-_SERVE_FROM = """
-import runpy, sys
-from pathlib import Path
-import appliance.web.static as static
-static.add_routes.__defaults__ = (Path(sys.argv.pop(1)),)
-sys.argv[0] = "appliance"
-runpy.run_module("appliance", run_name="__main__", alter_sys=True)
-"""
-
-
-class FixedPortServer(Server):
-    """`pychat serve` on a port chosen once: the browser's origin (its cookies, IndexedDB
-    and service worker) stays the same across `stop()` and `start()`. Set `static_dir` before
-    a `start()` to serve another build of the web app (a new version after a restart)."""
-
-    def __init__(self, data: Path, env: dict[str, str], port: int) -> None:
-        super().__init__(data, env=env)
-        self.port = port
-        self.static_dir: Path | None = None
-
-    def start(self, timeout: float = 30) -> FixedPortServer:
-        self.output = []
-        program = ["-m", "appliance"]
-        if self.static_dir is not None:
-            program = ["-c", _SERVE_FROM, str(self.static_dir)]
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                *program,
-                "serve",
-                "--data",
-                str(self.data),
-                "--listen",
-                f"127.0.0.1:{self.port}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
-        )
-        ready = threading.Event()
-        threading.Thread(target=self._read, args=(self.proc, ready), daemon=True).start()
-        if not ready.wait(timeout) or not self.url:
-            self.stop()
-            raise RuntimeError("server did not start:\n" + "".join(self.output))
-        assert self.url == f"http://127.0.0.1:{self.port}", self.url
-        return self
-
-
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[FixedPortServer]:
-    """A server of the test's own on a fixed port, safe to stop and start again."""
+def own_server(tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own on a fixed port, safe to stop and start again (the
+    browser's origin stays the same)."""
     data = tmp_path / "own-data"
     data.mkdir()
     init_data(data)
-    srv = FixedPortServer(data, {**TEST_ENV}, free_port()).start()
+    srv = Server(data, env={**TEST_ENV}, port=free_port()).start()
     yield srv
     srv.stop()
 
@@ -353,7 +281,7 @@ class OwnUserFactory(Protocol):
 
 
 @pytest.fixture
-async def make_own_user(own_server: FixedPortServer) -> AsyncIterator[OwnUserFactory]:
+async def make_own_user(own_server: Server) -> AsyncIterator[OwnUserFactory]:
     """Accounts on `own_server`, created through its admin API and logged in."""
     admin = await Client(own_server.url).login("admin", ADMIN_PASSWORD)
     clients = [admin]

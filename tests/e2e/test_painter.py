@@ -12,8 +12,9 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import new_room
-from tests.e2e.conftest import ContextFactory, FixedPortServer, OwnUserFactory
+from tests.e2e.conftest import ContextFactory, OwnUserFactory
 from tests.e2e.helpers import SLOW
+from tests.server import Server
 
 # Two animation frames after the last change: the board has been drawn (it renders in rAF).
 PIXELS = """async () => {
@@ -65,7 +66,7 @@ async def inked(page: Page, least: int) -> None:
 
 
 async def test_strokes_appear_live_for_everyone_and_survive_a_restart(
-    own_server: FixedPortServer, make_own_user: OwnUserFactory, open_as: ContextFactory
+    own_server: Server, make_own_user: OwnUserFactory, open_as: ContextFactory
 ) -> None:
     alice, bob, carol = (
         await make_own_user("alice"),
@@ -161,7 +162,7 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
 
 async def test_a_picture_goes_on_the_board_and_the_board_into_the_room(
-    own_server: FixedPortServer,
+    own_server: Server,
     make_own_user: OwnUserFactory,
     open_as: ContextFactory,
     tmp_path: Path,
@@ -201,7 +202,7 @@ async def test_a_picture_goes_on_the_board_and_the_board_into_the_room(
 
 @pytest.mark.parametrize("video", [True, False], ids=["video-call", "audio-only-call"])
 async def test_the_board_is_shown_in_a_running_call(
-    own_server: FixedPortServer, make_own_user: OwnUserFactory, open_as: ContextFactory, video: bool
+    own_server: Server, make_own_user: OwnUserFactory, open_as: ContextFactory, video: bool
 ) -> None:
     alice, bob = await make_own_user("alice"), await make_own_user("bob")
     room = (await new_room(alice, bob, name="standup"))["id"]

@@ -12,7 +12,7 @@ from playwright.async_api import expect
 
 from appliance.web.static import STATIC_DIR
 from tests.conftest import new_room
-from tests.e2e.conftest import ContextFactory, FixedPortServer, OwnUserFactory
+from tests.e2e.conftest import ContextFactory, OwnUserFactory
 from tests.e2e.helpers import (
     SLOW,
     message,
@@ -22,10 +22,11 @@ from tests.e2e.helpers import (
     send,
     wait_for_service_worker,
 )
+from tests.server import Server
 
 
 async def test_server_restart_mid_conversation(
-    own_server: FixedPortServer, make_own_user: OwnUserFactory, open_as: ContextFactory
+    own_server: Server, make_own_user: OwnUserFactory, open_as: ContextFactory
 ) -> None:
     alice = await make_own_user("alice")
     bob = await make_own_user("bob")
@@ -83,7 +84,7 @@ async def test_server_restart_mid_conversation(
 
 
 async def test_a_new_version_after_a_restart_is_offered_before_reloading(
-    own_server: FixedPortServer,
+    own_server: Server,
     make_own_user: OwnUserFactory,
     open_as: ContextFactory,
     tmp_path: Path,
