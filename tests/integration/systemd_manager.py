@@ -21,7 +21,10 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from tests.waiting import wait_until_sync
 
 SYSTEMD = Path("/lib/systemd/systemd")
 TOOLS = ("systemctl", "systemd-run", "unshare", "nsenter")
@@ -74,13 +77,31 @@ class Manager:
         done = self.systemctl("show", unit, *(f"--property={n}" for n in names))
         return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
 
-    def wait_for(self, unit: str, name: str, values: set[str], timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.show(unit, name).get(name, "")
-            if value in values or time.monotonic() > deadline:
-                return value
-            time.sleep(0.2)
+    def wait_for(
+        self,
+        unit: str,
+        name: str,
+        values: set[str],
+        timeout: float = 60,
+        explain: Callable[[], str] | None = None,
+    ) -> str:
+        """Until the unit's property `name` is one of `values` (systemctl has no way to
+        wait for a property, so this polls); returns that value."""
+        seen = ""
+
+        def reached() -> bool:
+            nonlocal seen
+            seen = self.show(unit, name).get(name, "")
+            return seen in values
+
+        wait_until_sync(
+            reached,
+            what=f"{unit} has {name} in {sorted(values)}",
+            timeout=timeout,
+            interval=0.2,
+            explain=lambda: f"{name}={seen!r}\n" + (explain() if explain else ""),
+        )
+        return seen
 
     def cleanup_unit(self, unit: str) -> None:
         self.systemctl("stop", unit)
@@ -204,21 +225,32 @@ class PrivateUserManager(Manager):
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 20
+        process = self.process
         private = self.runtime / "systemd" / "private"
-        while not private.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"systemd --user did not start: {self._log_tail()}")
-            time.sleep(0.05)
         state = ""
-        while time.monotonic() < deadline:
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"systemd --user exited: {self._log_tail()}")
+            return private.exists()
+
+        def running() -> bool:
+            nonlocal state
             state = self.systemctl("is-system-running").stdout.strip()
-            if state in ("running", "degraded"):
-                # As PID 1's /run/systemd/notify: services of any user may notify.
-                (self.runtime / "systemd" / "notify").chmod(0o777)
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"systemd --user is {state!r}: {self._log_tail()}")
+            return state in ("running", "degraded")
+
+        try:
+            wait_until_sync(listening, what="systemd --user listens", explain=self._log_tail)
+            wait_until_sync(
+                running,
+                what="systemd --user is running",
+                interval=0.1,
+                explain=lambda: f"it is {state!r}: {self._log_tail()}",
+            )
+        except AssertionError as e:  # the fixtures skip on RuntimeError: no manager here
+            raise RuntimeError(str(e)) from None
+        # As PID 1's /run/systemd/notify: services of any user may notify.
+        (self.runtime / "systemd" / "notify").chmod(0o777)
 
     def _log_tail(self) -> str:
         try:
@@ -235,9 +267,12 @@ class PrivateUserManager(Manager):
             kill = self.cgroup / "cgroup.kill"
             if kill.exists():
                 kill.write_text("1")
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and _has_processes(self.cgroup):
-                time.sleep(0.05)
+            cgroup = self.cgroup
+            wait_until_sync(
+                lambda: not _has_processes(cgroup),
+                what="every process of the private manager's cgroup is gone",
+                timeout=10,
+            )
             for d in sorted(self.cgroup.rglob("*"), key=lambda p: len(p.parts), reverse=True):
                 if d.is_dir():
                     d.rmdir()

@@ -18,6 +18,7 @@ from appliance.config import Settings
 from tests.client import Client
 from tests.conftest import USER_PASSWORD, UserFactory
 from tests.server import Server
+from tests.waiting import wait_until
 
 NEW_PASSWORD = "a-brand-new-password"
 UPLOADS = {("POST", "/api/admin/restore"), ("POST", "/api/admin/device/certificate")}
@@ -107,14 +108,15 @@ async def test_the_user_list_shows_flags_and_last_seen(
     user = await make_user("seen")
     sock = await user.connect()
     await sock.close()
+
     # The server records last_seen when the last socket closes.
-    for _ in range(100):
+    async def seen() -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
         listing = (await admin.get("/api/admin/users"))["users"]
         row = next(u for u in listing if u["id"] == user.id)
-        if row["last_seen"] is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert row["last_seen"] is not None and row["created_at"] > 0
+        return (listing, row) if row["last_seen"] is not None else None
+
+    listing, row = await wait_until(seen, what="the user list shows when they were last seen")
+    assert row["created_at"] > 0
     assert row["admin"] is False and row["deactivated"] is False
     me = next(u for u in listing if u["username"] == "admin")
     assert me["admin"] is True

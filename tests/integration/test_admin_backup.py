@@ -101,6 +101,8 @@ async def test_a_backup_taken_while_sending_restores_every_acknowledged_message(
         await asyncio.wait_for(asyncio.gather(*tasks), 20)
         assert leftovers(source.data) == []
     finally:
+        for s in senders:
+            s.stop.set()  # a cancel can be lost in 3.11's wait_for; stop asks nicely too
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -7,7 +7,6 @@ build date", 90 days back, and then NTP "syncs". Nobody is logged out.
 
 from __future__ import annotations
 
-import asyncio
 import glob
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from tests.client import Client
 from tests.server import ADMIN_PASSWORD, Server
+from tests.waiting import wait_until
 
 DAY_MS = 86_400_000
 LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
@@ -36,12 +36,12 @@ def _server_at_build_date(make_server: Callable[..., Server], clock_file: Path) 
 
 
 async def _wait_for_log(server: Server, text: str, timeout: float = 15.0) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while text not in server.log():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"no {text!r} in the server's log:\n{server.log()}") from None
+    await wait_until(
+        lambda: text in server.log(),
+        what=f"{text!r} is in the server's log",
+        timeout=timeout,
+        explain=server.log,
+    )
 
 
 async def test_ntp_moving_the_clock_90_days_forward_logs_nobody_out(

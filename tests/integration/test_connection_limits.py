@@ -23,8 +23,8 @@ from appliance.tls import DeviceTls
 from appliance.tls_serve import start_appliance_sites, tls_renewal
 from tests.client import Client
 from tests.conftest import People, new_room, people_on
-from tests.integration.uploading import eventually
 from tests.server import Server
+from tests.waiting import wait_until
 
 HALF_REQUEST = b"GET /api/health HTTP/1.1\r\nHost: pychat\r\nUser-Ag"
 PER_ADDRESS = 20
@@ -104,9 +104,9 @@ async def test_health_and_signed_in_people_are_served_while_idle_connections_flo
         )
         try:
             # The server holds no more than its caps, and says why to those it refuses.
-            await eventually(
+            await wait_until(
                 lambda: sum(not h.closed.is_set() for h in attack) <= TOTAL,
-                "the attacker holds no more than the total cap",
+                what="the attacker holds no more than the total cap",
             )
             refused = [h for h in attack if b" 429 " in h.received[:20]]
             assert refused, "no connection over the per-address cap was told so"
@@ -178,7 +178,7 @@ async def test_running_out_of_descriptors_logs_a_count_not_a_flood(
     try:
         for _ in range(60):
             attack.append(await hold(host, port, "127.0.0.2"))
-        await eventually(lambda: "accept" in srv.log(), "the server ran out of descriptors")
+        await wait_until(lambda: "accept" in srv.log(), what="the server ran out of descriptors")
     finally:
         for h in attack:
             h.writer.transport.abort()

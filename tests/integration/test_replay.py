@@ -28,8 +28,9 @@ def room_messages(frames: list[Frame], room_id: int) -> list[Frame]:
     ]
 
 
-async def wait_until(sock: Socket, done: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Wait (without consuming frames) until `done()` holds for what the socket has seen."""
+async def wait_seen(sock: Socket, done: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Wait (without consuming frames) until `done()` holds for what the socket has seen.
+    An event, not a poll: the socket notifies `changed` at every frame."""
 
     async def check() -> None:
         async with sock.changed:
@@ -107,7 +108,7 @@ async def test_reconnecting_while_others_send_misses_and_repeats_nothing(
             # Stay long enough to see a few messages live, then drop and come back.
             enough = len(room_messages(sock.frames, rid)) + 3
             waiting = asyncio.ensure_future(
-                wait_until(sock, lambda s=sock, n=enough: len(room_messages(s.frames, rid)) >= n)
+                wait_seen(sock, lambda s=sock, n=enough: len(room_messages(s.frames, rid)) >= n)
             )
             await asyncio.wait([waiting, senders], return_when=asyncio.FIRST_COMPLETED)
             await dismiss(waiting)
@@ -132,9 +133,9 @@ async def test_reconnecting_while_others_send_misses_and_repeats_nothing(
             frames = seen + sock.frames
             return any(e["data"]["message"]["id"] == message_id for e in room_messages(frames, rid))
 
-        await wait_until(sock, lambda: has(expected[-1]))
+        await wait_seen(sock, lambda: has(expected[-1]))
         marker = await sb.send_message(rid, "marker")
-        await wait_until(sock, lambda: has(marker["id"]))
+        await wait_seen(sock, lambda: has(marker["id"]))
     finally:
         if not senders.done():
             await dismiss(senders)
@@ -228,7 +229,7 @@ async def test_two_tabs_of_one_user_see_the_same_events_in_the_same_order(
     await tab2.ok({"type": "reaction.set", "message": first["id"], "emoji": "👍", "on": True})
     marker = await b.send_message(room["id"], "marker")
     for tab in (tab1, tab2):
-        await wait_until(
+        await wait_seen(
             tab,
             lambda t=tab: any(
                 e["data"]["message"]["id"] == marker["id"]

@@ -11,8 +11,9 @@ import signal
 import sqlite3
 from collections.abc import Callable
 
-from tests.integration.uploading import admin_of, eventually, stored_blobs, temp_files
+from tests.integration.uploading import admin_of, stored_blobs, temp_files
 from tests.server import Server
+from tests.waiting import wait_until
 
 # A liveness bound for the test, not a benchmark: well inside systemd's TimeoutStopSec=30.
 STOPPED_WITHIN_S = 15.0
@@ -61,7 +62,9 @@ async def test_sigterm_during_a_large_upload_stops_soon_and_leaves_nothing(
 
     uploading = asyncio.create_task(stream())
     try:
-        await eventually(lambda: temp_files(srv), "the upload is being received")
+        await wait_until(
+            lambda: asyncio.to_thread(temp_files, srv), what="the upload is being received"
+        )
         assert srv.proc is not None
         srv.proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(srv.proc.wait, STOPPED_WITHIN_S)

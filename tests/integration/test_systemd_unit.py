@@ -35,6 +35,7 @@ from tests.integration.systemd_manager import (
     open_manager,
     unavailable_reason,
 )
+from tests.waiting import wait_until_sync
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "systemd"
@@ -321,15 +322,6 @@ def proc_status(pid: str) -> dict[str, str]:
     return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
 
 
-def wait_changed(manager: Manager, unit: str, name: str, before: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    value = before
-    while value == before and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = manager.show(unit, name).get(name, "")
-    return value
-
-
 @live
 def test_the_sandboxed_service_starts_notifies_and_stops(manager: Manager, tmp_path: Path) -> None:
     """The real application under every setting of pychat.service, as an unprivileged
@@ -358,10 +350,13 @@ def test_the_sandboxed_service_starts_notifies_and_stops(manager: Manager, tmp_p
         assert int(status["CapBnd"], 16) == 1 << 10
         assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2"
         # Pings every WatchdogSec/2: the manager's last-ping timestamp moves on.
-        later = wait_changed(
-            manager, unit, "WatchdogTimestampMonotonic", shown["WatchdogTimestampMonotonic"], 5
-        )
-        assert later != shown["WatchdogTimestampMonotonic"], "no watchdog ping arrived"
+        before = shown["WatchdogTimestampMonotonic"]
+
+        def pinged() -> bool:
+            now = manager.show(unit, "WatchdogTimestampMonotonic")
+            return now.get("WatchdogTimestampMonotonic", before) != before
+
+        wait_until_sync(pinged, what="a watchdog ping arrives", timeout=5, interval=0.1)
         stop = manager.systemctl("stop", unit)
         assert stop.returncode == 0, stop.stderr
         after = manager.show(unit, "ActiveState", "Result")
@@ -392,8 +387,7 @@ def test_the_watchdog_kills_a_stuck_event_loop(manager: Manager, tmp_path: Path)
     try:
         done = manager.run(name, props, argv)
         assert done.returncode == 0, done.stderr + _read(log)
-        result = manager.wait_for(unit, "Result", {"watchdog"}, timeout=20)
-        assert result == "watchdog", _read(log)
+        manager.wait_for(unit, "Result", {"watchdog"}, timeout=20, explain=lambda: _read(log))
     finally:
         manager.cleanup_unit(unit)
         shutil.rmtree(manager.state_root / name, ignore_errors=True)
@@ -563,12 +557,14 @@ def test_the_claim_code_follows_its_file_to_the_boot_partition(
         tmp.chmod(0o400)
         os.chown(tmp, nobody.pw_uid, nobody.pw_gid)
         tmp.rename(source)
-        assert wait_until(dest.exists), _read(log)
+        wait_until_sync(dest.exists, what="the code is copied", explain=lambda: _read(log))
         assert dest.read_text().startswith("Pychat claim code: ABCD-EFGH\n")
         # (A change while the copy runs would only be seen by its own re-check.)
         manager.wait_for(f"{name}.service", "ActiveState", {"inactive", "failed"})
         source.unlink()
-        assert wait_until(lambda: not dest.exists()), _read(log)
+        wait_until_sync(
+            lambda: not dest.exists(), what="the copy is removed", explain=lambda: _read(log)
+        )
     finally:
         manager.remove_units(list(units))
         shutil.rmtree(data, ignore_errors=True)
@@ -614,22 +610,17 @@ def test_backup_drives_are_writable_whenever_they_were_mounted(
         done = manager.run(name, props, ["/bin/sh", "-c", check])
         assert done.returncode == 0, done.stderr + _read(log)
         in_manager(drive("/mnt"))  # after
-        assert wait_until(lambda: "/mnt/usb:writable" in _read(log)), _read(log)
+        wait_until_sync(
+            lambda: "/mnt/usb:writable" in _read(log),
+            what="the drive mounted later is writable",
+            explain=lambda: _read(log),
+        )
         assert "/media/usb:writable" in _read(log)
         assert "/etc:writable" not in _read(log)
     finally:
         manager.cleanup_unit(f"{name}.service")
         in_manager("umount -n /media; umount -n /mnt")
         shutil.rmtree(manager.state_root / name, ignore_errors=True)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def ask_helper(path: Path, request: bytes, as_user: str | None = None) -> dict[str, object]:

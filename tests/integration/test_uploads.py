@@ -14,7 +14,6 @@ from tests.client import Client
 from tests.conftest import UserFactory, new_room
 from tests.integration.uploading import (
     admin_of,
-    eventually,
     fetch,
     send_upload,
     stored_blobs,
@@ -23,6 +22,7 @@ from tests.integration.uploading import (
     webm_like,
 )
 from tests.server import Server
+from tests.waiting import wait_until
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
@@ -233,9 +233,13 @@ async def test_an_upload_cut_off_halfway_leaves_nothing(
             sent += 1 << 16
             await writer.drain()
         # The server is receiving it into a temp file now...
-        await eventually(lambda: temp_files(srv), "the upload is being received")
+        await wait_until(
+            lambda: asyncio.to_thread(temp_files, srv), what="the upload is being received"
+        )
         writer.close()  # ...and the browser tab is closed
-        await eventually(lambda: not temp_files(srv), "the half file is gone")
+        await wait_until(
+            lambda: asyncio.to_thread(lambda: not temp_files(srv)), what="the half file is gone"
+        )
         assert stored_blobs(srv) == []
         db = sqlite3.connect(srv.data / "pychat.db")
         try:
@@ -293,7 +297,9 @@ async def test_stray_files_from_a_power_cut_are_removed_at_start(
     srv.start()
     admin = await admin_of(srv)
     try:
-        await eventually(lambda: not stray.exists(), "the stray file is removed")
+        await wait_until(
+            lambda: asyncio.to_thread(lambda: not stray.exists()), what="the stray file is removed"
+        )
         assert (await fetch(admin, kept["url"]))[0] == 200
         assert len(stored_blobs(srv)) == 1
     finally:

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from tests.conftest import UserFactory, new_room
 from tests.integration.uploading import (
     admin_of,
-    eventually,
     fetch,
     stored_blobs,
     upload,
     webm_like,
 )
 from tests.server import Server
+from tests.waiting import wait_until
 
 
 async def test_attachments_in_send_events_history_thread_search_and_replay(
@@ -173,7 +173,7 @@ async def test_uploads_never_sent_are_removed_after_the_ttl(
         async def forgotten_is_gone() -> bool:
             return (await fetch(admin, forgotten["url"]))[0] == 404
 
-        await eventually(forgotten_is_gone, "the unsent upload is removed", timeout=30)
+        await wait_until(forgotten_is_gone, what="the unsent upload is removed", timeout=30)
         assert len(stored_blobs(srv)) == 1
         assert (await fetch(admin, kept["url"]))[0] == 200
         # Sending a removed upload later fails cleanly.

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +11,6 @@ from PIL import Image
 
 from tests.client import Client
 from tests.server import ADMIN_PASSWORD, Server
-
-WAIT = 20.0
 
 
 async def send_upload(
@@ -66,20 +61,6 @@ def stored_blobs(server: Server) -> list[Path]:
 def temp_files(server: Server) -> list[Path]:
     folder = server.data / "files" / "tmp"
     return sorted(folder.iterdir()) if folder.is_dir() else []
-
-
-async def eventually(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Poll a condition on disk or over HTTP until it holds; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.05)
 
 
 def png(size: tuple[int, int] = (64, 48), color: str = "red", **save: Any) -> bytes:

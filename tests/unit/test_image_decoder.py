@@ -13,6 +13,7 @@ import pytest
 
 from appliance.errors import NotFound, RateLimited
 from appliance.files.decoder import DecodeFailed, DecodeLimits, Decoder, DecoderStopped
+from tests.waiting import wait_until_sync
 
 WAIT = 30.0
 
@@ -41,10 +42,7 @@ def block(started: Path, release: Path) -> str:
 
 
 def wait_for(path: Path) -> None:
-    deadline = time.monotonic() + WAIT
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.01)
+    wait_until_sync(path.exists, what=f"{path.name} appears", timeout=WAIT, interval=0.01)
 
 
 def test_a_result_and_an_error_come_back_as_they_were() -> None:

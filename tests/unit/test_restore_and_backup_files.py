@@ -23,6 +23,7 @@ from appliance.config import load_settings
 from appliance.db import Database
 from appliance.hub import Hub
 from appliance.logbuffer import LogBuffer
+from tests.waiting import wait_until
 
 
 async def _init(data: Path, org: str) -> None:
@@ -159,8 +160,11 @@ async def test_the_daily_task_writes_to_the_drive_and_keeps_seven(
     await ctx.__anext__()
     try:
         for day in range(9):
-            while usb.last_success_at != int(clock[0] * 1000):
-                await asyncio.sleep(0.01)
+            await wait_until(
+                lambda: usb.last_success_at == int(clock[0] * 1000),
+                what=f"the backup of day {day} is taken",
+                interval=0.01,
+            )
             # Not again the same day, even with many checks.
             await asyncio.sleep(0.05)
             assert len(list(drive.iterdir())) == min(day + 1, 7)
