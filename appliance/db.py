@@ -143,7 +143,7 @@ class Database:
     async def open(self) -> None:
         """Open (creating or migrating) the database. Raises DataFolderProblem, with a
         one-line diagnosis, for a damaged file or a set-up device that lost its database."""
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        await asyncio.to_thread(self.path.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
         await asyncio.to_thread(refuse_fresh_start, self.path)
         try:
             self._writer = await _connect(self.path, self.synchronous)
@@ -361,7 +361,7 @@ def migration_scripts() -> list[tuple[int, str]]:
 
 async def migrate(conn: aiosqlite.Connection) -> int:
     """Bring the schema to the newest version; refuse a database newer than this code."""
-    scripts = migration_scripts()
+    scripts = await asyncio.to_thread(migration_scripts)  # files: read off the loop
     newest = scripts[-1][0] if scripts else 0
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()

@@ -313,9 +313,10 @@ async def wizard_ctx(app: web.Application) -> Any:
         loader=jinja2.PackageLoader("appliance.setup_wizard", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # loaded once: no stat of a template file on the loop per page
     )
-    names = ["claim.html", "done.html", *(f"{s.name}.html" for s in STEPS)]
-    await asyncio.to_thread(lambda: [env.get_template(n) for n in names])
+    # Every template, the ones others extend or include too: none is read on the loop later.
+    await asyncio.to_thread(lambda: [env.get_template(n) for n in env.list_templates()])
     app[TEMPLATES] = env
     svc = app[SERVICES]
     if not await setup.is_setup_done(svc):

@@ -1,7 +1,8 @@
 """The admin area's device section with the real app in appliance mode, in this process
-(real HTTPS on loopback, real certificate files), under blockbuster: rename, certificate
-upload and removal, a new CA, and a backup that carries the certificates. Also the admin
-routes in development mode never block the event loop."""
+(real HTTPS on loopback, real certificate files), under blockbuster (as every integration
+test: tests/integration/conftest.py): rename, certificate upload and removal, a new CA, and
+a backup that carries the certificates. Also the admin routes in development mode never
+block the event loop."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from blockbuster import blockbuster_ctx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -156,71 +156,68 @@ async def _dry_run(running: Running, archive: bytes) -> dict[str, Any]:
 
 async def test_the_device_section_in_appliance_mode(appliance: Running) -> None:
     device_tls = appliance.app[DEVICE_TLS]
-    with blockbuster_ctx(["appliance"]):
-        status, found = await appliance.call("GET", "/api/admin/device")
-        assert status == 200, found
-        assert found["name"] == "pychat" and found["https"] is True
-        assert found["mdns"] == {"enabled": False, "name": None}
-        assert found["ca_url"] == "/ca.crt" and found["trust_url"] == "/trust"
-        certificate = found["certificate"]
-        assert certificate["kind"] == "local" and "pychat.local" in certificate["names"]
-        assert certificate["ca_fingerprint"] == device_tls.ca_fingerprint
+    status, found = await appliance.call("GET", "/api/admin/device")
+    assert status == 200, found
+    assert found["name"] == "pychat" and found["https"] is True
+    assert found["mdns"] == {"enabled": False, "name": None}
+    assert found["ca_url"] == "/ca.crt" and found["trust_url"] == "/trust"
+    certificate = found["certificate"]
+    assert certificate["kind"] == "local" and "pychat.local" in certificate["names"]
+    assert certificate["ca_fingerprint"] == device_tls.ca_fingerprint
 
-        # Rename: stored, and the renewal task issues a certificate for the new name.
-        checks = device_tls.checks
-        status, found = await appliance.call("PATCH", "/api/admin/device", {"name": "Office"})
-        assert status == 200 and found["name"] == "office"
-        await asyncio.wait_for(device_tls.wait_for_checks(checks + 1), 30)
-        found = (await appliance.call("GET", "/api/admin/device"))[1]
-        assert "office.local" in found["certificate"]["names"]
-        status, body = await appliance.call("PATCH", "/api/admin/device", {"name": "-bad-"})
-        assert status == 400 and "device name" in body["error"]["message"]
+    # Rename: stored, and the renewal task issues a certificate for the new name.
+    checks = device_tls.checks
+    status, found = await appliance.call("PATCH", "/api/admin/device", {"name": "Office"})
+    assert status == 200 and found["name"] == "office"
+    await asyncio.wait_for(device_tls.wait_for_checks(checks + 1), 30)
+    found = (await appliance.call("GET", "/api/admin/device"))[1]
+    assert "office.local" in found["certificate"]["names"]
+    status, body = await appliance.call("PATCH", "/api/admin/device", {"name": "-bad-"})
+    assert status == 400 and "device name" in body["error"]["message"]
 
-        # Upload a certificate of the office's own; a wrong one is refused with the reason.
-        chain, key = _custom_certificate(["chat.acme.test"])
-        status, body = await appliance.upload(
-            "/api/admin/device/certificate", {"certificate": chain, "key": key}
-        )
-        assert status == 400 and "chat.acme.test" in body["error"]["message"], body
-        status, body = await appliance.upload(
-            "/api/admin/device/certificate",
-            {"certificate": chain, "key": key, "names": b"chat.acme.test"},
-        )
-        assert status == 200, body
-        assert body["certificate"]["kind"] == "custom"
-        status, body = await appliance.upload(
-            "/api/admin/device/certificate", {"certificate": chain}
-        )
-        assert status == 400
-        status, body = await appliance.call("DELETE", "/api/admin/device/certificate")
-        assert status == 200 and body["removed"] is True
-        assert body["certificate"]["kind"] == "local"
+    # Upload a certificate of the office's own; a wrong one is refused with the reason.
+    chain, key = _custom_certificate(["chat.acme.test"])
+    status, body = await appliance.upload(
+        "/api/admin/device/certificate", {"certificate": chain, "key": key}
+    )
+    assert status == 400 and "chat.acme.test" in body["error"]["message"], body
+    status, body = await appliance.upload(
+        "/api/admin/device/certificate",
+        {"certificate": chain, "key": key, "names": b"chat.acme.test"},
+    )
+    assert status == 200, body
+    assert body["certificate"]["kind"] == "custom"
+    status, body = await appliance.upload("/api/admin/device/certificate", {"certificate": chain})
+    assert status == 400
+    status, body = await appliance.call("DELETE", "/api/admin/device/certificate")
+    assert status == 200 and body["removed"] is True
+    assert body["certificate"]["kind"] == "local"
 
-        # A backup carries the certificates; its CA is this device's.
-        before_new_ca = await _backup(appliance)
-        with tarfile.open(fileobj=io.BytesIO(before_new_ca)) as tar:
-            names = set(tar.getnames())
-            modes = {m.name: m.mode for m in tar.getmembers()}
-        assert {"tls/ca.crt", "tls/ca.key", "tls/server.crt", "tls/server.key"} <= names
-        assert modes["tls/ca.key"] == 0o600 and modes["pychat.db"] == 0o600
-        report = await _dry_run(appliance, before_new_ca)
-        assert report["includes"] == {"database": True, "tls": True}
-        assert report["ca_fingerprint"] == device_tls.ca_fingerprint
-        assert not any("another CA" in w for w in report["warnings"])
+    # A backup carries the certificates; its CA is this device's.
+    before_new_ca = await _backup(appliance)
+    with tarfile.open(fileobj=io.BytesIO(before_new_ca)) as tar:
+        names = set(tar.getnames())
+        modes = {m.name: m.mode for m in tar.getmembers()}
+    assert {"tls/ca.crt", "tls/ca.key", "tls/server.crt", "tls/server.key"} <= names
+    assert modes["tls/ca.key"] == 0o600 and modes["pychat.db"] == 0o600
+    report = await _dry_run(appliance, before_new_ca)
+    assert report["includes"] == {"database": True, "tls": True}
+    assert report["ca_fingerprint"] == device_tls.ca_fingerprint
+    assert not any("another CA" in w for w in report["warnings"])
 
-        # A new CA: only when confirmed; afterwards /ca.crt is the new one.
-        old_fingerprint = device_tls.ca_fingerprint
-        status, _ = await appliance.call("POST", "/api/admin/device/ca", {"confirm": False})
-        assert status == 400
-        status, body = await appliance.call("POST", "/api/admin/device/ca", {"confirm": True})
-        assert status == 200
-        assert body["certificate"]["ca_fingerprint"] == device_tls.ca_fingerprint
-        assert device_tls.ca_fingerprint != old_fingerprint
-        status, served = await appliance.call("GET", "/ca.crt")
-        assert status == 200 and served == device_tls.ca_pem
-        # The older backup now has another CA than the device: the dry run says so.
-        report = await _dry_run(appliance, before_new_ca)
-        assert any("another CA" in w for w in report["warnings"])
+    # A new CA: only when confirmed; afterwards /ca.crt is the new one.
+    old_fingerprint = device_tls.ca_fingerprint
+    status, _ = await appliance.call("POST", "/api/admin/device/ca", {"confirm": False})
+    assert status == 400
+    status, body = await appliance.call("POST", "/api/admin/device/ca", {"confirm": True})
+    assert status == 200
+    assert body["certificate"]["ca_fingerprint"] == device_tls.ca_fingerprint
+    assert device_tls.ca_fingerprint != old_fingerprint
+    status, served = await appliance.call("GET", "/ca.crt")
+    assert status == 200 and served == device_tls.ca_pem
+    # The older backup now has another CA than the device: the dry run says so.
+    report = await _dry_run(appliance, before_new_ca)
+    assert any("another CA" in w for w in report["warnings"])
 
 
 async def test_admin_routes_never_block_the_loop_and_clean_up(tmp_path: Path) -> None:
@@ -230,41 +227,40 @@ async def test_admin_routes_never_block_the_loop_and_clean_up(tmp_path: Path) ->
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        with blockbuster_ctx(["appliance"]):
-            await setup.initialize(app[SERVICES], "Acme", "admin", PASSWORD)
-            jar = aiohttp.CookieJar(unsafe=True)
-            async with aiohttp.ClientSession(cookie_jar=jar) as http:
-                base = str(server.make_url(""))
-                await _login(http, base)
-                running = Running(app, base, http, tmp_path)
-                for path in (
-                    "/api/admin/users",
-                    "/api/admin/invites",
-                    "/api/admin/device",
-                    "/api/admin/storage",
-                    "/api/admin/logs",
-                    "/api/admin/version",
-                    "/api/admin/backup/status",
-                ):
-                    status, body = await running.call("GET", path)
-                    assert status == 200, (path, body)
-                assert (await running.call("GET", "/api/admin/device"))[1]["certificate"] is None
-                status, _ = await running.call("POST", "/api/admin/device/ca", {"confirm": True})
-                assert status == 409
-                status, made = await running.call("POST", "/api/admin/users/1/reset")
-                assert status == 201
-                token = made["url"].split("token=")[1]
-                body = {"token": token, "password": "another-password"}
-                assert (await running.call("POST", "/api/auth/reset", body))[0] == 204
-                await _login_with(http, base, "another-password")
-                archive = await _backup(running)
-                report = await _dry_run(running, archive)
-                assert report["includes"] == {"database": True, "tls": False}
-                form = aiohttp.FormData()
-                form.add_field("backup", archive, filename="b.tar.gz")
-                async with http.post(base + "/api/admin/restore", data=form) as r:
-                    assert r.status == 202
-                assert (await running.call("DELETE", "/api/admin/restore"))[0] == 204
+        await setup.initialize(app[SERVICES], "Acme", "admin", PASSWORD)
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            base = str(server.make_url(""))
+            await _login(http, base)
+            running = Running(app, base, http, tmp_path)
+            for path in (
+                "/api/admin/users",
+                "/api/admin/invites",
+                "/api/admin/device",
+                "/api/admin/storage",
+                "/api/admin/logs",
+                "/api/admin/version",
+                "/api/admin/backup/status",
+            ):
+                status, body = await running.call("GET", path)
+                assert status == 200, (path, body)
+            assert (await running.call("GET", "/api/admin/device"))[1]["certificate"] is None
+            status, _ = await running.call("POST", "/api/admin/device/ca", {"confirm": True})
+            assert status == 409
+            status, made = await running.call("POST", "/api/admin/users/1/reset")
+            assert status == 201
+            token = made["url"].split("token=")[1]
+            body = {"token": token, "password": "another-password"}
+            assert (await running.call("POST", "/api/auth/reset", body))[0] == 204
+            await _login_with(http, base, "another-password")
+            archive = await _backup(running)
+            report = await _dry_run(running, archive)
+            assert report["includes"] == {"database": True, "tls": False}
+            form = aiohttp.FormData()
+            form.add_field("backup", archive, filename="b.tar.gz")
+            async with http.post(base + "/api/admin/restore", data=form) as r:
+                assert r.status == 202
+            assert (await running.call("DELETE", "/api/admin/restore"))[0] == 204
     finally:
         await server.close()
     assert not asyncio.all_tasks() - tasks_before - {asyncio.current_task()}
@@ -277,7 +273,8 @@ async def test_admin_routes_never_block_the_loop_and_clean_up(tmp_path: Path) ->
     for t in new_threads:
         await asyncio.to_thread(t.join, 5)
     assert not [t for t in new_threads if t.is_alive()], new_threads
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".backup-", ".upload-"))]
+    left = await asyncio.to_thread(lambda: [p.name for p in tmp_path.iterdir()])
+    assert not [name for name in left if name.startswith((".backup-", ".upload-"))]
 
 
 async def _login_with(http: aiohttp.ClientSession, base: str, password: str) -> None:

@@ -75,4 +75,4 @@ async def test_uploaded_files_and_pictures_survive_a_backup_and_restore(
                 data = bytes([data[0] ^ 1]) + data[1:]
             out.addfile(member, io.BytesIO(data))
     with pytest.raises(RestoreRefused, match="damaged"):
-        restore_offline(tmp_path / "other", forged, dry_run=True)
+        await asyncio.to_thread(restore_offline, tmp_path / "other", forged, dry_run=True)

@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography import x509
 
+from appliance.app import build_app
 from appliance.config import Settings, load_settings
 from appliance.tls import DeviceTls
 from appliance.tls_issue import utcnow
@@ -273,8 +274,6 @@ async def test_plain_http_serves_a_strict_trust_page(appliance: Appliance) -> No
 
 
 async def test_the_real_app_in_appliance_mode_never_sends_hsts(tmp_path: Path) -> None:
-    from appliance.app import build_app  # here: the other tests do not need the whole app
-
     async def device_name() -> str:
         return NAME
 

@@ -2,7 +2,8 @@
 echo bot (aiortc), hanging up, and stopping leave no task behind.
 
 The real application runs in-process (aiohttp's TestServer) with its TURN server on a
-loopback port, under blockbuster watching every call made from `appliance` code.
+loopback port, under blockbuster (tests/integration/conftest.py) watching every call made
+from `appliance` code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
-from blockbuster import blockbuster_ctx
 
 from appliance.app import build_app
 from appliance.chat import setup
@@ -47,28 +47,25 @@ async def test_a_test_call_never_blocks_the_loop(tmp_path: Path) -> None:
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        with blockbuster_ctx(["appliance"]):
-            await setup.initialize(app[SERVICES], "Acme", "admin", "admin-password")
-            jar = aiohttp.CookieJar(unsafe=True)
-            async with aiohttp.ClientSession(cookie_jar=jar) as http:
-                base = str(server.make_url(""))
-                login = {"username": "admin", "password": "admin-password"}
-                async with http.post(f"{base}/api/auth/login", json=login) as r:
-                    assert r.status == 200
-                async with http.get(f"{base}/api/turn") as r:
-                    assert len((await r.json())["urls"]) == 3
-                async with http.post(f"{base}/api/test-call", json={}) as r:
-                    room = (await r.json())["room"]["id"]
-                async with http.ws_connect(f"{base}/api/ws") as ws:
-                    await ws.send_str(json.dumps({"type": "hello", "since": 0, "req": "h"}))
-                    join = {"type": "rtc.call.join", "room": room, "audio": True, "video": True}
-                    await ws.send_str(json.dumps({**join, "req": "j"}))
-                    offer = await _frame(ws, lambda f: f.get("type") == "rtc.signal")
-                    assert offer["data"]["kind"] == "offer"  # the bot answered the ring
-                    await ws.send_str(json.dumps({"type": "rtc.call.leave", "room": room}))
-                    await _frame(
-                        ws, lambda f: f.get("type") == "rtc.call" and f.get("call") is None
-                    )
+        await setup.initialize(app[SERVICES], "Acme", "admin", "admin-password")
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            base = str(server.make_url(""))
+            login = {"username": "admin", "password": "admin-password"}
+            async with http.post(f"{base}/api/auth/login", json=login) as r:
+                assert r.status == 200
+            async with http.get(f"{base}/api/turn") as r:
+                assert len((await r.json())["urls"]) == 3
+            async with http.post(f"{base}/api/test-call", json={}) as r:
+                room = (await r.json())["room"]["id"]
+            async with http.ws_connect(f"{base}/api/ws") as ws:
+                await ws.send_str(json.dumps({"type": "hello", "since": 0, "req": "h"}))
+                join = {"type": "rtc.call.join", "room": room, "audio": True, "video": True}
+                await ws.send_str(json.dumps({**join, "req": "j"}))
+                offer = await _frame(ws, lambda f: f.get("type") == "rtc.signal")
+                assert offer["data"]["kind"] == "offer"  # the bot answered the ring
+                await ws.send_str(json.dumps({"type": "rtc.call.leave", "room": room}))
+                await _frame(ws, lambda f: f.get("type") == "rtc.call" and f.get("call") is None)
     finally:
         await server.close()
     leftover_tasks = asyncio.all_tasks() - tasks_before - {asyncio.current_task()}
