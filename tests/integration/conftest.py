@@ -17,6 +17,7 @@ import pytest
 from blockbuster import blockbuster_ctx
 
 from tests.integration.dry_run_helper import helper  # noqa: F401 (a fixture)
+from tests.integration.small_disk import full_disk_server, small_disk  # noqa: F401
 
 # Whose calls are checked: the application, and the shared async harness every test uses.
 # (A test module's own look at the disk or the database afterwards is not checked yet.)

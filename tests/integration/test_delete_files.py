@@ -5,75 +5,22 @@ and the same deletion succeeds once there is room again."""
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
-import subprocess
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.client import Client
-from tests.conftest import TEST_ENV, new_room, people_on
+from tests.conftest import new_room, people_on
+from tests.integration.small_disk import fill
 from tests.integration.uploading import fetch, png, stored_blobs, upload
-from tests.server import Server, init_data
-
-DISK_MB = 24
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A file system of its own, small enough for the test to fill."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small file system needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m,mode=0700", "tmpfs", str(mount)],
-        check=True,
-    )
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-@pytest.fixture
-def full_disk_server(small_disk: Path) -> Iterator[Server]:
-    data = small_disk / "data"
-    data.mkdir()
-    init_data(data)
-    srv = Server(data, env={**TEST_ENV, "PYCHAT_UPLOADS_DISK_RESERVE_BYTES": "0"}).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+from tests.server import Server
 
 
 @pytest.fixture
 async def people(full_disk_server: Server) -> AsyncIterator[tuple[Client, Client]]:
     async for make in people_on(full_disk_server.url):
         yield await make("alice"), await make("bob")
-
-
-def fill(folder: Path) -> Path:
-    """Write a file until the file system has no byte left; returns it (delete to free)."""
-    filler = folder / f"filler-{uuid.uuid4().hex}"
-    chunk = b"\0" * (1 << 16)
-    with filler.open("wb", buffering=0) as f:
-        while True:
-            try:
-                f.write(chunk)
-            except OSError as e:
-                assert e.errno == errno.ENOSPC, e
-                break
-        while True:  # the last partial block
-            try:
-                f.write(b"\0")
-            except OSError:
-                break
-    return filler
 
 
 async def test_a_delete_that_cannot_commit_keeps_the_message_and_its_file(

@@ -5,11 +5,8 @@ a filler file takes every free block."""
 
 from __future__ import annotations
 
-import errno
 import os
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,56 +14,13 @@ import aiohttp
 import pytest
 
 from tests.client import Client, Socket
-from tests.conftest import TEST_ENV, USER_PASSWORD, new_room, people_on
-from tests.server import Server, init_data
+from tests.conftest import USER_PASSWORD, new_room, people_on
+from tests.integration.small_disk import fill
+from tests.server import Server
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
-SIZE_MB = 24  # the database, the upload store and some room to fill
 MAX_TRIES = 400  # writes that may still fit in space SQLite had already claimed
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={SIZE_MB}m,mode=0700", "tmpfs", str(mount)],
-        check=True,
-    )
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-@pytest.fixture
-async def full_disk_server(small_disk: Path) -> AsyncIterator[Server]:
-    data = small_disk / "data"
-    data.mkdir()
-    init_data(data)
-    # No upload reserve: the test is about what happens when the disk really is full.
-    server = Server(data, env={**TEST_ENV, "PYCHAT_UPLOADS_DISK_RESERVE_BYTES": "0"}).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def fill(path: Path) -> None:
-    """Write until the file system has not one block left."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (1 << 20, 1 << 12, 1):
-            block = b"\0" * size
-            while True:
-                try:
-                    os.write(fd, block)
-                except OSError as e:
-                    assert e.errno == errno.ENOSPC, e
-                    break
-    finally:
-        os.close(fd)
 
 
 async def refused_send(sock: Socket, room: int) -> dict[str, Any]:
@@ -102,9 +56,7 @@ async def test_a_full_disk_refuses_writes_clearly_and_recovers(
         room = await new_room(alice, bob)
         sock = await alice.connect()
         before = await sock.send_message(room["id"], "written while there was room")
-        filler = small_disk / "filler"
-
-        fill(filler)
+        filler = fill(small_disk)
 
         error = await refused_send(sock, room["id"])
         assert error["code"] == "insufficient_storage", error
