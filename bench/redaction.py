@@ -86,7 +86,7 @@ async def measure(path: Path, count: int) -> tuple[int, float, float]:
         await db.write(delete)
         written = time.perf_counter() - start
         start = time.perf_counter()
-        await redaction.scrub(db)
+        await redaction.Scrubber(db).scrub()
         scrubbed = time.perf_counter() - start
         return pages, written, scrubbed
     finally:

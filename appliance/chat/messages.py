@@ -135,7 +135,7 @@ async def edit(svc: Services, user_id: int, message_id: int, body: str) -> dict[
         return message
 
     edited = await svc.db.write(job)
-    await redaction.scrub(svc.db)  # ... and the search index and the log, before we answer
+    await svc.scrubber.scrub()  # ... and the search index and the log, before we answer
     return edited
 
 
@@ -162,7 +162,7 @@ async def delete(svc: Services, user_id: int, message_id: int) -> dict[str, Any]
 
     deleted, changed = await svc.db.write(job)
     if changed:  # a repeated delete costs no scrub
-        await redaction.scrub(svc.db)
+        await svc.scrubber.scrub()
     return deleted
 
 

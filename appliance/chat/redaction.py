@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from ..db import Database, Tx
 from ..storage import events, search_index
@@ -31,46 +29,44 @@ async def redact(tx: Tx, message: dict[str, Any]) -> None:
     await events.redact_message(tx, message)
 
 
-@dataclass
-class _Scrubs:
-    asked: int = 0  # scrubs asked for (one per committed deletion or edit)
-    done: int = 0  # asked-for scrubs a finished pass covered
-    running: asyncio.Task[bool] | None = None
+class Scrubber:
+    """Purges removed text from the search index and the log, one pass at a time, for one
+    database (Services.scrubber)."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.asked = 0  # scrubs asked for (one per committed deletion or edit)
+        self.done = 0  # asked-for scrubs a finished pass covered
+        self.running: asyncio.Task[bool] | None = None
 
-_scrubs: WeakKeyDictionary[Database, _Scrubs] = WeakKeyDictionary()
+    async def scrub(self) -> None:
+        """Return once a pass that began after this call has purged index and log.
 
+        Passes are shared: many deletions at once cost one or two passes, not one each. A
+        failed pass (a full disk) is logged and not retried here; the next one covers it.
+        """
+        self.asked += 1
+        mine = self.asked
+        while self.done < mine:
+            if self.running is None:
+                self.running = asyncio.create_task(self._pass(), name="scrub")
+            # Shielded: a client that goes away must not stop a pass others wait for.
+            if not await asyncio.shield(self.running):
+                return
 
-async def scrub(db: Database) -> None:
-    """Return once a pass that began after this call has purged index and log.
-
-    Passes are shared: many deletions at once cost one or two passes, not one each. A
-    failed pass (a full disk) is logged and not retried here; the next one covers it.
-    """
-    state = _scrubs.setdefault(db, _Scrubs())
-    state.asked += 1
-    mine = state.asked
-    while state.done < mine:
-        if state.running is None:
-            state.running = asyncio.create_task(_pass(db, state), name="scrub")
-        # Shielded: a client that goes away must not stop a pass others wait for.
-        if not await asyncio.shield(state.running):
-            return
-
-
-async def _pass(db: Database, state: _Scrubs) -> bool:
-    covers = state.asked
-    try:
-        await _merge_index(db)
-        await asyncio.to_thread(_checkpoint, db.path)
-    except Exception as e:
-        log.warning("could not purge removed text from the search index and log: %s", e)
-        return False
-    else:
-        state.done = max(state.done, covers)
-        return True
-    finally:
-        state.running = None
+    async def _pass(self) -> bool:
+        covers = self.asked
+        try:
+            await _merge_index(self.db)
+            await asyncio.to_thread(_checkpoint, self.db.path)
+        except Exception as e:
+            log.warning("could not purge removed text from the search index and log: %s", e)
+            return False
+        else:
+            self.done = max(self.done, covers)
+            return True
+        finally:
+            self.running = None
 
 
 async def _merge_index(db: Database) -> None:

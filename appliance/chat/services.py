@@ -15,6 +15,7 @@ from ..passwords import HashPool
 from ..ratelimit import FailureWindow, InFlight, TokenBuckets
 from .call_registry import CallLimits
 from .calls import CallService
+from .redaction import Scrubber
 
 HASHES_RUNNING_PER_KEY = 2
 HASHES_WAITING_PER_KEY = 16
@@ -38,6 +39,8 @@ class Services:
     account_listeners: list[Callable[[int, bool], None]] = field(default_factory=list)
     typing_limits: TokenBuckets[tuple[int, int]] = field(init=False)
     room_creates: TokenBuckets[int] = field(init=False)
+    # Purges deleted and edited text from the search index and the log (chat/redaction.py).
+    scrubber: Scrubber = field(init=False)
     calls: CallService = field(init=False)
     clock_steps: ClockSteps = field(init=False)
     dummy_password_hash: str = ""
@@ -52,6 +55,7 @@ class Services:
         self.passwords = HashPool(auth.hash_workers, auth.hash_queue)
         # Typing frames are relayed at most every 2 s per user and room (clients show ~5 s).
         self.typing_limits = TokenBuckets(0.5, 1)
+        self.scrubber = Scrubber(self.db)
         self.room_creates = TokenBuckets(
             limits.room_creates_per_minute / 60, limits.room_creates_burst
         )
