@@ -15,21 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import resource
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import aiohttp
 import psutil
+from _server import PASSWORD, ROOT, RssSampler, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "bench-password-1"
-LISTEN = re.compile(r"listening on (http://\S+)")
 BIG = "1000000"
 MIB = 1 << 20
 # systemd/pychat.service's malloc settings: two arenas; 1 MiB+ blocks returned when freed.
@@ -41,56 +35,6 @@ RELAXED = {
     "PYCHAT_SERVER_CONNECTIONS_PER_IP": "100000",
     "PYCHAT_SERVER_MAX_CONNECTIONS": "100000",
 }
-
-
-def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    init = subprocess.run(
-        [sys.executable, "-m", "appliance", "init", "--org", "Bench", "--admin", "admin",
-         "--password-stdin", "--data", str(data)],
-        input=PASSWORD + "\n", capture_output=True, text=True, env=env, check=False,
-        cwd=env["PYTHONPATH"],
-    )  # fmt: skip
-    if init.returncode != 0:
-        raise SystemExit(init.stderr)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "serve", "--data", str(data),
-         "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        cwd=env["PYTHONPATH"],  # `-m` looks in the working directory first
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if match := LISTEN.search(line):
-            threading.Thread(target=drain, args=(proc,), daemon=True).start()
-            return proc, match.group(1)
-    raise SystemExit("the server did not start")
-
-
-def drain(proc: subprocess.Popen[str]) -> None:
-    assert proc.stdout is not None
-    for _ in proc.stdout:
-        pass
-
-
-class RssSampler:
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            self._stop.wait(0.02)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 async def settled_rss(process: psutil.Process) -> int:

@@ -16,45 +16,14 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import aiohttp
+from _server import PASSWORD, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "bench-password-1"
 BOUNDARY = "pychat-bench-boundary"
-
-
-def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    base = [sys.executable, "-m", "appliance"]
-    init = subprocess.run(
-        [*base, "init", "--org", "Bench", "--admin", "admin", "--password-stdin",
-         "--data", str(data)],
-        input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=ROOT, check=False,
-    )  # fmt: skip
-    if init.returncode != 0:
-        raise SystemExit(init.stderr)
-    proc = subprocess.Popen(
-        [*base, "serve", "--data", str(data), "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "listening on http://" in line:
-            threading.Thread(target=drain, args=(proc,), daemon=True).start()
-            return proc, line.split("listening on ", 1)[1].strip()
-    raise SystemExit("server did not start")
-
-
-def drain(proc: subprocess.Popen[str]) -> None:
-    """Keep reading the server's output so it never blocks on a full pipe."""
-    assert proc.stdout is not None
-    for _ in proc.stdout:
-        pass
 
 
 async def measure(proc: subprocess.Popen[str], url: str, data: Path, size: int) -> float:

@@ -14,21 +14,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import psutil
+from _server import PASSWORD, ROOT, RssSampler, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "bench-password-1"
-LISTEN = re.compile(r"listening on (http://\S+)")
 CHUNK = 1 << 20
 BOUNDARY = "pychat-bench-boundary"
 
@@ -39,54 +33,6 @@ def parse_size(text: str) -> int:
     if text[-1:] in units:
         return int(float(text[:-1]) * units[text[-1]])
     return int(text)
-
-
-def start_server(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    init = subprocess.run(
-        [sys.executable, "-m", "appliance", "init", "--org", "Bench", "--admin", "admin",
-         "--password-stdin", "--data", str(data)],
-        input=PASSWORD + "\n", capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
-    if init.returncode != 0:
-        raise SystemExit(init.stderr)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "serve", "--data", str(data),
-         "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if match := LISTEN.search(line):
-            threading.Thread(target=drain, args=(proc,), daemon=True).start()
-            return proc, match.group(1)
-    raise SystemExit("the server did not start")
-
-
-def drain(proc: subprocess.Popen[str]) -> None:
-    assert proc.stdout is not None
-    for _ in proc.stdout:
-        pass
-
-
-class RssSampler:
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            self._stop.wait(0.02)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 async def body(size: int) -> AsyncIterator[bytes]:
