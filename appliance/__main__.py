@@ -18,18 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .backup import backup_database
+from .backup.archive import backup_database
+from .backup.factory_reset import ResetRefused, factory_reset
+from .backup.factory_reset import report as factory_reset_report
+from .backup.restore import restore_offline
 from .chat import accounts, registration, setup
-from .chat.services import Services
 from .config import ConfigError, Settings, load_settings, parse_listen
 from .db import Database, SchemaTooNew
 from .db_health import EXIT_STATUS, DataFolderProblem, unreadable
 from .errors import AppError
-from .factory_reset import ResetRefused, factory_reset
-from .factory_reset import report as factory_reset_report
 from .hub import Hub
-from .restore import restore_offline
 from .rtc.cli import add_turn_arguments, run_turn
+from .state.services import Services
 from .storage import users
 
 log = logging.getLogger("appliance")
@@ -239,9 +239,9 @@ def _tune_garbage_collector() -> None:
 def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
     from aiohttp import web
 
-    from . import systemd
     from .app import build_app
-    from .tls_serve import ApplianceSites, start_appliance_sites
+    from .system import systemd
+    from .tls.serve import ApplianceSites, start_appliance_sites
     from .web.connections import ConnectionGuard, runner_options
     from .web.guarded_site import GuardedSite
     from .web.https_redirect import DEVICE_TLS
@@ -314,7 +314,7 @@ async def _undo_failed_start(runner: Any, app: Any) -> None:
 
 
 def _services_key() -> Any:
-    from .web.keys import SERVICES
+    from .state.app_keys import SERVICES
 
     return SERVICES
 

@@ -10,23 +10,26 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import discovery, logbuffer, restore
-from .backup_usb import USB_BACKUPS, UsbBackups
+from . import logbuffer
+from .backup import restore
+from .backup.usb import USB_BACKUPS, UsbBackups
 from .chat import accounts
-from .chat.services import Services
-from .clock_from_browsers import BrowserClock
+from .clock.from_browsers import BrowserClock
 from .config import Settings, parse_listen
 from .db import Database, Tx
+from .discovery import announcer as mdns
 from .echo_bot.bot import ECHO_BOT, EchoBot, echo_ctx
 from .files import decoder as image_decoder
 from .hub import Hub
 from .passwords import dummy_hash
-from .rtc_service import TURN, TurnService, turn_ctx
 from .setup_wizard.views import add_wizard
+from .state.app_keys import SERVICES
+from .state.services import Services
 from .storage import rooms, users
 from .storage import settings as stored
-from .tls import DeviceTls
-from .tls_serve import tls_renewal
+from .tls.device import DeviceTls
+from .tls.serve import tls_renewal
+from .turn.service import TURN, TurnService, turn_ctx
 from .web import (
     api_accounts,
     api_admin,
@@ -39,7 +42,6 @@ from .web import (
     ws,
 )
 from .web.https_redirect import DEVICE_TLS, add_trust_routes
-from .web.keys import SERVICES
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     usb_backups = UsbBackups(settings.data_dir, settings.db_path, settings.backup.usb_dir)
     app[USB_BACKUPS] = usb_backups
     app[api_admin.STARTED_AT] = time.time()
-    # A Pi without internet takes the time from admins' browsers (clock_from_browsers.py).
+    # A Pi without internet takes the time from admins' browsers (clock/from_browsers.py).
     app[api_clock.BROWSER_CLOCK] = BrowserClock(
         settings.clock_from_browsers, svc.clock_steps, lambda: svc.clock()
     )
@@ -84,8 +86,8 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     announcer = None
     if settings.mdns_enabled:
         _, https_port = parse_listen(settings.server.https_listen, name="server.https_listen")
-        announcer = discovery.Announcer(https_port)
-        app[discovery.ANNOUNCER] = announcer
+        announcer = mdns.Announcer(https_port)
+        app[mdns.ANNOUNCER] = announcer
 
     async def certificate_name() -> str:
         # After a clash on the LAN the device answers to <name>-2: the certificate follows.
@@ -109,7 +111,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     app.cleanup_ctx.append(echo_ctx(echo_bot))  # after TURN: the bot's ICE server
     app.cleanup_ctx.append(usb_backups.ctx())  # after _database: it reads the database
     if announcer is not None:
-        app.cleanup_ctx.append(discovery.announcer_ctx(announcer, device_name))
+        app.cleanup_ctx.append(mdns.announcer_ctx(announcer, device_name))
     if settings.appliance_mode:
         app.cleanup_ctx.append(tls_renewal(device_tls))  # after _database: reads the name
     add_wizard(app)  # after the database: it checks whether setup is done

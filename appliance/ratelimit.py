@@ -2,7 +2,7 @@
 that cap how much work one key (an address, a user) has in flight.
 
 Time is passed in (`now`, seconds) so tests can advance it instead of sleeping. It is the
-wall clock, which may step (clock_steps.py): a step back must not lock anyone out for as long.
+wall clock, which may step (clock/steps.py): a step back must not lock anyone out for as long.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from ..passwords import MAX_PASSWORD_BYTES
 from ..ratelimit import Busy, address_key
+from ..state.services import Services
 from ..storage import sessions, users
 from ..visible_text import check_visible
-from .services import Services
 
 T = TypeVar("T")
 
@@ -150,7 +150,7 @@ async def authenticate(svc: Services, token: str | None) -> Session | None:
     row = await sessions.lookup(svc.db, token_hash(token))
     now = svc.now_ms()
     if row is not None and row["expires_at"] <= now and await svc.clock_steps.settle():
-        # It only looked expired: the clock had just stepped forward (clock_steps.py).
+        # It only looked expired: the clock had just stepped forward (clock/steps.py).
         row = await sessions.lookup(svc.db, token_hash(token))
         now = svc.now_ms()
     if row is None or row["deactivated"] or row["expires_at"] <= now:

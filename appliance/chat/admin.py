@@ -24,9 +24,9 @@ from ..db import Tx, migration_scripts
 from ..db_health import damage_of, found_damage
 from ..errors import Conflict, Forbidden, NotFound
 from ..logbuffer import LogBuffer
+from ..state.services import Services
 from ..storage import invites, resets, sessions, stats, users
 from .accounts import Session, check_password, require_admin, token_hash
-from .services import Services
 
 log = logging.getLogger(__name__)
 RESET_LINK_MS = 24 * 3600 * 1000

@@ -1,5 +1,5 @@
 """The admin area's backup actions: download a backup, check and stage a restore, USB drive
-backups. The archive itself is `appliance.backup`; restoring is `appliance.restore`."""
+backups. The archive itself is `backup/archive.py`; restoring is `backup/restore.py`."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .. import backup, restore
-from ..backup_usb import UsbBackups
+from ..backup import archive, restore
+from ..backup.usb import UsbBackups
 from ..db_health import found_damage
 from ..errors import AppError, Conflict, TooLarge
+from ..state.services import Services
 from ..storage import stats
 from .admin import Admin
 from .admin_device import Device
-from .services import Services
 
 log = logging.getLogger(__name__)
 _UPLOAD_PREFIX = ".upload-"
@@ -35,22 +35,22 @@ async def backup_archive(
     settings = svc.settings
     try:
         snapshot = await asyncio.to_thread(
-            backup.take_snapshot, settings.data_dir, settings.db_path, now_s=svc.clock()
+            archive.take_snapshot, settings.data_dir, settings.db_path, now_s=svc.clock()
         )
-    except backup.DatabaseDamaged as e:
+    except archive.DatabaseDamaged as e:
         _note_damage(svc, e)
         raise
     log.info("admin %d is downloading a backup", admin.user_id)
     try:
-        name = backup.archive_name(snapshot.manifest["created_at"] / 1000)
-        chunks = backup.stream_archive(snapshot)
+        name = archive.archive_name(snapshot.manifest["created_at"] / 1000)
+        chunks = archive.stream_archive(snapshot)
         async with contextlib.aclosing(chunks):
             yield name, chunks
     finally:
         await asyncio.to_thread(snapshot.remove)
 
 
-def _note_damage(svc: Services, error: backup.DatabaseDamaged) -> None:
+def _note_damage(svc: Services, error: archive.DatabaseDamaged) -> None:
     """Damage a backup found, between integrity checks: the storage page says so from now."""
     svc.db.integrity = found_damage(error.problem, svc.now_ms())
     log.error("a backup found the database damaged (%s)", error.problem)
@@ -130,7 +130,7 @@ async def usb_backup_now(svc: Services, admin: Admin, usb: UsbBackups | None) ->
         raise Conflict("Scheduled backups are not available on this server.")
     try:
         await usb.run_once(force=True)
-    except backup.DatabaseDamaged as e:
+    except archive.DatabaseDamaged as e:
         _note_damage(svc, e)
         raise
     except OSError:

@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from ..db import Tx
-from ..discovery import Announcer
-from ..discovery_names import lan_addresses
+from ..discovery.announcer import Announcer
+from ..discovery.names import lan_addresses
 from ..errors import AppError, BadRequest, Conflict
-from ..netif import interface_addresses
 from ..privileged import client as helper
 from ..privileged import validate
 from ..privileged.validate import InvalidArgument
+from ..state.services import Services
 from ..storage import settings
-from ..tls import CertificateRejected, DeviceTls
+from ..system.netif import interface_addresses
+from ..tls.device import CertificateRejected, DeviceTls
 from .admin import Admin
-from .services import Services
 from .setup import clean_device_name
 
 log = logging.getLogger(__name__)

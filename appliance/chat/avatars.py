@@ -16,8 +16,8 @@ from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from ..files import images
 from ..files.blobs import HASH, BlobStore, hash_file, open_temp
+from ..state.services import Services
 from ..storage import rooms, uploads, users
-from .services import Services
 from .uploads import blob_store
 
 MAX_AVATAR_BYTES = 10 << 20

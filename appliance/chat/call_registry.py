@@ -250,7 +250,7 @@ class CallRegistry:
     # -- time ----------------------------------------------------------------------------
 
     def shift_clock(self, delta_s: float) -> None:
-        """The wall clock stepped (clock_steps.py): keep every timer's real time left."""
+        """The wall clock stepped (clock/steps.py): keep every timer's real time left."""
         for call in self.calls.values():
             call.ring_until += delta_s
             for p in call.participants.values():

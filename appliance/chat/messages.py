@@ -10,9 +10,9 @@ from .. import wire
 from ..access import access_message, access_room
 from ..db import Tx
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, TooLarge
+from ..state.services import Services
 from ..storage import messages, rooms, users
 from . import mentions, redaction, uploads
-from .services import Services
 
 CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
 MAX_EMOJI_CHARS = 64

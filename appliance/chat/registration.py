@@ -9,6 +9,7 @@ from typing import Any
 from ..db import Tx
 from ..errors import Conflict, Forbidden
 from ..ratelimit import address_key
+from ..state.services import Services
 from ..storage import invites, settings, users
 from . import rooms
 from .accounts import (
@@ -20,7 +21,6 @@ from .accounts import (
     open_session,
     token_hash,
 )
-from .services import Services
 
 
 async def create_user(

@@ -15,11 +15,11 @@ from typing import Any
 from ..access import access_room
 from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
+from ..state.services import Services
 from ..storage import Reader, rooms, users
 from ..storage import settings as stored_settings
 from ..storage.uploads import avatar_url
 from .accounts import Session
-from .services import Services
 
 KINDS = ("channel", "private", "direct")
 GENERAL = "general"

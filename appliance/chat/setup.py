@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..db import Tx
-from ..device_name import check_device_name
+from ..discovery.device_name import check_device_name
 from ..errors import BadRequest, Conflict
+from ..state.services import Services
 from ..storage import settings, users
 from .accounts import check_password, normalise_username, require_admin
-from .services import Services
 
 
 async def is_setup_done(svc: Services) -> bool:

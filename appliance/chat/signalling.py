@@ -11,7 +11,7 @@ from typing import Any
 from .. import wire
 from ..errors import NotFound
 from ..hub import Connection
-from .services import Services
+from ..state.services import Services
 
 
 def devices(svc: Services, user_id: int, room_id: int) -> list[dict[str, int]]:

@@ -22,8 +22,8 @@ from ..errors import BadRequest, NotFound
 from ..files import images, kinds
 from ..files.blobs import BlobStore, TempFile, hash_file, open_temp
 from ..files.quota import Usage, check_room, check_size
+from ..state.services import Services
 from ..storage import uploads
-from .services import Services
 
 log = logging.getLogger(__name__)
 MAX_ATTACHMENTS = 10

@@ -6,9 +6,9 @@ import secrets
 from typing import Any
 
 from ..chat import rooms
-from ..chat.services import Services
 from ..db import Tx
 from ..errors import NotFound
+from ..state.services import Services
 from ..storage import settings as stored
 from ..storage import users
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..chat import signalling
-from ..chat.services import Services
 from ..errors import AppError
 from ..ratelimit import TokenBuckets
 from ..rtc.policy import canonical_address
-from ..rtc_service import TurnService
+from ..state.services import Services
+from ..turn.service import TurnService
 from .account import echo_user_id, ensure_echo_user
 from .device import BotDevice, Frame
 

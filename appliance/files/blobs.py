@@ -18,7 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .. import durable
+from ..system import durable
 
 HASH = re.compile(r"[0-9a-f]{64}")
 WRITE_BATCH = 1 << 20  # bytes gathered before one trip to the writing thread

@@ -21,11 +21,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import wire
-from ..chat.services import Services
 from ..db import Tx
 from ..errors import BadRequest, Conflict, NotFound, RateLimited, TooLarge
 from ..hub import Connection
 from ..ratelimit import TokenBuckets
+from ..state.services import Services
 from ..storage import boards as stored
 from . import ops as paint_ops
 from .board import Board, BoardLimits, Plan

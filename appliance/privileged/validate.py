@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..clock_sync import CLOCK_FLOOR_MS
+from ..clock.sync import CLOCK_FLOOR_MS
 
 
 class InvalidArgument(ValueError):

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..netif import IPInterface, interface_addresses
+from ..system.netif import IPInterface, interface_addresses
 from .credentials import RestAuth, SecretFileError, load_or_create_secret
 from .limits import TurnLimits
 from .policy import IPNetwork, PeerPolicy, canonical_address, usable_networks

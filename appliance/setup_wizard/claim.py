@@ -12,9 +12,9 @@ import hmac
 import secrets
 from pathlib import Path
 
-from .. import durable
 from ..privileged.claim_format import ALPHABET, FILE_NAME, LENGTH, format_code, normalise
 from ..ratelimit import FailureWindow
+from ..system import durable
 
 # Wrong codes an address may enter in a window, and all addresses together.
 PER_ADDRESS, EVERYONE, WINDOW_S = 5, 30, 900

@@ -53,7 +53,7 @@ class Wizards:
         return self._by_token.get(token or "")
 
     def shift_clock(self, delta_s: float) -> None:
-        """The wall clock stepped (clock_steps.py): each wizard keeps its real time left."""
+        """The wall clock stepped (clock/steps.py): each wizard keeps its real time left."""
         for state in self._by_token.values():
             state.created += delta_s
 

@@ -17,15 +17,15 @@ import jinja2
 import segno
 from aiohttp import web
 
-from .. import discovery
 from ..chat import accounts, registration, setup
+from ..discovery import announcer as mdns
 from ..errors import AppError
 from ..privileged.claim_format import format_code
 from ..ratelimit import address_key
-from ..tls_custom import CertificateRejected
-from ..tls_trust import TRUST_STEPS, ca_file_name
+from ..state.app_keys import SERVICES
+from ..tls.custom import CertificateRejected
+from ..tls.trust import TRUST_STEPS, ca_file_name
 from ..web.https_redirect import DEVICE_TLS
-from ..web.keys import SERVICES
 from ..web.middleware import client_address, set_session_cookie
 from . import claim
 from .state import COOKIE, Wizards, WizardState
@@ -160,7 +160,7 @@ async def save_device(request: web.Request, state: WizardState, form: Any) -> Er
         name = setup.clean_device_name(raw)
     except AppError as e:
         return {"device_name": e.message}
-    announcer = request.app.get(discovery.ANNOUNCER)
+    announcer = request.app.get(mdns.ANNOUNCER)
     if announcer is not None and await announcer.name_in_use(name):
         return {"device_name": f"Another device already answers to {name}.local."}
     state.device_name = name
@@ -266,7 +266,7 @@ async def _finish(request: web.Request, state: WizardState) -> web.StreamRespons
     )
     user = await setup.complete_setup(svc, choices)
     await asyncio.to_thread(claim.destroy_claim_code, svc.settings.data_dir, _claim_copy(request))
-    announcer = request.app.get(discovery.ANNOUNCER)
+    announcer = request.app.get(mdns.ANNOUNCER)
     if announcer is not None:
         await announcer.set_name(state.device_name)  # withdraws the first-boot name
     request.app[DEVICE_TLS].wake()  # the renewal task picks up the stored device name

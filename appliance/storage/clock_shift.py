@@ -1,7 +1,7 @@
 """Move every stored deadline that was computed from a wall clock that has since stepped.
 
 One list of them on purpose, so a new deadline column has one obvious place to be added
-(clock_steps.py calls this in one transaction). A row whose stamp lies in [keep_from,
+(clock/steps.py calls this in one transaction). A row whose stamp lies in [keep_from,
 keep_until] was written after the step, with the new clock, and one stamped at or before
 `trusted_until` was written while NTP vouched for the clock: both stay as they are.
 """

@@ -6,8 +6,8 @@ from aiohttp import web
 
 from .. import __version__
 from ..chat import accounts, registration, setup
+from ..state.app_keys import SERVICES, SESSION_COOKIE
 from . import schemas as s
-from .keys import SERVICES, SESSION_COOKIE
 from .middleware import (
     client_address,
     read_json,

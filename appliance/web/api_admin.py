@@ -9,19 +9,19 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .. import discovery
-from ..backup_usb import USB_BACKUPS
+from ..backup.usb import USB_BACKUPS
 from ..chat import admin, admin_backups, admin_device
 from ..chat.admin import Admin
-from ..chat.services import Services
+from ..discovery import announcer as mdns
 from ..errors import BadRequest, NotFound, TooLarge
 from ..logbuffer import LOG_BUFFER
 from ..privileged.client import SOCKET_PATH as HELPER_SOCKET_PATH
-from ..tls_custom import MAX_UPLOAD_BYTES as MAX_CERT_BYTES
+from ..state.app_keys import SERVICES
+from ..state.services import Services
+from ..tls.custom import MAX_UPLOAD_BYTES as MAX_CERT_BYTES
 from . import api_clock, multipart
 from . import schemas as s
 from .https_redirect import DEVICE_TLS
-from .keys import SERVICES
 from .middleware import read_json, require_session
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ async def _admin(request: web.Request) -> tuple[Services, Admin]:
 def _device(request: web.Request) -> admin_device.Device:
     return admin_device.Device(
         request.app[DEVICE_TLS],
-        request.app.get(discovery.ANNOUNCER),
+        request.app.get(mdns.ANNOUNCER),
         request.app.get(HELPER_SOCKET, HELPER_SOCKET_PATH),
     )
 

@@ -1,4 +1,4 @@
-"""Where trusted browsers report their time (appliance/clock_from_browsers.py):
+"""Where trusted browsers report their time (appliance/clock/from_browsers.py):
 
 POST /api/admin/clock   a signed-in admin's app, at sign-in and on every reconnect
 POST /setup/clock       the setup wizard's pages, once the claim code was accepted
@@ -9,13 +9,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..chat import admin, setup
-from ..clock_from_browsers import BrowserClock
+from ..clock.from_browsers import BrowserClock
 from ..errors import BadRequest, Forbidden
 from ..privileged.validate import CLOCK_MAX_MS, CLOCK_MIN_MS
 from ..setup_wizard.state import COOKIE as WIZARD_COOKIE
 from ..setup_wizard.views import WIZARDS
+from ..state.app_keys import SERVICES
 from . import schemas as s
-from .keys import SERVICES
 from .middleware import check_origin, read_json, require_session
 
 BROWSER_CLOCK = web.AppKey("browser_clock", BrowserClock)

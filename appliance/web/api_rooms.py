@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..chat import messages, rooms
+from ..state.app_keys import SERVICES
 from . import schemas as s
 from .api_accounts import _path_id
-from .keys import SERVICES
 from .middleware import read_json, require_session
 
 routes = web.RouteTableDef()

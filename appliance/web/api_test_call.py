@@ -7,7 +7,7 @@ from aiohttp import web
 from ..echo_bot.account import test_call_room
 from ..echo_bot.bot import ECHO_BOT
 from ..errors import RateLimited
-from .keys import SERVICES
+from ..state.app_keys import SERVICES
 from .middleware import require_session
 
 routes = web.RouteTableDef()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import RateLimited
-from ..rtc_service import TURN
-from .keys import SERVICES
+from ..state.app_keys import SERVICES
+from ..turn.service import TURN
 from .middleware import require_session
 
 routes = web.RouteTableDef()

@@ -15,10 +15,10 @@ from multidict import CIMultiDict
 from ..chat import avatars, uploads
 from ..errors import BadRequest
 from ..files.kinds import serving_headers
+from ..state.app_keys import SERVICES
 from . import multipart
 from . import schemas as s
 from .api_accounts import _path_id
-from .keys import SERVICES
 from .middleware import require_session
 
 log = logging.getLogger(__name__)

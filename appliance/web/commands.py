@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..chat.services import Services
 from ..hub import Connection
+from ..state.services import Services
 from . import schemas as s
 
 Command = Callable[[Services, Connection, dict[str, Any]], Awaitable[dict[str, Any] | None]]

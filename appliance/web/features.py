@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..chat.services import Services
+from ..state.services import Services
 from . import ws_calls, ws_paint, ws_signal
 from .commands import Spec
 

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..netif import IPInterface, interface_addresses
-from ..tls import DeviceTls
-from ..tls_trust import TRUST_STEPS, ca_file_name
+from ..system.netif import IPInterface, interface_addresses
+from ..tls.device import DeviceTls
+from ..tls.trust import TRUST_STEPS, ca_file_name
 
 DEVICE_TLS = web.AppKey("device_tls", DeviceTls)
 HTTPS_PORT = web.AppKey("https_port", int)

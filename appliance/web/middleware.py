@@ -23,7 +23,7 @@ from ..errors import (
     disk_full,
     internal_error_body,
 )
-from .keys import SERVICES, SESSION_COOKIE
+from ..state.app_keys import SERVICES, SESSION_COOKIE
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -12,7 +12,6 @@ from aiohttp import WSMsgType, web
 from .. import wire
 from ..access import may_see_event
 from ..chat import messages
-from ..chat.services import Services
 from ..errors import (
     AppError,
     BadRequest,
@@ -23,11 +22,12 @@ from ..errors import (
     internal_error_body,
 )
 from ..hub import Connection
+from ..state.app_keys import SERVICES
+from ..state.services import Services
 from ..storage import events
 from . import schemas as s
 from .commands import Spec, only_if_asked
 from .features import feature_commands
-from .keys import SERVICES
 from .middleware import check_origin, client_address, require_session
 
 log = logging.getLogger(__name__)

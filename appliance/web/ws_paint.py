@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..chat.services import Services
 from ..hub import Connection
 from ..painter import ops as paint_ops
 from ..painter.service import Painter
+from ..state.services import Services
 from . import schemas as s
 from .commands import Spec, only_if_asked
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..chat import signalling
-from ..chat.services import Services
 from ..hub import Connection
+from ..state.services import Services
 from . import schemas as s
 from .commands import Spec, only_if_asked
 

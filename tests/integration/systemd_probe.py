@@ -21,9 +21,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from appliance import systemd
 from appliance.app import build_app
 from appliance.config import load_settings, parse_listen
+from appliance.system import systemd
 
 
 async def serve(listen: str, wedge_after: float | None) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from appliance.restore import restore_offline
+from appliance.backup.restore import restore_offline
 from tests.client import Client
 from tests.conftest import TEST_ENV, USER_PASSWORD, new_room
 from tests.senders import Sender

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.restore import RestoreRefused, restore_offline
+from appliance.backup.restore import RestoreRefused, restore_offline
 from tests.client import Client
 from tests.conftest import TEST_ENV
 from tests.integration.test_admin_backup import download_backup

@@ -3,7 +3,7 @@
 The root helper's sandbox (pychat-helper@.service) must let set-clock read the kernel's
 "synchronised?" state (adjtimex through ctypes, under MemoryDenyWriteExecute= and its
 system-call filter); the server's (pychat.service, ProtectClock=yes) refuses even that
-read, which is why the server asks timesyncd's flag file instead (appliance/clock_sync.py).
+read, which is why the server asks timesyncd's flag file instead (appliance/clock/sync.py).
 Nothing here sets the clock.
 """
 

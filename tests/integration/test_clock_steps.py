@@ -14,12 +14,12 @@ import pytest
 from appliance.chat import accounts, admin, registration, setup
 from appliance.chat import uploads as upload_service
 from appliance.chat.accounts import DAY_MS
-from appliance.chat.services import Services
-from appliance.clock_watch import ClockWatch
+from appliance.clock.watch import ClockWatch
 from appliance.config import load_settings
 from appliance.db import Database, Tx
 from appliance.errors import Forbidden
 from appliance.hub import Hub
+from appliance.state.services import Services
 from appliance.storage import sessions, settings, uploads
 from appliance.storage.uploads import NewUpload
 from tests.unit.test_clock_watch import DAY, Clocks

@@ -19,8 +19,8 @@ import psutil
 from aiohttp import web
 
 from appliance.config import Settings, load_settings
-from appliance.tls import DeviceTls
-from appliance.tls_serve import start_appliance_sites, tls_renewal
+from appliance.tls.device import DeviceTls
+from appliance.tls.serve import start_appliance_sites, tls_renewal
 from tests.client import Client
 from tests.conftest import People, new_room, people_on
 from tests.server import Server

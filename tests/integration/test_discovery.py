@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from appliance import discovery
-from appliance.device_name import check_device_name
-from appliance.discovery_names import (
+from appliance.discovery import announcer as mdns
+from appliance.discovery.device_name import check_device_name
+from appliance.discovery.names import (
     Claim,
     lan_addresses,
     with_suffix,
@@ -373,14 +373,14 @@ async def test_without_a_lan_address_nothing_is_sent_and_stop_is_clean() -> None
         return [IPv4Interface("127.0.0.1/8"), IPv6Interface("::1/128")]
 
     tasks_before = asyncio.all_tasks()
-    announcer = discovery.Announcer(443, poll_interval=0.01, read_addresses=only_loopback)
+    announcer = mdns.Announcer(443, poll_interval=0.01, read_addresses=only_loopback)
     names: list[str | None] = []
     announcer.add_listener(names.append)
     await announcer.start("pychat")
     for _ in range(2):  # a second look means the first one was acted on
         await asyncio.wait_for(looked.get(), WAIT_S)
     assert announcer.name is None and announcer.addresses == ()
-    assert not await discovery.name_in_use("pychat", read_addresses=only_loopback)
+    assert not await mdns.name_in_use("pychat", read_addresses=only_loopback)
     await announcer.stop()
     assert names == []
     assert asyncio.all_tasks() - tasks_before - {asyncio.current_task()} == set()
@@ -388,4 +388,4 @@ async def test_without_a_lan_address_nothing_is_sent_and_stop_is_clean() -> None
 
 def test_a_bad_port_is_refused() -> None:
     with pytest.raises(ValueError, match="port"):
-        discovery.Announcer(0)
+        mdns.Announcer(0)

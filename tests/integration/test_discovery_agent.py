@@ -50,9 +50,9 @@ from zeroconf import (
 from zeroconf._services.info import AddressResolver  # public, but missing from __all__
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from appliance import discovery
-from appliance.discovery_names import SERVICE_TYPES, lan_addresses, probe_query
-from appliance.netif import interface_addresses
+from appliance.discovery import announcer as mdns
+from appliance.discovery.names import SERVICE_TYPES, lan_addresses, probe_query
+from appliance.system.netif import interface_addresses
 
 
 class _Errors(logging.Handler):
@@ -82,7 +82,7 @@ class Agent:
         self.errors = errors
         self.out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.runner: web.AppRunner | None = None
-        self.announcer: discovery.Announcer | None = None
+        self.announcer: mdns.Announcer | None = None
         self.browser_zc: AsyncZeroconf | None = None
         self.browser: AsyncServiceBrowser | None = None
         self.jobs: set[asyncio.Task[None]] = set()
@@ -100,10 +100,10 @@ class Agent:
             return name
 
         app.router.add_get("/", hello)
-        announcer = discovery.Announcer(port, poll_interval=poll)
+        announcer = mdns.Announcer(port, poll_interval=poll)
         announcer.add_listener(lambda n: self.emit("name", name=n))
-        app[discovery.ANNOUNCER] = announcer
-        app.cleanup_ctx.append(discovery.announcer_ctx(announcer, device_name))
+        app[mdns.ANNOUNCER] = announcer
+        app.cleanup_ctx.append(mdns.announcer_ctx(announcer, device_name))
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "0.0.0.0", port).start()
@@ -178,7 +178,7 @@ class Agent:
         if self.announcer is not None:
             result = await self.announcer.name_in_use(name, timeout)
         else:
-            result = await discovery.name_in_use(name, timeout)
+            result = await mdns.name_in_use(name, timeout)
         self.emit("in_use", name=name, result=result)
 
     def spawn(self, job: Any) -> None:

@@ -24,9 +24,9 @@ from cryptography import x509
 
 from appliance.app import build_app
 from appliance.config import Settings, load_settings
-from appliance.tls import DeviceTls
-from appliance.tls_issue import utcnow
-from appliance.tls_serve import ApplianceSites, start_appliance_sites, tls_renewal
+from appliance.tls.device import DeviceTls
+from appliance.tls.issue import utcnow
+from appliance.tls.serve import ApplianceSites, start_appliance_sites, tls_renewal
 from appliance.web.https_redirect import DEVICE_TLS, add_trust_routes, build_redirect_app
 
 NAME = "office"

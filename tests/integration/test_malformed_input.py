@@ -10,7 +10,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from appliance.tls import DeviceTls
+from appliance.tls.device import DeviceTls
 from appliance.web.https_redirect import build_redirect_app
 from tests.client import Client
 from tests.conftest import UserFactory, new_room

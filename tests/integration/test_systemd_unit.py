@@ -575,7 +575,7 @@ def test_the_claim_code_follows_its_file_to_the_boot_partition(
 def test_backup_drives_are_writable_whenever_they_were_mounted(
     manager: Manager, tmp_path: Path
 ) -> None:
-    """USB drives under /media and /mnt take scheduled backups (appliance/backup_usb.py):
+    """USB drives under /media and /mnt take scheduled backups (appliance/backup/usb.py):
     the service may write there whether a drive was mounted before it started or after,
     and still nowhere else. The drives are tmpfs mounted in the private manager's own
     mount namespace, never on the machine."""

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from appliance.app import build_app
 from appliance.chat import setup
 from appliance.config import load_settings
-from appliance.web.keys import SERVICES
+from appliance.state.app_keys import SERVICES
 from tests.rtc.ports import free_port
 
 WAIT = 30.0

@@ -20,7 +20,7 @@ from PIL import Image
 from appliance.app import build_app
 from appliance.chat import setup
 from appliance.config import load_settings
-from appliance.web.keys import SERVICES
+from appliance.state.app_keys import SERVICES
 
 
 def photo() -> bytes:

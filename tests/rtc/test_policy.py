@@ -7,8 +7,8 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 
 import pytest
 
-from appliance.netif import interface_addresses
 from appliance.rtc.policy import IPNetwork, PeerPolicy, canonical_address, usable_networks
+from appliance.system.netif import interface_addresses
 
 OFFICE = PeerPolicy(
     allowed_networks=(IPv4Network("192.168.1.0/24"), IPv6Network("fd00:1::/64")),

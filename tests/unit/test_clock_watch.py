@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from appliance.chat.call_registry import CallLimits, CallRegistry
-from appliance.clock_steps import describe
-from appliance.clock_watch import ClockWatch
+from appliance.clock.steps import describe
+from appliance.clock.watch import ClockWatch
 from appliance.ratelimit import FailureWindow, TokenBuckets
 from appliance.setup_wizard.state import WIZARD_TTL_S, Wizards
 

@@ -37,7 +37,7 @@ def test_every_rest_route_is_documented(tmp_path: Path) -> None:
 
 def test_every_websocket_command_is_documented(tmp_path: Path) -> None:
     app = build_app(Settings(data_dir=tmp_path))
-    from appliance.web.keys import SERVICES
+    from appliance.state.app_keys import SERVICES
 
     doc = _api()
     missing = [t for t in command_table(app[SERVICES]) if f"- `{t}`" not in doc]

@@ -1,4 +1,4 @@
-"""appliance.durable: the one way files are replaced. Real files in tmp_path; failures are
+"""appliance.system.durable: the one way files are replaced. Real files in tmp_path; failures are
 real ones too (a file size limit, a folder in the way), never a patched os."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance import durable
 from appliance.privileged.commands import WriteFile
 from appliance.privileged.executor import StepFailed, SystemExecutor
+from appliance.system import durable
 
 
 @contextlib.contextmanager

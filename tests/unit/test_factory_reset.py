@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from appliance.__main__ import main
-from appliance.factory_reset import ResetRefused, factory_reset
+from appliance.backup.factory_reset import ResetRefused, factory_reset
 
 
 def _data(tmp_path: Path) -> Path:

@@ -19,7 +19,7 @@ from blockbuster import blockbuster_ctx
 from appliance.app import build_app
 from appliance.chat import setup
 from appliance.config import load_settings
-from appliance.web.keys import SERVICES
+from appliance.state.app_keys import SERVICES
 
 
 async def test_a_chat_session_never_blocks_the_loop_and_cleans_up(tmp_path: Path) -> None:

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from appliance import restore
-from appliance.backup import ArchiveStream, Member, make_archive
-from appliance.backup_usb import UsbBackups, find_drive
+from appliance.backup import restore
+from appliance.backup.archive import ArchiveStream, Member, make_archive
+from appliance.backup.usb import UsbBackups, find_drive
 from appliance.chat import setup
-from appliance.chat.services import Services
 from appliance.config import load_settings
 from appliance.db import Database
 from appliance.hub import Hub
 from appliance.logbuffer import LogBuffer
+from appliance.state.services import Services
 from tests.waiting import wait_until
 
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from appliance.backup import make_archive
+from appliance.backup.archive import make_archive
+from appliance.backup.restore_check import RestoreRefused, check_archive
 from appliance.chat import setup
-from appliance.chat.services import Services
 from appliance.config import load_settings
 from appliance.db import Database
 from appliance.hub import Hub
-from appliance.restore_check import RestoreRefused, check_archive
+from appliance.state.services import Services
 
 BOMB_BYTES = 96 << 20  # what a bomb member expands to (the test streams it, never holds it)
 PLENTY = 1 << 40  # a device with a large disk: free space alone does not stop a bomb

@@ -1,4 +1,4 @@
-"""appliance/systemd.py: sd_notify over a real AF_UNIX datagram socket, and the watchdog."""
+"""appliance/system/systemd.py: sd_notify over a real AF_UNIX datagram socket, and the watchdog."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from aiohttp import web
 from blockbuster import blockbuster_ctx
 
-from appliance import systemd
-from appliance.systemd import Notifier, watchdog_interval, watchdog_keepalive
+from appliance.system import systemd
+from appliance.system.systemd import Notifier, watchdog_interval, watchdog_keepalive
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_unsupported_or_unreachable_sockets_never_raise(
 ) -> None:
     assert systemd.notify_ready(environ={"NOTIFY_SOCKET": "vsock:2:1234"}) is False
     assert systemd.notify_ready(environ={"NOTIFY_SOCKET": "/" + "x" * 200}) is False
-    with caplog.at_level(logging.WARNING, logger="appliance.systemd"):
+    with caplog.at_level(logging.WARNING, logger="appliance.system.systemd"):
         gone = str(tmp_path / "nobody-listens")
         assert systemd.notify_ready(environ={"NOTIFY_SOCKET": gone}) is False
     assert "cannot notify systemd (READY)" in caplog.text
@@ -183,7 +183,7 @@ async def test_no_ping_while_the_event_loop_is_blocked(caplog: pytest.LogCapture
     await ctx.__anext__()
     try:
         await recorder.next_ping()
-        with caplog.at_level(logging.WARNING, logger="appliance.systemd"):
+        with caplog.at_level(logging.WARNING, logger="appliance.system.systemd"):
             blocked_from = time.monotonic()
             time.sleep(0.4)  # the loop is stuck: 8 intervals without a chance to ping
             blocked_until = time.monotonic()
@@ -222,7 +222,7 @@ async def test_a_health_check_that_raises_counts_as_unhealthy(
         raise RuntimeError("boom")
 
     gen = watchdog_keepalive(environ=WATCHED, notifier=recorder, healthy=broken)(None)
-    with caplog.at_level(logging.ERROR, logger="appliance.systemd"):
+    with caplog.at_level(logging.ERROR, logger="appliance.system.systemd"):
         await gen.__anext__()
         try:
             with pytest.raises(TimeoutError):

@@ -15,8 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from appliance.tls import DeviceTls
-from appliance.tls_issue import (
+from appliance.tls.device import DeviceTls
+from appliance.tls.issue import (
     cert_pem,
     fingerprint,
     lan_addresses,
@@ -24,14 +24,14 @@ from appliance.tls_issue import (
     new_key,
     san_names,
 )
-from appliance.tls_store import (
+from appliance.tls.store import (
     TlsPaths,
     ensure_certificates,
     load_ca,
     regenerate_ca,
     server_renewal_reason,
 )
-from appliance.tls_trust import TRUST_STEPS
+from appliance.tls.trust import TRUST_STEPS
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 LAN = [ipaddress.ip_address("192.168.1.20"), ipaddress.ip_address("fd00::20")]

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from appliance.tls import CertificateRejected, DeviceTls
-from appliance.tls_custom import install_custom, validate_custom
-from appliance.tls_store import TlsPaths, ensure_certificates
+from appliance.tls.custom import install_custom, validate_custom
+from appliance.tls.device import CertificateRejected, DeviceTls
+from appliance.tls.store import TlsPaths, ensure_certificates
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 NAMES = ["office.local", "office"]

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance import durable
 from appliance.privileged import commands, validate
+from appliance.system import durable
 
 BOOT = Path("/boot/firmware")
 MAX_BYTES = 64 * 1024

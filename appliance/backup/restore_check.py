@@ -1,4 +1,4 @@
-"""Checking a backup archive before anything is restored from it (`appliance.restore`).
+"""Checking a backup archive before anything is restored from it (`appliance.backup.restore`).
 
 The archive is unpacked into a fresh folder, member by member, refusing anything but the
 expected regular files: no absolute paths, no `..`, no links or devices, no duplicates, no
@@ -23,11 +23,11 @@ from typing import Any, TypeGuard
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .backup import CHUNK_BYTES, DATABASE, FOLDERS, FORMAT, MANIFEST, UPLOAD_NAME
-from .db import migration_scripts
-from .errors import BadRequest
-from .storage import stats
-from .tls_issue import fingerprint
+from ..db import migration_scripts
+from ..errors import BadRequest
+from ..storage import stats
+from ..tls.issue import fingerprint
+from .archive import CHUNK_BYTES, DATABASE, FOLDERS, FORMAT, MANIFEST, UPLOAD_NAME
 
 MAX_MANIFEST_BYTES = 1 << 20
 # A pax or GNU long-name header is a few hundred bytes; tarfile would read a larger one

@@ -4,14 +4,14 @@ Without internet the clock never syncs, and after every power cut it restarts at
 fake-hwclock last saved, so messages get wrong times. The nearest source of the real time
 is the devices people use. The rule (docs/operations.md, "The clock"):
 
-- only while the clock is not synchronised (clock_sync.py) and `clock.from_browsers` is on;
+- only while the clock is not synchronised (clock/sync.py) and `clock.from_browsers` is on;
 - only from a signed-in admin, or from the setup wizard after the claim code was accepted;
 - only forward, and only when the device is behind by more than BEHIND_MS (a browser's
   own clock may be off by a little; a small difference is not worth a step);
 - at most one setting per SET_EVERY_S, one at a time;
 - the root helper checks again (synchronised? backwards?) before it sets anything.
 
-After a setting the step is corrected at once (clock_steps.py): nobody is logged out.
+After a setting the step is corrected at once (clock/steps.py): nobody is logged out.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .clock_steps import ClockSteps, describe
-from .clock_sync import TIMESYNCD_FLAG, timesyncd_synchronized
-from .privileged import client as helper
+from ..privileged import client as helper
+from .steps import ClockSteps, describe
+from .sync import TIMESYNCD_FLAG, timesyncd_synchronized
 
 log = logging.getLogger(__name__)
 

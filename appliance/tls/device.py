@@ -22,10 +22,10 @@ from pathlib import Path
 
 from cryptography import x509
 
-from .device_name import check_device_name
-from .netif import interface_addresses
-from .tls_custom import CertificateRejected, install_custom, read_custom, remove_custom
-from .tls_issue import (
+from ..discovery.device_name import check_device_name
+from ..system.netif import interface_addresses
+from .custom import CertificateRejected, install_custom, read_custom, remove_custom
+from .issue import (
     MDNS_DOMAIN,
     IPAddress,
     cert_pem,
@@ -35,7 +35,7 @@ from .tls_issue import (
     san_names,
     utcnow,
 )
-from .tls_store import TlsPaths, ensure_certificates, read_cert, regenerate_ca
+from .store import TlsPaths, ensure_certificates, read_cert, regenerate_ca
 
 __all__ = [
     "CertificateInfo",

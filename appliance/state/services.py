@@ -6,16 +6,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..clock_steps import ClockSteps
-from ..clock_watch import ClockWatch
+from ..chat.call_registry import CallLimits
+from ..chat.calls import CallService
+from ..chat.redaction import Scrubber
+from ..clock.steps import ClockSteps
+from ..clock.watch import ClockWatch
 from ..config import Settings
 from ..db import Database
 from ..hub import Hub
 from ..passwords import HashPool
 from ..ratelimit import FailureWindow, InFlight, TokenBuckets
-from .call_registry import CallLimits
-from .calls import CallService
-from .redaction import Scrubber
 
 HASHES_RUNNING_PER_KEY = 2
 HASHES_WAITING_PER_KEY = 16

@@ -2,7 +2,7 @@
 
 A Raspberry Pi has no clock battery: it starts at the time fake-hwclock saved (at first
 boot, the image's build date) and jumps when NTP first syncs, or when the device takes the
-time from an admin's browser (clock_from_browsers.py). Anything computed from the old wall
+time from an admin's browser (clock/from_browsers.py). Anything computed from the old wall
 clock (a session's expiry, an invite's deadline) is then off by the jump. The boot clock
 (CLOCK_BOOTTIME) only ever runs forward at the real rate, so between two looks the wall
 clock should move exactly as far; a difference larger than a threshold is a step.

@@ -5,7 +5,7 @@ here too, so the admin hears it at once instead of the rename half-happening."""
 
 from __future__ import annotations
 
-from .privileged.validate import InvalidArgument, hostname
+from ..privileged.validate import InvalidArgument, hostname
 
 DEFAULT = "pychat"
 _RULE = (

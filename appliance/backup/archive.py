@@ -3,7 +3,7 @@
 `backup_database` is `pychat backup`: SQLite's online backup API, safe while serving.
 
 The archive (`pychat-backup-<UTC time>Z.tar.gz`) is what the admin page downloads and what
-scheduled backups write to a USB drive; `appliance.restore` checks and applies one:
+scheduled backups write to a USB drive; `appliance.backup.restore` checks and applies one:
 
     manifest.json   {format, app, version, schema_version, created_at, device_name,
                      org_name, counts: {users, rooms, messages}, files: {name: {size, sha256}}}
@@ -43,10 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import __version__, durable
-from .db_health import damage_of
-from .errors import AppError, InsufficientStorage, disk_full
-from .storage import stats
+from .. import __version__
+from ..db_health import damage_of
+from ..errors import AppError, InsufficientStorage, disk_full
+from ..storage import stats
+from ..system import durable
 
 FORMAT = 1
 MANIFEST = "manifest.json"

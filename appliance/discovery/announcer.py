@@ -28,9 +28,10 @@ from aiohttp import web
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-from . import __version__
+from .. import __version__
+from ..system.netif import IPInterface, interface_addresses
 from .device_name import check_device_name
-from .discovery_names import (
+from .names import (
     DEFAULT_NAME,
     SERVICE_TYPES,
     Claim,
@@ -42,7 +43,6 @@ from .discovery_names import (
     with_suffix,
     yields_to,
 )
-from .netif import IPInterface, interface_addresses
 
 __all__ = [
     "ANNOUNCER",

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from .tls_issue import CLOCK_SKEW, cert_pem, covers, san_names
-from .tls_store import TlsPaths, read_cert, write_file
+from .issue import CLOCK_SKEW, cert_pem, covers, san_names
+from .store import TlsPaths, read_cert, write_file
 
 MAX_UPLOAD_BYTES = 64 * 1024
 _EC_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)

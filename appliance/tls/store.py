@@ -1,7 +1,7 @@
 """The certificate files under `<data>/tls/` and when the local ones are (re)made.
 
 Blocking (key generation, file I/O): inside an event loop, call these from a thread, or use
-the async API of `appliance.tls.DeviceTls`. Time is always passed in.
+the async API of `appliance.tls.device.DeviceTls`. Time is always passed in.
 
     ca.key      0600  the local CA's private key
     ca.crt            the local CA (what office devices trust; served at /ca.crt)
@@ -24,9 +24,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import durable
-from .device_name import check_device_name
-from .tls_issue import (
+from ..discovery.device_name import check_device_name
+from ..system import durable
+from .issue import (
     CLOCK_FLOOR,
     RENEW_BEFORE,
     IPAddress,

@@ -6,10 +6,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from .config import ConfigError, Settings, parse_listen
-from .rtc.cli import parse_port_range
-from .rtc.limits import TurnLimits
-from .rtc.policy import IPNetwork, canonical_address
+from ..config import ConfigError, Settings, parse_listen
+from ..rtc.cli import parse_port_range
+from ..rtc.limits import TurnLimits
+from ..rtc.policy import IPNetwork, canonical_address
 
 ALL_ADDRESSES = ("*", "0.0.0.0", "::", "")  # noqa: S104 (names, not binds)
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # zeroconf re-exports these without listing them in __all__
 else:
     from zeroconf import DNSAddress, DNSOutgoing, DNSQuestion, DNSRecord, DNSService
 
-from .netif import IPInterface
+from ..system.netif import IPInterface
 
 IPAddress = IPv4Address | IPv6Address
 

@@ -1,4 +1,4 @@
-"""Keep what was computed from the wall clock true when the clock steps (clock_watch.py).
+"""Keep what was computed from the wall clock true when the clock steps (clock/watch.py).
 
 On a step of D, every stored deadline written with the old clock moves by D (one
 transaction, storage/clock_shift.py) and every in-memory one by its listener, so a
@@ -22,9 +22,9 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from .clock_watch import ClockWatch, Step
-from .db import Database, Tx
-from .storage import clock_shift
+from ..db import Database, Tx
+from ..storage import clock_shift
+from .watch import ClockWatch, Step
 
 log = logging.getLogger(__name__)
 SAVE_TRUST_EVERY_S = 3600.0  # an SD card is not written every tick; a power cut loses < 1 h

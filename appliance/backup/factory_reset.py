@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import durable
+from ..system import durable
 from .restore import database_in_use
 
 KEEP = frozenset({"pychat.toml"})  # settings are not data

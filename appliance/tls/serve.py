@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .config import Settings, parse_listen
-from .tls import DeviceTls
-from .web.connections import ConnectionGuard, runner_options
-from .web.guarded_site import GuardedSite
-from .web.https_redirect import build_redirect_app
+from ..config import Settings, parse_listen
+from ..web.connections import ConnectionGuard, runner_options
+from ..web.guarded_site import GuardedSite
+from ..web.https_redirect import build_redirect_app
+from .device import DeviceTls
 
 log = logging.getLogger(__name__)
 CHECK_EVERY_S = 24 * 3600.0

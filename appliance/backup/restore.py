@@ -1,4 +1,4 @@
-"""Restoring a backup archive (`appliance.backup`): check it, stage it, apply it at start.
+"""Restoring a backup archive (`appliance.backup.archive`): check it, stage it, apply it at start.
 
 A running server never swaps its database underneath itself. Restoring is three steps:
 
@@ -31,11 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import durable
-from .backup import DATABASE, FOLDERS, MANIFEST, SPARE_BYTES, UPLOADS
-from .errors import BadRequest, Conflict
+from ..errors import BadRequest, Conflict
+from ..setup_wizard.claim import destroy_claim_code
+from ..system import durable
+from .archive import DATABASE, FOLDERS, MANIFEST, SPARE_BYTES, UPLOADS
 from .restore_check import RestoreRefused, check_archive, newest_schema
-from .setup_wizard.claim import destroy_claim_code
 
 __all__ = ["RestoreRefused", "apply_pending", "cancel_pending", "restore_offline", "stage"]
 

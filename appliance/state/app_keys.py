@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..chat.services import Services
+from .services import Services
 
 SERVICES = web.AppKey("services", Services)
 SESSION_COOKIE = "pychat_session"

@@ -14,21 +14,21 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from .config import ConfigError, Settings
-from .errors import AppError
-from .netif import IPInterface, interface_addresses
-from .ratelimit import TokenBuckets
-from .rtc.credentials import (
+from ..config import ConfigError, Settings
+from ..errors import AppError
+from ..ratelimit import TokenBuckets
+from ..rtc.credentials import (
     RestAuth,
     SecretFileError,
     load_or_create_secret,
     make_turn_credentials,
 )
-from .rtc.policy import PeerPolicy, canonical_address, usable_networks
-from .rtc.server import TurnServer
-from .rtc_config import TurnConfig, host_from_header, url_literal
-from .storage import users
-from .web.keys import SERVICES
+from ..rtc.policy import PeerPolicy, canonical_address, usable_networks
+from ..rtc.server import TurnServer
+from ..state.app_keys import SERVICES
+from ..storage import users
+from ..system.netif import IPInterface, interface_addresses
+from .config import TurnConfig, host_from_header, url_literal
 
 log = logging.getLogger(__name__)
 

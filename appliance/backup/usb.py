@@ -28,8 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .backup import make_archive
-from .errors import AppError, Conflict
+from ..errors import AppError, Conflict
+from .archive import make_archive
 
 log = logging.getLogger(__name__)
 

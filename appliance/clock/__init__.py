@@ -1,0 +1,2 @@
+"""The wall clock of a Pi without a clock battery: is it synchronised, the time from the
+office's browsers, and keeping deadlines true when the clock steps."""
