@@ -12,7 +12,8 @@ import re
 import socket
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +27,7 @@ from playwright.async_api import (
     async_playwright,
     expect,
 )
+from playwright.async_api import Error as PlaywrightError
 from yarl import URL
 
 from appliance.web.static import STATIC_DIR
@@ -37,6 +39,9 @@ from tests.server import ADMIN_PASSWORD, Server, free_port, init_data
 expect.set_options(timeout=10_000)
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
+CALL_FAILED = pytest.StashKey[bool]()
+CONSOLE_LINES_KEPT = 60
+SERVER_LINES_SHOWN = 60
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 OUR_DISABLED_FEATURES = ["WebRtcHideLocalIpsWithMdns"]
 FLAGS = [
@@ -163,13 +168,16 @@ class AnonymousFactory(Protocol):
 
 class Contexts:
     """Browser contexts of one test. Uncaught errors in the app and Content-Security-Policy
-    violations are collected: the test fails on them at teardown."""
+    violations are collected: the test fails on them at teardown. When a test fails, what each
+    page showed is kept for the report (`report_failure`)."""
 
     def __init__(self, browser: Browser, server: Server) -> None:
         self.browser = browser
         self.server = server
+        self.servers: list[Server] = [server]
         self.contexts: list[BrowserContext] = []
         self.page_errors: list[str] = []
+        self.console_lines: deque[str] = deque(maxlen=CONSOLE_LINES_KEPT)
 
     async def new(
         self,
@@ -178,6 +186,8 @@ class Contexts:
         color_scheme: str | None,
     ) -> BrowserContext:
         srv = server or self.server
+        if srv not in self.servers:
+            self.servers.append(srv)
         size = viewport or {"width": 1280, "height": 800}
         context = await self.browser.new_context(
             base_url=srv.url,
@@ -194,18 +204,56 @@ class Contexts:
         page.on("console", lambda msg: self.console(page, msg))
 
     def console(self, page: Page, msg: ConsoleMessage) -> None:
+        self.console_lines.append(f"{page.url} [{msg.type}] {msg.text}")
         if "Content Security Policy" in msg.text:
             self.page_errors.append(f"{page.url}: {msg.text}")
+
+    async def report_failure(self, test_name: str) -> None:
+        """Print what the pages showed, where they were, and the servers' last log lines, and
+        keep a screenshot of each page under test-artifacts/failures/: a failure on a CI machine
+        must explain itself."""
+        folder = ARTIFACTS / "failures"
+        folder.mkdir(parents=True, exist_ok=True)
+        safe = re.sub(r"[^\w.-]+", "_", test_name)
+        for c, context in enumerate(self.contexts):
+            for p, page in enumerate(context.pages):
+                if page.is_closed():
+                    continue
+                shot = folder / f"{safe}-{c}-{p}.png"
+                try:
+                    await page.screenshot(path=shot, timeout=5_000)
+                    text = await page.locator("body").inner_text(timeout=5_000)
+                except PlaywrightError as error:
+                    text = f"(page unreadable: {error.message})"
+                print(f"--- page {c}.{p} at {page.url} ({shot.name}):\n{text[:1_500]}")
+        print("--- browser console (newest last):\n" + "\n".join(self.console_lines))
+        for srv in self.servers:
+            tail = "".join(srv.output[-SERVER_LINES_SHOWN:])
+            print(f"--- server {srv.url}, last lines of its log:\n{tail}")
 
     async def close(self) -> None:
         for context in self.contexts:
             await context.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
 @pytest.fixture
-async def contexts(browser: Browser, server: Server) -> AsyncIterator[Contexts]:
+async def contexts(
+    browser: Browser, server: Server, request: pytest.FixtureRequest
+) -> AsyncIterator[Contexts]:
     made = Contexts(browser, server)
     yield made
+    if request.node.stash.get(CALL_FAILED, False):
+        await made.report_failure(request.node.name)
     await made.close()
     assert not made.page_errors, "errors in the pages:\n" + "\n".join(made.page_errors)
 
