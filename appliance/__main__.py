@@ -240,11 +240,11 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
     from aiohttp import web
 
     from .app import build_app
+    from .state.app_keys import DEVICE_TLS
     from .system import systemd
     from .tls.serve import ApplianceSites, start_appliance_sites
     from .web.connections import ConnectionGuard, runner_options
     from .web.guarded_site import GuardedSite
-    from .web.https_redirect import DEVICE_TLS
 
     _raise_file_limit()
 

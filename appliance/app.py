@@ -12,24 +12,34 @@ from aiohttp import web
 
 from . import logbuffer
 from .backup import restore
-from .backup.usb import USB_BACKUPS, UsbBackups
+from .backup.usb import UsbBackups
 from .chat import accounts
 from .clock.from_browsers import BrowserClock
 from .config import Settings, parse_listen
 from .db import Database, Tx
 from .discovery import announcer as mdns
-from .echo_bot.bot import ECHO_BOT, EchoBot, echo_ctx
+from .echo_bot.bot import EchoBot, echo_ctx
 from .files import decoder as image_decoder
 from .hub import Hub
 from .passwords import dummy_hash
 from .setup_wizard.views import add_wizard
-from .state.app_keys import SERVICES
+from .state.app_keys import (
+    BROWSER_CLOCK,
+    DEVICE_TLS,
+    ECHO_BOT,
+    LOG_BUFFER,
+    SERVICES,
+    STARTED_AT,
+    TURN,
+    USB_BACKUPS,
+    WS_COMMANDS,
+)
 from .state.services import Services
 from .storage import rooms, users
 from .storage import settings as stored
 from .tls.device import DeviceTls
 from .tls.serve import tls_renewal
-from .turn.service import TURN, TurnService, turn_ctx
+from .turn.service import TurnService, turn_ctx
 from .web import (
     api_accounts,
     api_admin,
@@ -41,7 +51,7 @@ from .web import (
     static,
     ws,
 )
-from .web.https_redirect import DEVICE_TLS, add_trust_routes
+from .web.https_redirect import add_trust_routes
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
 
 log = logging.getLogger(__name__)
@@ -58,7 +68,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     db = Database(settings.db_path, synchronous=settings.db.synchronous)
     svc = Services(settings=settings, db=db, hub=hub)
     app[SERVICES] = svc
-    app[ws.COMMANDS] = ws.command_table(svc)
+    app[WS_COMMANDS] = ws.command_table(svc)
     for table in (
         api_accounts.routes,
         api_rooms.routes,
@@ -71,12 +81,12 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     ):
         app.add_routes(table)
     logs = logbuffer.LogBuffer()
-    app[logbuffer.LOG_BUFFER] = logs
+    app[LOG_BUFFER] = logs
     usb_backups = UsbBackups(settings.data_dir, settings.db_path, settings.backup.usb_dir)
     app[USB_BACKUPS] = usb_backups
-    app[api_admin.STARTED_AT] = time.time()
+    app[STARTED_AT] = time.time()
     # A Pi without internet takes the time from admins' browsers (clock/from_browsers.py).
-    app[api_clock.BROWSER_CLOCK] = BrowserClock(
+    app[BROWSER_CLOCK] = BrowserClock(
         settings.clock_from_browsers, svc.clock_steps, lambda: svc.clock()
     )
 
@@ -151,7 +161,7 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
     """Housekeeping: notice clock steps; publish events the `pychat` commands wrote; delete
     expired sessions."""
     svc = app[SERVICES]
-    browser_clock = app[api_clock.BROWSER_CLOCK]
+    browser_clock = app[BROWSER_CLOCK]
     await svc.clock_steps.load()
 
     async def loop() -> None:

@@ -69,9 +69,6 @@ class LogBuffer(logging.Handler):
         return list(lines)
 
 
-LOG_BUFFER = web.AppKey("log_buffer", LogBuffer)
-
-
 def capture(
     buffer: LogBuffer, logger: logging.Logger | None = None
 ) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -240,6 +240,3 @@ def _describe_files(folder: Path) -> list[dict[str, Any]]:
                 {"name": path.name, "size": info.st_size, "modified_at": int(info.st_mtime * 1000)}
             )
     return found
-
-
-USB_BACKUPS = web.AppKey("usb_backups", UsbBackups)

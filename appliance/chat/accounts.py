@@ -8,15 +8,17 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from ..passwords import MAX_PASSWORD_BYTES
 from ..ratelimit import Busy, address_key
-from ..state.services import Services
 from ..storage import sessions, users
 from ..visible_text import check_visible
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 T = TypeVar("T")
 

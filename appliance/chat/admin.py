@@ -17,16 +17,18 @@ import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..db import Tx, migration_scripts
 from ..db_health import damage_of, found_damage
 from ..errors import Conflict, Forbidden, NotFound
 from ..logbuffer import LogBuffer
-from ..state.services import Services
 from ..storage import invites, resets, sessions, stats, users
 from .accounts import Session, check_password, require_admin, token_hash
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 log = logging.getLogger(__name__)
 RESET_LINK_MS = 24 * 3600 * 1000

@@ -10,16 +10,18 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..backup import archive, restore
 from ..backup.usb import UsbBackups
 from ..db_health import found_damage
 from ..errors import AppError, Conflict, TooLarge
-from ..state.services import Services
 from ..storage import stats
 from .admin import Admin
 from .admin_device import Device
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 log = logging.getLogger(__name__)
 _UPLOAD_PREFIX = ".upload-"

@@ -8,7 +8,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..db import Tx
 from ..discovery.announcer import Announcer
@@ -17,12 +17,14 @@ from ..errors import AppError, BadRequest, Conflict
 from ..privileged import client as helper
 from ..privileged import validate
 from ..privileged.validate import InvalidArgument
-from ..state.services import Services
 from ..storage import settings
 from ..system.netif import interface_addresses
 from ..tls.device import CertificateRejected, DeviceTls
 from .admin import Admin
 from .setup import clean_device_name
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 log = logging.getLogger(__name__)
 NO_HTTPS = (

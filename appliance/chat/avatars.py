@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..access import access_room
 from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from ..files import images
 from ..files.blobs import HASH, BlobStore, hash_file, open_temp
-from ..state.services import Services
 from ..storage import rooms, uploads, users
 from .uploads import blob_store
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 MAX_AVATAR_BYTES = 10 << 20
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from ..access import access_message, access_room
 from ..db import Tx
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, TooLarge
-from ..state.services import Services
 from ..storage import messages, rooms, users
 from . import mentions, redaction, uploads
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
 MAX_EMOJI_CHARS = 64

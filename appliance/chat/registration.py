@@ -4,12 +4,11 @@ policy: closed, invite or open), and the invites that let people register."""
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..db import Tx
 from ..errors import Conflict, Forbidden
 from ..ratelimit import address_key
-from ..state.services import Services
 from ..storage import invites, settings, users
 from . import rooms
 from .accounts import (
@@ -21,6 +20,9 @@ from .accounts import (
     open_session,
     token_hash,
 )
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 
 async def create_user(

@@ -10,16 +10,18 @@ created at a limited rate per account.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..access import access_room
 from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
-from ..state.services import Services
 from ..storage import Reader, rooms, users
 from ..storage import settings as stored_settings
 from ..storage.uploads import avatar_url
 from .accounts import Session
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 KINDS = ("channel", "private", "direct")
 GENERAL = "general"

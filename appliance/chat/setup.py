@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..db import Tx
 from ..discovery.device_name import check_device_name
 from ..errors import BadRequest, Conflict
-from ..state.services import Services
 from ..storage import settings, users
 from .accounts import check_password, normalise_username, require_admin
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 
 async def is_setup_done(svc: Services) -> bool:

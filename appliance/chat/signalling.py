@@ -6,12 +6,14 @@ frame names, so a call or a transfer can only ever be set up between people who 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from ..errors import NotFound
 from ..hub import Connection
-from ..state.services import Services
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 
 def devices(svc: Services, user_id: int, room_id: int) -> list[dict[str, int]]:

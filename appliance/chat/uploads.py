@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..access import access_upload
 from ..db import Tx
@@ -22,8 +22,10 @@ from ..errors import BadRequest, NotFound
 from ..files import images, kinds
 from ..files.blobs import BlobStore, TempFile, hash_file, open_temp
 from ..files.quota import Usage, check_room, check_size
-from ..state.services import Services
 from ..storage import uploads
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 log = logging.getLogger(__name__)
 MAX_ATTACHMENTS = 10

@@ -29,6 +29,7 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from .. import __version__
+from ..state.app_keys import ANNOUNCER
 from ..system.netif import IPInterface, interface_addresses
 from .device_name import check_device_name
 from .names import (
@@ -346,9 +347,6 @@ async def name_in_use(
         return await claimed(aiozc.zeroconf, name, {*v4, *v6}, timeout)
     finally:
         await aiozc.async_close()
-
-
-ANNOUNCER = web.AppKey("mdns_announcer", Announcer)
 
 
 def announcer_ctx(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..chat import rooms
 from ..db import Tx
 from ..errors import NotFound
-from ..state.services import Services
 from ..storage import settings as stored
 from ..storage import users
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 ECHO_USER = "echo_user_id"  # settings key: the account the bot answers as
 USERNAME = "echo"

@@ -21,12 +21,12 @@ from ..chat import signalling
 from ..errors import AppError
 from ..ratelimit import TokenBuckets
 from ..rtc.policy import canonical_address
-from ..state.services import Services
 from ..turn.service import TurnService
 from .account import echo_user_id, ensure_echo_user
 from .device import BotDevice, Frame
 
 if TYPE_CHECKING:
+    from ..state.services import Services
     from .session import EchoSession
 
 log = logging.getLogger(__name__)
@@ -223,9 +223,6 @@ async def _load_media() -> None:
     """Import aiortc and PyAV off the loop (a second of file reads) and only for servers
     whose users ever made a test call."""
     await asyncio.to_thread(importlib.import_module, "appliance.echo_bot.session")
-
-
-ECHO_BOT = web.AppKey("echo_bot", EchoBot)
 
 
 def echo_ctx(bot: EchoBot) -> Callable[[web.Application], AsyncIterator[None]]:

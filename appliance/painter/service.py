@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from ..db import Tx
 from ..errors import BadRequest, Conflict, NotFound, RateLimited, TooLarge
 from ..hub import Connection
 from ..ratelimit import TokenBuckets
-from ..state.services import Services
 from ..storage import boards as stored
 from . import ops as paint_ops
 from .board import Board, BoardLimits, Plan
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 LIVE_PER_SECOND = 40.0  # cursor moves and stroke chunks a socket may relay (both together)
 LIVE_BURST = 80

@@ -22,17 +22,13 @@ from ..discovery import announcer as mdns
 from ..errors import AppError
 from ..privileged.claim_format import format_code
 from ..ratelimit import address_key
-from ..state.app_keys import SERVICES
+from ..state.app_keys import CLAIM_ATTEMPTS, DEVICE_TLS, SERVICES, WIZARD_TEMPLATES, WIZARDS
 from ..tls.custom import CertificateRejected
 from ..tls.trust import TRUST_STEPS, ca_file_name
-from ..web.https_redirect import DEVICE_TLS
 from ..web.middleware import client_address, set_session_cookie
 from . import claim
 from .state import COOKIE, Wizards, WizardState
 
-WIZARDS = web.AppKey("setup_wizards", Wizards)
-TEMPLATES = web.AppKey("setup_templates", jinja2.Environment)
-CLAIM_ATTEMPTS = web.AppKey("setup_claim_attempts", claim.ClaimAttempts)
 STATIC = Path(__file__).resolve().parent / "static"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
@@ -61,7 +57,7 @@ def _claim_copy(request: web.Request) -> Path | None:
 
 
 def _render(request: web.Request, template: str, **context: Any) -> web.Response:
-    env = request.app[TEMPLATES]
+    env = request.app[WIZARD_TEMPLATES]
     html = env.get_template(template).render(steps=STEPS, **context)
     return web.Response(
         text=html,
@@ -317,7 +313,7 @@ async def wizard_ctx(app: web.Application) -> Any:
     )
     # Every template, the ones others extend or include too: none is read on the loop later.
     await asyncio.to_thread(lambda: [env.get_template(n) for n in env.list_templates()])
-    app[TEMPLATES] = env
+    app[WIZARD_TEMPLATES] = env
     svc = app[SERVICES]
     if not await setup.is_setup_done(svc):
         copy = svc.settings.setup.claim_code_copy

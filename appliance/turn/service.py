@@ -228,9 +228,6 @@ class TurnService:
                 self.policy.update(await asyncio.to_thread(_read_interfaces))
 
 
-TURN = web.AppKey("turn", TurnService)
-
-
 def turn_ctx(service: TurnService) -> Callable[[web.Application], AsyncIterator[None]]:
     """The cleanup context: start after the database, stop before it closes."""
 

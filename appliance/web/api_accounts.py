@@ -6,9 +6,10 @@ from aiohttp import web
 
 from .. import __version__
 from ..chat import accounts, registration, setup
-from ..state.app_keys import SERVICES, SESSION_COOKIE
+from ..state.app_keys import SERVICES
 from . import schemas as s
 from .middleware import (
+    SESSION_COOKIE,
     client_address,
     read_json,
     require_session,

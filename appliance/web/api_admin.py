@@ -5,30 +5,35 @@ without a session, `403` for anyone but an active admin, before any body is read
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..backup.usb import USB_BACKUPS
 from ..chat import admin, admin_backups, admin_device
 from ..chat.admin import Admin
 from ..discovery import announcer as mdns
 from ..errors import BadRequest, NotFound, TooLarge
-from ..logbuffer import LOG_BUFFER
 from ..privileged.client import SOCKET_PATH as HELPER_SOCKET_PATH
-from ..state.app_keys import SERVICES
-from ..state.services import Services
+from ..state.app_keys import (
+    BROWSER_CLOCK,
+    DEVICE_TLS,
+    HELPER_SOCKET,
+    LOG_BUFFER,
+    SERVICES,
+    STARTED_AT,
+    USB_BACKUPS,
+)
 from ..tls.custom import MAX_UPLOAD_BYTES as MAX_CERT_BYTES
-from . import api_clock, multipart
+from . import multipart
 from . import schemas as s
-from .https_redirect import DEVICE_TLS
 from .middleware import read_json, require_session
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-STARTED_AT = web.AppKey("started_at", float)
 # The root helper's socket (docs/operations.md); the default unless the app sets another.
-HELPER_SOCKET = web.AppKey("helper_socket", Path)
 
 RESET = {"token": s.Field(s.text(admin.MAX_TOKEN_CHARS)), "password": s.Field(s.text(1024))}
 RENAME = {"name": s.Field(s.text(100))}
@@ -129,7 +134,7 @@ async def revoke_invite(request: web.Request) -> web.Response:
 async def device_info(request: web.Request) -> web.Response:
     svc, actor = await _admin(request)
     info = await admin_device.device_info(svc, actor, _device(request))
-    info["clock"] = await request.app[api_clock.BROWSER_CLOCK].status()
+    info["clock"] = await request.app[BROWSER_CLOCK].status()
     return web.json_response(info)
 
 

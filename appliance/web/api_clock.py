@@ -9,16 +9,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..chat import admin, setup
-from ..clock.from_browsers import BrowserClock
 from ..errors import BadRequest, Forbidden
 from ..privileged.validate import CLOCK_MAX_MS, CLOCK_MIN_MS
 from ..setup_wizard.state import COOKIE as WIZARD_COOKIE
-from ..setup_wizard.views import WIZARDS
-from ..state.app_keys import SERVICES
+from ..state.app_keys import BROWSER_CLOCK, SERVICES, WIZARDS
 from . import schemas as s
 from .middleware import check_origin, read_json, require_session
 
-BROWSER_CLOCK = web.AppKey("browser_clock", BrowserClock)
 REPORT = {"now_ms": s.Field(s.int_range(CLOCK_MIN_MS, CLOCK_MAX_MS - 1))}
 
 routes = web.RouteTableDef()

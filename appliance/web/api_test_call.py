@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..echo_bot.account import test_call_room
-from ..echo_bot.bot import ECHO_BOT
 from ..errors import RateLimited
-from ..state.app_keys import SERVICES
+from ..state.app_keys import ECHO_BOT, SERVICES
 from .middleware import require_session
 
 routes = web.RouteTableDef()

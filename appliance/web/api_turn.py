@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import RateLimited
-from ..state.app_keys import SERVICES
-from ..turn.service import TURN
+from ..state.app_keys import SERVICES, TURN
 from .middleware import require_session
 
 routes = web.RouteTableDef()

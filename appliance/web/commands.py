@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..hub import Connection
-from ..state.services import Services
 from . import schemas as s
 
-Command = Callable[[Services, Connection, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+if TYPE_CHECKING:
+    from ..state.services import Services
+
+Command = Callable[["Services", Connection, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ..state.services import Services
+from typing import TYPE_CHECKING
+
 from . import ws_calls, ws_paint, ws_signal
 from .commands import Spec
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 
 def feature_commands(svc: Services) -> dict[str, Spec]:

@@ -20,12 +20,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ..state.app_keys import DEVICE_TLS, HTTPS_PORT, OWN_HOSTS
 from ..system.netif import IPInterface, interface_addresses
 from ..tls.device import DeviceTls
 from ..tls.trust import TRUST_STEPS, ca_file_name
 
-DEVICE_TLS = web.AppKey("device_tls", DeviceTls)
-HTTPS_PORT = web.AppKey("https_port", int)
 OWN_HOSTS_TTL_S = 10.0  # an address added by DHCP is redirected to within seconds
 # A redirect is cached by browsers; a day lets a changed HTTPS port take effect.
 REDIRECT_MAX_AGE_S = 86400
@@ -121,9 +120,6 @@ class OwnHosts:
             found = []
         hosts |= {_ip_host(str(iface.ip)) for iface in found}
         return frozenset(hosts)
-
-
-OWN_HOSTS = web.AppKey("own_hosts", OwnHosts)
 
 
 def _ip_host(address: str) -> str:

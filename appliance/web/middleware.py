@@ -23,10 +23,11 @@ from ..errors import (
     disk_full,
     internal_error_body,
 )
-from ..state.app_keys import SERVICES, SESSION_COOKIE
+from ..state.app_keys import SERVICES
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SESSION_COOKIE = "pychat_session"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 # Routes that read a multipart upload themselves (streamed, size-limited). Forms from other

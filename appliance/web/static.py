@@ -12,9 +12,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..state.app_keys import SERVED_STATIC_DIR
+
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-STATIC_DIR_KEY = web.AppKey("static_dir", Path)
 
 # No inline scripts and no outside origins: the appliance works with the internet unplugged.
 CSP = "; ".join(
@@ -65,7 +66,7 @@ def _resolve(root: Path, tail: str) -> Path | None:
 
 
 async def spa(request: web.Request) -> web.StreamResponse:
-    root = request.app[STATIC_DIR_KEY]
+    root = request.app[SERVED_STATIC_DIR]
     tail = request.match_info.get("tail", "")
     found = _resolve(root, tail)
     relative = tail if found is not None else "index.html"
@@ -84,6 +85,6 @@ async def spa(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application, static_dir: Path | None = None) -> None:
     # PYCHAT_STATIC_DIR: a build elsewhere (a developer testing one build while making another).
-    app[STATIC_DIR_KEY] = static_dir or Path(os.environ.get("PYCHAT_STATIC_DIR") or STATIC_DIR)
+    app[SERVED_STATIC_DIR] = static_dir or Path(os.environ.get("PYCHAT_STATIC_DIR") or STATIC_DIR)
     # Never /api/...: an unknown API path must answer 404 for every method, not the app.
     app.router.add_get("/{tail:(?!api/).*}", spa)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
@@ -22,13 +22,15 @@ from ..errors import (
     internal_error_body,
 )
 from ..hub import Connection
-from ..state.app_keys import SERVICES
-from ..state.services import Services
+from ..state.app_keys import SERVICES, WS_COMMANDS
 from ..storage import events
 from . import schemas as s
 from .commands import Spec, only_if_asked
 from .features import feature_commands
 from .middleware import check_origin, client_address, require_session
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -257,7 +259,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         ws, transport, session.user_id, session.id, address, svc.settings.ws.send_buffer_bytes
     )
     svc.hub.register(conn)
-    loop = Session(svc, conn, request.app[COMMANDS])
+    loop = Session(svc, conn, request.app[WS_COMMANDS])
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -270,6 +272,3 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         svc.hub.unregister(conn, svc.now_ms())
         await loop.finish()
     return ws
-
-
-COMMANDS = web.AppKey("ws_commands", dict[str, Spec])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..hub import Connection
 from ..painter import ops as paint_ops
 from ..painter.service import Painter
-from ..state.services import Services
 from . import schemas as s
 from .commands import Spec, only_if_asked
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 MAX_LIVE_POINTS = 200  # points in one piece of a stroke being drawn
 

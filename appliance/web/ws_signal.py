@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..chat import signalling
 from ..hub import Connection
-from ..state.services import Services
 from . import schemas as s
 from .commands import Spec, only_if_asked
+
+if TYPE_CHECKING:
+    from ..state.services import Services
 
 
 async def _signal(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:

@@ -29,9 +29,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from appliance.app import build_app
 from appliance.chat import setup
 from appliance.config import load_settings
-from appliance.state.app_keys import SERVICES
+from appliance.state.app_keys import DEVICE_TLS, SERVICES
 from appliance.tls.serve import ApplianceSites, start_appliance_sites
-from appliance.web.https_redirect import DEVICE_TLS
 
 PASSWORD = "admin-password"
 JSON = {"Content-Type": "application/json"}

@@ -25,8 +25,7 @@ from appliance.app import build_app
 from appliance.chat import setup
 from appliance.config import load_settings
 from appliance.privileged.protocol import Reply
-from appliance.state.app_keys import SERVICES
-from appliance.web.api_clock import BROWSER_CLOCK
+from appliance.state.app_keys import BROWSER_CLOCK, SERVICES
 
 PASSWORD = "admin-password"
 DAY_MS = 86_400_000

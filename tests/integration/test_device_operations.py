@@ -26,8 +26,7 @@ from appliance.config import load_settings
 from appliance.privileged.executor import DryRun
 from appliance.privileged.protocol import Reply
 from appliance.privileged.service import handle_connection
-from appliance.state.app_keys import SERVICES
-from appliance.web.api_admin import HELPER_SOCKET
+from appliance.state.app_keys import HELPER_SOCKET, SERVICES
 from tests.conftest import TEST_ENV
 from tests.server import Server, init_data, pychat
 

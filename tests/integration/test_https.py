@@ -24,10 +24,11 @@ from cryptography import x509
 
 from appliance.app import build_app
 from appliance.config import Settings, load_settings
+from appliance.state.app_keys import DEVICE_TLS
 from appliance.tls.device import DeviceTls
 from appliance.tls.issue import utcnow
 from appliance.tls.serve import ApplianceSites, start_appliance_sites, tls_renewal
-from appliance.web.https_redirect import DEVICE_TLS, add_trust_routes, build_redirect_app
+from appliance.web.https_redirect import add_trust_routes, build_redirect_app
 
 NAME = "office"
 

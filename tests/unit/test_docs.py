@@ -8,6 +8,7 @@ from pathlib import Path
 
 from appliance.app import build_app
 from appliance.config import Settings
+from appliance.state.app_keys import SERVICES
 from appliance.web.ws import command_table
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -37,7 +38,6 @@ def test_every_rest_route_is_documented(tmp_path: Path) -> None:
 
 def test_every_websocket_command_is_documented(tmp_path: Path) -> None:
     app = build_app(Settings(data_dir=tmp_path))
-    from appliance.state.app_keys import SERVICES
 
     doc = _api()
     missing = [t for t in command_table(app[SERVICES]) if f"- `{t}`" not in doc]
