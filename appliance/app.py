@@ -39,7 +39,7 @@ from .storage import rooms, users
 from .storage import settings as stored
 from .tls.device import DeviceTls
 from .tls.serve import tls_renewal
-from .turn.service import TurnService, turn_ctx
+from .turn.builtin import TurnService, turn_ctx
 from .web import (
     api_accounts,
     api_admin,

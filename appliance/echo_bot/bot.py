@@ -21,7 +21,7 @@ from ..chat import signalling
 from ..errors import AppError
 from ..ratelimit import TokenBuckets
 from ..rtc.policy import canonical_address
-from ..turn.service import TurnService
+from ..turn.builtin import TurnService
 from .account import echo_user_id, ensure_echo_user
 from .device import BotDevice, Frame
 

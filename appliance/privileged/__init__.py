@@ -7,7 +7,7 @@ socket that only root and the pychat group can open:
     validate.py   strict argument checks (shared by both sides)
     commands.py   the command table; each command turns arguments into a plan (data)
     protocol.py   one JSON request line and one JSON reply line per connection
-    service.py    the root side: check the caller, read, validate, execute, answer
+    connection.py the root side: check the caller, read, validate, execute, answer
     executor.py   the only code that changes the host (or a dry run that describes)
     client.py     the asking side: `await call("reboot")`, and the command line's
     claimcopy.py  copies the first-boot claim code to the boot partition

@@ -28,8 +28,8 @@ from pathlib import Path
 from . import claimcopy
 from .client import SOCKET_PATH, HelperError, call_sync
 from .commands import COMMANDS, UnknownCommand, build_plan
+from .connection import allowed_uids, handle_connection, socket_from_systemd
 from .executor import DryRun, StepFailed, SystemExecutor
-from .service import allowed_uids, handle_connection, socket_from_systemd
 from .validate import InvalidArgument
 
 log = logging.getLogger("appliance.privileged")

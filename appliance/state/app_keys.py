@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..setup_wizard.claim import ClaimAttempts
     from ..setup_wizard.state import Wizards
     from ..tls.device import DeviceTls
-    from ..turn.service import TurnService
+    from ..turn.builtin import TurnService
     from ..web.commands import Spec
     from ..web.https_redirect import OwnHosts
     from .services import Services

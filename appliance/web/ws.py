@@ -157,7 +157,7 @@ def _error_body(e: BaseException) -> dict[str, Any]:
     return internal_error_body()
 
 
-class Session:
+class CommandLoop:
     """One socket's command loop: parse, validate, run, reply."""
 
     def __init__(self, svc: Services, conn: Connection, table: dict[str, Spec]) -> None:
@@ -259,7 +259,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         ws, transport, session.user_id, session.id, address, svc.settings.ws.send_buffer_bytes
     )
     svc.hub.register(conn)
-    loop = Session(svc, conn, request.app[WS_COMMANDS])
+    loop = CommandLoop(svc, conn, request.app[WS_COMMANDS])
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..hub import Connection
 from ..painter import ops as paint_ops
-from ..painter.service import Painter
+from ..painter.live_boards import Painter
 from . import schemas as s
 from .commands import Spec, only_if_asked
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from appliance.privileged.connection import handle_connection
 from appliance.privileged.executor import DryRun
 from appliance.privileged.protocol import Reply
-from appliance.privileged.service import handle_connection
 
 ME = frozenset({os.getuid()})
 

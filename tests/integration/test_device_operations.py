@@ -23,9 +23,9 @@ from aiohttp.test_utils import TestServer
 from appliance.app import build_app
 from appliance.chat import setup
 from appliance.config import load_settings
+from appliance.privileged.connection import handle_connection
 from appliance.privileged.executor import DryRun
 from appliance.privileged.protocol import Reply
-from appliance.privileged.service import handle_connection
 from appliance.state.app_keys import HELPER_SOCKET, SERVICES
 from tests.conftest import TEST_ENV
 from tests.server import Server, init_data, pychat

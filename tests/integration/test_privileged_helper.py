@@ -20,9 +20,9 @@ import pytest
 from appliance.privileged import claimcopy
 from appliance.privileged.client import HelperError, call
 from appliance.privileged.commands import Plan, Run
+from appliance.privileged.connection import allowed_uids, handle_connection, socket_from_systemd
 from appliance.privileged.executor import DryRun, StepFailed
 from appliance.privileged.protocol import MAX_LINE, Reply
-from appliance.privileged.service import allowed_uids, handle_connection, socket_from_systemd
 from tests.integration.dry_run_helper import ME
 
 SECRET = "correct horse battery"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from appliance.config import ConfigError, load_settings
+from appliance.turn.builtin import LivePolicy, TurnService
 from appliance.turn.config import TurnConfig
-from appliance.turn.service import LivePolicy, TurnService
 
 
 def _config(tmp_path: Path, **env: str) -> TurnConfig:
