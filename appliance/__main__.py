@@ -1,5 +1,6 @@
-"""The `pychat` command: serve, init, user add|list|passwd, backup, restore, factory-reset,
-turn (README.md lists them)."""
+"""The `pychat` command: serve, init, user add|list|passwd, backup, restore, factory-reset and
+turn, plus --version (README.md, "Commands", lists them with their flags). Every command but
+turn works on a data folder: --data, else $PYCHAT_DATA, else ./data."""
 
 from __future__ import annotations
 
