@@ -14,6 +14,11 @@ from appliance.web.ws import command_table
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 EVENT_KIND = re.compile(r'emit\(\s*"([a-z.]+)"')
 SERVER_FRAME = re.compile(r'"type": "([a-z.]+)"')
+# `status, code = 413, "too_large"`, `code="unavailable"`, `405: "method_not_allowed"`, and
+# the body of an internal error: the codes an API error may carry.
+ERROR_CODE = re.compile(
+    r'(?:\bcode\s*=\s*(?:\d+,\s*)?|^\s*\d{3}: |"code": )"([a-z_]+)"', re.MULTILINE
+)
 
 
 def _api() -> str:
@@ -70,3 +75,24 @@ def test_every_setting_is_documented() -> None:
             if f"`{section.name}.{f.name}`" not in doc:
                 missing.append(f"{section.name}.{f.name}")
     assert not missing, f"settings without an entry in docs/configuration.md: {missing}"
+
+
+def test_every_error_code_has_a_row_in_the_error_tables() -> None:
+    """A client switches on `error.code`: each code the server can send is in docs/api.md."""
+    app = DOCS.parent / "appliance"
+    source = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in app.rglob("*.py")
+        if not p.is_relative_to(app / "rtc") and not p.is_relative_to(app / "privileged")
+    )
+    codes = set(ERROR_CODE.findall(source))
+    assert {"bad_request", "too_large", "method_not_allowed", "internal_error"} <= codes
+    rows = (DOCS / "api.md").read_text(encoding="utf-8").splitlines()
+    listed = {
+        code
+        for line in rows
+        if line.startswith("| `")
+        for code in re.findall(r"`([a-z_]+)`", line.split("|")[1])
+    }
+    missing = sorted(codes - listed)
+    assert not missing, f"error codes without a row in docs/api.md's error tables: {missing}"

@@ -16,7 +16,14 @@ SKIP = {"node_modules", "build", "data", "test-artifacts"}  # and every .folder
 # The team's notes outside the repository, which someone who clones it does not have.
 OUTSIDE = re.compile(r"\.\./shared/|\b(design|protocol|style|testing)\.md\b")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-REPO_PATH = re.compile(r"`((?:appliance|tests|bench|docs|scripts|systemd)/[\w./-]+)`")
+TICKED = re.compile(r"`([^`\s]+)`")
+# `folder/file`, named from the repository's root or from the page's own folder.
+PATH = re.compile(r"[\w-][\w.-]*(?:/[\w.-]+)+/?")
+# name.py, store.ts: a source file named without its folder, in backticks or not.
+SOURCE_NAME = re.compile(r"(?<![\w/.*-])([\w-]+(?:\.[\w-]+)*\.(?:py|ts|vue|mjs|sh|sql))\b(?!/)")
+MIME_TYPE = re.compile(r"(?:application|audio|image|multipart|text|video)/[\w.+-]+")
+# Commands run from one machine's checkout: a clone lives anywhere, they run from its root.
+MACHINE_PATH = re.compile(r"\bcd /[\w/.-]*")
 MODULE_NAME = re.compile(r"(?<![\w/.-])([\w/-]*[A-Za-z_]\w*\.py)\b")
 
 
@@ -58,6 +65,8 @@ def test_docs_cite_nothing_outside_the_repository() -> None:
 
 
 def test_links_and_paths_in_the_docs_lead_somewhere() -> None:
+    """Links, `folder/file` paths and `module.py` names in every Markdown page exist."""
+    names = {p.name for p in _repo_files("")}
     broken = []
     for page in _markdown():
         text = page.read_text(encoding="utf-8")
@@ -70,11 +79,28 @@ def test_links_and_paths_in_the_docs_lead_somewhere() -> None:
                 broken.append(f"{page.relative_to(ROOT)}: link {target}")
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
                 broken.append(f"{page.relative_to(ROOT)}: no heading for #{anchor}")
-        for path in REPO_PATH.findall(text):
-            made = "*" in path or "/." in path  # a pattern, or a git-ignored cache folder
-            if not made and not (ROOT / path.rstrip(".,")).exists():
-                broken.append(f"{page.relative_to(ROOT)}: {path}")
+        for token in TICKED.findall(text):
+            if PATH.fullmatch(token) and _missing_path(page, token):
+                broken.append(f"{page.relative_to(ROOT)}: {token}")
+        for name in SOURCE_NAME.findall(text):
+            if name not in names:
+                broken.append(f"{page.relative_to(ROOT)}: {name}")
+        for command in MACHINE_PATH.findall(text):
+            broken.append(f"{page.relative_to(ROOT)}: `{command}`, a folder of one machine")
     assert not broken, "links or paths that lead nowhere:\n" + "\n".join(broken)
+
+
+def _missing_path(page: Path, path: str) -> bool:
+    """Whether `path`, named in `page`, is a path of ours that does not exist."""
+    first = path.split("/")[0]
+    if first in SKIP or "/." in path:
+        return False  # build output, test artifacts, a git-ignored cache folder
+    bases = [base for base in (ROOT, page.parent) if (base / first).is_dir()]
+    if not bases:
+        return False  # not a path of ours: `STUN/TURN`, `application/json`
+    if any((base / path.rstrip("/.")).exists() for base in bases):
+        return False
+    return not MIME_TYPE.fullmatch(path)  # `image/png`, beside the image/ folder
 
 
 def test_the_readme_lists_every_doc() -> None:
