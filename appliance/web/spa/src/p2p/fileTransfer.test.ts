@@ -5,7 +5,6 @@ import type { FileSink } from './fileSink'
 import type { Peer } from './peers'
 import { Receiving } from './receiver'
 import { OutgoingFile, Sending } from './sender'
-import { Sha256 } from './sha256'
 import { type Transfer, WINDOW } from './transfer'
 
 type Handler = ((event: { data: unknown }) => void) | null
@@ -102,10 +101,16 @@ class MemorySink implements FileSink {
   }
 }
 
-function randomFile(size: number): { file: File; sha: string } {
+/** The expected SHA-256, from Web Crypto (whole buffer), not from the code under test. */
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes.slice()))
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+async function randomFile(size: number): Promise<{ file: File; sha: string }> {
   const data = new Uint8Array(size)
   for (let i = 0; i < size; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(i + 65536, size)))
-  return { file: new File([data], 'f.bin'), sha: new Sha256().update(data).hex() }
+  return { file: new File([data], 'f.bin'), sha: await sha256Hex(data) }
 }
 
 interface Run {
@@ -154,7 +159,7 @@ function connect(
 
 describe('a transfer between two ends', () => {
   it('delivers every byte in order, verified by SHA-256, both sides at 100 %', async () => {
-    const { file, sha } = randomFile(3 * 1024 * 1024 + 12345)
+    const { file, sha } = await randomFile(3 * 1024 * 1024 + 12345)
     const run = connect(file, new MemorySink())
     await run.finished
     expect(run.incoming.state).toBe('done')
@@ -162,12 +167,12 @@ describe('a transfer between two ends', () => {
     expect(run.incoming.sha256).toBe(sha)
     expect(run.outgoing.sha256).toBe(sha)
     expect(run.outgoing.done).toBe(file.size)
-    expect(new Sha256().update(run.sink.bytes()).hex()).toBe(sha)
+    expect(await sha256Hex(run.sink.bytes())).toBe(sha)
     expect(run.sink.state).toBe('closed')
   }, 30_000)
 
   it('never runs more than the window ahead of a slow disk', async () => {
-    const { file } = randomFile(16 * 1024 * 1024)
+    const { file } = await randomFile(16 * 1024 * 1024)
     const sink = new MemorySink(5)
     let worst = 0
     const run = connect(file, sink, {
@@ -188,7 +193,7 @@ describe('a transfer between two ends', () => {
   }, 30_000)
 
   it('discards a file whose bytes were changed on the way', async () => {
-    const { file } = randomFile(2 * 1024 * 1024)
+    const { file } = await randomFile(2 * 1024 * 1024)
     const run = connect(file, new MemorySink(), {
       mangle: (bytes, at) => {
         if (at === 0) bytes[100] = (bytes[100] as number) ^ 0xff
@@ -203,7 +208,7 @@ describe('a transfer between two ends', () => {
   })
 
   it('resumes on a new channel from the bytes written, and the hash still matches', async () => {
-    const { file, sha } = randomFile(6 * 1024 * 1024)
+    const { file, sha } = await randomFile(6 * 1024 * 1024)
     // The receiver closes the channel once, after writing 2 MiB (the browser tests' switch).
     const hooks = globalThis as { __pychatTest?: object }
     hooks.__pychatTest = { breakAt: 2 * 1024 * 1024 }
@@ -216,7 +221,7 @@ describe('a transfer between two ends', () => {
       expect(run.outgoing.resumes).toBe(1)
       expect(run.outgoing.resumedFrom).toBeGreaterThanOrEqual(2 * 1024 * 1024)
       expect(run.outgoing.resumedFrom).toBe(run.incoming.resumedFrom)
-      expect(new Sha256().update(run.sink.bytes()).hex()).toBe(sha)
+      expect(await sha256Hex(run.sink.bytes())).toBe(sha)
     } finally {
       delete hooks.__pychatTest
     }

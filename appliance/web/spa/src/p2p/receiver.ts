@@ -1,9 +1,10 @@
 // The receiving end of a transfer: opens the data channel (so it decides where to resume),
 // writes each chunk to the sink in order, hashes what it wrote, acknowledges, and after a
 // broken channel opens a new one asking for the bytes after the last one it wrote.
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex } from '@noble/hashes/utils.js'
 import type { FileSink } from './fileSink'
 import type { Peer } from './peers'
-import { Sha256 } from './sha256'
 import { testHooks } from './testHooks'
 import { ACK_EVERY, LABEL_PREFIX, parseControl, SpeedMeter, type Transfer } from './transfer'
 
@@ -24,7 +25,7 @@ function join(parts: Uint8Array[]): Uint8Array {
 
 export class Receiving {
   private channel: RTCDataChannel | null = null
-  private readonly hasher = new Sha256()
+  private readonly hasher = sha256.create()
   private written = 0
   /** Bytes received but maybe not yet written (they queue on `writing`). */
   private received = 0
@@ -166,7 +167,7 @@ export class Receiving {
     if (this.finished) return
     if (this.written !== this.view.size || msg.done !== this.view.size) return
     this.view.state = 'verifying'
-    const got = this.hasher.hex()
+    const got = bytesToHex(this.hasher.digest())
     this.view.sha256 = got
     const ok = got === msg.sha256
     this.send({ verified: ok })

@@ -1,7 +1,8 @@
 // The sending end of a transfer: streams a File over a data channel the receiver opened,
 // from the offset the receiver asks for, never more than WINDOW bytes ahead of what it has
 // written, and hashes the file once however many devices receive it or how often they resume.
-import { Sha256 } from './sha256'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex } from '@noble/hashes/utils.js'
 import {
   BUFFER_HIGH,
   BUFFER_LOW,
@@ -15,7 +16,8 @@ import {
 
 /** One offered file; its hash grows as far as the furthest receiver has been sent. */
 export class OutgoingFile {
-  private readonly hasher = new Sha256()
+  // Incremental (Web Crypto digests only a whole buffer; a file of several GB streams past).
+  private readonly hasher = sha256.create()
   private hashedUpTo = 0
   private digest: string | null = null
 
@@ -32,7 +34,7 @@ export class OutgoingFile {
   sha256(): string {
     if (this.digest === null) {
       if (this.hashedUpTo !== this.file.size) throw new Error('not fully hashed')
-      this.digest = this.hasher.hex()
+      this.digest = bytesToHex(this.hasher.digest())
     }
     return this.digest
   }
