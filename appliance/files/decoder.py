@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Imported once by the fork server, so every decode starts with them loaded.
 PRELOAD = ["appliance.files.images"]
+# Starting a decode process (a fork of the fork server, which already imported Pillow) takes
+# milliseconds; under load it may take seconds. Past this it is not coming.
+STARTUP_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -105,19 +108,17 @@ class Decoder:
         send.close()  # ours; the child's copy closing is how we hear that it died
         answered = False
         try:
-            if not receive.poll(self.limits.timeout_s):
+            # The time limit is the decode's, not the process start's: on a loaded Pi the
+            # fork and its imports can take seconds, and that must not fail a small image.
+            if self._receive(receive, child, STARTUP_TIMEOUT_S) is None:
+                log.warning("an image decode process did not start in %.0f s", STARTUP_TIMEOUT_S)
+                raise DecodeFailed("The server is too busy to process this image; try again.")
+            reply = self._receive(receive, child, self.limits.timeout_s)
+            if reply is None:
                 log.warning("an image decode took over %.0f s: stopped", self.limits.timeout_s)
                 raise DecodeFailed("This image takes too long to process.")
-            try:
-                outcome, value = receive.recv()
-                answered = True
-            except (EOFError, OSError):
-                # Killed: out of memory, a crash in a decoder, or the server stopping.
-                child.join(1.0)
-                if self._closed:
-                    raise DecoderStopped("The server is stopping; try again in a moment.") from None
-                log.warning("an image decode died (exit code %s)", child.exitcode)
-                raise DecodeFailed(NEEDS_MEMORY) from None
+            answered = True
+            outcome, value = reply
         finally:
             receive.close()
             if answered:
@@ -132,6 +133,20 @@ class Decoder:
             raise value
         return value  # type: ignore[no-any-return]
 
+    def _receive(self, receive: Connection, child: Any, timeout_s: float) -> Any:
+        """The child's next message; None when none came within `timeout_s`."""
+        if not receive.poll(timeout_s):
+            return None
+        try:
+            return receive.recv()
+        except (EOFError, OSError):
+            # Killed: out of memory, a crash in a decoder, or the server stopping.
+            child.join(1.0)
+            if self._closed:
+                raise DecoderStopped("The server is stopping; try again in a moment.") from None
+            log.warning("an image decode died (exit code %s)", child.exitcode)
+            raise DecodeFailed(NEEDS_MEMORY) from None
+
     def close(self) -> None:
         """Stop: kill decodes under way (their uploads get an error) and refuse new ones."""
         with self._lock:
@@ -142,6 +157,7 @@ class Decoder:
 
 def _child(send: Connection, limits: DecodeLimits, job: Callable[..., Any], args: Any) -> None:
     _limit(limits)
+    send.send(("started", None))  # the decode's time limit counts from here
     try:
         reply: tuple[str, Any] = ("return", job(*args))
     except MemoryError:
