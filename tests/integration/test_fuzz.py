@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from appliance.app import build_app
 from appliance.config import load_settings
-from appliance.web import ws
+from appliance.state.app_keys import WS_COMMANDS
 from tests.client import WAIT, Client, Socket
 from tests.conftest import USER_PASSWORD, People, UserFactory, new_room, people_on
 from tests.server import ADMIN_PASSWORD, Server
@@ -503,7 +503,7 @@ def app_routes() -> list[tuple[str, str]]:
 def frame_types() -> dict[str, dict[str, bool]]:
     """Each frame type with its fields (name -> required)."""
     app = the_app()
-    return {k: {n: f.required for n, f in v.fields.items()} for k, v in app[ws.COMMANDS].items()}
+    return {k: {n: f.required for n, f in v.fields.items()} for k, v in app[WS_COMMANDS].items()}
 
 
 def check_api_error(status: int, text: str, what: Any) -> None:
