@@ -13,7 +13,7 @@ from aiohttp import web
 from . import logbuffer
 from .backup import restore
 from .backup.usb import UsbBackups
-from .chat import accounts
+from .chat import accounts, membership
 from .clock.from_browsers import BrowserClock
 from .config import Settings, parse_listen
 from .db import Database, Tx
@@ -64,7 +64,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
         middlewares=[errors_middleware, setup_gate_middleware, csrf_middleware],
         client_max_size=settings.limits.request_bytes,
     )
-    hub = Hub()
+    hub = Hub(membership=membership.change_of)  # the hub reads no event payloads
     db = Database(settings.db_path, synchronous=settings.db.synchronous)
     svc = Services(settings=settings, db=db, hub=hub)
     app[SERVICES] = svc

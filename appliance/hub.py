@@ -5,18 +5,20 @@ frame, unmasked as server frames are) and the same bytes are written to every re
 transport at once: no per-socket task or queue to wake, which is what a delivery costs
 most. The transport's own buffer is the bounded queue: a socket whose unsent bytes pass
 `ws.send_buffer_bytes` is closed (code 4008) and resumes with `hello`. Membership here
-mirrors SQLite, updated from committed events in seq order.
+mirrors SQLite, kept in step, in seq order, by the `MembershipChange` each committed event
+makes (the hub reads no event payloads: `chat/membership.py` does, and `app.py` hands it
+over). What a socket's events are (held during a replay, then each written once, in seq
+order) is decided in `replay.py`; a `Connection` only writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import WSMsgType, web
 
@@ -35,9 +37,29 @@ def next_connection_id() -> int:
     return next(_connection_ids)
 
 
+class MembershipChange(NamedTuple):
+    """Who joined and who left one room, as one committed event says."""
+
+    room_id: int
+    joined: tuple[int, ...] = ()
+    left: tuple[int, ...] = ()
+
+
+# Maps a committed event to the membership change it makes, if any (chat/membership.py).
+MembershipOf = Callable[[Event], MembershipChange | None]
+
+
+def _no_membership(event: Event) -> MembershipChange | None:
+    return None
+
+
+def _discard(seq: int, frame: bytes) -> None:
+    pass
+
+
 class Connection:
-    """One WebSocket. Frames are written whole and at once, so they never interleave with
-    the ones aiohttp writes itself (pings, pongs, close)."""
+    """One WebSocket: writing to it. Frames are written whole and at once, so they never
+    interleave with the ones aiohttp writes itself (pings, pongs, close)."""
 
     def __init__(
         self,
@@ -57,10 +79,10 @@ class Connection:
         self.session_id = session_id
         self.address = address
         self.buffer_limit = buffer_limit
-        self.live = False  # after hello: receives events
-        self.last_seq = 0
-        self.replay_buffer: deque[tuple[int, bytes]] | None = None
-        self.replay_bytes = 0
+        self.live = False  # after hello: receives events and peers' frames (replay.py sets it)
+        # Where the hub puts this socket's committed events (seq, whole frame): dropped
+        # until hello, then the socket's `replay.EventStream` decides; dropped once closed.
+        self.deliver: Callable[[int, bytes], None] = _discard
         self.closed = False
         # Every incoming frame takes a token (limits.frames_*): reads, markers and hellos
         # cost the server work too, so no socket may send without bound.
@@ -77,6 +99,7 @@ class Connection:
         transport = self.transport
         if transport.is_closing():
             self.closed = True
+            self.deliver = _discard
             return
         if transport.get_write_buffer_size() + len(frame) > self.buffer_limit:
             self.close(CLOSE_SLOW, "too slow: reconnect and resume")
@@ -88,32 +111,24 @@ class Connection:
         if not self.closed:
             await self.ws.send_frame(payload, WSMsgType.TEXT)
 
-    def deliver(self, seq: int, frame: bytes) -> None:
-        """An event frame: held while replaying, dropped if already sent, else written."""
-        if self.replay_buffer is not None:
-            self.replay_bytes += len(frame)
-            if self.replay_bytes > self.buffer_limit:
-                self.close(CLOSE_SLOW, "too slow: reconnect and resume")
-            else:
-                self.replay_buffer.append((seq, frame))
-            return
-        if not self.live or seq <= self.last_seq:
-            return
-        self.last_seq = seq
-        self.write_frame(frame)
-
     def close(self, code: int, reason: str) -> None:
         if self.closed:
             return
         self.closed = True
-        self.replay_buffer = None
+        self.deliver = _discard
         asyncio.get_running_loop().create_task(
             self.ws.close(code=code, message=reason.encode()), name="ws-close"
         )
 
 
 class Hub:
-    def __init__(self, *, presence_delay_s: float = 1.0) -> None:
+    def __init__(
+        self, *, membership: MembershipOf = _no_membership, presence_delay_s: float = 1.0
+    ) -> None:
+        """`membership` reads the change a committed event makes to who is in which room
+        (`app.py` gives it `chat.membership.change_of`). Without it the map changes only by
+        `load_memberships`: for a hub no database feeds (the offline commands, tests)."""
+        self._membership_of = membership
         self.by_user: dict[int, set[Connection]] = {}
         self.by_address: Counter[str] = Counter()
         self.room_members: dict[int, set[int]] = {}
@@ -157,14 +172,11 @@ class Hub:
             except Exception:
                 log.exception("member-leave listener failed")
 
-    def _apply_membership(self, event: Event) -> None:
-        if event.kind == "room.new" and event.room_id is not None:
-            for user_id in json.loads(event.data_json)["room"]["members"]:
-                self._join(event.room_id, int(user_id))
-        elif event.kind == "member.join" and event.room_id is not None:
-            self._join(event.room_id, int(json.loads(event.data_json)["user"]))
-        elif event.kind == "member.leave" and event.room_id is not None:
-            self._leave(event.room_id, int(json.loads(event.data_json)["user"]))
+    def _apply_membership(self, change: MembershipChange) -> None:
+        for user_id in change.joined:
+            self._join(change.room_id, user_id)
+        for user_id in change.left:
+            self._leave(change.room_id, user_id)
 
     # -- connections ---------------------------------------------------------------------
 
@@ -224,12 +236,17 @@ class Hub:
 
     def publish(self, events: list[Event]) -> None:
         """Deliver committed events (called by the writer, in seq order, after commit)."""
+        membership_of = self._membership_of
         for event in events:
-            self._apply_membership(event)
+            change = membership_of(event)
+            if change is not None:
+                self._apply_membership(change)
             frame = wire.ws_text_frame(wire.event_frame(event))
             recipients = event_recipients(event, self.members)
+            seq = event.seq
             for conn in self._connections_of(recipients):
-                conn.deliver(event.seq, frame)
+                deliver = conn.deliver  # an attribute: read as one, it is the faster call
+                deliver(seq, frame)
 
     def relay(self, user_ids: Collection[int] | None, data: bytes, *, skip_user: int = 0) -> None:
         """An ephemeral frame (typing, presence) to live connections; None means everyone."""

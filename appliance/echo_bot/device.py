@@ -29,9 +29,6 @@ class BotDevice(Connection):
         self.address = "in-process"
         self.buffer_limit = 0
         self.live = True
-        self.last_seq = 0
-        self.replay_buffer = None
-        self.replay_bytes = 0
         self.closed = False
         self.frame_tokens = 0.0
         self.frame_stamp = 0.0

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from .. import wire
-from ..access import may_see_event
+from .. import replay, wire
 from ..chat import messages
 from ..errors import (
     AppError,
@@ -23,7 +21,6 @@ from ..errors import (
 )
 from ..hub import Connection
 from ..state.app_keys import SERVICES, WS_COMMANDS
-from ..storage import events
 from . import schemas as s
 from .commands import Spec, only_if_asked
 from .features import feature_commands
@@ -36,38 +33,16 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 MAX_IN_FLIGHT = 64  # commands one socket may have running at once; more waits (backpressure)
-REPLAY_PAGE = 500
 
 
 async def _hello(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
-    """Replay what the client missed, then go live; buffered live events fill the gap."""
-    conn.live = False
-    conn.replay_buffer = deque()
-    since: int | None = p.get("since")
-    head = await events.head(svc.db)
-    reply: dict[str, Any] = {"head": head}
-    if since is not None and (since > head or head - since > svc.settings.ws.replay_limit):
-        reply["resync"] = True
-    elif since is not None:
-        cursor = since
-        while cursor < head and not conn.closed:
-            page = await events.after(svc.db, cursor, REPLAY_PAGE)
-            if not page:
-                break
-            for event in page:
-                if event.seq > head:
-                    break
-                if may_see_event(conn.user_id, event, svc.hub.rooms_of(conn.user_id)):
-                    await conn.send_paced(wire.event_frame(event))
-            cursor = page[-1].seq
-    reply["conn"] = conn.id  # this socket's id, by which peers address it (rtc.*, paint.*)
-    conn.send(wire.reply_ok(p.get("_req"), reply))
-    buffered, conn.replay_buffer = conn.replay_buffer or deque(), None
-    conn.replay_bytes = 0
-    conn.last_seq = head
-    conn.live = True
-    for seq, frame in buffered:
-        conn.deliver(seq, frame)
+    """Replay what the client missed, reply, then go live (replay.py: its guarantee)."""
+
+    def reply(data: dict[str, Any]) -> None:
+        data["conn"] = conn.id  # this socket's id, by which peers address it (rtc.*, paint.*)
+        conn.send(wire.reply_ok(p.get("_req"), data))
+
+    await replay.resume(svc.db, svc.hub, conn, p.get("since"), svc.settings.ws.replay_limit, reply)
     return None
 
 
