@@ -30,6 +30,7 @@ from .db_health import EXIT_STATUS, DataFolderProblem, unreadable
 from .errors import AppError
 from .hub import Hub
 from .rtc.cli import add_turn_arguments, run_turn
+from .state.app_keys import DEVICE_TLS, SERVICES
 from .state.services import Services
 from .storage import users
 
@@ -238,12 +239,13 @@ def _tune_garbage_collector() -> None:
 
 
 def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
+    # Imported here for start-up time: the web app (PIL, jinja2, zeroconf, the routes) adds
+    # half a second that the other commands do not need.
     from aiohttp import web
 
     from .app import build_app
-    from .state.app_keys import DEVICE_TLS
     from .system import systemd
-    from .tls.serve import ApplianceSites, start_appliance_sites
+    from .web.appliance_sites import ApplianceSites, start_appliance_sites
     from .web.connections import ConnectionGuard, runner_options
     from .web.guarded_site import GuardedSite
 
@@ -283,7 +285,7 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            if not await setup.is_setup_done(app[_services_key()]):
+            if not await setup.is_setup_done(app[SERVICES]):
                 print(
                     "This Pychat is not set up yet: open the address above and follow the"
                     " setup wizard, or run\n"
@@ -311,13 +313,7 @@ async def _undo_failed_start(runner: Any, app: Any) -> None:
         await runner.cleanup()  # the started parts of app.cleanup_ctx, in reverse
     except Exception:
         log.exception("stopping after a failed start failed")
-    await app[_services_key()].db.close()  # when the failure came before it could
-
-
-def _services_key() -> Any:
-    from .state.app_keys import SERVICES
-
-    return SERVICES
+    await app[SERVICES].db.close()  # when the failure came before it could
 
 
 if __name__ == "__main__":

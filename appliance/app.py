@@ -24,6 +24,7 @@ from .hub import Hub
 from .passwords import dummy_hash
 from .setup_wizard.views import add_wizard
 from .state.app_keys import (
+    ANNOUNCER,
     BROWSER_CLOCK,
     DEVICE_TLS,
     ECHO_BOT,
@@ -38,7 +39,7 @@ from .state.services import Services
 from .storage import rooms, users
 from .storage import settings as stored
 from .tls.device import DeviceTls
-from .tls.serve import tls_renewal
+from .tls.renewal import tls_renewal
 from .turn.builtin import TurnService, turn_ctx
 from .web import (
     api_accounts,
@@ -97,7 +98,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     if settings.mdns_enabled:
         _, https_port = parse_listen(settings.server.https_listen, name="server.https_listen")
         announcer = mdns.Announcer(https_port)
-        app[mdns.ANNOUNCER] = announcer
+        app[ANNOUNCER] = announcer
 
     async def certificate_name() -> str:
         # After a clash on the LAN the device answers to <name>-2: the certificate follows.

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadRequest, Conflict
-from ..setup_wizard.claim import destroy_claim_code
+from ..privileged.claim_format import FILE_NAME as CLAIM_CODE
 from ..system import durable
 from .archive import DATABASE, FOLDERS, MANIFEST, SPARE_BYTES, UPLOADS
 from .restore_check import RestoreRefused, check_archive, newest_schema
@@ -189,7 +189,11 @@ def apply_pending(data_dir: Path) -> str | None:
     with contextlib.suppress(OSError):
         shutil.copyfile(pending / MANIFEST, aside / "restored-manifest.json")
     shutil.rmtree(pending)
-    destroy_claim_code(data_dir)  # the restored database is set up
+    # The restored database is set up, so its claim code goes (the root helper then removes
+    # the boot partition's copy, which follows this file). By its name in the format shared
+    # with the helper: the setup wizard, which makes the code, sits above backups.
+    with contextlib.suppress(OSError):
+        (data_dir / CLAIM_CODE).unlink(missing_ok=True)
     if not any(p.name != "restored-manifest.json" for p in aside.iterdir()):
         shutil.rmtree(aside)  # nothing was replaced (a fresh data folder)
         message = "restored a backup into an empty data folder"

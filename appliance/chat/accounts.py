@@ -1,5 +1,5 @@
 """Accounts: users, passwords, login sessions and the throttles around password checks
-(new accounts and invites: registration.py)."""
+(new accounts and invites: registration.py; what an admin does to accounts: admin.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..db import Tx
-from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from ..errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from ..passwords import MAX_PASSWORD_BYTES
 from ..ratelimit import Busy, address_key
 from ..storage import sessions, users
@@ -203,12 +203,6 @@ async def revoke_session(svc: Services, session: Session, session_id: int) -> No
     svc.hub.close_user(session.user_id, "session revoked", session_id=session_id)
 
 
-async def require_admin(svc: Services, user_id: int) -> None:
-    row = await users.get(svc.db, user_id)
-    if row is None or not row["admin"] or row["deactivated"]:
-        raise Forbidden("Only an admin may do that.")
-
-
 async def get_user(svc: Services, user_id: int) -> dict[str, Any]:
     row = await users.get(svc.db, user_id)
     if row is None:
@@ -244,7 +238,7 @@ async def update_profile(
         fields["password_hash"] = await _change_password(
             svc, row["username"], row["password_hash"], old, changes["password"], address
         )
-    return await _save_user(svc, session.user_id, fields, keep_session=session.id)
+    return await save_user(svc, session.user_id, fields, keep_session=session.id)
 
 
 async def _change_password(
@@ -267,27 +261,11 @@ async def _change_password(
     return await hash_gated(svc, keys, lambda: svc.passwords.hash(new, n))
 
 
-async def admin_update(
-    svc: Services, actor: int, user_id: int, changes: dict[str, bool]
-) -> dict[str, Any]:
-    await require_admin(svc, actor)
-    if await users.get(svc.db, user_id) is None:
-        raise NotFound("No such user.")
-    fields = {k: int(v) for k, v in changes.items() if k in ("deactivated", "admin")}
-    if user_id == actor and (fields.get("deactivated") == 1 or fields.get("admin") == 0):
-        raise Conflict("You cannot remove your own admin rights or deactivate yourself.")
-    user = await _save_user(svc, user_id, fields, keep_session=None)
-    if fields.get("deactivated"):
-        svc.hub.close_user(user_id, "account deactivated")
-    if "deactivated" in fields:
-        for listener in svc.account_listeners:  # the TURN server ends its relays
-            listener(user_id, bool(fields["deactivated"]))
-    return user
-
-
-async def _save_user(
+async def save_user(
     svc: Services, user_id: int, fields: dict[str, Any], *, keep_session: int | None
 ) -> dict[str, Any]:
+    """Change an account's row (checked by the caller) and tell everyone; a new password
+    or a deactivation ends its other sessions."""
     now = svc.now_ms()
 
     async def job(tx: Tx) -> dict[str, Any]:
@@ -314,7 +292,7 @@ async def reset_password(svc: Services, username: str, password: str) -> None:
         raise NotFound("No such user.")
     check_password(password)
     password_hash = await svc.passwords.hash(password, svc.settings.auth.scrypt_n)
-    await _save_user(svc, int(row["id"]), {"password_hash": password_hash}, keep_session=None)
+    await save_user(svc, int(row["id"]), {"password_hash": password_hash}, keep_session=None)
 
 
 async def purge_expired_sessions(svc: Services) -> None:

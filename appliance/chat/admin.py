@@ -1,9 +1,13 @@
-"""The admin area's actions: people, invites, one-time password reset links, storage use,
-logs and version. Device and backup actions are in `admin_device` and `admin_backups`.
+"""The admin area's actions: people, invites, one-time password reset links, the
+organisation's settings, storage use, logs and version. Device and backup actions are in
+`admin_device` and `admin_backups`.
 
 Every action takes an `Admin`, which only `authorize` makes: the type says the caller was
 checked to be an active admin before anything else happened (a handler authorizes before
-it reads a body, so a non-admin learns nothing from validation errors either).
+it reads a body, so a non-admin learns nothing from validation errors either). The
+functions these actions share with the command line and the setup wizard
+(`registration.create_user`, `registration.create_invite`) check nobody: only trusted
+callers and the actions here call them.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from ..db_health import damage_of, found_damage
 from ..errors import Conflict, Forbidden, NotFound
 from ..logbuffer import LogBuffer
 from ..storage import invites, resets, sessions, stats, users
-from .accounts import Session, check_password, require_admin, token_hash
+from ..storage import settings as stored_settings
+from . import registration, setup
+from .accounts import Session, check_password, save_user, token_hash
 
 if TYPE_CHECKING:
     from ..state.services import Services
@@ -45,7 +51,10 @@ class Admin:
 
 
 async def authorize(svc: Services, session: Session) -> Admin:
-    await require_admin(svc, session.user_id)
+    """The session's user as an `Admin`; 403 unless an admin whose account is active."""
+    row = await users.get(svc.db, session.user_id)
+    if row is None or not row["admin"] or row["deactivated"]:
+        raise Forbidden("Only an admin may do that.")
     return Admin(session.user_id)
 
 
@@ -61,6 +70,41 @@ async def list_users(svc: Services, admin: Admin) -> list[dict[str, Any]]:
         }
         for r in await users.all_users(svc.db)
     ]
+
+
+async def create_user(
+    svc: Services,
+    admin: Admin,
+    username: str,
+    password: str,
+    *,
+    display_name: str | None,
+    make_admin: bool,
+    address: str,
+) -> dict[str, Any]:
+    """A new account; `address` is the admin's (it holds a place in the hashing queue)."""
+    return await registration.create_user(
+        svc, username, password, display_name=display_name, admin=make_admin, address=address
+    )
+
+
+async def update_user(
+    svc: Services, admin: Admin, user_id: int, changes: dict[str, bool]
+) -> dict[str, Any]:
+    """Make someone an admin or not, deactivate or reactivate them; never oneself. A
+    deactivation ends the account's sessions and sockets, and its TURN relays."""
+    if await users.get(svc.db, user_id) is None:
+        raise NotFound("No such user.")
+    fields = {k: int(v) for k, v in changes.items() if k in ("deactivated", "admin")}
+    if user_id == admin.user_id and (fields.get("deactivated") == 1 or fields.get("admin") == 0):
+        raise Conflict("You cannot remove your own admin rights or deactivate yourself.")
+    user = await save_user(svc, user_id, fields, keep_session=None)
+    if fields.get("deactivated"):
+        svc.hub.close_user(user_id, "account deactivated")
+    if "deactivated" in fields:
+        for listener in svc.account_listeners:  # the TURN server ends its relays
+            listener(user_id, bool(fields["deactivated"]))
+    return user
 
 
 async def create_reset_link(svc: Services, admin: Admin, user_id: int) -> tuple[str, int]:
@@ -137,6 +181,11 @@ async def list_invites(svc: Services, admin: Admin) -> list[dict[str, Any]]:
     return found
 
 
+async def create_invite(svc: Services, admin: Admin, uses: int, expires_in_s: int | None) -> str:
+    """A new invite code (shown once; only its hash is stored)."""
+    return await registration.create_invite(svc, admin.user_id, uses, expires_in_s)
+
+
 async def revoke_invite(svc: Services, admin: Admin, invite_id: int) -> None:
     async def job(tx: Tx) -> bool:
         return await invites.delete(tx, invite_id)
@@ -144,6 +193,31 @@ async def revoke_invite(svc: Services, admin: Admin, invite_id: int) -> None:
     if not await svc.db.write(job):
         raise NotFound("No such invite.")
     log.info("admin %d revoked invite %d", admin.user_id, invite_id)
+
+
+# -- the organisation's settings ------------------------------------------------------------
+
+
+async def org_settings(svc: Services, admin: Admin) -> dict[str, Any]:
+    return await setup.get_org_settings(svc)
+
+
+async def update_org_settings(
+    svc: Services, admin: Admin, changes: dict[str, str]
+) -> dict[str, Any]:
+    """Organisation name and registration policy (`invite`, `open`, `closed`)."""
+    values: dict[str, str] = {}
+    if "registration" in changes:
+        values[stored_settings.REGISTRATION] = setup.clean_registration(changes["registration"])
+    if "org_name" in changes:
+        values[stored_settings.ORG_NAME] = setup.clean_org_name(changes["org_name"])
+
+    async def job(tx: Tx) -> None:
+        for key, value in values.items():
+            await stored_settings.put(tx, key, value)
+
+    await svc.db.write(job)
+    return await setup.get_org_settings(svc)
 
 
 # -- storage, logs, version -----------------------------------------------------------------

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..access import access_room
 from ..db import Tx
-from ..errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from ..errors import BadRequest, NotFound, TooLarge
 from ..files import images
 from ..files.blobs import HASH, BlobStore, hash_file, open_temp
 from ..storage import rooms, uploads, users
+from .rooms import RoomManager, authorize_manager
 from .uploads import blob_store
 
 if TYPE_CHECKING:
@@ -98,16 +98,16 @@ async def clear_user_avatar(svc: Services, user_id: int) -> dict[str, Any]:
     return await _user_job(svc, user_id, None, None)
 
 
-async def check_room_manager(svc: Services, actor: int, room_id: int) -> None:
-    """The people who may rename a room may change its picture (not in direct rooms)."""
-    row = await access_room(svc.db, actor, room_id)
-    if row["kind"] == "direct":
-        raise Conflict("A direct conversation shows the other person's picture.")
-    if await rooms.role(svc.db, room_id, actor) == "owner":
-        return
-    user = await users.get(svc.db, actor)
-    if user is None or not user["admin"]:
-        raise Forbidden("Only the room's owners and admins may change its picture.")
+async def authorize_room_picture(svc: Services, actor: int, room_id: int) -> RoomManager:
+    """The people who may rename a room may change its picture (not in direct rooms); a
+    handler asks before it reads the picture."""
+    return await authorize_manager(
+        svc,
+        actor,
+        room_id,
+        to="change its picture",
+        direct="A direct conversation shows the other person's picture.",
+    )
 
 
 async def _room_job(
@@ -130,20 +130,18 @@ async def _room_job(
 
 
 async def set_room_avatar(
-    svc: Services, actor: int, room_id: int, chunks: AsyncIterator[bytes]
+    svc: Services, manager: RoomManager, chunks: AsyncIterator[bytes]
 ) -> dict[str, Any]:
-    await check_room_manager(svc, actor, room_id)
     store = blob_store(svc)
     new, made = await _make(store, chunks)
     try:
-        return await _room_job(svc, room_id, new, made)
+        return await _room_job(svc, manager.room_id, new, made)
     finally:
         await asyncio.shield(asyncio.to_thread(BlobStore.remove, made))
 
 
-async def clear_room_avatar(svc: Services, actor: int, room_id: int) -> dict[str, Any]:
-    await check_room_manager(svc, actor, room_id)
-    return await _room_job(svc, room_id, None, None)
+async def clear_room_avatar(svc: Services, manager: RoomManager) -> dict[str, Any]:
+    return await _room_job(svc, manager.room_id, None, None)
 
 
 async def avatar_file(svc: Services, file_name: str) -> Path:

@@ -34,7 +34,8 @@ async def create_user(
     admin: bool = False,
     address: str | None = None,
 ) -> dict[str, Any]:
-    """An account made by an admin (or `pychat user add`); `address` is the admin's."""
+    """An account made by an admin (admin.create_user, which checked the caller) or by
+    `pychat user add`; `address` is the admin's."""
     name = normalise_username(username)
     check_password(password)
     shown = clean_display_name(display_name, name)
@@ -96,6 +97,8 @@ async def register(
 
 
 async def create_invite(svc: Services, actor: int, uses: int, expires_in_s: int | None) -> str:
+    """An invite code from `actor`: the first admin at setup, or an admin through
+    admin.create_invite (which checked the caller)."""
     code = secrets.token_urlsafe(12)
     now = svc.now_ms()
     expires = None if expires_in_s is None else now + expires_in_s * 1000

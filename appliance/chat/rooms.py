@@ -10,6 +10,7 @@ created at a limited rate per account.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..access import access_room
@@ -25,6 +26,17 @@ if TYPE_CHECKING:
 
 KINDS = ("channel", "private", "direct")
 GENERAL = "general"
+DIRECT_IS_FIXED = "The people in a direct conversation are fixed."
+
+
+@dataclass(frozen=True, slots=True)
+class RoomManager:
+    """A member of a room (not a direct conversation) who is one of its owners or an admin,
+    checked by `authorize_manager`: an action taking one needs no check of its own, so a
+    handler can authorize before it reads a body."""
+
+    user_id: int
+    room_id: int
 
 
 def clean_name(raw: str | None, *, required: bool) -> str:
@@ -113,9 +125,7 @@ async def _check_rooms_per_user(tx: Reader, svc: Services, actor: int, adding: l
     full = [u for u in adding if counts.get(u, 0) >= (cap if u == actor else _pushed_cap(cap))]
     if not full:
         return
-    from ..echo_bot.account import ECHO_USER  # late: the echo bot's module imports this one
-
-    echo = await stored_settings.get(tx, ECHO_USER)
+    echo = await stored_settings.get(tx, stored_settings.ECHO_USER)
     full = [u for u in full if str(u) != echo]  # Echo is in a direct room with everyone
     if not full:
         return
@@ -219,18 +229,34 @@ async def _add(tx: Tx, room_id: int, user_id: int, now: int) -> bool:
     return True
 
 
-async def _room_for_change(svc: Services, actor: int, room_id: int) -> sqlite3.Row:
+async def _room_for_change(
+    svc: Services, actor: int, room_id: int, direct: str = DIRECT_IS_FIXED
+) -> sqlite3.Row:
+    """The room: 404 unless `actor` is a member, 409 (saying `direct`) for a direct one."""
     row = await access_room(svc.db, actor, room_id)
     if row["kind"] == "direct":
-        raise Conflict("The people in a direct conversation are fixed.")
+        raise Conflict(direct)
     return row
 
 
-async def _is_manager(svc: Services, user_id: int, room_id: int) -> bool:
+async def _require_manager(svc: Services, user_id: int, room_id: int, to: str) -> None:
+    """403 ("Only the room's owners and admins may <to>.") unless `user_id`, a member, is
+    one of the room's owners or an admin."""
     if await rooms.role(svc.db, room_id, user_id) == "owner":
-        return True
+        return
     user = await users.get(svc.db, user_id)
-    return user is not None and bool(user["admin"])
+    if user is None or not user["admin"]:
+        raise Forbidden(f"Only the room's owners and admins may {to}.")
+
+
+async def authorize_manager(
+    svc: Services, actor: int, room_id: int, *, to: str, direct: str = DIRECT_IS_FIXED
+) -> RoomManager:
+    """`actor` as a manager of the room, or: 404 unless a member, 409 (saying `direct`) for
+    a direct conversation, 403 ("Only the room's owners and admins may <to>.") otherwise."""
+    await _room_for_change(svc, actor, room_id, direct)
+    await _require_manager(svc, actor, room_id, to)
+    return RoomManager(actor, room_id)
 
 
 async def join(svc: Services, user_id: int, room_id: int) -> dict[str, Any]:
@@ -271,9 +297,10 @@ async def add_members(
 
 
 async def remove_member(svc: Services, actor: int, room_id: int, user_id: int) -> None:
+    """Anyone may leave a room; only its managers may remove someone else."""
     await _room_for_change(svc, actor, room_id)
-    if user_id != actor and not await _is_manager(svc, actor, room_id):
-        raise Forbidden("Only the room's owners and admins may remove people.")
+    if user_id != actor:
+        await _require_manager(svc, actor, room_id, "remove people")
     if not svc.hub.is_member(user_id, room_id):
         raise NotFound("That person is not in this room.")
     now = svc.now_ms()
@@ -292,15 +319,18 @@ async def leave(svc: Services, session: Session, room_id: int) -> None:
 async def update_room(
     svc: Services, actor: int, room_id: int, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    if set(changes) == {"p2p"}:
-        return await _set_p2p(svc, actor, room_id, bool(changes["p2p"]))
+    """Name (its managers), topic (any member), peer-to-peer (a direct room's members, on
+    its own). The rights come first: an outsider gets the same 404 whatever the body."""
+    row = await access_room(svc.db, actor, room_id)
     if "p2p" in changes:
-        raise BadRequest("Switch peer-to-peer on its own, without other changes.")
-    row = await _room_for_change(svc, actor, room_id)
+        if set(changes) != {"p2p"}:
+            raise BadRequest("Switch peer-to-peer on its own, without other changes.")
+        return await _set_p2p(svc, actor, row, bool(changes["p2p"]))
+    if row["kind"] == "direct":
+        raise Conflict(DIRECT_IS_FIXED)
     fields: dict[str, str | int] = {}
     if "name" in changes:
-        if not await _is_manager(svc, actor, room_id):
-            raise Forbidden("Only the room's owners and admins may rename it.")
+        await _require_manager(svc, actor, room_id, "rename it")
         fields["name"] = clean_name(changes["name"], required=True)
     if "topic" in changes:
         fields["topic"] = clean_topic(changes["topic"])
@@ -316,10 +346,11 @@ async def update_room(
     return await _room_api(svc.db, room_id, actor)
 
 
-async def _set_p2p(svc: Services, actor: int, room_id: int, on: bool) -> dict[str, Any]:
-    """Any participant of a direct conversation switches it to peer-to-peer (its messages
-    then travel only between their browsers, docs/api/p2p.md) or back."""
-    row = await access_room(svc.db, actor, room_id)
+async def _set_p2p(svc: Services, actor: int, row: sqlite3.Row, on: bool) -> dict[str, Any]:
+    """Any participant of a direct conversation (`row`, which `actor` may see) switches it
+    to peer-to-peer (its messages then travel only between their browsers,
+    docs/api/p2p.md) or back."""
+    room_id = int(row["id"])
     if row["kind"] != "direct":
         raise Conflict("Only a direct conversation can be peer-to-peer.")
     if bool(row["p2p"]) != on:

@@ -1,4 +1,5 @@
-"""First-boot setup and the organisation's settings: `pychat init` and the wizard end here."""
+"""First-boot setup and the organisation's settings: `pychat init` and the wizard end here
+(an admin changes the settings later: admin.update_org_settings)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from ..db import Tx
 from ..discovery.device_name import check_device_name
 from ..errors import BadRequest, Conflict
 from ..storage import settings, users
-from .accounts import check_password, normalise_username, require_admin
+from . import rooms
+from .accounts import check_password, normalise_username
 
 if TYPE_CHECKING:
     from ..state.services import Services
@@ -26,6 +28,13 @@ def clean_org_name(raw: str) -> str:
     if not 1 <= len(org) <= 64:
         raise BadRequest("The organisation name needs 1–64 characters.")
     return org
+
+
+def clean_registration(raw: str) -> str:
+    """Who may register: `invite`, `open` or `closed`."""
+    if raw not in settings.REGISTRATION_POLICIES:
+        raise BadRequest("registration must be invite, open or closed.")
+    return raw
 
 
 def clean_device_name(raw: str) -> str:
@@ -58,8 +67,7 @@ async def initialize(svc: Services, org: str, admin_username: str, password: str
 
 async def complete_setup(svc: Services, choices: SetupChoices) -> dict[str, Any]:
     """Organisation, first admin, device name, policy and the default channel. Only once."""
-    if choices.registration not in settings.REGISTRATION_POLICIES:
-        raise BadRequest("registration must be invite, open or closed.")
+    clean_registration(choices.registration)
     now = svc.now_ms()
 
     async def job(tx: Tx) -> dict[str, Any]:
@@ -71,8 +79,6 @@ async def complete_setup(svc: Services, choices: SetupChoices) -> dict[str, Any]
         await settings.put(tx, settings.REGISTRATION, choices.registration)
         await settings.put(tx, settings.DEVICE_NAME, choices.device_name)
         await settings.put(tx, settings.SETUP_DONE, "1")
-        from . import rooms  # a room action; imported here to keep the module graph flat
-
         await rooms.create_general(tx, int(row["id"]), now)
         return users.to_api(row, online=False)
 
@@ -87,22 +93,3 @@ async def get_org_settings(svc: Services) -> dict[str, Any]:
         "registration": await settings.get(svc.db, settings.REGISTRATION, "invite"),
         "device_name": await settings.get(svc.db, settings.DEVICE_NAME, "pychat"),
     }
-
-
-async def update_org_settings(svc: Services, actor: int, changes: dict[str, str]) -> dict[str, Any]:
-    """Organisation name and registration policy (`invite`, `open`, `closed`)."""
-    await require_admin(svc, actor)
-    values: dict[str, str] = {}
-    if "registration" in changes:
-        if changes["registration"] not in settings.REGISTRATION_POLICIES:
-            raise BadRequest("registration must be invite, open or closed.")
-        values[settings.REGISTRATION] = changes["registration"]
-    if "org_name" in changes:
-        values[settings.ORG_NAME] = clean_org_name(changes["org_name"])
-
-    async def job(tx: Tx) -> None:
-        for key, value in values.items():
-            await settings.put(tx, key, value)
-
-    await svc.db.write(job)
-    return await get_org_settings(svc)

@@ -4,7 +4,7 @@ Without internet the clock never syncs, and after every power cut it restarts at
 fake-hwclock last saved, so messages get wrong times. The nearest source of the real time
 is the devices people use. The rule (docs/operations.md, "The clock"):
 
-- only while the clock is not synchronised (clock/sync.py) and `clock.from_browsers` is on;
+- only while the clock is not synchronised (system/clock.py) and `clock.from_browsers` is on;
 - only from a signed-in admin, or from the setup wizard after the claim code was accepted;
 - only forward, and only when the device is behind by more than BEHIND_MS (a browser's
   own clock may be off by a little; a small difference is not worth a step);
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..privileged import client as helper
+from ..system.clock import TIMESYNCD_FLAG, timesyncd_synchronized
 from .steps import ClockSteps, describe
-from .sync import TIMESYNCD_FLAG, timesyncd_synchronized
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,6 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from .. import __version__
-from ..state.app_keys import ANNOUNCER
 from ..system.netif import IPInterface, interface_addresses
 from .device_name import check_device_name
 from .names import (
@@ -46,7 +45,6 @@ from .names import (
 )
 
 __all__ = [
-    "ANNOUNCER",
     "DEFAULT_NAME",
     "Announcer",
     "announcer_ctx",

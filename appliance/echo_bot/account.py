@@ -14,13 +14,12 @@ from ..storage import users
 if TYPE_CHECKING:
     from ..state.services import Services
 
-ECHO_USER = "echo_user_id"  # settings key: the account the bot answers as
 USERNAME = "echo"
 DISPLAY_NAME = "Echo (test call)"
 
 
 async def echo_user_id(svc: Services) -> int | None:
-    value = await stored.get(svc.db, ECHO_USER)
+    value = await stored.get(svc.db, stored.ECHO_USER)
     return int(value) if value is not None else None
 
 
@@ -34,7 +33,7 @@ async def ensure_echo_user(svc: Services) -> int:
     now = svc.now_ms()
 
     async def job(tx: Tx) -> int:
-        again = await stored.get(tx, ECHO_USER)
+        again = await stored.get(tx, stored.ECHO_USER)
         if again is not None:
             return int(again)
         name = USERNAME
@@ -44,7 +43,7 @@ async def ensure_echo_user(svc: Services) -> int:
             name = f"{USERNAME}-{n}"
         row = await users.insert(tx, name, DISPLAY_NAME, password_hash, False, now)
         await tx.emit("user.new", None, {"user": users.to_api(row, online=False)}, now)
-        await stored.put(tx, ECHO_USER, str(row["id"]))
+        await stored.put(tx, stored.ECHO_USER, str(row["id"]))
         return int(row["id"])
 
     return await svc.db.write(job)

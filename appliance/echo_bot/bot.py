@@ -103,7 +103,9 @@ class EchoBot:
         except AppError as exc:
             log.info("echo: cannot answer in room %d: %s", room, exc.message)
             return
-        from .media import ice_configuration  # loaded by _load_media already
+        # Imported here for start-up time: aiortc and PyAV load only for servers whose users
+        # make test calls (_load_media has read them already, off the loop).
+        from .media import ice_configuration
         from .session import EchoSession
 
         urls = []

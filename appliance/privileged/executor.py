@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from ..clock.sync import kernel_synchronized
 from ..system import durable
+from ..system.clock import kernel_synchronized
 from .commands import EditFile, Plan, Run, SetClock, Step, WriteFile
 
 log = logging.getLogger(__name__)

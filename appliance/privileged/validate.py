@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..clock.sync import CLOCK_FLOOR_MS
+from ..system.clock import CLOCK_FLOOR_MS
 
 
 class InvalidArgument(ValueError):

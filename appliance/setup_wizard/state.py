@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 COOKIE = "pychat_setup"
@@ -51,6 +52,11 @@ class Wizards:
     def get(self, token: str | None, now: float | None = None) -> WizardState | None:
         self._expire(time.time() if now is None else now)
         return self._by_token.get(token or "")
+
+    def of_browser(self, cookies: Mapping[str, str]) -> WizardState | None:
+        """The wizard of the browser that sent `cookies` (None: no claim code accepted yet).
+        The cookie's name stays in here: the web layer asks without knowing it."""
+        return self.get(cookies.get(COOKIE))
 
     def shift_clock(self, delta_s: float) -> None:
         """The wall clock stepped (clock/steps.py): each wizard keeps its real time left."""

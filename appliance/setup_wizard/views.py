@@ -18,11 +18,17 @@ import segno
 from aiohttp import web
 
 from ..chat import accounts, registration, setup
-from ..discovery import announcer as mdns
 from ..errors import AppError
 from ..privileged.claim_format import format_code
 from ..ratelimit import address_key
-from ..state.app_keys import CLAIM_ATTEMPTS, DEVICE_TLS, SERVICES, WIZARD_TEMPLATES, WIZARDS
+from ..state.app_keys import (
+    ANNOUNCER,
+    CLAIM_ATTEMPTS,
+    DEVICE_TLS,
+    SERVICES,
+    WIZARD_TEMPLATES,
+    WIZARDS,
+)
 from ..tls.custom import CertificateRejected
 from ..tls.trust import TRUST_STEPS, ca_file_name
 from ..web.middleware import client_address, set_session_cookie
@@ -76,7 +82,7 @@ async def _state(request: web.Request) -> WizardState:
     """The wizard of this browser; anyone without one goes back to the claim code."""
     if await setup.is_setup_done(request.app[SERVICES]):
         raise web.HTTPFound("/")
-    state = request.app[WIZARDS].get(request.cookies.get(COOKIE))
+    state = request.app[WIZARDS].of_browser(request.cookies)
     if state is None:
         raise web.HTTPSeeOther("/setup")
     return state
@@ -89,7 +95,7 @@ async def _state(request: web.Request) -> WizardState:
 async def claim_page(request: web.Request) -> web.StreamResponse:
     if await setup.is_setup_done(request.app[SERVICES]):
         raise web.HTTPFound("/")
-    state = request.app[WIZARDS].get(request.cookies.get(COOKIE))
+    state = request.app[WIZARDS].of_browser(request.cookies)
     if state is not None:
         raise web.HTTPSeeOther(_next_step_url(state))
     return _render(request, "claim.html", errors={}, step=None)
@@ -156,7 +162,7 @@ async def save_device(request: web.Request, state: WizardState, form: Any) -> Er
         name = setup.clean_device_name(raw)
     except AppError as e:
         return {"device_name": e.message}
-    announcer = request.app.get(mdns.ANNOUNCER)
+    announcer = request.app.get(ANNOUNCER)
     if announcer is not None and await announcer.name_in_use(name):
         return {"device_name": f"Another device already answers to {name}.local."}
     state.device_name = name
@@ -262,7 +268,7 @@ async def _finish(request: web.Request, state: WizardState) -> web.StreamRespons
     )
     user = await setup.complete_setup(svc, choices)
     await asyncio.to_thread(claim.destroy_claim_code, svc.settings.data_dir, _claim_copy(request))
-    announcer = request.app.get(mdns.ANNOUNCER)
+    announcer = request.app.get(ANNOUNCER)
     if announcer is not None:
         await announcer.set_name(state.device_name)  # withdraws the first-boot name
     request.app[DEVICE_TLS].wake()  # the renewal task picks up the stored device name
@@ -283,7 +289,7 @@ async def _finish(request: web.Request, state: WizardState) -> web.StreamRespons
 
 @routes.get("/setup/done")
 async def done_page(request: web.Request) -> web.StreamResponse:
-    state = request.app[WIZARDS].get(request.cookies.get(COOKIE))
+    state = request.app[WIZARDS].of_browser(request.cookies)
     if state is None or not state.app_url:
         raise web.HTTPFound("/")
     return _render(

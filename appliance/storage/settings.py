@@ -1,4 +1,5 @@
-"""Appliance-wide settings kept in the database: organisation, registration policy."""
+"""Appliance-wide settings kept in the database: organisation, registration policy, the
+Echo account."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ SETUP_DONE = "setup_done"
 ORG_NAME = "org_name"
 REGISTRATION = "registration"
 DEVICE_NAME = "device_name"
+# The account the test-call bot answers as (echo_bot/account.py); room limits skip it.
+ECHO_USER = "echo_user_id"
 REGISTRATION_POLICIES = ("invite", "open", "closed")
 
 

@@ -1,2 +1,2 @@
 """The operating system under the server: network interfaces, systemd's notify protocol and
-watchdog, and durable file writes."""
+watchdog, durable file writes, and whether the system clock is synchronised."""

@@ -4,8 +4,9 @@
 certificate when it nears expiry or the device's name or addresses change, installs an
 uploaded certificate, and swaps the certificate into the running server's SSLContext
 (`load_cert_chain` on the same context applies to every new handshake). The pure parts live
-in `tls_issue` (building certificates), `tls_store` (files, when to renew) and `tls_custom`
-(uploaded certificates); `tls_serve` starts the listeners.
+in `issue.py` (building certificates), `store.py` (files, when to renew) and `custom.py`
+(uploaded certificates); `renewal.py` keeps the certificate fresh while the server runs, and
+web/appliance_sites.py starts the listeners.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..clock.sync import CLOCK_FLOOR_MS
 from ..discovery.device_name import check_device_name
+from ..system.clock import CLOCK_FLOOR_MS
 
 IPAddress = IPv4Address | IPv6Address
 MDNS_DOMAIN = "local"

@@ -1,4 +1,5 @@
-"""REST: health, login and sessions, registration, profile, the user directory, admin."""
+"""REST: health, login and sessions, registration, profile, the user directory (the admin
+area's routes, all of `/api/admin/`, are in api_admin.py)."""
 
 from __future__ import annotations
 
@@ -31,17 +32,6 @@ PROFILE = {
     "avatar": s.optional(s.ID, nullable=True),
     "password": s.optional(s.Field(s.text(1024))),
     "old_password": s.optional(s.Field(s.text(1024))),
-}
-NEW_USER = {
-    "username": s.Field(s.text(64)),
-    "password": s.Field(s.text(1024)),
-    "display_name": s.optional(s.Field(s.text(200)), nullable=True),
-    "admin": s.optional(s.BOOL),
-}
-USER_FLAGS = {"deactivated": s.optional(s.BOOL), "admin": s.optional(s.BOOL)}
-INVITE = {
-    "uses": s.optional(s.Field(s.int_range(1, 10000))),
-    "expires_in_s": s.optional(s.Field(s.int_range(60, 365 * 86400)), nullable=True),
 }
 
 
@@ -138,67 +128,3 @@ async def get_user(request: web.Request) -> web.Response:
     await require_session(request)
     user = await accounts.get_user(request.app[SERVICES], _path_id(request, "id"))
     return web.json_response({"user": user})
-
-
-@routes.post("/api/admin/users")
-async def admin_create_user(request: web.Request) -> web.Response:
-    session = await require_session(request)
-    svc = request.app[SERVICES]
-    await accounts.require_admin(svc, session.user_id)
-    body = s.validate(NEW_USER, await read_json(request))
-    user = await registration.create_user(
-        svc,
-        body["username"],
-        body["password"],
-        display_name=body.get("display_name"),
-        admin=body.get("admin", False),
-        address=client_address(request),
-    )
-    return web.json_response({"user": user}, status=201)
-
-
-@routes.patch("/api/admin/users/{id}")
-async def admin_update_user(request: web.Request) -> web.Response:
-    session = await require_session(request)
-    svc = request.app[SERVICES]
-    await accounts.require_admin(svc, session.user_id)  # 403 before any look at the body
-    body = s.validate(USER_FLAGS, await read_json(request))
-    user = await accounts.admin_update(svc, session.user_id, _path_id(request, "id"), body)
-    return web.json_response({"user": user})
-
-
-@routes.post("/api/admin/invites")
-async def admin_create_invite(request: web.Request) -> web.Response:
-    session = await require_session(request)
-    svc = request.app[SERVICES]
-    await accounts.require_admin(svc, session.user_id)
-    body = s.validate(INVITE, await read_json(request))
-    code = await registration.create_invite(
-        svc, session.user_id, body.get("uses", 1), body.get("expires_in_s", 7 * 86400)
-    )
-    url = f"{request.scheme}://{request.host}/register?invite={code}"
-    return web.json_response({"code": code, "url": url}, status=201)
-
-
-ORG_SETTINGS = {
-    "org_name": s.optional(s.Field(s.text(200))),
-    "registration": s.optional(s.Field(s.text(16))),
-}
-
-
-@routes.get("/api/admin/settings")
-async def admin_settings(request: web.Request) -> web.Response:
-    session = await require_session(request)
-    svc = request.app[SERVICES]
-    await accounts.require_admin(svc, session.user_id)
-    return web.json_response(await setup.get_org_settings(svc))
-
-
-@routes.patch("/api/admin/settings")
-async def admin_update_settings(request: web.Request) -> web.Response:
-    session = await require_session(request)
-    svc = request.app[SERVICES]
-    await accounts.require_admin(svc, session.user_id)  # 403 before any look at the body
-    body = s.validate(ORG_SETTINGS, await read_json(request))
-    found = await setup.update_org_settings(svc, session.user_id, body)
-    return web.json_response(found)

@@ -1,6 +1,7 @@
-"""REST: the admin area (users, invites, device, storage, backups, logs, version) and the
-one-time password reset link. Every `/api/admin/*` handler starts with `_admin`: `401`
-without a session, `403` for anyone but an active admin, before any body is read."""
+"""REST: the admin area (users, invites, settings, device, storage, backups, logs, version)
+and the one-time password reset link. Every `/api/admin/*` handler starts with `_admin`:
+`401` without a session, `403` for anyone but an active admin, before any body is read;
+the `Admin` it returns is what every admin action takes."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from aiohttp import web
 
 from ..chat import admin, admin_backups, admin_device
 from ..chat.admin import Admin
-from ..discovery import announcer as mdns
 from ..errors import BadRequest, NotFound, TooLarge
 from ..privileged.client import SOCKET_PATH as HELPER_SOCKET_PATH
 from ..state.app_keys import (
+    ANNOUNCER,
     BROWSER_CLOCK,
     DEVICE_TLS,
     HELPER_SOCKET,
@@ -26,7 +27,7 @@ from ..state.app_keys import (
 from ..tls.custom import MAX_UPLOAD_BYTES as MAX_CERT_BYTES
 from . import multipart
 from . import schemas as s
-from .middleware import read_json, require_session
+from .middleware import client_address, read_json, require_session
 
 if TYPE_CHECKING:
     from ..state.services import Services
@@ -35,6 +36,21 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 # The root helper's socket (docs/operations.md); the default unless the app sets another.
 
+NEW_USER = {
+    "username": s.Field(s.text(64)),
+    "password": s.Field(s.text(1024)),
+    "display_name": s.optional(s.Field(s.text(200)), nullable=True),
+    "admin": s.optional(s.BOOL),
+}
+USER_FLAGS = {"deactivated": s.optional(s.BOOL), "admin": s.optional(s.BOOL)}
+INVITE = {
+    "uses": s.optional(s.Field(s.int_range(1, 10000))),
+    "expires_in_s": s.optional(s.Field(s.int_range(60, 365 * 86400)), nullable=True),
+}
+ORG_SETTINGS = {
+    "org_name": s.optional(s.Field(s.text(200))),
+    "registration": s.optional(s.Field(s.text(16))),
+}
 RESET = {"token": s.Field(s.text(admin.MAX_TOKEN_CHARS)), "password": s.Field(s.text(1024))}
 RENAME = {"name": s.Field(s.text(100))}
 CONFIRM = {"confirm": s.BOOL}
@@ -56,7 +72,7 @@ async def _admin(request: web.Request) -> tuple[Services, Admin]:
 def _device(request: web.Request) -> admin_device.Device:
     return admin_device.Device(
         request.app[DEVICE_TLS],
-        request.app.get(mdns.ANNOUNCER),
+        request.app.get(ANNOUNCER),
         request.app.get(HELPER_SOCKET, HELPER_SOCKET_PATH),
     )
 
@@ -99,6 +115,30 @@ async def list_users(request: web.Request) -> web.Response:
     return web.json_response({"users": await admin.list_users(svc, actor)})
 
 
+@routes.post("/api/admin/users")
+async def create_user(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    body = s.validate(NEW_USER, await read_json(request))
+    user = await admin.create_user(
+        svc,
+        actor,
+        body["username"],
+        body["password"],
+        display_name=body.get("display_name"),
+        make_admin=body.get("admin", False),
+        address=client_address(request),
+    )
+    return web.json_response({"user": user}, status=201)
+
+
+@routes.patch("/api/admin/users/{id}")
+async def update_user(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    body = s.validate(USER_FLAGS, await read_json(request))
+    user = await admin.update_user(svc, actor, _path_id(request, "id"), body)
+    return web.json_response({"user": user})
+
+
 @routes.post("/api/admin/users/{id}/reset")
 async def create_reset_link(request: web.Request) -> web.Response:
     svc, actor = await _admin(request)
@@ -120,11 +160,38 @@ async def list_invites(request: web.Request) -> web.Response:
     return web.json_response({"invites": await admin.list_invites(svc, actor)})
 
 
+@routes.post("/api/admin/invites")
+async def create_invite(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    body = s.validate(INVITE, await read_json(request))
+    code = await admin.create_invite(
+        svc, actor, body.get("uses", 1), body.get("expires_in_s", 7 * 86400)
+    )
+    url = f"{request.scheme}://{request.host}/register?invite={code}"
+    return web.json_response({"code": code, "url": url}, status=201)
+
+
 @routes.delete("/api/admin/invites/{id}")
 async def revoke_invite(request: web.Request) -> web.Response:
     svc, actor = await _admin(request)
     await admin.revoke_invite(svc, actor, _path_id(request, "id"))
     return web.Response(status=204)
+
+
+# -- the organisation's settings ------------------------------------------------------------
+
+
+@routes.get("/api/admin/settings")
+async def org_settings(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    return web.json_response(await admin.org_settings(svc, actor))
+
+
+@routes.patch("/api/admin/settings")
+async def update_org_settings(request: web.Request) -> web.Response:
+    svc, actor = await _admin(request)
+    body = s.validate(ORG_SETTINGS, await read_json(request))
+    return web.json_response(await admin.update_org_settings(svc, actor, body))
 
 
 # -- device ---------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from aiohttp import web
 from ..chat import admin, setup
 from ..errors import BadRequest, Forbidden
 from ..privileged.validate import CLOCK_MAX_MS, CLOCK_MIN_MS
-from ..setup_wizard.state import COOKIE as WIZARD_COOKIE
 from ..state.app_keys import BROWSER_CLOCK, SERVICES, WIZARDS
 from . import schemas as s
 from .middleware import check_origin, read_json, require_session
@@ -37,7 +36,7 @@ async def wizard_reports_time(request: web.Request) -> web.Response:
         raise BadRequest("Send the request body as application/json.")
     if await setup.is_setup_done(request.app[SERVICES]):
         raise Forbidden("Setup is finished: admins report the time from the app.")
-    if request.app[WIZARDS].get(request.cookies.get(WIZARD_COOKIE)) is None:
+    if request.app[WIZARDS].of_browser(request.cookies) is None:
         raise Forbidden("Enter the claim code first.")
     body = s.validate(REPORT, await read_json(request))
     return web.json_response(await request.app[BROWSER_CLOCK].report(body["now_ms"]))

@@ -148,19 +148,18 @@ async def delete_my_avatar(request: web.Request) -> web.Response:
 async def put_room_avatar(request: web.Request) -> web.Response:
     session = await require_session(request)
     svc = request.app[SERVICES]
-    room_id = _path_id(request, "id")
-    await avatars.check_room_manager(svc, session.user_id, room_id)  # before reading the file
-    part = await _file_part(request, {})
-    room = await avatars.set_room_avatar(svc, session.user_id, room_id, multipart.chunks(part))
+    manager = await avatars.authorize_room_picture(svc, session.user_id, _path_id(request, "id"))
+    part = await _file_part(request, {})  # read only once the rights are checked
+    room = await avatars.set_room_avatar(svc, manager, multipart.chunks(part))
     return web.json_response({"room": room})
 
 
 @routes.delete("/api/rooms/{id}/avatar")
 async def delete_room_avatar(request: web.Request) -> web.Response:
     session = await require_session(request)
-    room = await avatars.clear_room_avatar(
-        request.app[SERVICES], session.user_id, _path_id(request, "id")
-    )
+    svc = request.app[SERVICES]
+    manager = await avatars.authorize_room_picture(svc, session.user_id, _path_id(request, "id"))
+    room = await avatars.clear_room_avatar(svc, manager)
     return web.json_response({"room": room})
 
 

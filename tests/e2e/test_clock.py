@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Page, expect
 
-from appliance.clock.sync import timesyncd_synchronized
+from appliance.system.clock import timesyncd_synchronized
 from tests.e2e.conftest import Contexts
 from tests.server import ADMIN_PASSWORD, Server
 

@@ -30,7 +30,7 @@ from appliance.app import build_app
 from appliance.chat import setup
 from appliance.config import load_settings
 from appliance.state.app_keys import DEVICE_TLS, SERVICES
-from appliance.tls.serve import ApplianceSites, start_appliance_sites
+from appliance.web.appliance_sites import ApplianceSites, start_appliance_sites
 
 PASSWORD = "admin-password"
 JSON = {"Content-Type": "application/json"}

@@ -3,7 +3,7 @@
 The root helper's sandbox (pychat-helper@.service) must let set-clock read the kernel's
 "synchronised?" state (adjtimex through ctypes, under MemoryDenyWriteExecute= and its
 system-call filter); the server's (pychat.service, ProtectClock=yes) refuses even that
-read, which is why the server asks timesyncd's flag file instead (appliance/clock/sync.py).
+read, which is why the server asks timesyncd's flag file instead (appliance/system/clock.py).
 Nothing here sets the clock.
 """
 
@@ -23,7 +23,7 @@ from tests.integration.test_systemd_unit import (
     transient_copy,
 )
 
-PROBE = "from appliance.clock_sync import kernel_synchronized as k; print('kernel says', k())"
+PROBE = "from appliance.system.clock import kernel_synchronized as k; print('kernel says', k())"
 
 
 def _run(systemd: Manager, name: str, props: list[str], log: Path) -> str:

@@ -20,7 +20,8 @@ from aiohttp import web
 
 from appliance.config import Settings, load_settings
 from appliance.tls.device import DeviceTls
-from appliance.tls.serve import start_appliance_sites, tls_renewal
+from appliance.tls.renewal import tls_renewal
+from appliance.web.appliance_sites import start_appliance_sites
 from tests.client import Client
 from tests.conftest import People, new_room, people_on
 from tests.server import Server

@@ -52,6 +52,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from appliance.discovery import announcer as mdns
 from appliance.discovery.names import SERVICE_TYPES, lan_addresses, probe_query
+from appliance.state.app_keys import ANNOUNCER
 from appliance.system.netif import interface_addresses
 
 
@@ -102,7 +103,7 @@ class Agent:
         app.router.add_get("/", hello)
         announcer = mdns.Announcer(port, poll_interval=poll)
         announcer.add_listener(lambda n: self.emit("name", name=n))
-        app[mdns.ANNOUNCER] = announcer
+        app[ANNOUNCER] = announcer
         app.cleanup_ctx.append(mdns.announcer_ctx(announcer, device_name))
         self.runner = web.AppRunner(app)
         await self.runner.setup()

@@ -27,7 +27,8 @@ from appliance.config import Settings, load_settings
 from appliance.state.app_keys import DEVICE_TLS
 from appliance.tls.device import DeviceTls
 from appliance.tls.issue import utcnow
-from appliance.tls.serve import ApplianceSites, start_appliance_sites, tls_renewal
+from appliance.tls.renewal import tls_renewal
+from appliance.web.appliance_sites import ApplianceSites, start_appliance_sites
 from appliance.web.https_redirect import add_trust_routes, build_redirect_app
 
 NAME = "office"

@@ -68,6 +68,10 @@ async def test_outsider_gets_not_found_from_every_rest_route(make_user: UserFact
         ("GET", f"/api/search?q={s.word}&room={rid}", None, None),
         ("PATCH", f"/api/rooms/{rid}", {"name": "mine now"}, f"/api/rooms/{MISSING}"),
         ("PATCH", f"/api/rooms/{rid}", {"topic": "hello"}, None),
+        # The rights come before the body: a change the room's members would be refused
+        # (400) still gets an outsider the 404 of a room that does not exist.
+        ("PATCH", f"/api/rooms/{rid}", {"p2p": True, "name": "x"}, f"/api/rooms/{MISSING}"),
+        ("PATCH", f"/api/rooms/{rid}", {"name": ""}, f"/api/rooms/{MISSING}"),
         ("POST", f"/api/rooms/{rid}/join", None, f"/api/rooms/{MISSING}/join"),
         ("POST", f"/api/rooms/{rid}/leave", None, f"/api/rooms/{MISSING}/leave"),
         ("POST", f"/api/rooms/{rid}/members", {"user_ids": [eve.id]}, None),

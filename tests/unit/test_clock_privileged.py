@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance.clock.sync import kernel_synchronized, timesyncd_synchronized
 from appliance.privileged import validate
 from appliance.privileged.commands import FAKE_HWCLOCK, Run, SetClock, build_plan
 from appliance.privileged.executor import DryRun, StepFailed, set_clock
 from appliance.privileged.validate import InvalidArgument
+from appliance.system.clock import kernel_synchronized, timesyncd_synchronized
 from appliance.tls.issue import CLOCK_FLOOR
 
 NOV_2026 = 1_795_932_000_123  # 2026-11-29T06:00:00.123Z

@@ -1,5 +1,6 @@
-"""Appliance-mode listeners: HTTPS on `server.https_listen`, the redirecting plain-HTTP app
-on `server.http_listen`, and the task that keeps the certificate renewed.
+"""Appliance-mode listeners: HTTPS on `server.https_listen` with the device's certificate,
+and the redirecting plain-HTTP app on `server.http_listen` (tls/renewal.py keeps the
+certificate renewed).
 
     app.cleanup_ctx.append(tls_renewal(device_tls))   # in build_app, after the database
     ...
@@ -11,22 +12,15 @@ on `server.http_listen`, and the task that keeps the certificate renewed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from ..config import Settings, parse_listen
-from ..web.connections import ConnectionGuard, runner_options
-from ..web.guarded_site import GuardedSite
-from ..web.https_redirect import build_redirect_app
-from .device import DeviceTls
-
-log = logging.getLogger(__name__)
-CHECK_EVERY_S = 24 * 3600.0
+from ..tls.device import DeviceTls
+from .connections import ConnectionGuard, runner_options
+from .guarded_site import GuardedSite
+from .https_redirect import build_redirect_app
 
 
 @dataclass
@@ -105,30 +99,3 @@ async def start_appliance_sites(
         http_port=http_bound[1],
         _http_runner=http_runner,
     )
-
-
-def tls_renewal(
-    device_tls: DeviceTls, *, every_s: float = CHECK_EVERY_S
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx: make or renew the certificate at startup (before any site starts),
-    then check every `every_s` (daily), or at once after `device_tls.wake()`. A renewed
-    certificate is loaded into the live SSLContext: new connections get it."""
-
-    async def renewal(app: web.Application) -> AsyncIterator[None]:
-        await device_tls.check()
-
-        async def loop() -> None:
-            while True:
-                await device_tls.wait_for_wake(every_s)
-                try:
-                    await device_tls.check()
-                except Exception:
-                    log.exception("certificate check failed; the current one stays in use")
-
-        task = asyncio.create_task(loop(), name="tls-renewal")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return renewal

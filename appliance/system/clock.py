@@ -9,6 +9,9 @@
   the clock is unsynchronised (STA_UNSYNC: no NTP client has vouched for it since boot or
   since the clock was last set by hand). It is the last word before the helper sets the
   clock, whatever NTP client the machine runs.
+
+Facts about the operating system's clock, not the server's handling of it (appliance/clock/):
+pure standard library, so the root helper (appliance.privileged) may import it.
 """
 
 from __future__ import annotations
