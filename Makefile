@@ -7,7 +7,7 @@ LISTEN ?= 127.0.0.1:8080
 PY_DIRS := $(wildcard appliance tests bench image/boot_test)
 
 SPA := appliance/web/spa
-SPA_INPUTS := $(shell find $(SPA)/src $(SPA)/public $(SPA)/scripts -type f 2>/dev/null) \
+SPA_INPUTS := $(shell find $(SPA)/src $(SPA)/public $(SPA)/scripts $(SPA)/build -type f 2>/dev/null) \
 	$(wildcard $(SPA)/index.html $(SPA)/vite.config.ts $(SPA)/package.json $(SPA)/tsconfig*.json)
 STATIC_INDEX := appliance/web/static/index.html
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..state.app_keys import SERVED_STATIC_DIR
+from .pages import not_built
 
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -72,11 +73,12 @@ async def spa(request: web.Request) -> web.StreamResponse:
     relative = tail if found is not None else "index.html"
     target = found if found is not None else root / "index.html"
     if not target.is_file():
-        from .pages import not_built
-
         return not_built()
+    # The build keeps brotli and gzip copies beside each file (spa/build/compress.ts), sent
+    # to browsers that accept them; every answer says so, for any cache in between.
     response = web.FileResponse(target)
     response.headers.update(SECURITY_HEADERS)
+    response.headers["Vary"] = "Accept-Encoding"
     response.headers["Cache-Control"] = _cache_control(relative)
     if relative == "sw.js":
         response.headers["Service-Worker-Allowed"] = "/"

@@ -1,10 +1,11 @@
 import { fileURLToPath, URL } from 'node:url'
 import vue from '@vitejs/plugin-vue'
 import { defineConfig } from 'vitest/config'
+import { compressBuild } from './build/compress.ts'
 import { precacheServiceWorker } from './build/precache.ts'
 
 export default defineConfig({
-  plugins: [vue(), precacheServiceWorker()],
+  plugins: [vue(), precacheServiceWorker(), compressBuild()],
   resolve: {
     alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
   },

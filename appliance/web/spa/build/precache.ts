@@ -11,6 +11,9 @@ const NEVER_PRECACHE = new Set([SW_FILE, '.vite/manifest.json'])
 // Fonts (the colour emoji are ~9 MB over 11 unicode-range subsets) are cached by the
 // service worker when a page first needs them, never all at install.
 const LAZY = /\.(woff2?|ttf)$/
+// The server's compressed copies of built files (build/compress.ts): the browser asks for the
+// file itself and gets whichever its Accept-Encoding allows.
+const COMPRESSED_COPY = /\.(br|gz)$/
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -30,7 +33,7 @@ export function precacheServiceWorker(): Plugin {
     closeBundle() {
       const files = filesUnder(outDir)
         .map((f) => relative(outDir, f).split('\\').join('/'))
-        .filter((f) => !NEVER_PRECACHE.has(f) && !f.startsWith('.') && !LAZY.test(f))
+        .filter((f) => !NEVER_PRECACHE.has(f) && !f.startsWith('.') && !LAZY.test(f) && !COMPRESSED_COPY.test(f))
         .sort()
       const hash = createHash('sha256')
       for (const f of files) hash.update(f).update(readFileSync(join(outDir, f)))
