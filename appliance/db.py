@@ -190,6 +190,12 @@ class Database:
             self.integrity = found
         return found
 
+    async def empty_wal(self) -> None:
+        """Copy the write-ahead log into the database file and truncate it, so pages it held
+        (deleted text, chat/redaction.py) are gone from the disk. On a connection of its own
+        in a thread: no reader waits on it. Busy past 5 s: OperationalError."""
+        await asyncio.to_thread(_truncate_wal, self.path)
+
     async def close(self) -> None:
         if self._integrity_task is not None:
             self._integrity_stop.set()  # a check still running gives up at its next step
@@ -346,6 +352,16 @@ async def _rollback(conn: aiosqlite.Connection) -> None:
 
 
 # -- migrations ------------------------------------------------------------------------------
+
+
+def _truncate_wal(path: Path) -> None:
+    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+    if busy:
+        raise sqlite3.OperationalError("the database was busy; the log was not emptied")
 
 
 def migration_scripts() -> list[tuple[int, str]]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 from ..db import Database, Tx
@@ -58,7 +56,7 @@ class Scrubber:
         covers = self.asked
         try:
             await _merge_index(self.db)
-            await asyncio.to_thread(_checkpoint, self.db.path)
+            await self.db.empty_wal()
         except Exception as e:
             log.warning("could not purge removed text from the search index and log: %s", e)
             return False
@@ -78,15 +76,3 @@ async def _merge_index(db: Database) -> None:
         if not await db.write(lambda tx: search_index.merge_step(tx, MERGE_PAGES)):
             return
     await db.write(search_index.optimize)
-
-
-def _checkpoint(path: Path) -> None:
-    """Copy the log into the database file and empty it: the log still holds the pages as
-    they were before the deletion. A connection of its own, so no reader waits on it."""
-    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
-    try:
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    finally:
-        conn.close()
-    if busy:
-        raise sqlite3.OperationalError("the database was busy; the log was not emptied")

@@ -214,11 +214,9 @@ async def create_general(tx: Tx, admin_id: int, now: int) -> None:
 
 async def join_general(tx: Tx, user_id: int, now: int) -> None:
     """A new account joins `general` (no caps: it is in no room yet, and general has none)."""
-    row = await tx.fetchone(
-        "SELECT id FROM rooms WHERE kind = 'channel' AND name = ? COLLATE NOCASE", (GENERAL,)
-    )
-    if row is not None:
-        await _add(tx, int(row[0]), user_id, now)
+    general = await rooms.channel_named(tx, GENERAL)
+    if general is not None:
+        await _add(tx, general, user_id, now)
 
 
 async def _add(tx: Tx, room_id: int, user_id: int, now: int) -> bool:

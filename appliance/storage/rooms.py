@@ -45,6 +45,14 @@ async def by_direct_key(db: Reader, key: str) -> sqlite3.Row | None:
     return await db.fetchone(f"SELECT {COLUMNS} FROM rooms r WHERE r.direct_key = ?", (key,))
 
 
+async def channel_named(db: Reader, name: str) -> int | None:
+    """The id of the channel called `name` (names compare without case), if there is one."""
+    row = await db.fetchone(
+        "SELECT id FROM rooms WHERE kind = 'channel' AND name = ? COLLATE NOCASE", (name,)
+    )
+    return None if row is None else int(row[0])
+
+
 async def update(tx: Tx, room_id: int, fields: dict[str, str | int]) -> None:
     assert set(fields) <= {"name", "topic", "p2p"}, fields
     if not fields:
