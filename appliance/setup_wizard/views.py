@@ -16,9 +16,10 @@ from typing import Any
 import jinja2
 import segno
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..chat import accounts, registration, setup
-from ..errors import AppError
+from ..errors import AppError, BadRequest
 from ..privileged.claim_format import format_code
 from ..ratelimit import address_key
 from ..state.app_keys import (
@@ -101,13 +102,22 @@ async def claim_page(request: web.Request) -> web.StreamResponse:
     return _render(request, "claim.html", errors={}, step=None)
 
 
+async def _form(request: web.Request) -> Any:
+    """The posted form; a malformed body (a multipart one without its boundary, cut short)
+    is the client's mistake: 400, never a 500."""
+    try:
+        return await request.post()
+    except (KeyError, ValueError, HttpProcessingError):
+        raise BadRequest("The form's body is malformed.") from None
+
+
 @routes.post("/setup")
 async def claim_submit(request: web.Request) -> web.StreamResponse:
     _same_origin(request)
     svc = request.app[SERVICES]
     if await setup.is_setup_done(svc):
         raise web.HTTPFound("/")
-    form = await request.post()
+    form = await _form(request)
     attempts = request.app[CLAIM_ATTEMPTS]
     address = address_key(client_address(request))
     now = svc.clock()
@@ -246,7 +256,7 @@ async def step_submit(request: web.Request) -> web.StreamResponse:
     _same_origin(request)
     state = await _state(request)
     step = BY_NAME[request.match_info["step"]]
-    form = await request.post()
+    form = await _form(request)
     errors = await step.save(request, state, form)
     if errors:
         context = await _step_context(request, step, state)

@@ -139,3 +139,23 @@ async def test_init_prints_nothing_when_it_succeeds(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert done.stderr == ""
+
+
+async def test_a_malformed_claim_form_is_a_clear_error(make_server: Callable[..., Server]) -> None:
+    """A multipart body without its boundary (or cut short) is the sender's mistake: 400
+    with the error envelope, and the wizard still takes the right code afterwards."""
+    srv = make_server(setup=False)
+    async with aiohttp.ClientSession() as http:
+        for content_type, body in (
+            ("multipart/form-data", b""),
+            ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-da"),
+        ):
+            async with http.post(
+                srv.url + "/setup",
+                data=body,
+                headers={"Content-Type": content_type, "Origin": srv.url},
+            ) as resp:
+                assert resp.status == 400, (content_type, resp.status)
+                assert (await resp.json())["error"]["code"] == "bad_request"
+        async with http.get(srv.url + "/setup") as resp:
+            assert resp.status == 200
