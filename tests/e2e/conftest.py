@@ -7,6 +7,7 @@ flag), one browser with one context per user.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -92,26 +93,48 @@ def loopback_only_namespace() -> bool:
     return bool(mounted_in - here)
 
 
+def veth_addresses() -> set[str]:
+    """The addresses on our veth pair (`chromium_sees_a_network`), as "name address/prefix"."""
+    found: set[str] = set()
+    for name in VETH:
+        shown = subprocess.run(
+            ["ip", "-j", "addr", "show", "dev", name], check=True, capture_output=True, text=True
+        )
+        for link in json.loads(shown.stdout):
+            for info in link.get("addr_info", []):
+                found.add(f"{name} {info['local']}/{info['prefixlen']}")
+    return found
+
+
 @pytest.fixture(scope="package", autouse=True)
-def chromium_sees_a_network() -> Iterator[None]:
+def chromium_sees_a_network() -> Iterator[set[str] | None]:
     """In a loopback-only namespace Chromium says `navigator.onLine === false` (it ignores
     `lo`), so the app would believe it is offline while connected. A veth pair with a
     documentation address (TEST-NET-1, no route anywhere) inside our own namespace makes
     Chromium see a network; nothing can leave the namespace. Outside a namespace of our
     own, the machine's real interfaces do the same and we touch nothing. Package scope: the
-    pair is gone before other suites (WebRTC, discovery) that want loopback only run."""
+    pair is gone before other suites (WebRTC, discovery) that want loopback only run.
+
+    The network must be final when the fixture returns: Chromium aborts every request in
+    flight with ERR_NETWORK_CHANGED when an address appears. The kernel would give each end
+    an IPv6 link-local address a second or two after it comes up (once duplicate address
+    detection is done), in the middle of the first browser test; `addrgenmode none` keeps
+    it from making one, so all the changes happen before we return. Yields the pair's
+    addresses as they were then (None outside a namespace of our own)."""
     if not loopback_only_namespace():
-        yield
+        yield None
         return
     a, b = VETH
     for cmd in (
         ["ip", "link", "add", a, "type", "veth", "peer", "name", b],
+        ["ip", "link", "set", a, "addrgenmode", "none"],
+        ["ip", "link", "set", b, "addrgenmode", "none"],
         ["ip", "addr", "add", "192.0.2.1/24", "dev", a],
         ["ip", "link", "set", a, "up"],
         ["ip", "link", "set", b, "up"],
     ):
         subprocess.run(cmd, check=True, capture_output=True)
-    yield
+    yield veth_addresses()
     subprocess.run(["ip", "link", "del", a], check=False, capture_output=True)
 
 
