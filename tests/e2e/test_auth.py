@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from tests.client import Client
 from tests.conftest import USER_PASSWORD, UserFactory, new_room
@@ -117,3 +117,28 @@ async def test_sessions_are_listed_and_revoked(
         await expect(page.get_by_test_id(f"revoke-session-{current}")).to_have_count(0)
     finally:
         await laptop.close()
+
+
+async def test_a_request_lost_while_the_network_changes_does_not_sign_anyone_out(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    """The first "who am I" of a fresh tab fails as if the network changed under the browser
+    (ERR_NETWORK_CHANGED on Wi-Fi roaming): the app asks again instead of showing a signed-in
+    person the sign-in page."""
+    alice = await make_user("alice")
+    # A page of the server that does not run the app, so nothing is remembered yet.
+    context, page = await open_as(alice, path="/manifest.webmanifest")
+    lost: list[str] = []
+
+    async def lose_the_first(route: Route) -> None:
+        if not lost:
+            lost.append(route.request.url)
+            await route.abort("connectionreset")
+        else:
+            await route.continue_()
+
+    await context.route("**/api/me", lose_the_first)
+    await page.goto("/")
+    await expect(page.get_by_test_id("current-user")).to_have_text(alice.user["username"])
+    assert lost, "the first request was not lost: the test proved nothing"
+    await expect(page).not_to_have_url(re.compile("/login"))

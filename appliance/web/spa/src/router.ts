@@ -8,12 +8,30 @@ import ChatLayout from './views/ChatLayout.vue'
 import LoginView from './views/LoginView.vue'
 import RoomView from './views/RoomView.vue'
 
+// A request can fail for a moment while the network changes under the browser (Wi-Fi roaming,
+// a VPN coming up: Chromium aborts it with ERR_NETWORK_CHANGED). With nobody remembered here
+// to start offline with, asking again before deciding keeps a valid session from being sent
+// to the sign-in page.
+const ME_RETRY_DELAYS_MS = [250, 1000]
+
+async function askWhoIsSignedIn(retry: boolean): ReturnType<typeof authApi.me> {
+  for (const delay of retry ? ME_RETRY_DELAYS_MS : []) {
+    try {
+      return await authApi.me()
+    } catch (error) {
+      if (!(error instanceof ApiError && error.isNetwork)) throw error
+      await new Promise((resolve) => setTimeout(resolve, delay))
+    }
+  }
+  return await authApi.me()
+}
+
 /** Who is signed in: the server when it answers, else the user we last saw here (offline). */
 async function resolveSession(pinia: Pinia): Promise<void> {
   const session = useSessionStore(pinia)
   if (session.state !== 'unknown') return
   try {
-    const { user } = await authApi.me()
+    const { user } = await askWhoIsSignedIn(session.rememberedUser() === null)
     session.signedIn(user)
   } catch (error) {
     const remembered = session.rememberedUser()
