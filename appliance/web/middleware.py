@@ -69,6 +69,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         message = e.reason if e.status != 413 else f"The request is too large: {e.text}"
         body = {"error": {"code": code, "message": message}}
         return web.json_response(body, status=e.status)
+    except ConnectionResetError:
+        # The client went away mid-request (a tab closed during the WebSocket handshake): not
+        # a server fault, so no traceback; the answer goes nowhere and aiohttp drops it.
+        log.debug("%s %s: the client went away", request.method, request.path)
+        return web.Response(status=400, text="The connection was closed.")
     except Exception as e:
         full = disk_full(e)
         if full is not None:
