@@ -20,6 +20,13 @@ describe('renderMarkdown', () => {
     expect(html).toContain('rel="noopener noreferrer"')
   })
 
+  it("links addresses typed without a scheme, the LAN's .local names included", () => {
+    expect(renderMarkdown('see www.example.org today')).toContain('href="http://www.example.org"')
+    expect(renderMarkdown('docs at example.org/guide')).toContain('href="http://example.org/guide"')
+    expect(renderMarkdown('open pychat.local/rooms/2')).toContain('href="http://pychat.local/rooms/2"')
+    expect(renderMarkdown('run node.js and read notes.txt')).not.toContain('<a ')
+  })
+
   it('marks mentions but not in code or e-mail addresses', () => {
     expect(renderMarkdown('hi @alice')).toContain('<span class="mention" data-mention="alice">@alice</span>')
     expect(renderMarkdown('`@alice`')).not.toContain('class="mention"')

@@ -81,6 +81,10 @@ function createRenderer(): Markdown {
       return `<pre><code class="hljs language-${md.utils.escapeHtml(language)}">${html}</code></pre>`
     },
   })
+  // Addresses typed without a scheme are links too (`www.example.org`, `example.org/x`), as
+  // people expect from Slack; and `.local`, where an office's own devices live, is a domain.
+  md.linkify.set({ fuzzyLink: true })
+  md.linkify.tlds('local', true)
   md.core.ruler.push('shortcodes', replaceShortcodes)
   md.core.ruler.push('mentions', markMentions)
   md.renderer.rules.mention = (tokens, idx) => {
