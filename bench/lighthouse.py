@@ -1,0 +1,153 @@
+"""Lighthouse on a signed-in room with 200 messages: the first load as a phone and as a desktop
+meet it (issue 15: mobile performance >= 90, largest paint < 2.5 s, blocking < 200 ms).
+
+Runs Lighthouse 12 (installed on first use into bench/.cache/lighthouse from npm, with the
+venv's node) against Debian's Chromium and a real `pychat serve` on a fresh data folder, and
+prints the scores, the paint and blocking times, and the JavaScript the first load fetched
+(bytes sent over the wire and as built). A second run with `Accept-Encoding: identity` shows
+what the same page cost without the build's compressed copies.
+
+    .venv/bin/python bench/lighthouse.py [--runs 3] [--messages 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+from _server import PASSWORD, ROOT, start_server
+
+from tests.client import Client
+
+LIGHTHOUSE = "12.8.2"
+CACHE = ROOT / "bench" / ".cache" / "lighthouse"
+CHROMIUM = "/usr/lib/chromium/chromium"
+GOALS = {"score": 90, "lcp_ms": 2500, "tbt_ms": 200}
+
+
+def lighthouse_bin() -> Path:
+    binary = CACHE / "node_modules" / ".bin" / "lighthouse"
+    if not binary.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+        subprocess.run(
+            ["npm", "install", "--prefix", str(CACHE), "--no-audit", "--no-fund",
+             "--loglevel=error", f"lighthouse@{LIGHTHOUSE}"],
+            check=True, env={**env, "NODE_USE_SYSTEM_CA": "1"},
+        )  # fmt: skip
+    return binary
+
+
+async def seed(url: str, messages: int) -> tuple[str, int]:
+    """The admin's session cookie and a channel holding `messages` messages."""
+    client = Client(url)
+    try:
+        await client.login("admin", PASSWORD)
+        made = await client.post(
+            "/api/rooms", {"kind": "channel", "name": "lighthouse"}, expect=201
+        )
+        room = made["room"]
+        sock = await client.connect()
+        for i in range(messages):
+            await sock.send_message(
+                room["id"],
+                f"Message {i}: **the quarterly plan**, see `plan.md` and www.example.org",
+            )
+        cookie = "; ".join(f"{c.key}={c.value}" for c in client.http.cookie_jar)
+    finally:
+        await client.close()
+    return cookie, int(room["id"])
+
+
+@dataclass
+class Run:
+    score: float
+    lcp_ms: float
+    tbt_ms: float
+    fcp_ms: float
+    js_wire: int
+    js_built: int
+
+
+def lighthouse(binary: Path, url: str, cookie: str, preset: str, identity: bool) -> Run:
+    headers = {"Cookie": cookie}
+    if identity:
+        headers["Accept-Encoding"] = "identity"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.json"
+        args = [str(binary), url, "--quiet", "--output=json", f"--output-path={out}",
+                "--only-categories=performance", f"--extra-headers={json.dumps(headers)}",
+                "--chrome-flags=--headless=new --no-sandbox --disable-gpu"]  # fmt: skip
+        if preset == "desktop":
+            args.append("--preset=desktop")
+        env = {**os.environ, "CHROME_PATH": CHROMIUM,
+               "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}  # fmt: skip
+        subprocess.run(args, check=True, env=env)
+        report = json.loads(out.read_text())
+    audits = report["audits"]
+    scripts = [
+        r
+        for r in audits["network-requests"]["details"]["items"]
+        if r.get("resourceType") == "Script"
+    ]
+    return Run(
+        score=report["categories"]["performance"]["score"] * 100,
+        lcp_ms=audits["largest-contentful-paint"]["numericValue"],
+        tbt_ms=audits["total-blocking-time"]["numericValue"],
+        fcp_ms=audits["first-contentful-paint"]["numericValue"],
+        js_wire=sum(int(r.get("transferSize", 0)) for r in scripts),
+        js_built=sum(int(r.get("resourceSize", 0)) for r in scripts),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per case; medians are printed")
+    parser.add_argument("--messages", type=int, default=200)
+    options = parser.parse_args()
+    binary = lighthouse_bin()
+    with tempfile.TemporaryDirectory() as data:
+        env = {**os.environ, "PYCHAT_AUTH_SCRYPT_N": "1024", "PYCHAT_LIMITS_SEND_BURST": "10000",
+               "PYCHAT_LIMITS_SEND_PER_SECOND": "10000"}  # fmt: skip
+        proc, url = start_server(Path(data), env)
+        try:
+            cookie, room = asyncio.run(seed(url, options.messages))
+            page = f"{url}/rooms/{room}"
+            print(f"Lighthouse {LIGHTHOUSE}, {page}, {options.messages} messages, "
+                  f"median of {options.runs} runs")  # fmt: skip
+            print(f"{'case':<28}{'score':>7}{'LCP ms':>9}{'TBT ms':>9}{'FCP ms':>9}"
+                  f"{'JS wire':>10}{'JS built':>10}")  # fmt: skip
+            for preset in ("mobile", "desktop"):
+                for identity in (False, True):
+                    runs = [
+                        lighthouse(binary, page, cookie, preset, identity)
+                        for _ in range(options.runs)
+                    ]
+                    name = f"{preset}, " + ("uncompressed" if identity else "as served")
+                    print(
+                        f"{name:<28}{statistics.median(r.score for r in runs):>7.0f}"
+                        f"{statistics.median(r.lcp_ms for r in runs):>9.0f}"
+                        f"{statistics.median(r.tbt_ms for r in runs):>9.0f}"
+                        f"{statistics.median(r.fcp_ms for r in runs):>9.0f}"
+                        f"{statistics.median(r.js_wire for r in runs):>10.0f}"
+                        f"{statistics.median(r.js_built for r in runs):>10.0f}"
+                    )
+            print(f"goals (mobile, as served): score >= {GOALS['score']}, "
+                  f"LCP < {GOALS['lcp_ms']} ms, TBT < {GOALS['tbt_ms']} ms")  # fmt: skip
+        finally:
+            proc.terminate()
+            proc.wait(15)
+
+
+if __name__ == "__main__":
+    main()
