@@ -123,6 +123,8 @@ async def edit(svc: Services, user_id: int, message_id: int, body: str) -> dict[
         raise Forbidden("Only the author may edit a message.")
     if row["deleted"]:
         raise BadRequest("A deleted message cannot be edited.")
+    if row["call"] is not None:
+        raise BadRequest("A call record cannot be edited.")  # the server's own line
     _check_rate(svc, user_id)
     now = svc.now_ms()
     room_id = int(row["room_id"])
@@ -202,6 +204,47 @@ async def mark_read(svc: Services, user_id: int, room_id: int, message_id: int) 
             return message_id
         markers = await messages.read_markers(tx, room_id)
         return markers.get(user_id, message_id)
+
+    return await svc.db.write(job)
+
+
+async def mark_unread(svc: Services, user_id: int, room_id: int, message_id: int) -> int:
+    """Move the user's read marker back to just before a timeline message, so it and what
+    follows count as unread again; returns the marker as it now is. The `read` event
+    (with `moved_back`) tells the user's other devices to recount."""
+    row = await access_message(svc.db, user_id, message_id)
+    if row["room_id"] != room_id:
+        raise NotFound("No such message in this room.")
+    if row["thread_id"] is not None:
+        raise BadRequest("Only a message of the room's timeline can be marked unread.")
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> int:
+        before = await messages.timeline_id_before(tx, room_id, message_id)
+        if await messages.move_read_marker_back(tx, room_id, user_id, before):
+            data = {"user": user_id, "message": before, "moved_back": True}
+            await tx.emit("read", room_id, data, now)
+            return before
+        markers = await messages.read_markers(tx, room_id)
+        return markers.get(user_id, before)
+
+    return await svc.db.write(job)
+
+
+async def mark_thread_read(svc: Services, user_id: int, message_id: int) -> int:
+    """Move the user's marker of a thread forward to a reply (or its root) they saw;
+    returns the thread's marker as it now is. Only the user's own devices hear of it."""
+    row = await access_message(svc.db, user_id, message_id)
+    root_id = int(row["thread_id"] if row["thread_id"] is not None else row["id"])
+    room_id = int(row["room_id"])
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> int:
+        if await messages.advance_thread_marker(tx, root_id, user_id, message_id):
+            data = {"room": room_id, "thread": root_id, "message": message_id}
+            await tx.emit("thread.read", None, data, now, user_id=user_id)
+            return message_id
+        return await messages.thread_marker(tx, root_id, user_id)
 
     return await svc.db.write(job)
 

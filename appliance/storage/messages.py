@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import defaultdict
 from typing import Any
@@ -11,7 +12,7 @@ from . import Reader, placeholders, uploads
 
 COLUMNS = (
     "m.id, m.room_id, m.author_id, m.thread_id, m.body, m.client_id, m.created_at,"
-    " m.edited_at, m.deleted, m.mention_room"
+    " m.edited_at, m.deleted, m.mention_room, m.call"
 )
 
 
@@ -42,6 +43,22 @@ async def insert_as_member(
             room_id,
             author_id,
         ),
+    )
+
+
+async def insert_call_record(
+    tx: Tx, room_id: int, author_id: int, record: dict[str, Any], now: int
+) -> sqlite3.Row | None:
+    """A call record (chat/call_records.py) in the room's timeline; None when the room is
+    gone, peer-to-peer (nothing of it is kept here), or shared with a system account (the
+    test call leaves no trace)."""
+    return await tx.fetchone(
+        "INSERT INTO messages(room_id, author_id, body, created_at, call)"
+        " SELECT r.id, ?, '', ?, ? FROM rooms r WHERE r.id = ? AND r.p2p = 0"
+        " AND NOT EXISTS (SELECT 1 FROM members mb JOIN users u ON u.id = mb.user_id"
+        " WHERE mb.room_id = r.id AND u.system = 1)"
+        f" RETURNING {COLUMNS.replace('m.', '')}",
+        (author_id, now, json.dumps(record, separators=(",", ":")), room_id),
     )
 
 
@@ -116,6 +133,45 @@ async def advance_read_marker(tx: Tx, room_id: int, user_id: int, message_id: in
         (room_id, user_id, message_id),
     )
     return row is not None
+
+
+async def move_read_marker_back(tx: Tx, room_id: int, user_id: int, message_id: int) -> bool:
+    """Set the marker to `message_id` when it is behind the current one; True when it moved."""
+    row = await tx.fetchone(
+        "INSERT INTO read_markers(room_id, user_id, message_id) VALUES (?, ?, ?)"
+        " ON CONFLICT(room_id, user_id) DO UPDATE SET message_id = excluded.message_id"
+        " WHERE excluded.message_id < read_markers.message_id RETURNING 1",
+        (room_id, user_id, message_id),
+    )
+    return row is not None
+
+
+async def timeline_id_before(db: Reader, room_id: int, message_id: int) -> int:
+    """The room's timeline message just before `message_id`; 0 when it is the first."""
+    row = await db.fetchone(
+        "SELECT max(id) FROM messages WHERE room_id = ? AND thread_id IS NULL AND id < ?",
+        (room_id, message_id),
+    )
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+async def advance_thread_marker(tx: Tx, root_id: int, user_id: int, message_id: int) -> bool:
+    """Move the user's marker of one thread forward only; True when it moved."""
+    row = await tx.fetchone(
+        "INSERT INTO thread_reads(root_id, user_id, message_id) VALUES (?, ?, ?)"
+        " ON CONFLICT(root_id, user_id) DO UPDATE SET message_id = excluded.message_id"
+        " WHERE excluded.message_id > thread_reads.message_id RETURNING 1",
+        (root_id, user_id, message_id),
+    )
+    return row is not None
+
+
+async def thread_marker(db: Reader, root_id: int, user_id: int) -> int:
+    row = await db.fetchone(
+        "SELECT message_id FROM thread_reads WHERE root_id = ? AND user_id = ?",
+        (root_id, user_id),
+    )
+    return int(row[0]) if row else 0
 
 
 async def read_markers(db: Reader, room_id: int) -> dict[int, int]:
@@ -241,4 +297,5 @@ def to_api(
         "reactions": reactions,
         "mentions": mentions,
         "mention_room": bool(row["mention_room"]),
+        "call": json.loads(row["call"]) if row["call"] is not None else None,
     }

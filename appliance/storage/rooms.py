@@ -84,6 +84,25 @@ async def remove_member(tx: Tx, room_id: int, user_id: int) -> bool:
     return row is not None
 
 
+async def set_hidden(tx: Tx, room_id: int, user_id: int, hide: bool) -> int | None:
+    """Hide the room from the member's list until a timeline message newer than the newest
+    now arrives (hide), or show it again; returns the new `hidden_through` (None: shown)."""
+    row = await tx.fetchone(
+        "UPDATE members SET hidden_through = CASE WHEN :hide THEN coalesce((SELECT max(m.id)"
+        " FROM messages m WHERE m.room_id = :room AND m.thread_id IS NULL), 0) END"
+        " WHERE room_id = :room AND user_id = :user RETURNING hidden_through",
+        {"hide": int(hide), "room": room_id, "user": user_id},
+    )
+    return None if row is None or row[0] is None else int(row[0])
+
+
+async def hidden_through(db: Reader, room_id: int, user_id: int) -> int | None:
+    row = await db.fetchone(
+        "SELECT hidden_through FROM members WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+    )
+    return None if row is None or row[0] is None else int(row[0])
+
+
 async def role(db: Reader, room_id: int, user_id: int) -> str | None:
     row = await db.fetchone(
         "SELECT role FROM members WHERE room_id = ? AND user_id = ?", (room_id, user_id)
@@ -136,21 +155,34 @@ async def members_of_rooms(db: Reader, room_ids: list[int]) -> dict[int, list[tu
     return found
 
 
-# Unread: timeline messages by others after the read marker. Mentions: messages (thread
-# replies too) after the marker naming the user or the room, each message counted once.
+# Unread: timeline messages by others after the read marker. Mentions: timeline messages
+# after the marker naming the user or the room, plus thread replies doing so after the
+# user's marker of their thread (thread_reads): reading the room does not see a thread.
 _ROOM_STATE = f"""
 SELECT {COLUMNS},
   (SELECT max(m.id) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL)
       AS last_message_id,
   rm.message_id AS last_read_message_id,
+  (SELECT h.hidden_through FROM members h WHERE h.room_id = r.id AND h.user_id = :user
+      AND h.hidden_through >= coalesce((SELECT max(m.id) FROM messages m
+          WHERE m.room_id = r.id AND m.thread_id IS NULL), 0))
+      AS hidden_through,
   (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL
       AND m.deleted = 0 AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0))
       AS unread,
-  (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.deleted = 0
-      AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0)
+  (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL
+      AND m.deleted = 0 AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0)
       AND (m.mention_room = 1 OR EXISTS (SELECT 1 FROM mentions x
            WHERE x.message_id = m.id AND x.user_id = :user)))
-      AS mentions
+      AS timeline_mentions,
+  (SELECT count(*) FROM messages m WHERE m.id IN (
+        SELECT x.message_id FROM mentions x WHERE x.user_id = :user AND x.room_id = r.id
+        UNION SELECT q.id FROM messages q WHERE q.room_id = r.id AND q.thread_id IS NOT NULL
+            AND q.mention_room = 1)
+      AND m.thread_id IS NOT NULL AND m.deleted = 0 AND m.author_id != :user
+      AND m.id > coalesce((SELECT t.message_id FROM thread_reads t
+           WHERE t.root_id = m.thread_id AND t.user_id = :user), 0))
+      AS thread_mentions
 FROM rooms r
 LEFT JOIN read_markers rm ON rm.room_id = r.id AND rm.user_id = :user
 """
@@ -185,9 +217,11 @@ def to_api(
         "members": [uid for uid, _ in members],
         "owners": [uid for uid, role in members if role == "owner"],
         "unread": int(state["unread"]) if state else 0,
-        "mentions": int(state["mentions"]) if state else 0,
+        "mentions": int(state["timeline_mentions"]) + int(state["thread_mentions"]) if state else 0,
+        "thread_mentions": int(state["thread_mentions"]) if state else 0,
         "last_message_id": state["last_message_id"] if state else None,
         "last_read_message_id": state["last_read_message_id"] if state else None,
+        "hidden_through": state["hidden_through"] if state else None,
         "created_by": row["created_by"],
         "created_at": row["created_at"],
         "p2p": bool(row["p2p"]),

@@ -76,6 +76,14 @@ async def _read(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str,
     return {"message": await messages.mark_read(svc, conn.user_id, p["room"], p["message"])}
 
 
+async def _unread(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    return {"message": await messages.mark_unread(svc, conn.user_id, p["room"], p["message"])}
+
+
+async def _thread_read(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    return {"message": await messages.mark_thread_read(svc, conn.user_id, p["message"])}
+
+
 async def _typing(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
     if not svc.hub.is_member(conn.user_id, p["room"]):
         raise NotFound("No such room.")
@@ -112,6 +120,8 @@ def command_table(svc: Services) -> dict[str, Spec]:
         "message.delete": Spec({"message": s.ID}, _delete),
         "reaction.set": Spec({"message": s.ID, "emoji": s.Field(s.text(64)), "on": s.BOOL}, _react),
         "read.mark": Spec({"room": s.ID, "message": s.ID}, _read),
+        "read.unmark": Spec({"room": s.ID, "message": s.ID}, _unread),
+        "thread.read": Spec({"message": s.ID}, _thread_read),
         "typing": Spec({"room": s.ID}, _typing),
         "ping": Spec({}, _ping),
     }

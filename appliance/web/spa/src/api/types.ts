@@ -14,6 +14,8 @@ export interface User {
   online: boolean
   deactivated?: boolean
   last_seen?: number | null
+  /** An account the appliance runs itself (Echo, the test call): never offered as a person. */
+  system?: boolean
 }
 
 export type RoomKind = 'channel' | 'private' | 'direct'
@@ -26,6 +28,8 @@ export interface Room {
   members: UserId[]
   unread: number
   mentions: number
+  /** The part of `mentions` made in threads (cleared by seeing the thread, not the room). */
+  thread_mentions?: number
   last_message_id: MessageId | null
   last_read_message_id: MessageId | null
   /** Members who may rename the room and remove people (admins may too). */
@@ -35,6 +39,9 @@ export interface Room {
   avatar_url?: string | null
   /** A direct room whose messages travel only between its members' browsers (docs/api/p2p.md). */
   p2p?: boolean
+  /** You closed this direct room while its newest message was this one (0: none): it stays
+   * out of your list until a newer message arrives. Null or absent: shown. */
+  hidden_through?: MessageId | null
 }
 
 export interface ChannelListing {
@@ -77,6 +84,14 @@ export interface Message {
   reactions: Record<string, UserId[]>
   mentions: UserId[]
   mention_room?: boolean
+  /** Set on the server's own line about a call in the room (docs/api/calls.md). */
+  call?: CallRecord | null
+}
+
+export interface CallRecord {
+  id: number
+  event: 'started' | 'ended' | 'missed'
+  duration_ms?: number
 }
 
 export interface Session {
@@ -99,12 +114,14 @@ export type EventKind =
   | 'message.delete'
   | 'reaction'
   | 'read'
+  | 'thread.read'
   | 'room.new'
   | 'room.update'
   | 'member.join'
   | 'member.leave'
   | 'user.new'
   | 'user.update'
+  | 'room.hidden'
 
 interface EventBase<K extends EventKind, D> {
   type: 'event'
@@ -117,10 +134,12 @@ interface EventBase<K extends EventKind, D> {
 export type ChatEvent =
   | EventBase<'message.new' | 'message.edit' | 'message.delete', { message: Message }>
   | EventBase<'reaction', { message: MessageId; user: UserId; emoji: string; on: boolean }>
-  | EventBase<'read', { user: UserId; message: MessageId }>
+  | EventBase<'read', { user: UserId; message: MessageId; moved_back?: boolean }>
+  | EventBase<'thread.read', { room: RoomId; thread: MessageId; message: MessageId }>
   | EventBase<'room.new' | 'room.update', { room: Room }>
   | EventBase<'member.join', { user: UserId; room?: Room }>
   | EventBase<'member.leave', { user: UserId }>
+  | EventBase<'room.hidden', { room: RoomId; hidden_through: MessageId | null }>
   | EventBase<'user.new' | 'user.update', { user: User }>
 
 export interface PresenceFrame {

@@ -168,8 +168,8 @@ export function useTimelineWindow(options: TimelineWindowOptions) {
     options.onSettled()
   }
 
-  /** Put one message in the middle of the window and of the screen. */
-  async function reveal(id: MessageId): Promise<void> {
+  /** Put one message in the middle of the window and (by default) of the screen. */
+  async function reveal(id: MessageId, block: ScrollLogicalPosition = 'center'): Promise<void> {
     const at = lowerBound(all.value, id)
     if (all.value[at]?.id !== id) return
     const start = Math.max(0, at - INITIAL_WINDOW / 2)
@@ -178,8 +178,8 @@ export function useTimelineWindow(options: TimelineWindowOptions) {
     endId.value = end >= all.value.length && !timeline.value?.hasNewer ? null : idAt(end - 1)
     await nextTick()
     const node = scroller.value?.querySelector<HTMLElement>(`[data-message-id="${id}"]`)
-    node?.scrollIntoView({ block: 'center' })
-    node?.focus({ preventScroll: true })
+    node?.scrollIntoView({ block })
+    if (block === 'center') node?.focus({ preventScroll: true })
     atBottom.value = false
   }
 

@@ -100,6 +100,18 @@ export const useRoomsStore = defineStore('rooms', () => {
     if (held) held.members = [...room.members]
   }
 
+  /** Our counters of one room as the server has them (after what the client cannot count:
+   * a thread seen, a marker moved back over messages not loaded). */
+  async function refreshCounters(id: RoomId): Promise<void> {
+    const { room } = await roomsApi.get(id)
+    const held = byId[id]
+    if (!held) return
+    held.unread = room.unread
+    held.mentions = room.mentions
+    held.thread_mentions = room.thread_mentions ?? 0
+    held.last_read_message_id = room.last_read_message_id
+  }
+
   async function removeMember(id: RoomId, userId: UserId): Promise<void> {
     await roomsApi.removeMember(id, userId)
     const held = byId[id]
@@ -126,5 +138,6 @@ export const useRoomsStore = defineStore('rooms', () => {
     rename,
     addMembers,
     removeMember,
+    refreshCounters,
   }
 })

@@ -194,9 +194,10 @@ export const useSyncStore = defineStore('sync', () => {
   /** Moves our marker forward (at once locally, then on the server). */
   async function markRead(roomId: RoomId, id: MessageId): Promise<void> {
     const room = rooms.byId[roomId]
-    if (!room || id <= (room.last_read_message_id ?? 0)) return
+    const previous = room?.last_read_message_id ?? 0
+    if (!room || id <= previous) return
     room.last_read_message_id = id
-    recountUnread(state, room)
+    recountUnread(state, room, previous)
     const me = session.userId
     if (me !== null) {
       const markers = (messages.reads[roomId] ??= {})
@@ -205,6 +206,19 @@ export const useSyncStore = defineStore('sync', () => {
     schedulePersist()
     if (socket?.isOpen) {
       await socket.request({ type: 'read.mark', room: roomId, message: id }).catch(() => undefined)
+    }
+  }
+
+  /** Moves our marker back to just before a message ("Mark as unread"); the server's `read`
+   * event (moved_back) brings the counts, here and on our other devices. */
+  async function markUnread(roomId: RoomId, id: MessageId): Promise<void> {
+    await requireSocket().request({ type: 'read.unmark', room: roomId, message: id })
+  }
+
+  /** We saw a thread up to this reply: its mentions of us stop counting. */
+  async function markThreadRead(id: MessageId): Promise<void> {
+    if (socket?.isOpen) {
+      await socket.request({ type: 'thread.read', message: id }).catch(() => undefined)
     }
   }
 
@@ -272,6 +286,8 @@ export const useSyncStore = defineStore('sync', () => {
     deleteMessage,
     react,
     markRead,
+    markUnread,
+    markThreadRead,
     sendTyping,
     persistNow,
     schedulePersist,

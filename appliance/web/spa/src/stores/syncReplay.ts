@@ -6,7 +6,7 @@ import type { ChatSocket } from '@/api/socket'
 import type { ChatEvent, Message, ServerFrame } from '@/api/types'
 import { usersApi } from '@/api/users'
 import type { FeatureChannel, FeatureFrame } from '@/sync/featureChannel'
-import { applyEvent, setPresence, type ChatState } from '@/sync/reducer'
+import { applyEvent, countersNeedServer, setPresence, type ChatState } from '@/sync/reducer'
 import type { useMessagesStore } from './messages'
 import type { useOutboxStore } from './outbox'
 import type { useRoomsStore } from './rooms'
@@ -101,7 +101,9 @@ export function createSyncReplay(deps: SyncReplayDeps) {
   }
 
   function apply(event: ChatEvent, live: boolean): void {
+    const recount = state.seq !== null && event.seq <= state.seq ? null : countersNeedServer(state, event)
     if (!applyEvent(state, event)) return
+    if (recount !== null) void rooms.refreshCounters(recount).then(deps.changed, () => undefined)
     if (event.kind === 'message.new') {
       const message = event.data.message
       typing.stopped(message.room, message.author)

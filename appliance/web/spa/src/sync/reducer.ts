@@ -61,8 +61,12 @@ export function applyEvent(state: ChatState, event: ChatEvent): boolean {
       setReaction(state, event.data.message, event.data.user, event.data.emoji, event.data.on)
       break
     case 'read':
-      if (roomId !== null) onRead(state, roomId, event.data.user, event.data.message)
+      if (roomId !== null) {
+        onRead(state, roomId, event.data.user, event.data.message, event.data.moved_back === true)
+      }
       break
+    case 'thread.read':
+      break // the counts come from the server (countersNeedServer)
     case 'room.new':
     case 'room.update':
       upsertRoom(state, event.data.room)
@@ -77,6 +81,11 @@ export function applyEvent(state: ChatState, event: ChatEvent): boolean {
     case 'user.update':
       upsertUser(state, event.data.user)
       break
+    case 'room.hidden': {
+      const room = state.rooms[event.data.room]
+      if (room) room.hidden_through = event.data.hidden_through
+      break
+    }
   }
   return true
 }
@@ -155,6 +164,13 @@ function onNewReply(state: ChatState, reply: Message): void {
   // its message.delete follows. Held in an open thread, it is not counted (the delete finds
   // it deleted and uncounts nothing); not held, it is (the delete uncounts it).
   if (reply.deleted && thread) return
+  // A mention in a thread counts until this user's marker of the thread passes it, which a
+  // reply that is new to us has not (docs/api.md, "Deriving state").
+  const room = state.rooms[reply.room]
+  if (room && mentionsUser(reply, state.me)) {
+    room.mentions += 1
+    room.thread_mentions = (room.thread_mentions ?? 0) + 1
+  }
   for (const root of copiesOf(state, reply.room, rootId)) {
     if (root.thread !== null) continue
     // A root fetched after this reply was stored already counts it.
@@ -222,37 +238,71 @@ function setReaction(
   }
 }
 
-function onRead(state: ChatState, roomId: RoomId, user: UserId, messageId: MessageId): void {
+function onRead(
+  state: ChatState,
+  roomId: RoomId,
+  user: UserId,
+  messageId: MessageId,
+  movedBack: boolean,
+): void {
   const markers = (state.reads[roomId] ??= {})
-  markers[user] = Math.max(markers[user] ?? 0, messageId)
+  // A marker only moves back by "mark unread" (moved_back); any other lower one is stale.
+  markers[user] = movedBack ? messageId : Math.max(markers[user] ?? 0, messageId)
   if (user !== state.me) return
   const room = state.rooms[roomId]
   if (!room) return
-  const marker = Math.max(room.last_read_message_id ?? 0, messageId)
-  room.last_read_message_id = marker
-  recountUnread(state, room)
+  const previous = room.last_read_message_id ?? 0
+  room.last_read_message_id = movedBack ? messageId : Math.max(previous, messageId)
+  recountUnread(state, room, movedBack ? undefined : previous)
 }
 
-/** After our own marker moved: exact when we hold the messages after it, else a bound. */
-export function recountUnread(state: ChatState, room: Room): void {
+/** Events after which this user's counters of a room must be asked of the server (they
+ * depend on what the client does not hold: a thread's marker, messages not loaded). Looked
+ * at before the event is applied. */
+export function countersNeedServer(state: ChatState, event: ChatEvent): RoomId | null {
+  if (event.kind === 'thread.read') return event.data.room
+  if (event.kind === 'read' && event.data.user === state.me && event.data.moved_back === true) {
+    return event.room
+  }
+  if (event.kind === 'message.delete' && event.data.message.thread !== null) {
+    const room = state.rooms[event.data.message.room]
+    if (room && (room.thread_mentions ?? 0) > 0) return room.id
+  }
+  return null
+}
+
+/** After our own marker moved: exact when we hold the messages after it; else, when we hold
+ * the messages it moved over (from `previous`), less those; else a bound. */
+export function recountUnread(state: ChatState, room: Room, previous?: MessageId): void {
   const marker = room.last_read_message_id ?? 0
+  const inThreads = room.thread_mentions ?? 0
   if (marker >= (room.last_message_id ?? 0)) {
     room.unread = 0
-    room.mentions = 0
+    room.mentions = inThreads
     return
   }
   const timeline = state.timelines[room.id]
   const first = timeline?.messages[0]
-  if (!timeline || timeline.hasNewer || !first || (first.id > marker && timeline.hasOlder)) return
+  if (!timeline || !first) return
+  const holdsAfter = !timeline.hasNewer && (first.id <= marker || !timeline.hasOlder)
+  const holdsMoved =
+    previous !== undefined && previous < marker && (first.id <= previous || !timeline.hasOlder)
+  if (!holdsAfter && !holdsMoved) return
   let unread = 0
   let mentions = 0
   for (const m of timeline.messages) {
-    if (m.id <= marker || m.author === state.me || m.deleted) continue
+    if (m.author === state.me || m.deleted) continue
+    if (holdsAfter ? m.id <= marker : m.id <= (previous as MessageId) || m.id > marker) continue
     unread += 1
     if (mentionsUser(m, state.me)) mentions += 1
   }
-  room.unread = unread
-  room.mentions = mentions
+  if (holdsAfter) {
+    room.unread = unread
+    room.mentions = mentions + inThreads
+  } else {
+    room.unread = Math.max(0, room.unread - unread)
+    room.mentions = Math.max(inThreads, room.mentions - mentions)
+  }
 }
 
 /** Rooms in events carry zeroed per-user counters: keep our own. */
