@@ -211,9 +211,18 @@ async def get_user(svc: Services, user_id: int) -> dict[str, Any]:
 
 
 async def list_users(svc: Services) -> list[dict[str, Any]]:
+    """The directory: people only (what every picker offers)."""
+    return [
+        users.to_api(r, online=svc.hub.is_online(int(r["id"]))) for r in await users.people(svc.db)
+    ]
+
+
+async def list_system_users(svc: Services) -> list[dict[str, Any]]:
+    """The system accounts (Echo), apart, so a client can name their rooms without ever
+    offering them as people."""
     return [
         users.to_api(r, online=svc.hub.is_online(int(r["id"])))
-        for r in await users.all_users(svc.db)
+        for r in await users.system_users(svc.db)
     ]
 
 
@@ -288,7 +297,7 @@ async def save_user(
 async def reset_password(svc: Services, username: str, password: str) -> None:
     """Set a password from the device's command line; every session of that user ends."""
     row = await users.by_username(svc.db, normalise_username(username))
-    if row is None:
+    if row is None or row["system"]:
         raise NotFound("No such user.")
     check_password(password)
     password_hash = await svc.passwords.hash(password, svc.settings.auth.scrypt_n)

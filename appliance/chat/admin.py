@@ -62,13 +62,14 @@ async def authorize(svc: Services, session: Session) -> Admin:
 
 
 async def list_users(svc: Services, admin: Admin) -> list[dict[str, Any]]:
-    """Every account with its flags, last seen time and creation time."""
+    """Every person's account with its flags, last seen time and creation time (system
+    accounts are not people: not listed, and every action below answers 404 for them)."""
     return [
         {
             **users.to_api(r, online=svc.hub.is_online(int(r["id"]))),
             "created_at": r["created_at"],
         }
-        for r in await users.all_users(svc.db)
+        for r in await users.people(svc.db)
     ]
 
 
@@ -93,7 +94,7 @@ async def update_user(
 ) -> dict[str, Any]:
     """Make someone an admin or not, deactivate or reactivate them; never oneself. A
     deactivation ends the account's sessions and sockets, and its TURN relays."""
-    if await users.get(svc.db, user_id) is None:
+    if await users.person(svc.db, user_id) is None:
         raise NotFound("No such user.")
     fields = {k: int(v) for k, v in changes.items() if k in ("deactivated", "admin")}
     if user_id == admin.user_id and (fields.get("deactivated") == 1 or fields.get("admin") == 0):
@@ -110,7 +111,7 @@ async def update_user(
 async def create_reset_link(svc: Services, admin: Admin, user_id: int) -> tuple[str, int]:
     """A one-time reset token for the user (valid 24 h; replaces an older one). Returns the
     token, which is shown once and stored only as its SHA-256, and its expiry."""
-    row = await users.get(svc.db, user_id)
+    row = await users.person(svc.db, user_id)
     if row is None:
         raise NotFound("No such user.")
     if row["deactivated"]:

@@ -93,9 +93,16 @@ async def list_channels(svc: Services, user_id: int) -> list[dict[str, Any]]:
     ]
 
 
-async def _active_users(svc: Services, user_ids: list[int]) -> list[int]:
+async def _active_users(
+    svc: Services, user_ids: list[int], *, with_system: bool = False
+) -> list[int]:
+    """The people, active, sorted; a system account (Echo) is nobody to a person's request."""
     wanted = sorted(set(user_ids))
-    found = {int(r["id"]) for r in await users.many(svc.db, wanted) if not r["deactivated"]}
+    found = {
+        int(r["id"])
+        for r in await users.many(svc.db, wanted)
+        if not r["deactivated"] and (with_system or not r["system"])
+    }
     missing = [u for u in wanted if u not in found]
     if missing:
         raise BadRequest(f"No such user: {missing[0]}.")
@@ -160,8 +167,11 @@ async def create_room(
     name: str | None,
     topic: str | None,
     member_ids: list[int],
+    *,
+    with_system: bool = False,
 ) -> tuple[dict[str, Any], bool]:
-    """The new room, and whether it was created (a direct room for a known set is reused)."""
+    """The new room, and whether it was created (a direct room for a known set is reused).
+    Only the appliance itself (`with_system`) may put a system account in a room."""
     if kind not in KINDS:
         raise BadRequest("kind must be channel, private or direct.")
     limit = svc.settings.limits
@@ -171,7 +181,7 @@ async def create_room(
         )
     direct_key = None
     if kind == "direct":
-        members = await _active_users(svc, [creator, *member_ids])
+        members = await _active_users(svc, [creator, *member_ids], with_system=with_system)
         if len(members) < 2:
             raise BadRequest("A direct conversation needs at least one other person.")
         direct_key = ",".join(map(str, members))
@@ -292,6 +302,26 @@ async def add_members(
 
     await svc.db.write(job)
     return await _room_api(svc.db, room_id, actor)
+
+
+async def set_hidden(svc: Services, user_id: int, room_id: int, hide: bool) -> int | None:
+    """Close a direct room in the member's sidebar on every device (hide), or bring it
+    back; a newer message in it brings it back by itself (`hidden_through`). Returns the
+    new `hidden_through`; the member's other sockets learn it by a `room.hidden` event."""
+    row = await access_room(svc.db, user_id, room_id)
+    if row["kind"] != "direct":
+        raise Conflict("Only a direct conversation can be closed; leave a room instead.")
+    if not hide and await rooms.hidden_through(svc.db, room_id, user_id) is None:
+        return None
+    now = svc.now_ms()
+
+    async def job(tx: Tx) -> int | None:
+        through = await rooms.set_hidden(tx, room_id, user_id, hide)
+        data = {"room": room_id, "hidden_through": through}
+        await tx.emit("room.hidden", None, data, now, user_id=user_id)
+        return through
+
+    return await svc.db.write(job)
 
 
 async def remove_member(svc: Services, actor: int, room_id: int, user_id: int) -> None:

@@ -41,7 +41,7 @@ async def ensure_echo_user(svc: Services) -> int:
             if await users.by_username(tx, name) is None:
                 break
             name = f"{USERNAME}-{n}"
-        row = await users.insert(tx, name, DISPLAY_NAME, password_hash, False, now)
+        row = await users.insert(tx, name, DISPLAY_NAME, password_hash, False, now, system=True)
         await tx.emit("user.new", None, {"user": users.to_api(row, online=False)}, now)
         await stored.put(tx, stored.ECHO_USER, str(row["id"]))
         return int(row["id"])
@@ -50,9 +50,13 @@ async def ensure_echo_user(svc: Services) -> int:
 
 
 async def test_call_room(svc: Services, user_id: int) -> dict[str, Any]:
-    """The user's direct room with Echo (the same one every time)."""
+    """The user's direct room with Echo (the same one every time), shown again in the
+    user's sidebar if she had closed it."""
     echo = await ensure_echo_user(svc)
     if echo == user_id:
         raise NotFound("No such user.")
-    room, _ = await rooms.create_room(svc, user_id, "direct", None, None, [echo])
+    room, _ = await rooms.create_room(svc, user_id, "direct", None, None, [echo], with_system=True)
+    if room.get("hidden_through") is not None:
+        await rooms.set_hidden(svc, user_id, int(room["id"]), False)
+        room = {**room, "hidden_through": None}
     return room

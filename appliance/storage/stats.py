@@ -11,11 +11,14 @@ import sqlite3
 from . import Reader
 
 # What a backup's manifest records and a restore checks, and what the admin page shows.
+# "users" are people: system accounts (Echo) are not counted, in copies made before schema
+# version 7 (no `system` column) every account is.
 COUNTED = ("users", "rooms", "messages")
 _COUNTS_SQL = (
-    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM rooms),"
+    "SELECT (SELECT count(*) FROM users WHERE system = 0), (SELECT count(*) FROM rooms),"
     " (SELECT count(*) FROM messages WHERE deleted = 0)"
 )
+_COUNTS_SQL_BEFORE_7 = _COUNTS_SQL.replace(" WHERE system = 0", "")
 # What a restore reports about the backup it would put in place.
 _SHOWN_SETTINGS = ("org_name", "device_name", "setup_done")
 
@@ -32,7 +35,8 @@ async def schema_version(db: Reader) -> int:
 
 
 def snapshot_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    row = conn.execute(_COUNTS_SQL).fetchone()
+    columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(users)")}
+    row = conn.execute(_COUNTS_SQL if "system" in columns else _COUNTS_SQL_BEFORE_7).fetchone()
     return dict(zip(COUNTED, map(int, row), strict=True))
 
 

@@ -12,17 +12,24 @@ from .uploads import avatar_url
 
 COLUMNS = (
     "id, username, display_name, password_hash, admin, deactivated, status_text, avatar,"
-    " created_at, last_seen_at, avatar_hash"
+    " created_at, last_seen_at, avatar_hash, system"
 )
 
 
 async def insert(
-    tx: Tx, username: str, display_name: str, password_hash: str, admin: bool, now: int
+    tx: Tx,
+    username: str,
+    display_name: str,
+    password_hash: str,
+    admin: bool,
+    now: int,
+    *,
+    system: bool = False,
 ) -> sqlite3.Row:
     row = await tx.fetchone(
-        "INSERT INTO users(username, display_name, password_hash, admin, created_at)"
-        f" VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
-        (username, display_name, password_hash, int(admin), now),
+        "INSERT INTO users(username, display_name, password_hash, admin, created_at, system)"
+        f" VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
+        (username, display_name, password_hash, int(admin), now, int(system)),
     )
     if row is None:
         raise Conflict("That username is taken.")
@@ -31,6 +38,11 @@ async def insert(
 
 async def get(db: Reader, user_id: int) -> sqlite3.Row | None:
     return await db.fetchone(f"SELECT {COLUMNS} FROM users WHERE id = ?", (user_id,))
+
+
+async def person(db: Reader, user_id: int) -> sqlite3.Row | None:
+    """The account, unless it is a system account (those are never anyone's to manage)."""
+    return await db.fetchone(f"SELECT {COLUMNS} FROM users WHERE id = ? AND system = 0", (user_id,))
 
 
 async def by_username(db: Reader, username: str) -> sqlite3.Row | None:
@@ -46,14 +58,24 @@ async def many(db: Reader, user_ids: list[int]) -> list[sqlite3.Row]:
 
 
 async def all_users(db: Reader) -> list[sqlite3.Row]:
+    """Every account, system ones too (the command line, TURN's deactivated set)."""
     return await db.fetchall(f"SELECT {COLUMNS} FROM users ORDER BY username")
+
+
+async def people(db: Reader) -> list[sqlite3.Row]:
+    """Every account but the system ones: the directory and the admin's list of people."""
+    return await db.fetchall(f"SELECT {COLUMNS} FROM users WHERE system = 0 ORDER BY username")
+
+
+async def system_users(db: Reader) -> list[sqlite3.Row]:
+    return await db.fetchall(f"SELECT {COLUMNS} FROM users WHERE system = 1 ORDER BY username")
 
 
 async def active_ids_by_username(db: Reader, usernames: list[str]) -> dict[str, int]:
     if not usernames:
         return {}
     rows = await db.fetchall(
-        f"SELECT id, lower(username) FROM users WHERE deactivated = 0"
+        f"SELECT id, lower(username) FROM users WHERE deactivated = 0 AND system = 0"
         f" AND username IN ({placeholders(len(usernames))})",
         usernames,
     )
@@ -94,4 +116,5 @@ def to_api(row: sqlite3.Row, *, online: bool) -> dict[str, Any]:
         "online": online,
         "deactivated": bool(row["deactivated"]),
         "last_seen": row["last_seen_at"],
+        "system": bool(row["system"]),
     }

@@ -120,7 +120,13 @@ async def revoke_session(request: web.Request) -> web.Response:
 @routes.get("/api/users")
 async def list_users(request: web.Request) -> web.Response:
     await require_session(request)
-    return web.json_response({"users": await accounts.list_users(request.app[SERVICES])})
+    svc = request.app[SERVICES]
+    return web.json_response(
+        {
+            "users": await accounts.list_users(svc),
+            "system_users": await accounts.list_system_users(svc),
+        }
+    )
 
 
 @routes.get("/api/users/{id}")

@@ -87,6 +87,23 @@ async def leave(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.post("/api/rooms/{id}/hide")
+async def hide(request: web.Request) -> web.Response:
+    """Close a direct room in your sidebar, on every device, until a new message arrives."""
+    session = await require_session(request)
+    through = await rooms.set_hidden(
+        request.app[SERVICES], session.user_id, _path_id(request, "id"), True
+    )
+    return web.json_response({"hidden_through": through})
+
+
+@routes.delete("/api/rooms/{id}/hide")
+async def show(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    await rooms.set_hidden(request.app[SERVICES], session.user_id, _path_id(request, "id"), False)
+    return web.json_response({"hidden_through": None})
+
+
 @routes.post("/api/rooms/{id}/members")
 async def add_members(request: web.Request) -> web.Response:
     session = await require_session(request)

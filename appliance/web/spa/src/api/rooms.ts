@@ -20,5 +20,7 @@ export const roomsApi = {
   addMembers: (id: RoomId, userIds: UserId[]) =>
     http.post<{ room: Room }>(`/api/rooms/${id}/members`, { user_ids: userIds }),
   removeMember: (id: RoomId, userId: UserId) => http.delete(`/api/rooms/${id}/members/${userId}`),
+  /** Close a direct room in your list, on every device, until a new message arrives. */
+  hide: (id: RoomId) => http.post<{ hidden_through: number }>(`/api/rooms/${id}/hide`),
   reads: (id: RoomId) => http.get<{ reads: Record<string, number> }>(`/api/rooms/${id}/reads`),
 }

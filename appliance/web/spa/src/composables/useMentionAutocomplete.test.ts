@@ -26,4 +26,11 @@ describe('mention completion', () => {
     auto.update('@b', 2)
     expect(auto.suggestions.value.map((s) => s.username)).toEqual(['bob'])
   })
+
+  it('never offers a system account (Echo) as a person to mention', () => {
+    const people = ref([user(1, { username: 'alice' }), user(2, { username: 'echo', system: true })])
+    const auto = useMentionAutocomplete(people, ref(false))
+    auto.update('@', 1)
+    expect(auto.suggestions.value.map((s) => s.username)).toEqual(['alice'])
+  })
 })

@@ -52,6 +52,7 @@ export function useMentionAutocomplete(candidates: Ref<User[]>, allowRoom: Ref<b
       .filter(
         (u) =>
           !u.deactivated &&
+          !u.system && // Echo is nobody to mention (the server ignores it too)
           (u.username.startsWith(needle) || u.display_name.toLowerCase().includes(needle)),
       )
       .slice(0, 7)

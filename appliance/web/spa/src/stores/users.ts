@@ -1,16 +1,31 @@
 import { defineStore } from 'pinia'
-import { computed, reactive } from 'vue'
+import { computed, reactive, watch } from 'vue'
+import { usersApi } from '@/api/users'
 import type { User, UserId } from '@/api/types'
+import { useSessionStore } from './session'
 
-/** The directory: every account, with presence. */
+/** What we can say of someone's presence: without our own socket we cannot know. */
+export type Presence = 'online' | 'offline' | 'unknown'
+
+/** The directory: every account, with presence. System accounts (Echo) are held so their
+ * rooms have a name, but are never people: not in `active`, `search` or any picker. */
 export const useUsersStore = defineStore('users', () => {
   const byId = reactive<Record<UserId, User>>({})
+  const session = useSessionStore()
 
   const active = computed(() =>
     Object.values(byId)
-      .filter((u) => !u.deactivated)
+      .filter((u) => !u.deactivated && !u.system)
       .sort((a, b) => displayName(a.id).localeCompare(displayName(b.id))),
   )
+
+  /** Presence frames reach us only over our socket: while it is down, nobody's is known. */
+  const presenceKnown = computed(() => session.connection === 'online')
+
+  function presence(id: UserId): Presence {
+    if (!presenceKnown.value) return 'unknown'
+    return byId[id]?.online ? 'online' : 'offline'
+  }
 
   function displayName(id: UserId): string {
     const user = byId[id]
@@ -36,5 +51,27 @@ export const useUsersStore = defineStore('users', () => {
     return [...starts, ...contains].slice(0, limit)
   }
 
-  return { byId, active, displayName, replaceAll, search }
+  /** Presence changed while our socket was down is never replayed: ask for it again. */
+  async function refreshPresence(): Promise<void> {
+    const { users } = await usersApi.list()
+    for (const user of users) {
+      const held = byId[user.id]
+      if (held) {
+        held.online = user.online
+        held.last_seen = user.last_seen ?? null
+      }
+    }
+  }
+
+  let wasOnline = false
+  watch(
+    () => session.connection,
+    (now) => {
+      if (now !== 'online') return
+      if (wasOnline) void refreshPresence().catch(() => undefined) // back after a drop
+      wasOnline = true
+    },
+  )
+
+  return { byId, active, presenceKnown, presence, displayName, replaceAll, search, refreshPresence }
 })

@@ -40,8 +40,5 @@ export function expiresLabel(at: number | null, now = Date.now()): string {
   return `in ${formatDuration((at - now) / 1000)}`
 }
 
-
 /** "1 room", "3 rooms". */
-export function plural(count: number, one: string, many = `${one}s`): string {
-  return `${count} ${count === 1 ? one : many}`
-}
+export { plural } from '@/composables/plural'
