@@ -200,3 +200,4 @@ async def _close_sockets(app: web.Application) -> None:
     # Without this, a SIGTERM waits for every open WebSocket to time out.
     app[SERVICES].hub.close_all()
     app[SERVICES].calls.close()  # calls live in memory: their timers go with the sockets
+    await app[SERVICES].calls.drain()  # records of calls just ended, before the database

@@ -152,7 +152,7 @@ class CallsSettings:
     ring_timeout_s: float = 45.0
     rejoin_grace_s: float = 20.0  # a dropped socket's seat waits this long for `replaces`
     max_participants: int = 16
-    ring_max_members: int = 16  # bigger rooms are not rung when a call starts
+    ring_max_members: int = 16  # bigger private rooms (and every channel) are not rung
 
 
 @dataclass(frozen=True)

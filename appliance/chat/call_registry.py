@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Conflict, NotFound
+from ..errors import BadRequest, Conflict, NotFound
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,13 @@ class Call:
     declined: set[int] = field(default_factory=set)
     busy: set[int] = field(default_factory=set)
     ring_until: float = 0.0
-    rang: bool = False
+    # Rung on purpose later (`ring`): their own deadlines, instead of `ring_until`.
+    ring_until_of: dict[int, float] = field(default_factory=dict)
+    rang: bool = False  # the start rang the room (a direct or small private room)
     answered: bool = False
+
+    def ring_deadline(self, user: int) -> float:
+        return self.ring_until_of.get(user, self.ring_until)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -81,12 +86,27 @@ class RingStop:
     reason: str  # answered | declined | timeout | ended
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A call that ended, for its record in the room's timeline."""
+
+    room: int
+    call: int
+    started_by: int
+    event: str  # ended | missed (rung at the start, and nobody answered)
+    ended_at: int  # ms
+    duration_ms: int
+
+
 @dataclass
 class Notices:
     """What an operation changed, in the order devices should hear it."""
 
     changed: list[int] = field(default_factory=list)  # rooms whose call changed or ended
     rings: list[tuple[int, frozenset[int]]] = field(default_factory=list)  # (room, users)
+    rung: list[tuple[int, int, int]] = field(default_factory=list)  # (room, user, by) on purpose
+    started: list[Call] = field(default_factory=list)
+    finished: list[Finished] = field(default_factory=list)
     ring_stops: list[RingStop] = field(default_factory=list)
     ended: dict[int, str] = field(default_factory=dict)  # room → why its call ended
 
@@ -99,7 +119,7 @@ class Notices:
             self.ring_stops.append(RingStop(call.room, call.id, frozenset(users), reason))
 
     def __bool__(self) -> bool:
-        return bool(self.changed or self.rings or self.ring_stops)
+        return bool(self.changed or self.rings or self.rung or self.ring_stops or self.finished)
 
 
 class CallRegistry:
@@ -128,8 +148,10 @@ class CallRegistry:
         members: set[int],
         now: float,
         replaces: int | None = None,
+        ring: bool = True,
     ) -> tuple[Call, bool, Notices]:
-        """Start or join the room's call from device `conn`. Returns (call, replaced)."""
+        """Start or join the room's call from device `conn`. Returns (call, replaced).
+        `ring`: whether starting rings the room (never a channel: docs/api/calls.md)."""
         notices = Notices()
         call = self.calls.get(room)
         own = call.participants.get(user) if call else None
@@ -143,7 +165,7 @@ class CallRegistry:
         if elsewhere is not None and elsewhere != room:
             self._remove(self.calls[elsewhere], user, now, notices)
         if call is None:
-            call = self._start(room, user, video, members, now, notices)
+            call = self._start(room, user, video, members if ring else {user}, now, notices)
         ms = int(now * 1000)
         replaced = False
         if own is not None and (
@@ -160,6 +182,7 @@ class CallRegistry:
             call.answered = True
         if user in call.ringing:
             call.ringing.discard(user)
+            call.ring_until_of.pop(user, None)
             notices.stop_ring(call, {user}, "answered")
         call.declined.discard(user)
         call.busy.discard(user)
@@ -172,6 +195,7 @@ class CallRegistry:
         self._last_id = max(self._last_id + 1, int(now * 1000))
         call = Call(self._last_id, room, int(now * 1000), user, video)
         self.calls[room] = call
+        notices.started.append(call)
         others = members - {user}
         if len(members) <= self.limits.ring_max_members:
             call.busy = {u for u in others if u in self.room_of_user}
@@ -201,6 +225,7 @@ class CallRegistry:
             return notices
         if user in call.ringing:
             call.ringing.discard(user)
+            call.ring_until_of.pop(user, None)
             notices.stop_ring(call, {user}, "ended")
         call.declined.discard(user)
         call.busy.discard(user)
@@ -208,7 +233,7 @@ class CallRegistry:
             self._remove(call, user, now, notices)
         else:
             notices.call_changed(room)
-            self._settle(call, notices)
+            self._settle(call, now, notices)
         return notices
 
     def decline(self, room: int, user: int, now: float) -> Notices:
@@ -218,10 +243,34 @@ class CallRegistry:
             raise NotFound("There is no call in this room.")
         if user in call.ringing:
             call.ringing.discard(user)
+            call.ring_until_of.pop(user, None)
             call.declined.add(user)
             notices.stop_ring(call, {user}, "declined")
             notices.call_changed(room)
-            self._settle(call, notices)
+            self._settle(call, now, notices)
+        return notices
+
+    def ring(self, room: int, by: int, user: int, members: set[int], now: float) -> Notices:
+        """A participant rings one member on purpose (any room, the caller's choice)."""
+        notices = Notices()
+        call = self.calls.get(room)
+        if call is None or by not in call.participants:
+            raise NotFound("You are not in this room's call.")
+        if user == by:
+            raise BadRequest("You cannot ring yourself.")
+        if user not in members:
+            raise NotFound("No such member of this room.")
+        if user in call.participants or user in call.ringing:
+            return notices  # already there, or already being rung
+        call.declined.discard(user)
+        if self.room_of_user.get(user, room) != room:
+            call.busy.add(user)
+        else:
+            call.busy.discard(user)
+            call.ringing.add(user)
+            call.ring_until_of[user] = now + self.limits.ring_timeout_s
+            notices.rung.append((room, user, by))
+        notices.call_changed(room)
         return notices
 
     def update(
@@ -253,15 +302,16 @@ class CallRegistry:
         """The wall clock stepped (clock/steps.py): keep every timer's real time left."""
         for call in self.calls.values():
             call.ring_until += delta_s
+            for user in call.ring_until_of:
+                call.ring_until_of[user] += delta_s
             for p in call.participants.values():
                 if p.gone_since is not None:
                     p.gone_since += delta_s
 
     def next_deadline(self) -> float | None:
-        deadlines = []
+        deadlines: list[float] = []
         for call in self.calls.values():
-            if call.ringing:
-                deadlines.append(call.ring_until)
+            deadlines.extend(call.ring_deadline(u) for u in call.ringing)
             for p in call.participants.values():
                 if p.gone_since is not None:
                     deadlines.append(p.gone_since + self.limits.rejoin_grace_s)
@@ -271,11 +321,14 @@ class CallRegistry:
         """Rings that timed out and absent devices whose grace ran out."""
         notices = Notices()
         for call in list(self.calls.values()):
-            if call.ringing and now >= call.ring_until:
-                notices.stop_ring(call, set(call.ringing), "timeout")
-                call.ringing.clear()
+            out = {u for u in call.ringing if now >= call.ring_deadline(u)}
+            if out:
+                notices.stop_ring(call, out, "timeout")
+                call.ringing -= out
+                for user in out:
+                    call.ring_until_of.pop(user, None)
                 notices.call_changed(call.room)
-                self._settle(call, notices)
+                self._settle(call, now, notices)
             for p in list(call.participants.values()):
                 if p.gone_since is not None and now >= p.gone_since + self.limits.rejoin_grace_s:
                     self._remove(call, p.user, now, notices)
@@ -287,9 +340,9 @@ class CallRegistry:
         if call.participants.pop(user, None) is not None:
             self.room_of_user.pop(user, None)
             notices.call_changed(call.room)
-        self._settle(call, notices)
+        self._settle(call, now, notices)
 
-    def _settle(self, call: Call, notices: Notices) -> None:
+    def _settle(self, call: Call, now: float, notices: Notices) -> None:
         """End a call nobody is in, or one whose ring ended unanswered."""
         unanswered = call.rang and not call.answered and not call.ringing
         if call.participants and not (unanswered and len(call.participants) <= 1):
@@ -304,6 +357,12 @@ class CallRegistry:
         for user in call.participants:
             self.room_of_user.pop(user, None)
         call.participants.clear()
+        ended_at = int(now * 1000)
+        event = "missed" if call.rang and not call.answered else "ended"
+        duration = max(0, ended_at - call.started_at)
+        notices.finished.append(
+            Finished(call.room, call.id, call.started_by, event, ended_at, duration)
+        )
         notices.stop_ring(call, set(call.ringing), "ended")
         call.ringing.clear()
         notices.call_changed(call.room)

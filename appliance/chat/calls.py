@@ -1,4 +1,5 @@
-"""Calls: the registry's decisions turned into frames for devices, and its clock into timers.
+"""Calls: the registry's decisions turned into frames for devices, its clock into timers,
+and calls that start and end into lines of the room's timeline (call_records.py).
 
 The Python API behind the `rtc.call.*` frames (docs/api/calls.md). A device is a browser
 socket (`hub.Connection`) or an in-process participant (the echo bot) with the same
@@ -13,8 +14,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from .. import wire
+from ..db import Database
 from ..errors import NotFound
 from ..hub import Hub
+from ..storage import rooms
+from . import call_records
 from .call_registry import Call, CallLimits, CallRegistry, Notices
 
 log = logging.getLogger(__name__)
@@ -31,17 +35,39 @@ class Device(Protocol):
 
 
 class CallService:
-    def __init__(self, hub: Hub, limits: CallLimits, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, hub: Hub, db: Database, limits: CallLimits, clock: Callable[[], float]
+    ) -> None:
         self.hub = hub
+        self.db = db
         self.clock = clock
         self.registry = CallRegistry(limits)
         # The devices of participants, so in-process ones (not in the hub) hear their call.
         self.devices: dict[int, Device] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._records: set[asyncio.Task[None]] = set()  # timeline writes under way
         hub.on_unregister.append(lambda conn: self.gone(conn))
         hub.on_member_leave.append(self._member_left)
 
     # -- the API -------------------------------------------------------------------------
+
+    async def start_or_join(
+        self,
+        device: Device,
+        room: int,
+        *,
+        audio: bool,
+        video: bool,
+        replaces: int | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """`join`, ringing the room when this starts its call and the room is one that
+        rings: a direct room, or a private one of at most `calls.ring_max_members`."""
+        self._require_member(device.user_id, room)
+        ring = False
+        if self.registry.get(room) is None:
+            row = await rooms.get(self.db, room)
+            ring = row is not None and row["kind"] in ("direct", "private")
+        return self.join(device, room, audio=audio, video=video, replaces=replaces, ring=ring)
 
     def join(
         self,
@@ -51,8 +77,10 @@ class CallService:
         audio: bool,
         video: bool,
         replaces: int | None = None,
+        ring: bool = False,
     ) -> tuple[dict[str, Any], bool]:
-        """Start or join the room's call; returns (call, replaced)."""
+        """Start or join the room's call; returns (call, replaced). A call started here
+        rings nobody unless `ring` (start_or_join decides by the room)."""
         self._require_member(device.user_id, room)
         call, replaced, notices = self.registry.join(
             room,
@@ -63,6 +91,7 @@ class CallService:
             members=set(self.hub.members(room)),
             now=self.clock(),
             replaces=replaces,
+            ring=ring,
         )
         self.devices[device.id] = device
         self._publish(notices)
@@ -75,6 +104,17 @@ class CallService:
     def decline(self, user: int, room: int) -> None:
         self._require_member(user, room)
         self._publish(self.registry.decline(room, user, self.clock()))
+
+    def ring(self, device: Device, room: int, user: int) -> dict[str, Any]:
+        """A participant rings one member of the room on purpose; returns the call."""
+        self._require_member(device.user_id, room)
+        notices = self.registry.ring(
+            room, device.user_id, user, set(self.hub.members(room)), self.clock()
+        )
+        self._publish(notices)
+        call = self.registry.get(room)
+        assert call is not None
+        return call.as_json()
 
     def update(
         self, device: Device, room: int, *, audio: bool, video: bool, screen: bool
@@ -104,6 +144,11 @@ class CallService:
             self._timer.cancel()
             self._timer = None
 
+    async def drain(self) -> None:
+        """Wait for the timeline records under way (before the database closes)."""
+        if self._records:
+            await asyncio.wait(set(self._records), timeout=5)
+
     # -- delivery ------------------------------------------------------------------------
 
     def _require_member(self, user: int, room: int) -> None:
@@ -124,6 +169,7 @@ class CallService:
             device.send(wire.frame(frame))
 
     def _publish(self, notices: Notices) -> None:
+        self._record(notices)
         for stop in notices.ring_stops:
             frame = {"type": "rtc.ring.stop", "room": stop.room, "call": stop.call}
             self._to_users(stop.users, wire.frame({**frame, "reason": stop.reason}))
@@ -143,9 +189,49 @@ class CallService:
             self._to_users(
                 users, wire.frame({**ring, "from": ringing.started_by, "video": ringing.video})
             )
+        for room, user, by in notices.rung:
+            ringing = self.registry.get(room)
+            if ringing is None or user not in ringing.ringing:
+                continue
+            ring = {"type": "rtc.ring", "room": room, "call": ringing.as_json()}
+            self._to_users([user], wire.frame({**ring, "from": by, "video": False}))
         if notices:
             self._forget_devices()
             self._schedule()
+
+    def _record(self, notices: Notices) -> None:
+        """Started and finished calls into their rooms' timelines. Tasks made in order queue
+        their writes in order, so a call's "started" is stored before its "ended"."""
+        for call in notices.started:
+            self._spawn_record(call.room, call.started_by, call.id, "started", call.started_at)
+        for done in notices.finished:
+            self._spawn_record(
+                done.room,
+                done.started_by,
+                done.call,
+                done.event,
+                done.ended_at,
+                done.duration_ms if done.event == "ended" else None,
+            )
+
+    def _spawn_record(
+        self,
+        room: int,
+        author: int,
+        call_id: int,
+        event: str,
+        at_ms: int,
+        duration_ms: int | None = None,
+    ) -> None:
+        async def write() -> None:
+            try:
+                await call_records.write(self.db, room, author, call_id, event, at_ms, duration_ms)
+            except Exception:
+                log.exception("recording a call in room %d failed", room)
+
+        task = asyncio.get_running_loop().create_task(write(), name="call-record")
+        self._records.add(task)
+        task.add_done_callback(self._records.discard)
 
     def _to_users(self, users: Iterable[int], payload: bytes) -> None:
         for user in users:

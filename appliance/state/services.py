@@ -63,7 +63,7 @@ class Services:
         call_limits = CallLimits(
             c.ring_timeout_s, c.rejoin_grace_s, c.max_participants, c.ring_max_members
         )
-        self.calls = CallService(self.hub, call_limits, lambda: self.clock())
+        self.calls = CallService(self.hub, self.db, call_limits, lambda: self.clock())
         # Notices steps of self.clock (a Pi without a clock battery) and moves deadlines.
         self.clock_steps = ClockSteps(self.db, ClockWatch(lambda: self.clock()))
         self.clock_steps.listeners.append(self.calls.shift_clock)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 async def _join(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
-    call, replaced = svc.calls.join(
+    call, replaced = await svc.calls.start_or_join(
         conn, p["room"], audio=p["audio"], video=p["video"], replaces=p.get("replaces")
     )
     return {"call": call, "replaced": replaced}
@@ -38,6 +38,10 @@ async def _update(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[st
     return {"call": call} if p.get("_req") is not None else None
 
 
+async def _ring(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
+    return {"call": svc.calls.ring(conn, p["room"], p["user"])}
+
+
 async def _calls(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
     return {"calls": svc.calls.calls_of(conn.user_id)}
 
@@ -50,5 +54,6 @@ def commands(svc: Services) -> dict[str, Spec]:
         "rtc.call.leave": Spec(room, _leave),
         "rtc.call.decline": Spec(room, _decline),
         "rtc.call.update": Spec({**room, **media, "screen": s.BOOL}, _update),
+        "rtc.call.ring": Spec({**room, "user": s.ID}, _ring),
         "rtc.calls": Spec({}, _calls),
     }

@@ -238,6 +238,19 @@ export const useCallsStore = defineStore('calls', () => {
     if (current) await channel.request({ type: 'rtc.call.decline', room: current.room }).catch(() => undefined)
   }
 
+  /** Ring one member of the room into our call, on purpose (any room, even a channel). */
+  async function ringMember(user: UserId): Promise<void> {
+    const current = active.value
+    if (!current) return
+    error.value = ''
+    try {
+      const reply = await channel.request<{ call: Call }>({ type: 'rtc.call.ring', room: current.room, user })
+      setCall(reply.call.room, reply.call)
+    } catch (e) {
+      error.value = e instanceof Error ? e.message : 'Could not ring them.'
+    }
+  }
+
   async function leave(): Promise<void> {
     const current = active.value
     teardown()
@@ -296,6 +309,7 @@ export const useCallsStore = defineStore('calls', () => {
     join,
     accept,
     decline,
+    ringMember,
     leave,
     ...controls,
     watchSpeaking,
