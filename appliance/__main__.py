@@ -30,7 +30,7 @@ from .db_health import EXIT_STATUS, DataFolderProblem, unreadable
 from .errors import AppError
 from .hub import Hub
 from .rtc.cli import add_turn_arguments, run_turn
-from .state.app_keys import DEVICE_TLS, SERVICES
+from .state.app_keys import ANNOUNCER, DEVICE_TLS, SERVICES
 from .state.services import Services
 from .storage import users
 
@@ -244,7 +244,10 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
     from aiohttp import web
 
     from .app import build_app
+    from .discovery.open_at import serving_urls
     from .system import systemd
+    from .system.netif import interface_addresses
+    from .tls.issue import lan_addresses
     from .web.appliance_sites import ApplianceSites, start_appliance_sites
     from .web.connections import ConnectionGuard, runner_options
     from .web.guarded_site import GuardedSite
@@ -269,9 +272,25 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
             if settings.appliance_mode:
                 device_tls = app[DEVICE_TLS]
                 sites = await start_appliance_sites(runner, settings, device_tls, guard=guard)
-                url = sites.https_url
+                # Not the bind address (https://0.0.0.0:443): the name and LAN addresses,
+                # or the one address it was told to listen on.
+                bind, _ = parse_listen(settings.server.https_listen, name="server.https_listen")
+                found = await asyncio.to_thread(lambda: lan_addresses(interface_addresses()))
+                urls = serving_urls(device_tls.name, bind, sites.https_port, found, sites.https_url)
+                url = " or ".join(urls)
+                announcer = app.get(ANNOUNCER)
+                if announcer is not None:  # `pychat-2` after a clash: the status follows
+
+                    def follow(name: str | None) -> None:
+                        if name is not None:
+                            found_urls = serving_urls(
+                                name, bind, sites.https_port, found, sites.https_url
+                            )
+                            systemd.notify_status(f"Serving on {' or '.join(found_urls)}")
+
+                    announcer.add_listener(follow)
                 print(f"Pychat listening on {url}", flush=True)
-                print(f"Plain HTTP on {sites.http_url} redirects there", flush=True)
+                print(f"Plain HTTP on port {sites.http_port} redirects there", flush=True)
                 print(f"CA fingerprint (SHA-256): {device_tls.ca_fingerprint}", flush=True)
             else:
                 host, port = parse_listen(settings.server.listen, name="server.listen")
@@ -287,8 +306,8 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
                 loop.add_signal_handler(sig, stop.set)
             if not await setup.is_setup_done(app[SERVICES]):
                 print(
-                    "This Pychat is not set up yet: open the address above and follow the"
-                    " setup wizard, or run\n"
+                    f"This Pychat is not set up yet: open {url.split(' or ')[0]}/setup and"
+                    " follow the setup wizard, or run\n"
                     f"  pychat init --data {settings.data_dir} --org 'Your company'"
                     " --admin admin --password-stdin",
                     flush=True,

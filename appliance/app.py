@@ -97,7 +97,8 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     announcer = None
     if settings.mdns_enabled:
         _, https_port = parse_listen(settings.server.https_listen, name="server.https_listen")
-        announcer = mdns.Announcer(https_port)
+        # The name it announces is kept in the data folder for the console login banner.
+        announcer = mdns.Announcer(https_port, record_in=settings.data_dir)
         app[ANNOUNCER] = announcer
 
     async def certificate_name() -> str:

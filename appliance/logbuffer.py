@@ -18,6 +18,9 @@ from aiohttp import web
 
 DEFAULT_CAPACITY = 2000
 MAX_MESSAGE_CHARS = 8000
+# Libraries chatty at INFO (aioice logs every ICE candidate pair of every call, the echo
+# bot's too): only their warnings reach the admin page; the journal still has the rest.
+QUIET_LOGGERS = {"aioice": logging.WARNING, "aiortc": logging.WARNING}
 _FORMATTER = logging.Formatter()
 
 
@@ -44,6 +47,12 @@ class LogBuffer(logging.Handler):
     def __init__(self, capacity: int = DEFAULT_CAPACITY, level: int = logging.INFO) -> None:
         super().__init__(level)
         self._lines: deque[LogLine] = deque(maxlen=capacity)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        floor = QUIET_LOGGERS.get(record.name.partition(".")[0])
+        if floor is not None and record.levelno < floor:
+            return False
+        return super().filter(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

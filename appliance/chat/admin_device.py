@@ -82,6 +82,13 @@ async def rename_device(
         announcer = device.announcer
         if announcer is not None and await announcer.name_in_use(name):
             raise Conflict(f"Another device on the network already answers to {name}.local.")
+        if _https_on(device) and not device.tls.covers_name(name):
+            # Never a silent new CA: every office device trusts this one. Ask first.
+            raise Conflict(
+                f"This device's certificate authority does not cover {name}.local. Make a new"
+                " certificate authority first (every computer and phone must trust it again),"
+                " then rename."
+            )
 
         async def job(tx: Tx) -> None:
             await settings.put(tx, settings.DEVICE_NAME, name)

@@ -10,6 +10,9 @@ and two DNS-SD services on the HTTPS port: `_https._tcp` and `_pychat._tcp` (TXT
   the service names, it takes `<name>-2`, `<name>-3`, ... and reports the name in use;
 - keeps watching after that (two devices that started at the same moment, two networks
   joined): the device holding the greater address keeps the name, the other moves on;
+- after a rename keeps answering for the former name for `rename_grace` s (links handed
+  out a moment before, such as the wizard's, still resolve; the certificate names it too,
+  tls/device.py), unless another device claims it meanwhile;
 - withdraws with goodbye packets on stop.
 
 mDNS is answered over IPv4 multicast (224.0.0.251); AAAA records travel in those answers.
@@ -22,7 +25,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
 
 from aiohttp import web
 from zeroconf import IPVersion
@@ -30,7 +35,7 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from .. import __version__
 from ..system.netif import IPInterface, interface_addresses
-from .device_name import check_device_name
+from .device_name import RENAME_GRACE_S, check_device_name
 from .names import (
     DEFAULT_NAME,
     SERVICE_TYPES,
@@ -43,6 +48,7 @@ from .names import (
     with_suffix,
     yields_to,
 )
+from .open_at import write_announced_name
 
 __all__ = [
     "DEFAULT_NAME",
@@ -74,6 +80,8 @@ class Announcer:
         poll_interval: float = POLL_INTERVAL_S,
         probe_time: float = PROBE_TIME_S,
         read_addresses: AddressReader = interface_addresses,
+        rename_grace: float = RENAME_GRACE_S,
+        record_in: Path | None = None,
     ) -> None:
         if not 1 <= https_port <= 65535:
             raise ValueError("mDNS: the HTTPS port must be from 1 to 65535")
@@ -82,6 +90,9 @@ class Announcer:
         self._poll_interval = poll_interval
         self._probe_time = probe_time
         self._read_addresses = read_addresses
+        self._rename_grace = rename_grace
+        self._record_in = record_in  # the data folder: <data>/announced-name (open_at.py)
+        self._recorded: str | None = None
         self._listeners: list[NameListener] = []
         self._base = DEFAULT_NAME
         self._name: str | None = None
@@ -101,11 +112,18 @@ class Announcer:
         self._last_defend = float("-inf")
         self._late_goodbye: tuple[str, tuple[IPAddress, ...]] | None = None
         self._published: str | None = None
+        # Former names still answered after a rename: their services, watch and deadline.
+        self._former: dict[str, _Former] = {}
 
     @property
     def name(self) -> str | None:
         """The name announced now (`office-2` when `office` is taken), None when silent."""
         return self._name
+
+    @property
+    def former_names(self) -> tuple[str, ...]:
+        """Names before a rename still answered for their grace period."""
+        return tuple(self._former)
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -153,8 +171,28 @@ class Announcer:
                 # mDNS trouble must not take the chat server down: log it, start over later.
                 log.exception("mDNS announcement failed; retrying in %.0f s", self._poll_interval)
                 await self._close()
+            await self._record_name()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                await asyncio.wait_for(self._wake.wait(), self._next_wait())
+
+    async def _record_name(self) -> None:
+        """Keep `<data>/announced-name` up to date for the console login banner."""
+        name = self._name
+        if self._record_in is None or name is None or name == self._recorded:
+            return
+        try:
+            await asyncio.to_thread(write_announced_name, self._record_in, name)
+        except OSError as e:
+            log.warning("mDNS: could not record the announced name: %s", e)
+        self._recorded = name
+
+    def _next_wait(self) -> float:
+        """The poll interval, or less when a former name's time is up sooner."""
+        if not self._former:
+            return self._poll_interval
+        now = asyncio.get_running_loop().time()
+        soonest = min(f.until for f in self._former.values())
+        return max(0.0, min(self._poll_interval, soonest - now))
 
     async def _step(self) -> None:
         v4, v6 = lan_addresses(await asyncio.to_thread(self._read_addresses))
@@ -171,12 +209,16 @@ class Announcer:
             self._v4, self._v6 = v4, v6
         elif (v4, v6) != (self._v4, self._v6):
             await self._follow_addresses(v4, v6)
+        await self._drop_former(expired_only=True)
         if self._infos and self._lost:
             self._number += 1
             self._give_up_name()
         elif self._infos and self._registered_base != self._base:
             self._number = 1
-            await self._withdraw()
+            if self._rename_grace > 0:
+                self._retire()
+            else:
+                await self._withdraw()
         if not self._infos:
             await self._claim(self._number)
         elif self._defend:
@@ -188,14 +230,18 @@ class Announcer:
         assert self._aiozc is not None
         gone = set(self._v4 + self._v6) - set(v4 + v6)
         log.info("mDNS: addresses changed to %s", ", ".join(map(str, v4 + v6)))
-        if gone and self._name is not None:
-            self._aiozc.zeroconf.async_send(goodbye(self._name, gone))
+        if gone:
+            for name in (*([self._name] if self._name else []), *self._former):
+                self._aiozc.zeroconf.async_send(goodbye(name, gone))
         if v4 != self._v4:
             await self._aiozc.async_update_interfaces([str(a) for a in v4])
         self._v4, self._v6 = v4, v6
         if self._name is not None:
             self._infos = self._service_infos(self._name)
             await _gather([await self._aiozc.async_update_service(i) for i in self._infos])
+        for name, former in self._former.items():
+            former.infos = self._service_infos(name)
+            await _gather([await self._aiozc.async_update_service(i) for i in former.infos])
 
     async def _claim(self, number: int) -> None:
         """Probe `base`, `base-2`, ... from `number` on; register the first free one."""
@@ -206,6 +252,8 @@ class Announcer:
             if number > MAX_SUFFIX:
                 raise RuntimeError(f"mDNS: {base}-2 to -{MAX_SUFFIX} are all taken")
             candidate = with_suffix(base, number)
+            if candidate in self._former:  # renamed back within the grace period
+                await self._drop_former(only=candidate)
             if await claimed(zc, candidate, self._own, self._probe_time):
                 log.info("mDNS: %s.local is taken on the LAN", candidate)
                 number += 1
@@ -236,6 +284,48 @@ class Announcer:
         # One at a time: zeroconf says goodbye to the address records with the last service.
         await _gather([await self._aiozc.async_unregister_service(i) for i in infos])
         self._publish()
+
+    def _retire(self) -> None:
+        """Renamed: the current name becomes a former one, still registered (answered) for
+        the grace period, no longer defended; another device claiming it gets it."""
+        assert self._aiozc is not None and self._name is not None
+        name = self._name
+        infos = self._forget()
+        watch = ClaimWatch(name, self._own, lambda _claim: self._on_former_claim(name))
+        self._aiozc.zeroconf.async_add_listener(watch, None)
+        until = asyncio.get_running_loop().time() + self._rename_grace
+        self._former[name] = _Former(infos, watch, until)
+        log.info("mDNS: renamed; %s.local is still answered for %.0f s", name, self._rename_grace)
+        self._publish()
+
+    def _on_former_claim(self, name: str) -> None:
+        """Another device answers for a former name: it is theirs now (called by zeroconf)."""
+        former = self._former.get(name)
+        if former is not None and not former.lost:
+            log.info("mDNS: another device claims %s.local; no longer answering it", name)
+            former.lost = True
+            self._wake.set()
+
+    async def _drop_former(self, *, expired_only: bool = False, only: str | None = None) -> None:
+        """Stop answering former names: with goodbyes when their time is up, silently (as
+        `_give_up_name`) when another device claimed one."""
+        if self._aiozc is None:
+            return
+        zc = self._aiozc.zeroconf
+        now = asyncio.get_running_loop().time()
+        for name, former in list(self._former.items()):
+            if only is not None and name != only:
+                continue
+            if expired_only and not former.lost and former.until > now:
+                continue
+            del self._former[name]
+            zc.async_remove_listener(former.watch)
+            if former.lost:
+                zc.registry.async_remove(list(former.infos))
+                zc.async_send(goodbye(name, self._announced()))
+            else:
+                await _gather([await self._aiozc.async_unregister_service(i) for i in former.infos])
+                log.info("mDNS: %s.local withdrawn (renamed)", name)
 
     def _give_up_name(self) -> None:
         """Yield the name to the device that won it (RFC 6762 §9).
@@ -314,6 +404,10 @@ class Announcer:
                 log.exception("mDNS name listener failed")
 
     async def _close(self) -> None:
+        if self._aiozc is not None:
+            for former in self._former.values():
+                self._aiozc.zeroconf.async_remove_listener(former.watch)
+        self._former.clear()  # unregistered with the rest when zeroconf closes
         aiozc, self._aiozc = self._aiozc, None
         self._infos, self._watch, self._name = [], None, None
         self._v4, self._v6 = (), ()
@@ -364,6 +458,17 @@ def announcer_ctx(
 
 async def _gather(broadcasts: list[Awaitable[object]]) -> None:
     await asyncio.gather(*broadcasts)
+
+
+@dataclass
+class _Former:
+    """A name before a rename: its services (still registered), the watch for another
+    device claiming it, and the loop time its grace period ends."""
+
+    infos: list[AsyncServiceInfo]
+    watch: ClaimWatch
+    until: float
+    lost: bool = False
 
 
 def _valid_or_default(name: str) -> str:

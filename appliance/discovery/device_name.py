@@ -8,6 +8,10 @@ from __future__ import annotations
 from ..privileged.validate import InvalidArgument, hostname
 
 DEFAULT = "pychat"
+# After a rename the old name is still answered (mDNS) and named by the certificate this
+# long: links handed out a moment before (the wizard's done page, a bookmark being made,
+# a browser's cached address) keep working while people move to the new name.
+RENAME_GRACE_S = 600.0
 _RULE = (
     "A device name is 1–63 characters of a-z, 0-9 and '-', not starting or ending with '-',"
     " not only digits, and not a reserved name such as localhost."

@@ -45,6 +45,11 @@ CSP = (
 FIRST_INVITE_USES = 50
 MAX_PEM_BYTES = 64 * 1024
 FIRST_INVITE_DAYS = 7
+NEW_CA_NEEDED = (
+    "This device's certificate authority does not cover {name}.local. Tick the box to make"
+    " a new one (every computer and phone must then trust the new one), or go back and keep"
+    " the name it covers."
+)
 
 routes = web.RouteTableDef()
 Errors = dict[str, str]
@@ -195,6 +200,12 @@ async def save_security(request: web.Request, state: WizardState, form: Any) -> 
             return {"certificate": e.message}
         state.certificate = "custom"
     elif choice == "local":
+        if not device_tls.covers_name(state.device_name):
+            # A CA from before (narrower constraints): replacing it breaks every device that
+            # trusts it, so only when the owner says so.
+            if form.get("new_ca") != "yes":
+                return {"new_ca": NEW_CA_NEEDED.format(name=state.device_name)}
+            await device_tls.regenerate_ca(name=state.device_name)
         state.certificate = "local"
     else:
         return {"certificate": "Choose one of the two options."}
@@ -228,10 +239,11 @@ def _next_step_url(state: WizardState) -> str:
 async def _step_context(request: web.Request, step: Step, state: WizardState) -> dict[str, Any]:
     context: dict[str, Any] = {"state": state, "step": step}
     if step.name == "security":
-        # A CA made for the name just chosen: nobody trusts the first one yet, so it is free
-        # to replace, and it then covers the bare name too.
+        # The CA made at first boot covers every .local name, and people may trust it
+        # already (/trust is offered from the start): the name just chosen keeps it.
         device_tls = request.app[DEVICE_TLS]
-        await device_tls.check(name=state.device_name, new_ca_for_name=True)
+        await device_tls.check(name=state.device_name)
+        context["ca_covers"] = device_tls.covers_name(state.device_name)
         context["fingerprint"] = device_tls.ca_fingerprint
         context["ca_file"] = ca_file_name(state.device_name)
         context["trust_steps"] = TRUST_STEPS
@@ -280,9 +292,10 @@ async def _finish(request: web.Request, state: WizardState) -> web.StreamRespons
     await asyncio.to_thread(claim.destroy_claim_code, svc.settings.data_dir, _claim_copy(request))
     announcer = request.app.get(ANNOUNCER)
     if announcer is not None:
-        await announcer.set_name(state.device_name)  # withdraws the first-boot name
+        # The first-boot name is still answered for a while (links made just before).
+        await announcer.set_name(state.device_name)
     request.app[DEVICE_TLS].wake()  # the renewal task picks up the stored device name
-    base = f"{request.scheme}://{request.host}"
+    base = _app_base(request, state.device_name)
     state.app_url = f"{base}/"
     if state.registration == "invite":
         code = await registration.create_invite(
@@ -295,6 +308,19 @@ async def _finish(request: web.Request, state: WizardState) -> web.StreamRespons
     response = web.HTTPSeeOther("/setup/done")
     set_session_cookie(request, response, token)
     raise response
+
+
+def _app_base(request: web.Request, name: str) -> str:
+    """Where people open the app from now on: `<name>.local` under the new name, not the
+    Host of this request (the first-boot name is withdrawn a moment later). A development
+    server reached by address (no mDNS) keeps that address."""
+    by_name = request.app[SERVICES].settings.appliance_mode
+    if not by_name and not (request.url.host or "").lower().endswith(".local"):
+        return f"{request.scheme}://{request.host}"
+    port = request.url.port
+    default = 443 if request.scheme == "https" else 80
+    shown = "" if port in (None, default) else f":{port}"
+    return f"{request.scheme}://{name}.local{shown}"
 
 
 @routes.get("/setup/done")

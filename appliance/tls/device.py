@@ -17,19 +17,21 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from ipaddress import IPv4Interface, IPv6Interface
 from pathlib import Path
 
 from cryptography import x509
 
-from ..discovery.device_name import check_device_name
+from ..discovery.device_name import RENAME_GRACE_S, check_device_name
 from ..system.netif import interface_addresses
 from .custom import CertificateRejected, install_custom, read_custom, remove_custom
 from .issue import (
     MDNS_DOMAIN,
     IPAddress,
     cert_pem,
+    covers_device_name,
+    covers_every_device_name,
     fingerprint,
     is_dns_name,
     lan_addresses,
@@ -78,6 +80,9 @@ class CertificateInfo:
     fingerprint: str  # of the served certificate
     ca_fingerprint: str  # of the local CA (what office devices trust)
     custom_expired: bool  # an uploaded certificate is installed but has expired
+    # The local CA may issue for every `<name>.local`: False only for a CA with narrower
+    # name constraints than this version makes; a rename then needs a new CA (asked first).
+    ca_covers_every_name: bool = True
 
     def to_api(self) -> dict[str, object]:
         return {
@@ -91,6 +96,7 @@ class CertificateInfo:
             "fingerprint": self.fingerprint,
             "ca_fingerprint": self.ca_fingerprint,
             "custom_expired": self.custom_expired,
+            "ca_covers_every_name": self.ca_covers_every_name,
         }
 
 
@@ -146,22 +152,27 @@ class DeviceTls:
         self._lock = asyncio.Lock()
         self._active: _Active | None = None
         self.name = ""
+        # Names before a rename, still in the certificate until their time (RENAME_GRACE_S).
+        self._former: dict[str, datetime] = {}
         self.ca_pem = b""
         self.ca_fingerprint = ""
         self._wake = asyncio.Event()
         self._checked = asyncio.Condition()
         self.checks = 0  # completed checks, for `wait_for_checks`
 
-    async def check(self, *, name: str | None = None, new_ca_for_name: bool = False) -> bool:
+    async def check(self, *, name: str | None = None) -> bool:
         """Make or renew the local certificates as needed and serve the right one. Returns
         True when anything was renewed. `name` overrides the stored device name (the wizard
-        passes the name just chosen, with `new_ca_for_name=True`)."""
+        passes the name just chosen). The CA is never replaced for a name: see
+        `covers_name`. After a rename the previous name stays in the certificate for
+        RENAME_GRACE_S."""
         async with self._lock:
             name = check_device_name(name if name is not None else await self._device_name())
             found = await asyncio.to_thread(lambda: lan_addresses(self._addresses()))
             now = self._clock()
+            former = self._former_names(name, now)
             renewed = await asyncio.to_thread(
-                ensure_certificates, self.paths, name, found, now, new_ca_for_name=new_ca_for_name
+                ensure_certificates, self.paths, name, found, now, former=former
             )
             self.name = name
             await self._load(now, force=renewed)
@@ -169,6 +180,31 @@ class DeviceTls:
             self.checks += 1
             self._checked.notify_all()
         return renewed
+
+    def covers_name(self, name: str) -> bool:
+        """Whether the CA in use may issue for `<name>.local` (after the first check)."""
+        active = self._active
+        return active is None or covers_device_name(active.ca, check_device_name(name))
+
+    @property
+    def former_names(self) -> tuple[str, ...]:
+        """The names before a rename that the certificate still covers."""
+        return tuple(self._former)
+
+    def _former_names(self, name: str, now: datetime) -> list[str]:
+        """Remember the name in use before a rename; forget those whose time is up."""
+        if self.name and self.name != name:
+            self._former[self.name] = now + timedelta(seconds=RENAME_GRACE_S)
+        self._former.pop(name, None)
+        for old, until in list(self._former.items()):
+            if until <= now:
+                del self._former[old]
+        return sorted(self._former)
+
+    def _seconds_to_next_expiry(self) -> float | None:
+        if not self._former:
+            return None
+        return max(0.0, (min(self._former.values()) - self._clock()).total_seconds())
 
     async def install_custom(
         self,
@@ -204,13 +240,15 @@ class DeviceTls:
             await self._load(self._clock(), force=True)
             return removed
 
-    async def regenerate_ca(self) -> None:
-        """A new CA (and server certificate): every office device must trust it again."""
+    async def regenerate_ca(self, *, name: str | None = None) -> None:
+        """A new CA (and server certificate): every office device must trust it again.
+        `name` overrides the stored device name (the wizard passes the name just chosen)."""
         async with self._lock:
-            name = check_device_name(await self._device_name())
+            name = check_device_name(name if name is not None else await self._device_name())
             found = await asyncio.to_thread(lambda: lan_addresses(self._addresses()))
             now = self._clock()
-            await asyncio.to_thread(regenerate_ca, self.paths, name, found, now)
+            former = self._former_names(name, now)
+            await asyncio.to_thread(regenerate_ca, self.paths, name, found, now, former=former)
             self.name = name
             await self._load(now, force=True)
 
@@ -230,6 +268,7 @@ class DeviceTls:
             fingerprint=fingerprint(active.cert),
             ca_fingerprint=self.ca_fingerprint,
             custom_expired=active.custom_expired,
+            ca_covers_every_name=covers_every_device_name(active.ca),
         )
 
     def wake(self) -> None:
@@ -237,7 +276,11 @@ class DeviceTls:
         self._wake.set()
 
     async def wait_for_wake(self, timeout_s: float) -> None:
-        """Return after `timeout_s`, or sooner when `wake()` is called."""
+        """Return after `timeout_s`, or sooner when `wake()` is called or a former name's
+        time in the certificate is up."""
+        expiry = self._seconds_to_next_expiry()
+        if expiry is not None:
+            timeout_s = min(timeout_s, expiry + 0.1)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout_s)
         self._wake.clear()

@@ -10,10 +10,10 @@ Decisions (docs/operations.md, "HTTPS and the local CA"):
   OpenSSL enforce constraints written in a trust anchor, so a stolen CA key cannot be used
   to impersonate any public site to an office device that trusts it. The whole of `.local`
   is permitted (not only `<name>.local`) because a name clash on the LAN renames the
-  device to `<name>-2` and the admin may rename it: the CA the office already trusts must
-  keep working. A bare name cannot be permitted as a class, so only the name the CA was
-  made for is; after a rename the bare name is left out of the server certificate until
-  the admin makes a new CA.
+  device to `<name>-2` and the admin may rename it (in the wizard too, after the CA was
+  offered at /trust): the CA the office already trusts keeps working, and a rename never
+  makes a new one. A bare name cannot be permitted as a class, so only the name the CA was
+  first made for is; after a rename the bare name is left out of the server certificate.
 - Time: notBefore is two days back (a Pi has no clock battery), and a clock that reads
   earlier than `CLOCK_FLOOR` or than the CA's own birth is not believed when issuing.
 """
@@ -146,10 +146,12 @@ def make_server_certificate(
     not_after = min(not_before + SERVER_LIFETIME, ca.not_valid_after_utc)
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
     sans += [x509.IPAddress(a) for a in addresses]
+    # No name the CA permits (a narrow CA after a rename): still valid by address.
+    common_name = names[0] if names else str(addresses[0]) if addresses else "pychat"
     ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     return (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -180,30 +182,51 @@ def make_server_certificate(
     )
 
 
-def server_names(ca: x509.Certificate, name: str) -> list[str]:
-    """`<name>.local`, and the bare `<name>` when the CA's constraints permit it."""
-    names = [f"{name}.{MDNS_DOMAIN}"]
-    if permits_dns(ca, name):
-        names.append(name)
-    return names
+def server_names(ca: x509.Certificate, name: str, former: Sequence[str] = ()) -> list[str]:
+    """`<name>.local` and the bare `<name>`, then the same for each `former` name (answered
+    for a while after a rename), each only when the CA's constraints permit it: a name
+    outside them would make browsers reject the whole certificate."""
+    wanted: list[str] = []
+    for each in (name, *former):
+        wanted += [f"{each}.{MDNS_DOMAIN}", each]
+    return [n for n in dict.fromkeys(wanted) if permits_dns(ca, n)]
+
+
+def covers_device_name(ca: x509.Certificate, name: str) -> bool:
+    """Whether the CA may issue for `<name>.local` (every CA made here may; an older or
+    restored one with narrower constraints may not, and only a new CA would help)."""
+    return permits_dns(ca, f"{name}.{MDNS_DOMAIN}")
+
+
+def covers_every_device_name(ca: x509.Certificate) -> bool:
+    """Whether the CA may issue for any `<name>.local`, so that no rename needs a new one
+    (every CA made here; an older or restored one with narrower constraints may not)."""
+    subtrees = _dns_subtrees(ca)
+    return subtrees is None or MDNS_DOMAIN in subtrees
 
 
 def permits_dns(ca: x509.Certificate, hostname: str) -> bool:
     """RFC 5280 §4.2.1.10: a dNSName is permitted when it equals a permitted subtree or
     adds labels to its left. A CA without dNSName constraints permits every name."""
+    subtrees = _dns_subtrees(ca)
+    if subtrees is None:
+        return True
+    host = hostname.lower().rstrip(".")
+    return any(host == s or host.endswith("." + s) for s in subtrees)
+
+
+def _dns_subtrees(ca: x509.Certificate) -> list[str] | None:
+    """The CA's permitted dNSName subtrees, None when it has no such constraint."""
     try:
         constraints = ca.extensions.get_extension_for_class(x509.NameConstraints).value
     except x509.ExtensionNotFound:
-        return True
+        return None
     subtrees = [
         str(s.value).lower().lstrip(".")
         for s in constraints.permitted_subtrees or ()
         if isinstance(s, x509.DNSName)
     ]
-    if not subtrees:
-        return True
-    host = hostname.lower().rstrip(".")
-    return any(host == s or host.endswith("." + s) for s in subtrees)
+    return subtrees or None
 
 
 def san_names(cert: x509.Certificate) -> tuple[list[str], list[IPAddress]]:

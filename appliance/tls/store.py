@@ -31,11 +31,11 @@ from .issue import (
     RENEW_BEFORE,
     IPAddress,
     cert_pem,
+    covers_device_name,
     key_pem,
     make_ca,
     make_server_certificate,
     new_key,
-    permits_dns,
     san_names,
     server_names,
 )
@@ -127,7 +127,12 @@ def ca_renewal_reason(ca: LocalCa | None, now: datetime) -> str | None:
 
 
 def server_renewal_reason(
-    paths: TlsPaths, ca: LocalCa, name: str, addresses: Sequence[IPAddress], now: datetime
+    paths: TlsPaths,
+    ca: LocalCa,
+    name: str,
+    addresses: Sequence[IPAddress],
+    now: datetime,
+    former: Sequence[str] = (),
 ) -> str | None:
     """Why the local server certificate must be made again, or None when it is fine."""
     key, cert = _read_key(paths.server_key), read_cert(paths.server_cert)
@@ -140,7 +145,7 @@ def server_renewal_reason(
     except (ValueError, TypeError, InvalidSignature):
         return "the server certificate was not issued by the current CA"
     dns, ips = san_names(cert)
-    wanted = server_names(ca.cert, name)
+    wanted = server_names(ca.cert, name, former)
     if sorted(dns) != sorted(wanted):
         return f"the names changed ({', '.join(dns)} → {', '.join(wanted)})"
     if sorted(ips, key=_key) != sorted(addresses, key=_key):
@@ -173,28 +178,29 @@ def ensure_certificates(
     addresses: Sequence[IPAddress],
     now: datetime,
     *,
-    new_ca_for_name: bool = False,
+    former: Sequence[str] = (),
 ) -> bool:
     """Make the CA and the server certificate, or renew what needs it. True if anything
-    was written. `new_ca_for_name` makes a new CA when the current one does not permit the
-    bare `name` (the wizard passes it: nobody trusts the CA before the wizard shows it)."""
+    was written. `former` names (the device's names before a rename) are kept in the
+    certificate too. A rename never makes a new CA: office devices may trust this one
+    already (/trust is offered from first boot); a CA that does not cover the name stays,
+    and the admin is asked (`covers_device_name`, `regenerate_ca`)."""
     check_device_name(name)
     ca = load_ca(paths)
     reason = ca_renewal_reason(ca, now)
-    if reason is None and new_ca_for_name and ca is not None and not permits_dns(ca.cert, name):
-        reason = f"the CA does not cover the name {name}"
     renewed = False
     if reason is not None or ca is None:
         log.info("making a new local CA: %s", reason)
         ca = create_ca(paths, name, now)
         renewed = True
-    reason = server_renewal_reason(paths, ca, name, addresses, now)
+    if not covers_device_name(ca.cert, name):
+        log.warning("the local CA does not cover %s.local: only a new CA would", name)
+    reason = server_renewal_reason(paths, ca, name, addresses, now, former)
     if reason is not None:
         log.info("issuing a new server certificate: %s", reason)
         key = new_key()
-        cert = make_server_certificate(
-            ca.key, ca.cert, key, server_names(ca.cert, name), addresses, now
-        )
+        names = server_names(ca.cert, name, former)
+        cert = make_server_certificate(ca.key, ca.cert, key, names, addresses, now)
         write_file(paths.server_key, key_pem(key), private=True)
         write_file(paths.server_cert, cert_pem(cert), private=False)
         renewed = True
@@ -202,10 +208,15 @@ def ensure_certificates(
 
 
 def regenerate_ca(
-    paths: TlsPaths, name: str, addresses: Sequence[IPAddress], now: datetime
+    paths: TlsPaths,
+    name: str,
+    addresses: Sequence[IPAddress],
+    now: datetime,
+    *,
+    former: Sequence[str] = (),
 ) -> None:
     """A new CA (office devices must trust it again) and a server certificate under it."""
     check_device_name(name)
     log.warning("making a new local CA on request: office devices must trust it again")
     create_ca(paths, name, now)
-    ensure_certificates(paths, name, addresses, now)
+    ensure_certificates(paths, name, addresses, now, former=former)

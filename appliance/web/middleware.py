@@ -84,8 +84,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return web.json_response(internal_error_body(), status=500)
 
 
-# Open before setup: the wizard, health, and what a browser needs to trust the device.
-_OPEN_PATHS = frozenset({"/api/health", "/setup", "/ca.crt", "/trust"})
+# Open before setup: the wizard, health, what a browser needs to trust the device, and
+# robots.txt (a crawler must not be sent to the wizard).
+_OPEN_PATHS = frozenset({"/api/health", "/setup", "/ca.crt", "/trust", "/robots.txt"})
 
 
 def _is_open_path(path: str) -> bool:

@@ -1,4 +1,5 @@
-"""The page shown in place of the web app when it has not been built."""
+"""Small fixed answers of the server: the page shown in place of the web app when it has
+not been built, and `/robots.txt`."""
 
 from __future__ import annotations
 
@@ -30,4 +31,17 @@ def not_built() -> web.Response:
         "<p>The server is running, but the web app has not been built: run"
         " <code>make build</code>. The API is at <code>/api/</code>"
         " (see <code>docs/api.md</code>).</p>"
+    )
+
+
+# A private appliance: nothing on it is for search engines, and without this file the
+# catch-all would answer /robots.txt with the app's HTML.
+ROBOTS_TXT = "User-agent: *\nDisallow: /\n"
+
+
+async def robots_txt(request: web.Request) -> web.Response:
+    return web.Response(
+        text=ROBOTS_TXT,
+        content_type="text/plain",
+        headers={"Cache-Control": "max-age=86400", "X-Content-Type-Options": "nosniff"},
     )

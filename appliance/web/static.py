@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..state.app_keys import SERVED_STATIC_DIR
-from .pages import not_built
+from .pages import not_built, robots_txt
 
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -88,5 +88,6 @@ async def spa(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application, static_dir: Path | None = None) -> None:
     # PYCHAT_STATIC_DIR: a build elsewhere (a developer testing one build while making another).
     app[SERVED_STATIC_DIR] = static_dir or Path(os.environ.get("PYCHAT_STATIC_DIR") or STATIC_DIR)
+    app.router.add_get("/robots.txt", robots_txt)  # before the catch-all below
     # Never /api/...: an unknown API path must answer 404 for every method, not the app.
     app.router.add_get("/{tail:(?!api/).*}", spa)

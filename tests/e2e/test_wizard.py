@@ -13,6 +13,25 @@ from tests.server import Server
 PASSWORD = "owner-password-1"
 
 
+# The text of each line an element is rendered on (characters grouped by their line's top).
+RENDERED_LINES = """(element) => {
+  const lines = [];
+  let lastTop = null;
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const top = Math.round(range.getBoundingClientRect().top);
+      if (top !== lastTop) { lines.push(""); lastTop = top; }
+      lines[lines.length - 1] += node.data[i];
+    }
+  }
+  return lines;
+}"""
+
+
 def _claim(srv: Server) -> str:
     return (srv.data / "claim-code.txt").read_text().strip()
 
@@ -52,6 +71,17 @@ async def test_the_owner_claims_sets_up_and_signs_in(
     await expect(page.locator(".fingerprint")).to_have_text(
         re.compile(r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
     )
+    # It wraps, and only between byte pairs: every line but the last ends with a colon.
+    lines = await page.locator(".fingerprint").evaluate(RENDERED_LINES)
+    assert len(lines) > 1, lines
+    assert all(re.fullmatch(r"([0-9A-F]{2}:)+", line) for line in lines[:-1]), lines
+    assert re.fullmatch(r"([0-9A-F]{2}:)*[0-9A-F]{2}", lines[-1]), lines
+    # Finished steps read as done, not struck out.
+    done_steps = page.locator(".progress .done")
+    await expect(done_steps).to_have_count(2)
+    for i in range(2):
+        await expect(done_steps.nth(i)).to_have_css("text-decoration-line", "none")
+        await expect(done_steps.nth(i)).to_contain_text("(done)")
     await page.screenshot(path=screenshot_path("wizard-security"), full_page=True)
     await page.get_by_role("button", name="Continue").click()
 

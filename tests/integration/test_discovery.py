@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from ipaddress import IPv4Interface, IPv6Interface, ip_address
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from appliance.discovery.names import (
     yields_to,
 )
 from tests.netns import Netns, bridge, unavailable_reason, veth
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 10.0
@@ -188,8 +189,11 @@ async def lan(_namespaces_possible: None, tmp_path: Path) -> AsyncIterator[Lan]:
         await lan.close()
 
 
-async def serve(host: Host, name: str, poll: float = 30.0) -> None:
-    await host.send("serve", name=name, port=PORT, poll=poll)
+async def serve(
+    host: Host, name: str, poll: float = 30.0, grace: float = 0.0, record_in: Path | None = None
+) -> None:
+    folder = None if record_in is None else str(record_in)
+    await host.send("serve", name=name, port=PORT, poll=poll, grace=grace, record_in=folder)
     await host.expect("serving", lambda e: e["event"] == "serving")
 
 
@@ -389,3 +393,49 @@ async def test_without_a_lan_address_nothing_is_sent_and_stop_is_clean() -> None
 def test_a_bad_port_is_refused() -> None:
     with pytest.raises(ValueError, match="port"):
         mdns.Announcer(0)
+
+
+async def test_after_a_rename_the_former_name_answers_for_a_while(lan: Lan, tmp_path: Path) -> None:
+    """Links handed out just before a rename (the wizard's done page) keep resolving for
+    the grace period (10 minutes on the device; 5 s here), then the name is withdrawn.
+    The name announced is kept in the data folder for the console login banner."""
+    server_ns, browser_ns = lan.pair()
+    server, browser = await lan.host(server_ns), await lan.host(browser_ns)
+    recorded = tmp_path / "announced-name"
+    await serve(server, "first-boot", grace=5.0, record_in=tmp_path)
+    await server.name("first-boot")
+    await wait_until(_recorded(recorded, "first-boot\n"), what="first-boot is recorded")
+    await browser.send("browse")
+    await browser.service("added", "first-boot")
+
+    await server.send("rename", name="acme-chat")
+    await server.name("acme-chat")
+    await browser.service("added", "acme-chat")
+    # Asked afresh (not from the browser's cache): both names answer.
+    await browser.send("ask", name="first-boot")
+    await browser.expect("asked", lambda e: e["event"] == "asked")
+    assert await browser.resolve("first-boot", ms=1000) == ["10.231.1.1", "fd00:231:1::1"]
+    assert await browser.resolve("acme-chat") == ["10.231.1.1", "fd00:231:1::1"]
+    assert not [e for e in browser.seen if e.get("change") == "removed"]
+    await wait_until(_recorded(recorded, "acme-chat\n"), what="acme-chat is recorded")
+
+    # Then the former name says goodbye; the new one stays.
+    await browser.service("removed", "first-boot", timeout=WAIT_S)
+    assert await browser.resolve("first-boot", ms=1000) == []
+    assert await browser.resolve("acme-chat") == ["10.231.1.1", "fd00:231:1::1"]
+    await finish(server, browser)
+
+
+def _recorded(path: Path, text: str) -> Callable[[], Awaitable[bool]]:
+    """Whether `path` holds `text` (read in a thread: no file I/O on the loop)."""
+
+    def read() -> str | None:
+        try:
+            return path.read_text()
+        except FileNotFoundError:
+            return None
+
+    async def check() -> bool:
+        return await asyncio.to_thread(read) == text
+
+    return check

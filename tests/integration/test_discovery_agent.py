@@ -3,9 +3,11 @@
 `python -m tests.integration.test_discovery_agent` reads one JSON command per line on
 stdin and writes one JSON event per line on stdout:
 
-- `{"cmd": "serve", "name", "port", "poll"}`: an aiohttp server on `port` with the
+- `{"cmd": "serve", "name", "port", "poll", "grace", "record_in"}`: an aiohttp server on
+  `port` with the
   discovery cleanup_ctx; `{"event": "name", "name"}` each time the name in use changes,
-  then `{"event": "serving"}`. `{"cmd": "rename", "name"}` calls `set_name`.
+  then `{"event": "serving"}`. `{"cmd": "rename", "name"}` calls `set_name` (the former
+  name is answered `grace` s more).
   `{"cmd": "stop"}` shuts it down: `{"event": "stopped"}`.
 - `{"cmd": "browse"}`: a zeroconf browser for `_pychat._tcp` and `_https._tcp`;
   `{"event": "service", "change", "type", "name", "server", "port", "addresses", "txt"}`.
@@ -35,6 +37,7 @@ import os
 import sys
 import time
 from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -91,7 +94,9 @@ class Agent:
     def emit(self, event: str, **fields: Any) -> None:
         self.out.put_nowait({"event": event, **fields})
 
-    async def serve(self, name: str, port: int, poll: float) -> None:
+    async def serve(
+        self, name: str, port: int, poll: float, grace: float = 0.0, record_in: str | None = None
+    ) -> None:
         app = web.Application()
 
         async def hello(request: web.Request) -> web.Response:
@@ -101,7 +106,12 @@ class Agent:
             return name
 
         app.router.add_get("/", hello)
-        announcer = mdns.Announcer(port, poll_interval=poll)
+        announcer = mdns.Announcer(
+            port,
+            poll_interval=poll,
+            rename_grace=grace,
+            record_in=Path(record_in) if record_in is not None else None,
+        )
         announcer.add_listener(lambda n: self.emit("name", name=n))
         app[ANNOUNCER] = announcer
         app.cleanup_ctx.append(mdns.announcer_ctx(announcer, device_name))

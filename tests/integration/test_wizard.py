@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import segno
 
 from tests.client import Client
 from tests.server import Server
@@ -20,11 +21,15 @@ def _claim(srv: Server) -> str:
 
 
 class Browser:
-    """Forms and redirects, the way a browser without JavaScript does them."""
+    """Forms and redirects, the way a browser without JavaScript does them. `host`: the
+    name it reached the server by (the Host it sends), e.g. the first-boot `pychat.local`."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, host: str | None = None) -> None:
         self.base = base
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            headers={"Host": host} if host is not None else None,
+        )
 
     async def get(self, path: str) -> tuple[str, str]:
         async with self.http.get(self.base + path) as resp:
@@ -102,6 +107,24 @@ async def test_a_new_owner_claims_names_secures_and_opens_the_device(
         await stranger.close()
     finally:
         await owner.close()
+
+
+async def test_the_done_page_links_to_the_new_name(make_server: Callable[..., Server]) -> None:
+    """Reached as pychat.local (the first-boot name, withdrawn a moment after the last
+    step), the done page hands out acme-chat.local: its link, QR code and invite link."""
+    srv = make_server(setup=False)
+    port = srv.url.rsplit(":", 1)[1]
+    owner = Browser(srv.url, host=f"pychat.local:{port}")
+    try:
+        done = await walk_to_the_end(owner, _claim(srv))
+    finally:
+        await owner.close()
+    app_url = f"http://acme-chat.local:{port}/"
+    assert f'href="{app_url}"' in done
+    assert f'value="{app_url}register?invite=' in done
+    qr = segno.make(app_url, error="m").svg_inline(scale=4, dark="#111", light="#fff")
+    assert str(qr) in done, "the QR code encodes the new address"
+    assert "pychat.local" not in done
 
 
 async def test_wrong_codes_are_refused_then_throttled(make_server: Callable[..., Server]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from appliance.config import ServerSettings, parse_listen
+from appliance.config import ServerSettings, TurnSettings, parse_listen
 from appliance.rtc.cli import add_turn_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +33,13 @@ def test_every_default_port_is_in_the_ports_table() -> None:
     add_turn_arguments(turn)
     defaults = turn.parse_args(["--secret-file", "x"])
     stun = parse_listen(defaults.listen)[1]
-    low, high = defaults.relay_ports.split("-")
+    # The relay ports of the TURN server inside `pychat serve` (turn.relay_ports), not the
+    # separate `pychat turn`'s default: the appliance runs the former.
+    low, high = TurnSettings().relay_ports.split("-")
     assert rows[str(https)] == "TCP" and rows[str(http)] == "TCP"
     assert rows[str(stun)] == "UDP and TCP"
     assert rows[f"{low}–{high}"] == "UDP"
+    assert f"{low}-{high}" in DOC.split("## Ports", 1)[1].split("\n## ", 1)[0]  # the nftables
     assert rows["5353"] == "UDP"
     assert rows[str(dev)].startswith("TCP")
 

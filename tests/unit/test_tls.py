@@ -217,10 +217,11 @@ def test_a_rename_keeps_the_ca_and_drops_the_bare_name_it_does_not_cover(paths: 
     assert paths.ca_cert.read_bytes() == ca_before
     assert san_names(_cert(paths.server_cert))[0] == ["office-2.local"]
     assert _openssl_verify(paths, paths.server_cert).returncode == 0
-    # The wizard may make a new CA for the chosen name: nobody trusts the first one yet.
-    assert ensure_certificates(paths, "reception", LAN, NOW, new_ca_for_name=True) is True
-    assert paths.ca_cert.read_bytes() != ca_before
-    assert san_names(_cert(paths.server_cert))[0] == ["reception.local", "reception"]
+    # The wizard's rename keeps it too (people may trust it since first boot), and the
+    # former name stays in the certificate while it is still answered.
+    assert ensure_certificates(paths, "reception", LAN, NOW, former=["office-2"]) is True
+    assert paths.ca_cert.read_bytes() == ca_before
+    assert san_names(_cert(paths.server_cert))[0] == ["reception.local", "office-2.local"]
     assert _openssl_verify(paths, paths.server_cert).returncode == 0
 
 

@@ -194,7 +194,7 @@ def test_an_installed_certificate_survives_every_renewal(tmp_path: Path) -> None
     ):
         assert ensure_certificates(paths, "office", addresses, later) is True
         assert (paths.custom_cert.read_bytes(), paths.custom_key.read_bytes()) == saved
-    ensure_certificates(paths, "renamed", LAN, NOW, new_ca_for_name=True)
+    ensure_certificates(paths, "renamed", LAN, NOW)
     assert (paths.custom_cert.read_bytes(), paths.custom_key.read_bytes()) == saved
 
 

@@ -37,6 +37,8 @@ export interface Certificate {
   fingerprint: string
   ca_fingerprint: string
   custom_expired: boolean
+  /** False only for an old CA that cannot issue for every `<name>.local` (a rename may need a new CA). */
+  ca_covers_every_name?: boolean
 }
 
 export interface DeviceInfo {
