@@ -6,15 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from appliance.discovery.open_at import ANNOUNCED_NAME_FILE
 from appliance.system.netif import interface_addresses
 from appliance.tls.issue import lan_addresses
 from tests.conftest import TEST_ENV
@@ -60,46 +55,3 @@ async def test_the_console_names_the_device_and_its_lan_addresses(tmp_path: Path
     assert f"open https://pychat.local:{https_port}/setup and follow" in console
     assert "0.0.0.0" not in console and "[::]" not in console
     assert "the address above" not in console
-
-
-def _can_unshare_mounts() -> bool:
-    if shutil.which("unshare") is None or os.geteuid() != 0:
-        return False
-    done = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
-    return done.returncode == 0
-
-
-@pytest.mark.skipif(not _can_unshare_mounts(), reason="needs root and mount namespaces")
-@pytest.mark.parametrize(
-    ("recorded", "shown"),
-    [("pychat-2\n", "pychat-2"), (None, "HOST"), ("not a name\n", "HOST")],
-)
-async def test_the_login_banner_names_the_device_the_server_announces(
-    recorded: str | None, shown: str
-) -> None:
-    """A second device that fell back to `pychat-2` must not point people at the first
-    one (its hostname is still `pychat`). Run in a mount namespace of its own: /var/lib and
-    /run are empty tmpfs there, so nothing of this machine is read or written."""
-    write = (
-        "" if recorded is None else f"printf '{recorded}' > /var/lib/pychat/{ANNOUNCED_NAME_FILE}"
-    )
-    script = f"""
-set -eu
-mount -t tmpfs none /var/lib
-mount -t tmpfs none /run
-mkdir /var/lib/pychat
-{write}
-sh {BANNER}
-cat /run/pychat-issue
-"""
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    host = (await asyncio.to_thread(subprocess.check_output, ["hostname"], text=True)).strip()
-    name = host if shown == "HOST" else shown
-    assert f"Pychat: https://{name}.local (or https://\\4)" in done.stdout, done.stdout
