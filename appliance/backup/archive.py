@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -46,6 +45,7 @@ from typing import Any, BinaryIO
 from .. import __version__
 from ..db_health import damage_of
 from ..errors import AppError, InsufficientStorage, disk_full
+from ..files.blobs import hash_file
 from ..storage import stats
 from ..system import durable
 
@@ -152,14 +152,6 @@ class Snapshot:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _remove_stale_snapshots(data_dir: Path, now_s: float) -> None:
     """Snapshot folders left by a crash (a finished backup removes its own)."""
     for entry in data_dir.glob(_SNAPSHOT_PREFIX + "*"):
@@ -228,7 +220,7 @@ def _fill_snapshot(directory: Path, data_dir: Path, db_path: Path, now_s: float)
         "org_name": shown.get("org_name", ""),
         "counts": counts,
         "files": {
-            name: {"size": path.stat().st_size, "sha256": _sha256(path)} for name, path in files
+            name: {"size": path.stat().st_size, "sha256": hash_file(path)} for name, path in files
         },
         "uploads": {"count": len(uploads), "bytes": sum(m.size for m in uploads)},
     }

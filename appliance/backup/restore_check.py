@@ -10,7 +10,6 @@ Blocking: call it in a thread from a running loop.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ..db import migration_scripts
 from ..errors import BadRequest
+from ..files.blobs import hash_file
 from ..storage import stats
 from ..tls.issue import fingerprint
 from .archive import CHUNK_BYTES, DATABASE, FOLDERS, FORMAT, MANIFEST, UPLOAD_NAME
@@ -214,14 +214,6 @@ def _extract(archive: Path, staging: Path, max_bytes: int) -> set[str]:
     return found
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _read_manifest(staging: Path, found: set[str]) -> dict[str, Any]:
     if MANIFEST not in found or DATABASE not in found:
         raise RestoreRefused("it has no manifest.json or no pychat.db.")
@@ -261,7 +253,7 @@ def _read_manifest(staging: Path, found: set[str]) -> dict[str, Any]:
         size = (staging / name).stat().st_size
         if not isinstance(entry, dict) or entry.get("size") != size:
             raise RestoreRefused(f"{name} does not match its manifest (size).")
-        if entry.get("sha256") != _sha256(staging / name):
+        if entry.get("sha256") != hash_file(staging / name):
             raise RestoreRefused(f"{name} does not match its manifest (checksum).")
     return manifest
 
@@ -274,7 +266,7 @@ def _check_uploads(staging: Path, names: list[str], expected: Any) -> None:
     for name in names:
         match = UPLOAD_NAME.fullmatch(name)
         assert match is not None
-        if match["head"] and _sha256(staging / name) != match["head"] + match["tail"]:
+        if match["head"] and hash_file(staging / name) != match["head"] + match["tail"]:
             raise RestoreRefused(f"{name} is damaged (its checksum does not match its name).")
 
 
