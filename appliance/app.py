@@ -141,6 +141,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     svc.db.start_integrity_check(svc.settings.db.integrity_check_s, svc.now_ms())
     svc.db.on_commit = svc.hub.publish
     svc.hub.load_memberships(await rooms.all_memberships(svc.db))
+    await svc.calls.close_interrupted()  # calls live in memory: a crash left some open
     svc.dummy_password_hash = await asyncio.to_thread(dummy_hash, svc.settings.auth.scrypt_n)
 
     def remember_last_seen(user_id: int) -> None:
@@ -198,7 +199,9 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 async def _close_sockets(app: web.Application) -> None:
+    # Calls live in memory: they end (and are recorded so) while their devices can hear it.
+    app[SERVICES].calls.end_all()
     # Without this, a SIGTERM waits for every open WebSocket to time out.
     app[SERVICES].hub.close_all()
-    app[SERVICES].calls.close()  # calls live in memory: their timers go with the sockets
+    app[SERVICES].calls.close()  # their timers go with the sockets
     await app[SERVICES].calls.drain()  # records of calls just ended, before the database

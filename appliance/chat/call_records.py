@@ -22,11 +22,15 @@ async def write(
     event: str,
     now_ms: int,
     duration_ms: int | None = None,
+    *,
+    interrupted: bool = False,
 ) -> dict[str, Any] | None:
     """Store one record and publish it as `message.new`; None when the room keeps none."""
     record: dict[str, Any] = {"id": call_id, "event": event}
     if duration_ms is not None:
         record["duration_ms"] = duration_ms
+    if interrupted:
+        record["interrupted"] = True
 
     async def job(tx: Tx) -> dict[str, Any] | None:
         row = await messages.insert_call_record(tx, room, author, record, now_ms)
@@ -37,3 +41,16 @@ async def write(
         return message
 
     return await db.write(job)
+
+
+async def close_interrupted(db: Database, now_ms: int) -> int:
+    """An "ended" record, marked interrupted and without a duration (nobody knows when the
+    server stopped), for each call recorded as started and never as ended or missed: the
+    server stopped without ending it (a crash, kill -9, a power cut). Returns how many."""
+    open_calls = await messages.unfinished_call_records(db)
+    for row in open_calls:
+        await write(
+            db, row["room_id"], row["author_id"], int(row["call_id"]), "ended", now_ms,
+            interrupted=True,
+        )  # fmt: skip
+    return len(open_calls)

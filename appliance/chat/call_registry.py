@@ -298,6 +298,17 @@ class CallRegistry:
 
     # -- time ----------------------------------------------------------------------------
 
+    def end_all(self, now: float) -> Notices:
+        """The server stops: every call ends now, and its record says for how long."""
+        notices = Notices()
+        for call in list(self.calls.values()):
+            for user in call.participants:
+                self.room_of_user.pop(user, None)
+            call.participants.clear()
+            self._settle(call, now, notices)
+        notices.ended = dict.fromkeys(notices.ended, "shutdown")
+        return notices
+
     def shift_clock(self, delta_s: float) -> None:
         """The wall clock stepped (clock/steps.py): keep every timer's real time left."""
         for call in self.calls.values():

@@ -134,6 +134,15 @@ class CallService:
         self.devices.pop(device.id, None)
         self._publish(self.registry.disconnected(device.id, self.clock()))
 
+    def end_all(self) -> None:
+        """The server stops: its calls end, recorded with their duration, and every device
+        in one hears that (reason "shutdown") before the sockets close."""
+        self._publish(self.registry.end_all(self.clock()))
+
+    async def close_interrupted(self) -> int:
+        """On start: end the records of calls a crash or a power cut left open."""
+        return await call_records.close_interrupted(self.db, int(self.clock() * 1000))
+
     def shift_clock(self, delta_s: float) -> None:
         self.registry.shift_clock(delta_s)
         if self._timer is not None:

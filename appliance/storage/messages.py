@@ -62,6 +62,19 @@ async def insert_call_record(
     )
 
 
+async def unfinished_call_records(db: Reader) -> list[sqlite3.Row]:
+    """(room_id, author_id, call_id) of each call recorded as started with no later record
+    of the same call (on the partial index messages_call_records, migration 0011)."""
+    return await db.fetchall(
+        "SELECT s.room_id, s.author_id, json_extract(s.call, '$.id') AS call_id"
+        " FROM messages s WHERE s.call IS NOT NULL AND json_extract(s.call, '$.event') = 'started'"
+        " AND NOT EXISTS (SELECT 1 FROM messages e WHERE e.room_id = s.room_id"
+        " AND e.call IS NOT NULL AND e.id > s.id"
+        " AND json_extract(e.call, '$.id') = json_extract(s.call, '$.id'))"
+        " ORDER BY s.id"
+    )
+
+
 async def by_client_id(db: Reader, author_id: int, client_id: str) -> sqlite3.Row | None:
     return await db.fetchone(
         f"SELECT {COLUMNS} FROM messages m WHERE m.author_id = ? AND m.client_id = ?",

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.client import Client, Socket
-from tests.conftest import UserFactory, new_room
+from tests.conftest import USER_PASSWORD, UserFactory, new_room
+from tests.server import ADMIN_PASSWORD, Server
 
 
 def is_type(kind: str, room: int) -> Callable[[dict[str, Any]], bool]:
@@ -176,3 +177,84 @@ async def test_ringing_one_person_on_purpose_in_a_channel_rings_only_them(
         "code"
     ] == "bad_request"
     assert await quiet(c, "rtc.ring")
+
+
+async def _dm_call_between(srv: Server) -> tuple[Client, Client, int, int]:
+    """Alice and Bob, both in a direct call on `srv`: (alice, bob, room, call id)."""
+    admin = await Client(srv.url).login("admin", ADMIN_PASSWORD)
+    try:
+        for name in ("alice", "bob"):
+            await admin.post(
+                "/api/admin/users", {"username": name, "password": USER_PASSWORD}, expect=201
+            )
+    finally:
+        await admin.close()
+    alice = await Client(srv.url).login("alice", USER_PASSWORD)
+    bob = await Client(srv.url).login("bob", USER_PASSWORD)
+    dm = (await new_room(alice, bob, kind="direct"))["id"]
+    a, b = await alice.connect(), await bob.connect()
+    join = {"type": "rtc.call.join", "room": dm, "audio": True, "video": False}
+    call = (await a.ok(join))["call"]
+    await b.wait_for(is_type("rtc.ring", dm))
+    await b.ok(join)
+    await b.wait_for(record(dm, "started"))  # durable before the server goes
+    return alice, bob, dm, int(call["id"])
+
+
+async def test_a_server_that_stops_ends_its_calls_with_their_duration(
+    make_server: Callable[..., Server],
+) -> None:
+    srv = make_server()
+    alice, bob, dm, call = await _dm_call_between(srv)
+    sock = bob.sockets[-1]
+    try:
+        assert srv.stop() == 0  # SIGTERM
+        # Bob's device heard why the call ended before its socket closed.
+        gone = await sock.wait_for(lambda f: f.get("type") == "rtc.call" and f["call"] is None)
+        assert gone["reason"] == "shutdown"
+    finally:
+        await alice.close()
+        await bob.close()
+
+    srv.start()
+    bob = await Client(srv.url).login("bob", USER_PASSWORD)
+    try:
+        history = await records(bob, dm)
+        assert [c["event"] for _, c in history] == ["started", "ended"]
+        assert all(c["id"] == call for _, c in history)
+        ended = history[1][1]
+        assert ended["duration_ms"] >= 0 and "interrupted" not in ended
+    finally:
+        await bob.close()
+
+
+async def test_a_call_cut_by_kill_9_is_closed_when_the_server_starts_again(
+    make_server: Callable[..., Server],
+) -> None:
+    srv = make_server()
+    alice, bob, dm, call = await _dm_call_between(srv)
+    await alice.close()
+    await bob.close()
+    srv.kill()  # like a power cut: nothing ends the call
+
+    srv.start()
+    bob = await Client(srv.url).login("bob", USER_PASSWORD)
+    try:
+        history = await records(bob, dm)
+        # No call is left "started" for ever: it ended, and the record says the time is unknown.
+        assert history == [
+            (alice.id, {"id": call, "event": "started"}),
+            (alice.id, {"id": call, "event": "ended", "interrupted": True}),
+        ]
+        rooms = {r["id"]: r for r in (await bob.get("/api/rooms"))["rooms"]}
+        assert rooms[dm]["mentions"] == 0
+    finally:
+        await bob.close()
+    # Once closed it stays closed: another start writes nothing more.
+    srv.stop()
+    srv.start()
+    bob = await Client(srv.url).login("bob", USER_PASSWORD)
+    try:
+        assert len(await records(bob, dm)) == 2
+    finally:
+        await bob.close()

@@ -92,6 +92,8 @@ export interface CallRecord {
   id: number
   event: 'started' | 'ended' | 'missed'
   duration_ms?: number
+  /** The server stopped without warning: when the call ended is not known. */
+  interrupted?: boolean
 }
 
 export interface Session {

@@ -16,5 +16,8 @@ describe('call records', () => {
     expect(recordText({ id: 1, event: 'ended', duration_ms: 240_000 }, 'Alice', false)).toBe('Call ended · 4 min')
     expect(recordText({ id: 1, event: 'missed' }, 'Alice', false)).toBe('Missed call from Alice')
     expect(recordText({ id: 1, event: 'missed' }, 'Alice', true)).toBe('Call not answered')
+    expect(recordText({ id: 1, event: 'ended', interrupted: true }, 'Alice', false)).toBe(
+      'Call ended when the server stopped',
+    )
   })
 })

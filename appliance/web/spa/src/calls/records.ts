@@ -18,6 +18,7 @@ export function recordText(record: CallRecord, caller: string, mine: boolean): s
     case 'started':
       return mine ? 'You started a call' : `${caller} started a call`
     case 'ended':
+      if (record.interrupted) return 'Call ended when the server stopped'
       return record.duration_ms !== undefined ? `Call ended · ${callLength(record.duration_ms)}` : 'Call ended'
     case 'missed':
       return mine ? 'Call not answered' : `Missed call from ${caller}`

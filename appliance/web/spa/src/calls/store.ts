@@ -144,6 +144,7 @@ export const useCallsStore = defineStore('calls', () => {
       if (!call && !current.hadCompany && (reason === 'declined' || reason === 'unanswered')) {
         tell(room, reason === 'declined' ? 'Declined' : 'No answer')
       }
+      if (!call && reason === 'shutdown') tell(room, 'The server is restarting: the call ended')
       teardown() // ended, or our seat moved to another device
       return
     }
