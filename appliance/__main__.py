@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--admin", action="store_true")
     add.add_argument("--display-name")
     add.add_argument("--password-stdin", action="store_true", required=True)
-    listing = user.add_parser("list", help="list accounts")
+    listing = user.add_parser("list", help="list the people's accounts")
     data_arg(listing)
     passwd = user.add_parser("passwd", help="set a password (ends that user's sessions)")
     data_arg(passwd)
@@ -196,7 +196,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         password = _read_password()
         _with_services(settings, lambda svc: accounts.reset_password(svc, args.username, password))
         return 0
-    rows = _with_services(settings, lambda svc: users.all_users(svc.db))
+    rows = _with_services(settings, lambda svc: users.people(svc.db))  # no system accounts
     for r in rows:
         flags = ("admin " if r["admin"] else "") + ("deactivated" if r["deactivated"] else "")
         print(f"{r['id']:>6}  {r['username']:<32}  {r['display_name']:<32}  {flags.strip()}")

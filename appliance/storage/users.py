@@ -58,7 +58,7 @@ async def many(db: Reader, user_ids: list[int]) -> list[sqlite3.Row]:
 
 
 async def all_users(db: Reader) -> list[sqlite3.Row]:
-    """Every account, system ones too (the command line, TURN's deactivated set)."""
+    """Every account, system ones too (TURN's set of deactivated accounts)."""
     return await db.fetchall(f"SELECT {COLUMNS} FROM users ORDER BY username")
 
 

@@ -97,10 +97,13 @@ async def test_user_add_and_list(make_server: Callable[..., Server]) -> None:
         await carol.post(
             "/api/admin/users", {"username": "dan", "password": USER_PASSWORD}, expect=201
         )
+        # Bob tries a test call: Echo, the system account behind it, now exists.
+        await bob.post("/api/test-call")
     finally:
         await bob.close()
         await carol.close()
 
+    # People only: Echo is no account an admin manages (issue 15).
     listing = await arun("user", "list", data=srv.data)
     assert listing.returncode == 0, listing.stderr
     rows = {line.split()[1]: line for line in listing.stdout.splitlines() if line.strip()}
