@@ -18,6 +18,7 @@ from .clock.from_browsers import BrowserClock
 from .config import Settings, parse_listen
 from .db import Database, Tx
 from .discovery import announcer as mdns
+from .discovery.device_name import default_name as default_device_name
 from .echo_bot.bot import EchoBot, echo_ctx
 from .files import decoder as image_decoder
 from .hub import Hub
@@ -92,7 +93,9 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     )
 
     async def device_name() -> str:
-        return await stored.get(db, stored.DEVICE_NAME) or "pychat"
+        return await stored.get(db, stored.DEVICE_NAME) or default_device_name(
+            settings.discovery.name_before_setup
+        )
 
     announcer = None
     if settings.mdns_enabled:

@@ -44,6 +44,9 @@ class DiscoverySettings:
     # auto: announce by mDNS in appliance mode only; a developer's machine must not
     # multicast onto its network.
     mdns: str = "auto"
+    # The name before setup gives one: `pychat`, or the hostname (the appliance's unit: the
+    # image sets the hostname from pychat.txt's device_name= before the first boot).
+    name_before_setup: str = "pychat"
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,7 @@ _BOUNDS: dict[str, Any] = {
     "server.max_connections": (0, 10_000_000),
     "server.shutdown_grace_s": (0.1, 300),
     "discovery.mdns": ("auto", "on", "off"),
+    "discovery.name_before_setup": ("pychat", "hostname"),
     "clock.from_browsers": ("auto", "on", "off"),
     "db.synchronous": ("FULL", "NORMAL", "EXTRA"),
     "db.integrity_check_s": (1, 3600),

@@ -5,6 +5,8 @@ here too, so the admin hears it at once instead of the rename half-happening."""
 
 from __future__ import annotations
 
+import socket
+
 from ..privileged.validate import InvalidArgument, hostname
 
 DEFAULT = "pychat"
@@ -25,3 +27,17 @@ def check_device_name(name: str) -> str:
         return hostname(candidate)
     except InvalidArgument:
         raise ValueError(_RULE) from None
+
+
+def default_name(source: str) -> str:
+    """The name before setup gives one (`discovery.name_before_setup`). `hostname`, as the
+    appliance runs: the image sets it from pychat.txt's `device_name=` before the first boot
+    (its own is `pychat`), so the device answers to the name the admin wrote, and the
+    console banner (which reads the announced name) agrees. `pychat`, and for a hostname
+    that is no device name: `pychat`."""
+    if source != "hostname":
+        return DEFAULT
+    try:
+        return check_device_name(socket.gethostname().split(".")[0])
+    except ValueError:
+        return DEFAULT

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..chat import accounts, registration, setup
+from ..discovery.device_name import default_name
 from ..errors import AppError, BadRequest
 from ..privileged.claim_format import format_code
 from ..ratelimit import address_key
@@ -138,6 +139,12 @@ async def claim_submit(request: web.Request) -> web.StreamResponse:
         return _render(request, "claim.html", errors=errors, step=None)
     attempts.succeeded(address)
     state = request.app[WIZARDS].start(now)
+    # The name it answers to now (its hostname, as pychat.txt set it, or `pychat-2` after a
+    # clash) is the one to keep unless the admin types another.
+    announcer = request.app.get(ANNOUNCER)
+    state.device_name = (announcer.name if announcer else None) or default_name(
+        svc.settings.discovery.name_before_setup
+    )
     response = web.HTTPSeeOther(_next_step_url(state))
     response.set_cookie(
         COOKIE, state.token, httponly=True, samesite="Strict", secure=request.secure,
