@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..access import access_upload
 from ..db import Tx
 from ..errors import BadRequest, NotFound
-from ..files import images, kinds
+from ..files import images, kinds, remux
 from ..files.blobs import BlobStore, TempFile, hash_file, open_temp
 from ..files.quota import Usage, check_room, check_size
 from ..storage import uploads
@@ -59,6 +59,7 @@ class _Received:
     size: int
     mime: str
     facts: images.ImageFacts | None
+    media: remux.MediaFacts | None = None  # a recording, remuxed to play everywhere
 
 
 def _examine(store: BlobStore, temp: Path, digest: str, declared: str, name: str) -> _Received:
@@ -67,7 +68,12 @@ def _examine(store: BlobStore, temp: Path, digest: str, declared: str, name: str
     size = temp.stat().st_size
     facts = images.examine(temp, store.temp_dir) if kinds.image_format(head) else None
     if facts is None:
-        return _Received(temp, digest, size, kinds.sniff(head, declared, name), None)
+        mime = kinds.sniff(head, declared, name)
+        media = remux.examine(temp, store.temp_dir, mime)
+        if media is None:
+            return _Received(temp, digest, size, mime, None)
+        made = media.remuxed
+        return _Received(made, hash_file(made), made.stat().st_size, media.mime, None, media)
     if facts.cleaned is None:
         return _Received(temp, digest, size, facts.mime, facts)
     return _Received(
@@ -117,6 +123,10 @@ async def receive(
         got = await asyncio.to_thread(_examine, store, temp.path, digest, declared_type, clean_name)
         if got.facts is not None:
             extra += [p for p in (got.facts.cleaned, got.facts.thumb) if p is not None]
+        if got.media is not None:
+            extra.append(got.media.remuxed)
+            # The media's own length, not the recorder's stop time.
+            clean_name, duration_ms = remux.stored_name(clean_name), got.media.duration_ms
         return await _record(svc, store, owner, clean_name, duration_ms, got)
     finally:
         await _discard(temp, extra)

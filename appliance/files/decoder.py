@@ -56,6 +56,10 @@ class DecodeLimits:
 NEEDS_MEMORY = "This image needs more memory to process than this server allows."
 
 
+def needs_memory(what: str) -> str:
+    return NEEDS_MEMORY.replace("image", what)
+
+
 class DecodeFailed(TooLarge):
     """The image needed more memory or time than a decode may have."""
 
@@ -82,19 +86,20 @@ class Decoder:
         _children_skip_main()
         forkserver.ensure_running()
 
-    def run(self, job: Callable[..., T], *args: Any) -> T:
-        """`job(*args)` in a child process; its return value or its exception. Blocks."""
+    def run(self, job: Callable[..., T], *args: Any, what: str = "image") -> T:
+        """`job(*args)` in a child process; its return value or its exception. Blocks.
+        `what` names the file in the errors a person may read ("image", "recording")."""
         if not self._admitted.acquire(blocking=False):
             raise RateLimited(
-                "Other images are being processed; try again in a moment.", retry_after_s=2.0
+                "Other files are being processed; try again in a moment.", retry_after_s=2.0
             )
         try:
             with self._slots:
-                return self._run(job, args)
+                return self._run(job, args, what)
         finally:
             self._admitted.release()
 
-    def _run(self, job: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _run(self, job: Callable[..., T], args: tuple[Any, ...], what: str) -> T:
         receive, send = self._context.Pipe(duplex=False)
         child = self._context.Process(
             target=_child, args=(send, self.limits, job, args), daemon=True
@@ -110,13 +115,13 @@ class Decoder:
         try:
             # The time limit is the decode's, not the process start's: on a loaded Pi the
             # fork and its imports can take seconds, and that must not fail a small image.
-            if self._receive(receive, child, STARTUP_TIMEOUT_S) is None:
-                log.warning("an image decode process did not start in %.0f s", STARTUP_TIMEOUT_S)
-                raise DecodeFailed("The server is too busy to process this image; try again.")
-            reply = self._receive(receive, child, self.limits.timeout_s)
+            if self._receive(receive, child, STARTUP_TIMEOUT_S, what) is None:
+                log.warning("a %s decode process did not start in %.0f s", what, STARTUP_TIMEOUT_S)
+                raise DecodeFailed(f"The server is too busy to process this {what}; try again.")
+            reply = self._receive(receive, child, self.limits.timeout_s, what)
             if reply is None:
-                log.warning("an image decode took over %.0f s: stopped", self.limits.timeout_s)
-                raise DecodeFailed("This image takes too long to process.")
+                log.warning("a %s decode took over %.0f s: stopped", what, self.limits.timeout_s)
+                raise DecodeFailed(f"This {what} takes too long to process.")
             answered = True
             outcome, value = reply
         finally:
@@ -133,7 +138,7 @@ class Decoder:
             raise value
         return value  # type: ignore[no-any-return]
 
-    def _receive(self, receive: Connection, child: Any, timeout_s: float) -> Any:
+    def _receive(self, receive: Connection, child: Any, timeout_s: float, what: str) -> Any:
         """The child's next message; None when none came within `timeout_s`."""
         if not receive.poll(timeout_s):
             return None
@@ -144,8 +149,8 @@ class Decoder:
             child.join(1.0)
             if self._closed:
                 raise DecoderStopped("The server is stopping; try again in a moment.") from None
-            log.warning("an image decode died (exit code %s)", child.exitcode)
-            raise DecodeFailed(NEEDS_MEMORY) from None
+            log.warning("a %s decode died (exit code %s)", what, child.exitcode)
+            raise DecodeFailed(needs_memory(what)) from None
 
     def close(self) -> None:
         """Stop: kill decodes under way (their uploads get an error) and refuse new ones."""

@@ -13,8 +13,8 @@ from tests.integration.uploading import (
     fetch,
     stored_blobs,
     upload,
-    webm_like,
 )
+from tests.recordings import recording
 from tests.server import Server
 from tests.waiting import wait_until
 
@@ -27,7 +27,7 @@ async def test_attachments_in_send_events_history_thread_search_and_replay(
     a, b = await alice.connect(), await bob.connect()
     since = b.hello_reply["data"]["head"]
     voice = await upload(
-        alice, webm_like(5000), name="voice.webm", content_type="audio/webm", duration_ms=3100
+        alice, recording(1), name="voice.webm", content_type="audio/webm", duration_ms=3100
     )
     doc = await upload(alice, b"%PDF-1.4\n", name="a.pdf")
     client_id = uuid.uuid4().hex
@@ -51,7 +51,12 @@ async def test_attachments_in_send_events_history_thread_search_and_replay(
 
     # A thread reply with a file and text; found by search and in the thread.
     word = "zq" + uuid.uuid4().hex[:8]
-    pic = await upload(alice, webm_like(3000), name="clip.webm", content_type="video/webm")
+    pic = await upload(
+        alice,
+        recording(0.5, video=True, size=(64, 48)),
+        name="clip.webm",
+        content_type="video/webm",
+    )
     assert pic["mime"] == "video/webm"
     reply = await a.send_message(
         room["id"], f"see {word}", thread=sent["id"], attachments=[pic["id"]]

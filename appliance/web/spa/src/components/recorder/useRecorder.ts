@@ -50,6 +50,7 @@ export function useRecorder(clock: () => number = () => performance.now()) {
   let recorder: MediaRecorder | null = null
   let chunks: Blob[] = []
   let startedAt = 0
+  let stoppedAt: number | null = null
   let timer: ReturnType<typeof setInterval> | null = null
   let frame: number | null = null
   let audio: AudioContext | null = null
@@ -104,7 +105,9 @@ export function useRecorder(clock: () => number = () => performance.now()) {
       }
       const type = baseMime(recorder.mimeType || mime, kind)
       recorder.onstop = () => {
-        const durationMs = Math.round(clock() - startedAt)
+        // Until Stop was pressed: the last data can take a while to come (Firefox), and the
+        // server measures the media itself on upload anyway.
+        const durationMs = Math.round((stoppedAt ?? clock()) - startedAt)
         release()
         if (discard) {
           state.value = 'idle'
@@ -117,6 +120,7 @@ export function useRecorder(clock: () => number = () => performance.now()) {
       meter(media)
       recorder.start(1000)
       startedAt = clock()
+      stoppedAt = null
       elapsedMs.value = 0
       state.value = 'recording'
       timer = setInterval(() => {
@@ -136,7 +140,10 @@ export function useRecorder(clock: () => number = () => performance.now()) {
   }
 
   function stop(): void {
-    if (recorder && recorder.state !== 'inactive') recorder.stop()
+    if (recorder && recorder.state !== 'inactive') {
+      stoppedAt = clock()
+      recorder.stop()
+    }
   }
 
   function cancel(): void {
