@@ -16,6 +16,7 @@ from ..passwords import MAX_PASSWORD_BYTES
 from ..ratelimit import Busy, address_key
 from ..storage import sessions, users
 from ..visible_text import check_visible
+from .timezones import clean_timezone
 
 if TYPE_CHECKING:
     from ..state.services import Services
@@ -229,7 +230,7 @@ async def list_system_users(svc: Services) -> list[dict[str, Any]]:
 async def update_profile(
     svc: Services, session: Session, changes: dict[str, Any], address: str | None = None
 ) -> dict[str, Any]:
-    """PATCH /api/me: display name, status text, password (with the old one)."""
+    """PATCH /api/me: display name, status text, time zone, password (with the old one)."""
     fields: dict[str, Any] = {}
     row = await users.get(svc.db, session.user_id)
     assert row is not None
@@ -237,6 +238,8 @@ async def update_profile(
         fields["display_name"] = clean_display_name(changes["display_name"], row["username"])
     if "status_text" in changes:
         fields["status_text"] = clean_status_text(changes["status_text"])
+    if "timezone" in changes:
+        fields["timezone"] = await clean_timezone(changes["timezone"])
     if "avatar" in changes and changes["avatar"] is not None:
         raise BadRequest("Set a profile picture with PUT /api/me/avatar (docs/api/uploads.md).")
     if "password" in changes:

@@ -12,7 +12,7 @@ from .uploads import avatar_url
 
 COLUMNS = (
     "id, username, display_name, password_hash, admin, deactivated, status_text, avatar,"
-    " created_at, last_seen_at, avatar_hash, system"
+    " created_at, last_seen_at, avatar_hash, system, timezone"
 )
 
 
@@ -83,7 +83,15 @@ async def active_ids_by_username(db: Reader, usernames: list[str]) -> dict[str, 
 
 
 async def update(tx: Tx, user_id: int, fields: dict[str, Any]) -> sqlite3.Row:
-    allowed = {"display_name", "status_text", "avatar", "password_hash", "admin", "deactivated"}
+    allowed = {
+        "display_name",
+        "status_text",
+        "timezone",
+        "avatar",
+        "password_hash",
+        "admin",
+        "deactivated",
+    }
     assert set(fields) <= allowed, fields
     if fields:
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -117,4 +125,5 @@ def to_api(row: sqlite3.Row, *, online: bool) -> dict[str, Any]:
         "deactivated": bool(row["deactivated"]),
         "last_seen": row["last_seen_at"],
         "system": bool(row["system"]),
+        "timezone": row["timezone"],
     }

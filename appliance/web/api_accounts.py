@@ -29,6 +29,7 @@ REGISTER = {
 PROFILE = {
     "display_name": s.optional(s.Field(s.text(200))),
     "status_text": s.optional(s.Field(s.text(500))),
+    "timezone": s.optional(s.Field(s.text(64)), nullable=True),
     "avatar": s.optional(s.ID, nullable=True),
     "password": s.optional(s.Field(s.text(1024))),
     "old_password": s.optional(s.Field(s.text(1024))),

@@ -4,6 +4,8 @@ import type { Session, User } from './types'
 export interface ProfileChanges {
   display_name?: string
   status_text?: string
+  /** An IANA name (Intl's), so others see the person's local time; null forgets it. */
+  timezone?: string | null
   password?: string
   old_password?: string
 }

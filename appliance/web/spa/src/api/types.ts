@@ -16,6 +16,8 @@ export interface User {
   last_seen?: number | null
   /** An account the appliance runs itself (Echo, the test call): never offered as a person. */
   system?: boolean
+  /** The IANA time zone her browser reported (Europe/Paris); null until it has. */
+  timezone?: string | null
 }
 
 export type RoomKind = 'channel' | 'private' | 'direct'
