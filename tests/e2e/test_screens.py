@@ -151,9 +151,21 @@ async def test_screenshots(
     await shoot(page, variant, "room")
 
     if variant.phone:
+        # The phone's header: the room's name, a call and the menu of the rest (issue 15).
+        await expect(page.get_by_test_id("room-title")).to_be_in_viewport()
+        head = page.get_by_test_id("room-view").locator("header.room-head")
+        await settle(page)
+        await head.screenshot(path=screenshot_path(f"room-header-{variant.name}"))
+        await page.get_by_test_id("room-more").click()
+        menu = page.get_by_role("menu", name="More actions")
+        await expect(menu).to_be_visible()
+        await shoot(page, variant, "room-menu", keep_mouse=True)
+        await page.keyboard.press("Escape")
+        await expect(menu).to_be_hidden()
         await page.get_by_test_id("open-sidebar").click()
         await expect(page.get_by_test_id("nav-search")).to_be_in_viewport()
         await shoot(page, variant, "sidebar")
+        await page.locator(".sidebar").screenshot(path=screenshot_path(f"room-list-{variant.name}"))
         await page.get_by_role("button", name="Close menu").click()
         await expect(page.get_by_test_id("nav-search")).not_to_be_in_viewport()
     else:

@@ -3,6 +3,7 @@ import { createApp } from 'vue'
 import App from './App.vue'
 import { registerServiceWorker } from './composables/useServiceWorker'
 import { createAppRouter } from './router'
+import { installTooltips } from './tooltips/tooltips'
 // Colour emoji ship with the app (OFL-1.1); each unicode-range subset is fetched on first use.
 import './styles/emoji-font.css'
 import './styles/main.css'
@@ -13,4 +14,5 @@ const pinia = createPinia()
 app.use(pinia)
 app.use(createAppRouter(pinia))
 app.mount('#app')
+installTooltips(document)
 void registerServiceWorker()

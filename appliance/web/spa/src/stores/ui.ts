@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
-import { ref } from 'vue'
-import type { RoomId } from '@/api/types'
+import { ref, shallowRef } from 'vue'
+import type { RoomId, UserId } from '@/api/types'
 
 const LAST_ROOM = 'pychat.lastRoom'
 
@@ -8,6 +8,8 @@ const LAST_ROOM = 'pychat.lastRoom'
 export const useUiStore = defineStore('ui', () => {
   const sidebarOpen = ref(false)
   const dialog = ref<'new-channel' | 'new-private' | 'new-direct' | 'room-settings' | null>(null)
+  /** The profile card open (ProfileCard.vue), and what opened it: the focus goes back there. */
+  const profileCard = shallowRef<{ userId: UserId; anchor: HTMLElement | null } | null>(null)
 
   function lastRoom(): RoomId | null {
     const value = Number(localStorage.getItem(LAST_ROOM))
@@ -19,5 +21,5 @@ export const useUiStore = defineStore('ui', () => {
     sidebarOpen.value = false
   }
 
-  return { sidebarOpen, dialog, lastRoom, visited }
+  return { sidebarOpen, dialog, profileCard, lastRoom, visited }
 })
