@@ -30,12 +30,17 @@ OWN_HOSTS_TTL_S = 10.0  # an address added by DHCP is redirected to within secon
 REDIRECT_MAX_AGE_S = 86400
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9](?:[a-z0-9-]{0,62}))*\.?")
 
+# Light and dark as the system asks (the app's colours), every text at 4.5:1 or more.
 _STYLE = (
+    ":root{color-scheme:light dark}"
     "body{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;"
-    "line-height:1.5;color:#1d2330}h1{font-size:1.6rem}h2{font-size:1.15rem;margin-top:1.6rem}"
+    "line-height:1.5;color:#1d2330;background:#fff}"
+    "h1{font-size:1.6rem}h2{font-size:1.15rem;margin-top:1.6rem}a{color:#2f62e0}"
     "code{font-size:.95rem;word-break:break-all;background:#eef1f6;padding:.1rem .3rem}"
     "a.button{display:inline-block;background:#3558d4;color:#fff;padding:.5rem 1rem;"
     "border-radius:.4rem;text-decoration:none}"
+    "@media (prefers-color-scheme:dark){body{color:#e6e8ec;background:#16181d}"
+    "a{color:#8fb0ff}code{background:#22262e}a.button{background:#8fb0ff;color:#0b0d12}}"
 )
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 # No script, no images, no frames, no forms: only the one inline style above, by its hash.
@@ -206,6 +211,7 @@ async def trust_page(request: web.Request) -> web.StreamResponse:
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Trust {name}</title><style>{_STYLE}</style></head><body>
+<main>
 <h1>Trust this Pychat device</h1>
 <p>{name} uses HTTPS with a certificate from its own certificate authority (CA). Trust the
 CA once on each computer or phone, and the browser will open {name} without warnings.</p>
@@ -217,6 +223,7 @@ wizard or on the admin page's Device section:</p>
 {"".join(sections)}
 <h2>Then</h2>
 <p><a href="{html.escape(origin)}/">Open Pychat</a></p>
+</main>
 </body></html>
 """
     return web.Response(
