@@ -5,6 +5,7 @@ import type { RoomId, UserId } from '@/api/types'
 import type { FeatureChannel } from '@/sync/featureChannel'
 import type { SpeakingMeter } from './audio'
 import { captureCamera, captureMicrophone, captureScreen, saveDeviceChoice, stopStream, type DeviceChoice } from './media'
+import { mediaErrorText } from './mediaErrors'
 import type { Mesh } from './mesh'
 
 export interface ControlsContext {
@@ -52,7 +53,7 @@ export function mediaControls(ctx: ControlsContext) {
       }
       cameraOn.value = m.cameraOn
     } catch (e) {
-      error.value = e instanceof Error ? e.message : 'The camera could not start.'
+      error.value = mediaErrorText(e, 'camera')
     }
     announce()
   }
@@ -80,7 +81,7 @@ export function mediaControls(ctx: ControlsContext) {
       shareStream(await captureScreen(), 'Screen')
     } catch (e) {
       if (!(e instanceof DOMException && e.name === 'NotAllowedError')) {
-        error.value = e instanceof Error ? e.message : 'Screen sharing could not start.'
+        error.value = mediaErrorText(e, 'screen')
       }
     }
   }
@@ -111,7 +112,7 @@ export function mediaControls(ctx: ControlsContext) {
         if (track) m.replaceTrack(track)
       }
     } catch (e) {
-      error.value = e instanceof Error ? e.message : 'That device could not start.'
+      error.value = mediaErrorText(e, 'device')
     }
   }
 

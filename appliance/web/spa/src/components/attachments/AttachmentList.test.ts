@@ -1,5 +1,6 @@
 import { mount } from '@vue/test-utils'
-import { describe, expect, it } from 'vitest'
+import { createPinia, setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { nextTick } from 'vue'
 import type { Upload } from '@/api/types'
 import AttachmentList from './AttachmentList.vue'
@@ -18,6 +19,9 @@ const files = [
 ]
 
 describe('attachments of a message', () => {
+  // Pictures watch the connection (they retry when it returns): the session store.
+  beforeEach(() => setActivePinia(createPinia()))
+
   it('shows images as sized thumbnails, players for sound and video, cards for the rest', () => {
     const list = mount(AttachmentList, { props: { attachments: files }, attachTo: document.body })
     const images = list.findAll('[data-testid=image-preview] img')
