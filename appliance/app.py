@@ -53,6 +53,7 @@ from .web import (
     static,
     ws,
 )
+from .web.compression import compression_middleware
 from .web.https_redirect import add_trust_routes
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
 
@@ -63,7 +64,13 @@ PURGE_EVERY_S = 3600
 
 def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.Application:
     app = web.Application(
-        middlewares=[errors_middleware, setup_gate_middleware, csrf_middleware],
+        # Compression outermost: error replies and every handler's JSON pass through it.
+        middlewares=[
+            compression_middleware,
+            errors_middleware,
+            setup_gate_middleware,
+            csrf_middleware,
+        ],
         client_max_size=settings.limits.request_bytes,
     )
     hub = Hub(membership=membership.change_of)  # the hub reads no event payloads

@@ -8,6 +8,11 @@ prints the scores, the paint and blocking times, and the JavaScript the first lo
 what the same page cost without the build's compressed copies.
 
     .venv/bin/python bench/lighthouse.py [--runs 3] [--messages 200]
+
+`--presets mobile`, `--served-only` and `--keep DIR` (each run's whole report, to see where
+the time went: `mainthread-work-breakdown`, `long-tasks`, `largest-contentful-paint-element`)
+narrow a run. PYCHAT_STATIC_DIR serves another build and PYTHONPATH runs another checkout's
+server, for a before/after on the same machine.
 """
 
 from __future__ import annotations
@@ -77,9 +82,12 @@ class Run:
     fcp_ms: float
     js_wire: int
     js_built: int
+    api_wire: int  # the JSON replies of /api/ (compressed above 1 KB)
 
 
-def lighthouse(binary: Path, url: str, cookie: str, preset: str, identity: bool) -> Run:
+def lighthouse(
+    binary: Path, url: str, cookie: str, preset: str, identity: bool, keep: Path | None
+) -> Run:
     headers = {"Cookie": cookie}
     if identity:
         headers["Accept-Encoding"] = "identity"
@@ -94,12 +102,14 @@ def lighthouse(binary: Path, url: str, cookie: str, preset: str, identity: bool)
                "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}  # fmt: skip
         subprocess.run(args, check=True, env=env)
         report = json.loads(out.read_text())
+        if keep is not None:  # the whole report, to see where the time went
+            keep.mkdir(parents=True, exist_ok=True)
+            name = f"{preset}-{'identity' if identity else 'served'}"
+            (keep / f"{name}-{len(list(keep.glob(name + '-*')))}.json").write_text(out.read_text())
     audits = report["audits"]
-    scripts = [
-        r
-        for r in audits["network-requests"]["details"]["items"]
-        if r.get("resourceType") == "Script"
-    ]
+    requests = audits["network-requests"]["details"]["items"]
+    scripts = [r for r in requests if r.get("resourceType") == "Script"]
+    api = [r for r in requests if "/api/" in r.get("url", "")]
     return Run(
         score=report["categories"]["performance"]["score"] * 100,
         lcp_ms=audits["largest-contentful-paint"]["numericValue"],
@@ -107,6 +117,7 @@ def lighthouse(binary: Path, url: str, cookie: str, preset: str, identity: bool)
         fcp_ms=audits["first-contentful-paint"]["numericValue"],
         js_wire=sum(int(r.get("transferSize", 0)) for r in scripts),
         js_built=sum(int(r.get("resourceSize", 0)) for r in scripts),
+        api_wire=sum(int(r.get("transferSize", 0)) for r in api),
     )
 
 
@@ -114,6 +125,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per case; medians are printed")
     parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--presets", default="mobile,desktop", help="comma-separated")
+    parser.add_argument("--served-only", action="store_true", help="skip the uncompressed runs")
+    parser.add_argument("--keep", type=Path, help="a folder to keep each Lighthouse report in")
     options = parser.parse_args()
     binary = lighthouse_bin()
     with tempfile.TemporaryDirectory() as data:
@@ -126,11 +140,11 @@ def main() -> None:
             print(f"Lighthouse {LIGHTHOUSE}, {page}, {options.messages} messages, "
                   f"median of {options.runs} runs")  # fmt: skip
             print(f"{'case':<28}{'score':>7}{'LCP ms':>9}{'TBT ms':>9}{'FCP ms':>9}"
-                  f"{'JS wire':>10}{'JS built':>10}")  # fmt: skip
-            for preset in ("mobile", "desktop"):
-                for identity in (False, True):
+                  f"{'JS wire':>10}{'JS built':>10}{'API wire':>10}")  # fmt: skip
+            for preset in options.presets.split(","):
+                for identity in (False,) if options.served_only else (False, True):
                     runs = [
-                        lighthouse(binary, page, cookie, preset, identity)
+                        lighthouse(binary, page, cookie, preset, identity, options.keep)
                         for _ in range(options.runs)
                     ]
                     name = f"{preset}, " + ("uncompressed" if identity else "as served")
@@ -141,6 +155,7 @@ def main() -> None:
                         f"{statistics.median(r.fcp_ms for r in runs):>9.0f}"
                         f"{statistics.median(r.js_wire for r in runs):>10.0f}"
                         f"{statistics.median(r.js_built for r in runs):>10.0f}"
+                        f"{statistics.median(r.api_wire for r in runs):>10.0f}"
                     )
             print(f"goals (mobile, as served): score >= {GOALS['score']}, "
                   f"LCP < {GOALS['lcp_ms']} ms, TBT < {GOALS['tbt_ms']} ms")  # fmt: skip

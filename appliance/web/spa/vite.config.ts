@@ -1,11 +1,12 @@
 import { fileURLToPath, URL } from 'node:url'
 import vue from '@vitejs/plugin-vue'
 import { defineConfig } from 'vitest/config'
+import { firstLoadBudget } from './build/budget.ts'
 import { compressBuild } from './build/compress.ts'
 import { precacheServiceWorker } from './build/precache.ts'
 
 export default defineConfig({
-  plugins: [vue(), precacheServiceWorker(), compressBuild()],
+  plugins: [vue(), firstLoadBudget(), precacheServiceWorker(), compressBuild()],
   resolve: {
     alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
   },
@@ -24,7 +25,7 @@ export default defineConfig({
   },
   test: {
     environment: 'happy-dom',
-    include: ['src/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'build/**/*.test.ts'],
     setupFiles: ['src/test-setup.ts'],
   },
 })

@@ -1,6 +1,6 @@
-// highlight.js core with languages loaded on first use (each one is its own small chunk).
-import hljs from 'highlight.js/lib/core'
-import type { LanguageFn } from 'highlight.js'
+// highlight.js with languages loaded on first use (each one is its own small chunk). The core
+// (38 KB) loads with the first language, so a room without code blocks never fetches it.
+import type { HLJSApi, LanguageFn } from 'highlight.js'
 import { ref } from 'vue'
 
 type Loader = () => Promise<{ default: LanguageFn }>
@@ -63,6 +63,7 @@ const ALIASES: Record<string, string> = {
 /** Bumped when a language arrives, so rendered messages can redo their code blocks. */
 export const languagesLoaded = ref(0)
 const pending = new Set<string>()
+let hljs: HLJSApi | null = null
 
 export function canonicalLanguage(name: string): string | null {
   const lower = name.toLowerCase()
@@ -74,8 +75,9 @@ function load(language: string): void {
   const loader = LOADERS[language]
   if (!loader || pending.has(language)) return
   pending.add(language)
-  loader()
-    .then((module) => {
+  Promise.all([import('highlight.js/lib/core'), loader()])
+    .then(([core, module]) => {
+      hljs = core.default
       hljs.registerLanguage(language, module.default)
       languagesLoaded.value += 1
     })
@@ -86,7 +88,7 @@ function load(language: string): void {
 export function highlight(code: string, name: string): string | null {
   const language = canonicalLanguage(name)
   if (!language) return null
-  if (!hljs.getLanguage(language)) {
+  if (!hljs?.getLanguage(language)) {
     load(language)
     return null
   }

@@ -102,29 +102,39 @@ function createRenderer(): Markdown {
 }
 
 let renderer: Markdown | null = null
-let purifierReady = false
+let purifier: ReturnType<typeof DOMPurify> | null = null
 
-function preparePurifier(): void {
-  if (purifierReady) return
-  purifierReady = true
-  DOMPurify.addHook('afterSanitizeAttributes', (node) => {
+/** Our own DOMPurify with its settings parsed once: given per call, they were parsed again
+ * for every message (a third of the sanitising time on a 50-message page). */
+function createPurifier(): ReturnType<typeof DOMPurify> {
+  const purify = DOMPurify(window)
+  purify.setConfig({
+    ADD_ATTR: ['target', 'data-mention'],
+    FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select'],
+    FORBID_ATTR: ['style'],
+  })
+  purify.addHook('afterSanitizeAttributes', (node) => {
     if (node.tagName === 'A' && node.hasAttribute('href')) {
       node.setAttribute('target', '_blank')
       node.setAttribute('rel', 'noopener noreferrer')
     }
   })
+  return purify
 }
 
 /** Safe HTML for a message body. */
 export function renderMarkdown(body: string): string {
   renderer ??= createRenderer()
-  preparePurifier()
-  const html = renderer.render(body)
-  return DOMPurify.sanitize(html, {
-    ADD_ATTR: ['target', 'data-mention'],
-    FORBID_TAGS: ['style', 'form', 'input', 'button', 'textarea', 'select'],
-    FORBID_ATTR: ['style'],
-  })
+  purifier ??= createPurifier()
+  return purifier.sanitize(renderer.render(body))
+}
+
+/** Builds the renderer and the sanitiser in an idle moment (while a room's history is on its
+ * way), so the first messages do not pay for them (~40 ms on a phone). */
+export function prepareMarkdown(): void {
+  const build = (): void => void renderMarkdown('')
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(build, { timeout: 1000 })
+  else setTimeout(build, 0)
 }
 
 const cache = new Map<string, string>()
