@@ -176,6 +176,7 @@ class ContextFactory(Protocol):
         viewport: dict[str, int] | None = ...,
         color_scheme: str | None = ...,
         path: str = ...,
+        init_script: str | None = ...,
     ) -> tuple[BrowserContext, Page]: ...
 
 
@@ -295,9 +296,12 @@ async def open_as(contexts: Contexts) -> ContextFactory:
         viewport: dict[str, int] | None = None,
         color_scheme: str | None = None,
         path: str = "/",
+        init_script: str | None = None,
     ) -> tuple[BrowserContext, Page]:
         srv = server or contexts.server
         context = await contexts.new(srv, viewport, color_scheme)
+        if init_script is not None:  # runs in every page before the app's own scripts
+            await context.add_init_script(init_script)
         cookies = user.http.cookie_jar.filter_cookies(URL(srv.url))
         await context.add_cookies(
             [

@@ -8,7 +8,7 @@ import uuid
 
 from playwright.async_api import expect
 
-from tests.conftest import UserFactory
+from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory
 from tests.e2e.helpers import SLOW, message, room_list, send
 
@@ -119,3 +119,27 @@ async def test_direct_messages_presence_and_profile(
         re.compile(r"\bonline\b"), timeout=SLOW
     )
     await expect(bob_page.get_by_test_id("room-topic")).not_to_contain_text("online")
+
+
+# Notes in the page whether "Room not available" was ever shown, however briefly.
+WATCH_MISSING = """
+new MutationObserver(() => {
+  if (document.querySelector('[data-testid=room-missing]')) window.__roomMissingSeen = true
+}).observe(document, { childList: true, subtree: true })
+"""
+
+
+async def test_a_link_to_a_room_never_says_it_is_not_available_while_loading(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    """Opened straight from a link, the room shows once the rooms arrive; the page never
+    claims meanwhile that the person is no member of it (it did, for a moment)."""
+    alice = await make_user("alice")
+    room = await new_room(alice)
+    _, page = await open_as(alice, path=f"/rooms/{room['id']}", init_script=WATCH_MISSING)
+    await expect(page.get_by_test_id("room-view")).to_be_visible(timeout=SLOW)
+    assert await page.evaluate("window.__roomMissingSeen === true") is False
+
+    # A room that really is not theirs still says so, once the list is known.
+    await page.goto("/rooms/999999")
+    await expect(page.get_by_test_id("room-missing")).to_be_visible(timeout=SLOW)

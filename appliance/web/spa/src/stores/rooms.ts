@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia'
-import { computed, reactive } from 'vue'
+import { computed, reactive, ref } from 'vue'
 import { roomsApi, type NewRoom } from '@/api/rooms'
 import type { Room, RoomId, UserId } from '@/api/types'
 import { useSessionStore } from './session'
@@ -45,9 +45,15 @@ export const useRoomsStore = defineStore('rooms', () => {
     all.value.reduce((n, r) => n + r.mentions + (r.kind === 'direct' ? r.unread : 0), 0),
   )
 
-  function replaceAll(rooms: readonly Room[]): void {
+  /** Whether the list came (from the cache or the server): until then a room not in it
+   *  is not known to be missing, only not loaded yet. */
+  const loaded = ref(false)
+
+  /** The whole list; `loaded: false` when it is only cleared (signing out). */
+  function replaceAll(rooms: readonly Room[], { isList = true } = {}): void {
     for (const id of Object.keys(byId)) delete byId[Number(id)]
     for (const room of rooms) byId[room.id] = { ...room, members: [...room.members] }
+    loaded.value = isList
   }
 
   function put(room: Room): Room {
@@ -120,6 +126,7 @@ export const useRoomsStore = defineStore('rooms', () => {
 
   return {
     byId,
+    loaded,
     all,
     channels,
     privateRooms,

@@ -258,7 +258,7 @@ export const useSyncStore = defineStore('sync', () => {
       await cache.clearAll()
       messages.clear()
       threads.clear()
-      rooms.replaceAll([])
+      rooms.replaceAll([], { isList: false })
       users.replaceAll([])
       outbox.reset()
       seq.value = null
