@@ -1,8 +1,13 @@
 // One RTCPeerConnection per remote device, made on demand and closed when idle. Signals
 // travel through the server's `rtc.signal` relay, namespaced `data.app = "p2p"` so that
 // the calls code (which uses `data.call`) and this one ignore each other.
-// Negotiation follows the "perfect negotiation" pattern (W3C WebRTC §10.7): both sides may
-// offer; the polite side yields on a collision.
+// Only the impolite side (the lower socket id) makes a connection's first offer: the polite
+// side asks for one with `hello`. When both offered at once, Chromium's rollback sometimes
+// left both connections negotiated but with ICE never starting (a CI failure; about 1 in 30
+// in a page with two connections). Later offers follow "perfect negotiation" (W3C WebRTC
+// §10.7). Each connection has an id sent with its signals (`pid`, and `rpid`: the other
+// side's connection it answers), so a `bye`, an answer or a candidate meant for a
+// connection already replaced never touches its successor.
 import { callsApi } from '@/api/calls'
 import type { FeatureChannel, FeatureFrame } from '@/sync/featureChannel'
 import { testHooks } from './testHooks'
@@ -16,9 +21,15 @@ export interface P2pSignal {
 }
 
 const IDLE_MS = 60_000
+/** A channel the impolite side opens only to have something to offer when asked. */
+const KICK_LABEL = 'p2p-kick'
 
 export class Peer {
   readonly pc: RTCPeerConnection
+  /** This connection's id in its signals. */
+  readonly id = crypto.randomUUID()
+  /** The id of the other device's connection this one is paired with, once heard. */
+  remoteId: string | null = null
   private makingOffer = false
   private ignoreOffer = false
   private lastUsed = Date.now()
@@ -32,15 +43,20 @@ export class Peer {
     config: RTCConfiguration,
   ) {
     this.pc = new RTCPeerConnection(config)
-    this.pc.onnegotiationneeded = () => void this.offer()
+    this.pc.onnegotiationneeded = () => {
+      if (this.polite && !this.negotiated) return // `hello` asked the other side to offer
+      void this.offer()
+    }
     this.pc.onicecandidate = ({ candidate }) => this.signal({ kind: 'ice', candidate: candidate?.toJSON() ?? null })
     this.pc.oniceconnectionstatechange = () => {
-      if (this.pc.iceConnectionState === 'failed') this.pc.restartIce()
+      // One side restarts, so that the two restart offers never collide.
+      if (this.pc.iceConnectionState === 'failed' && !this.polite) this.pc.restartIce()
     }
     this.pc.onconnectionstatechange = () => {
       if (this.pc.connectionState === 'closed') this.manager.forget(this)
     }
     this.pc.ondatachannel = ({ channel }) => {
+      if (channel.label === KICK_LABEL) return channel.close()
       this.watch(channel)
       this.manager.dispatchChannel(channel, this)
     }
@@ -49,6 +65,11 @@ export class Peer {
   /** The device with the larger socket id yields when both offer at once. */
   get polite(): boolean {
     return (this.manager.localConn ?? 0) > this.remoteConn
+  }
+
+  /** An offer and its answer went through once (the data transport exists). */
+  get negotiated(): boolean {
+    return this.pc.currentRemoteDescription !== null
   }
 
   get usable(): boolean {
@@ -64,7 +85,19 @@ export class Peer {
   }
 
   openChannel(label: string): RTCDataChannel {
-    return this.watch(this.pc.createDataChannel(label, { ordered: true }))
+    const channel = this.watch(this.pc.createDataChannel(label, { ordered: true }))
+    this.made++
+    if (this.polite && !this.negotiated) this.signal({ kind: 'hello' })
+    return channel
+  }
+
+  /** Channels this side created: none means nothing to offer yet. */
+  private made = 0
+
+  /** The polite side's `hello`: make the first offer unless one is already under way. */
+  kick(): void {
+    if (this.polite || this.made > 0 || this.makingOffer || this.pc.localDescription) return
+    this.openChannel(KICK_LABEL) // the other side closes it on arrival
   }
 
   /** Data channels open now (RTCPeerConnection cannot list them): a busy peer is kept. */
@@ -85,7 +118,7 @@ export class Peer {
   }
 
   signal(body: Record<string, unknown>): void {
-    this.manager.sendSignal(this.room, this.remoteConn, body)
+    this.manager.sendSignal(this.room, this.remoteConn, { ...body, pid: this.id, rpid: this.remoteId })
   }
 
   private async offer(): Promise<void> {
@@ -102,7 +135,10 @@ export class Peer {
 
   async receive(data: Record<string, unknown>): Promise<void> {
     this.touch()
-    if (data.kind === 'sdp') {
+    if (typeof data.pid === 'string' && data.kind !== 'ice') this.remoteId = data.pid
+    if (data.kind === 'hello') {
+      this.kick()
+    } else if (data.kind === 'sdp') {
       const description = data.description as RTCSessionDescriptionInit | undefined
       if (!description || (description.type !== 'offer' && description.type !== 'answer')) return
       const collision = description.type === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable')
@@ -227,16 +263,31 @@ export class PeerManager {
     const from = Number(frame.from)
     const user = Number(frame.user)
     const room = Number(frame.room)
-    if (data.kind === 'bye') {
-      this.peers.get(from)?.close(false)
-      return
-    }
-    if (data.kind === 'sdp' || data.kind === 'ice') {
-      // An offer makes the peer; an answer or candidate for one we do not hold is stale.
-      let peer = this.peer(from)
+    if (['bye', 'hello', 'sdp', 'ice'].includes(data.kind)) {
+      const held = this.peers.get(from)
+      const pid = typeof data.pid === 'string' ? data.pid : null
+      const rpid = typeof data.rpid === 'string' ? data.rpid : null
+      // Which of our connections the signal is about: the one paired with its sender's
+      // connection, or the one it names; an unpaired one of ours may take a new pairing.
+      const ours = held && (held.remoteId === pid || (rpid !== null && rpid === held.id))
+      if (data.kind === 'bye') {
+        if (held && ours) held.close(false)
+        return
+      }
+      if (rpid !== null && rpid !== held?.id) return // meant for a connection of ours now gone
       const description = data.description as RTCSessionDescriptionInit | undefined
-      if (!peer && data.kind === 'sdp' && description?.type === 'offer') peer = await this.connect(from, user, room)
-      if (peer) await peer.receive(data).catch(() => undefined)
+      const opens = data.kind === 'hello' || (data.kind === 'sdp' && description?.type === 'offer')
+      // A failed connection still takes signals: the impolite side's ICE restart revives it.
+      let peer = held && held.pc.connectionState !== 'closed' ? held : undefined
+      if (peer && !ours && peer.remoteId !== null) {
+        if (!opens) return // for a connection of ours already replaced
+        peer.close(false) // they started a new connection: ours is stale on their side
+        peer = undefined
+      }
+      // A hello or an offer makes the peer; an answer or candidate for one we do not hold is stale.
+      if (!peer && opens) peer = await this.connect(from, user, room)
+      if (!peer || (data.kind === 'ice' && peer.remoteId === null)) return
+      await peer.receive(data).catch(() => undefined)
       return
     }
     for (const [prefix, handler] of this.signalHandlers) {
