@@ -339,3 +339,103 @@ async def test_an_offer_reaches_every_device_and_leaves_the_others_once_one_acce
     await expect(card(bob_phone, "in")).to_have_count(0)
     await expect(card(alice_page, "out")).to_have_count(1)
     await expect(card(alice_page, "out")).to_have_attribute("data-state", "done")
+
+
+async def overlap(a: Locator, b: Locator) -> bool:
+    """Whether two elements' boxes on screen intersect."""
+    one, two = await a.bounding_box(), await b.bounding_box()
+    assert one and two
+    return (
+        one["x"] < two["x"] + two["width"]
+        and two["x"] < one["x"] + one["width"]
+        and one["y"] < two["y"] + two["height"]
+        and two["y"] < one["y"] + one["height"]
+    )
+
+
+async def test_the_transfers_tray_covers_nothing_and_finished_cards_go_away(
+    open_as: ContextFactory, make_user: UserFactory, tmp_path: Path
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    # Finished cards go away after 2 s here (a minute in use).
+    dm, alice_page, bob_page = await pair(open_as, alice, bob, hooks={"finishedCardMs": 2000})
+    await alice.call("PATCH", f"/api/rooms/{dm}", {"p2p": True})
+    path = tmp_path / "agenda.txt"
+    path.write_text("the agenda")
+    await expect(alice_page.get_by_test_id("p2p-banner")).to_be_visible()
+    await alice_page.get_by_test_id("composer-file-input").set_input_files(str(path))
+    outgoing, incoming = card(alice_page, "out"), card(bob_page, "in")
+    await expect(incoming).to_contain_text("agenda.txt")
+
+    # The tray has its own place: the room's header, banner and composer stay uncovered.
+    for page in (alice_page, bob_page):
+        tray, room = page.get_by_test_id("p2p-tray"), page.get_by_test_id("room-view")
+        for part in (
+            room.get_by_test_id("room-title"),
+            room.get_by_test_id("p2p-banner"),
+            room.locator("form.composer"),
+        ):
+            await expect(part).to_be_visible()
+            assert not await overlap(tray, part), await part.get_attribute("data-testid")
+
+    await incoming.get_by_test_id("p2p-accept").click()
+    await expect(incoming).to_have_attribute("data-state", "done", timeout=SLOW)
+    # The sender's finished card goes on its own; the received file's waits to be saved...
+    await expect(outgoing).to_have_count(0, timeout=SLOW)
+    await expect(alice_page.get_by_test_id("p2p-tray")).to_have_count(0)
+    # ...even on the board, whose toolbar it does not cover.
+    await bob_page.get_by_test_id("room-board-button").click()
+    toolbar = bob_page.get_by_role("toolbar", name="Drawing tools")
+    await expect(toolbar).to_be_visible()
+    await expect(incoming).to_have_attribute("data-state", "done")
+    assert not await overlap(bob_page.get_by_test_id("p2p-tray"), toolbar)
+    assert not await overlap(
+        bob_page.get_by_test_id("p2p-tray"), bob_page.get_by_test_id("board-back")
+    )
+    # Saved, it goes too.
+    async with bob_page.expect_download():
+        await incoming.get_by_test_id("p2p-save").click()
+    await expect(incoming).to_have_count(0, timeout=SLOW)
+
+
+async def test_an_offer_to_a_device_that_went_offline_says_so_and_ends(
+    open_as: ContextFactory, make_user: UserFactory, tmp_path: Path
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    _, alice_page, bob_page = await pair(open_as, alice, bob)
+    path = tmp_path / "report.txt"
+    path.write_text("for bob")
+    await alice_page.get_by_test_id("p2p-file-input").set_input_files(str(path))
+    outgoing = card(alice_page, "out")
+    await expect(card(bob_page, "in")).to_contain_text("report.txt")
+    await expect(outgoing).to_have_attribute("data-state", "waiting")
+
+    await bob_page.close()
+
+    await expect(outgoing).to_have_attribute("data-state", "offline", timeout=SLOW)
+    await expect(outgoing.get_by_test_id("p2p-status")).to_have_text("They went offline; not sent")
+    await expect(outgoing.get_by_test_id("p2p-cancel")).to_have_count(0)
+    await outgoing.get_by_test_id("p2p-dismiss").click()
+    await expect(outgoing).to_have_count(0)
+
+
+async def test_leaving_p2p_mode_withdraws_pending_offers_on_both_sides(
+    open_as: ContextFactory, make_user: UserFactory, tmp_path: Path
+) -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    dm, alice_page, bob_page = await pair(open_as, alice, bob)
+    await alice.call("PATCH", f"/api/rooms/{dm}", {"p2p": True})
+    await expect(alice_page.get_by_test_id("p2p-banner")).to_be_visible()
+    path = tmp_path / "plan.txt"
+    path.write_text("the plan")
+    await alice_page.get_by_test_id("composer-file-input").set_input_files(str(path))
+    outgoing, incoming = card(alice_page, "out"), card(bob_page, "in")
+    await expect(incoming).to_contain_text("plan.txt")
+
+    await bob.call("PATCH", f"/api/rooms/{dm}", {"p2p": False})
+
+    await expect(outgoing).to_have_attribute("data-state", "withdrawn")
+    await expect(outgoing.get_by_test_id("p2p-status")).to_contain_text(
+        "left peer-to-peer mode; not sent"
+    )
+    await expect(incoming).to_have_count(0)

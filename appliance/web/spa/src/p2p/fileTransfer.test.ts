@@ -70,6 +70,7 @@ function view(size: number, direction: 'in' | 'out'): Transfer {
     downloadUrl: null,
     resumes: 0,
     resumedFrom: 0,
+    saved: false,
   }
 }
 

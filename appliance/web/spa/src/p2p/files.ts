@@ -2,14 +2,29 @@
 // through the signalling relay; the bytes go straight between browsers over data channels
 // (docs/api/p2p.md). The server never sees a byte of the file.
 import { defineStore } from 'pinia'
-import { reactive, ref } from 'vue'
+import { reactive, ref, watch } from 'vue'
 import type { RoomId } from '@/api/types'
+import { useRoomsStore } from '@/stores/rooms'
 import { useSessionStore } from '@/stores/session'
 import { forgetReceived, openSink } from './fileSink'
 import { Receiving } from './receiver'
 import { OutgoingFile, Sending } from './sender'
+import { testHooks } from './testHooks'
 import { usePeers } from './usePeers'
-import { LABEL_PREFIX, MAX_NAME, MAX_PENDING_OFFERS, parseOffer, type Transfer } from './transfer'
+import {
+  isFinished,
+  LABEL_PREFIX,
+  MAX_NAME,
+  MAX_PENDING_OFFERS,
+  mayGoAway,
+  parseOffer,
+  type Transfer,
+} from './transfer'
+
+/** How often a device with offers waiting checks that their receivers are still connected. */
+const RECEIVERS_CHECK_MS = 4000
+/** A finished card goes away on its own after this long (a received file once saved). */
+const FINISHED_CARD_MS = 60_000
 
 export const useP2pFilesStore = defineStore('p2pFiles', () => {
   const transfers = reactive<Transfer[]>([])
@@ -47,6 +62,74 @@ export const useP2pFilesStore = defineStore('p2pFiles', () => {
       sending.attach(channel)
       takenBy(key)
     })
+    setInterval(() => void checkReceivers(), RECEIVERS_CHECK_MS)
+    watchP2pRooms()
+    dismissFinished()
+  }
+
+  /** An offer whose receiving device went offline can never be accepted: it says so and ends. */
+  async function checkReceivers(): Promise<void> {
+    const rooms = new Set(transfers.filter((t) => t.state === 'waiting').map((t) => t.room))
+    for (const room of rooms) {
+      let live: Set<number>
+      try {
+        live = new Set((await usePeers().devices(room)).map((d) => d.conn))
+      } catch {
+        continue // our own socket is down: nothing known about theirs
+      }
+      for (const t of transfers) {
+        if (t.room !== room || t.state !== 'waiting' || live.has(t.remoteConn)) continue
+        sendings.delete(t.key)
+        t.state = 'offline'
+      }
+    }
+  }
+
+  /** A room that leaves peer-to-peer mode withdraws its pending offers on both sides (each
+   *  device sees the room change; the signal covers a device that sees it late). */
+  function watchP2pRooms(): void {
+    const rooms = useRoomsStore()
+    let before = new Set<number>()
+    watch(
+      () => rooms.all.filter((r) => r.p2p).map((r) => r.id).join(','),
+      (now) => {
+        const on = new Set(now ? now.split(',').map(Number) : [])
+        for (const room of before) if (!on.has(room)) withdraw(room)
+        before = on
+      },
+      { immediate: true },
+    )
+  }
+
+  function withdraw(room: number): void {
+    for (const t of [...transfers]) {
+      if (t.room !== room) continue
+      if (t.state === 'offered') dismiss(t.key)
+      if (t.state !== 'waiting') continue
+      usePeers().sendSignal(t.room, t.remoteConn, { kind: 'file-cancel', id: t.id })
+      sendings.delete(t.key)
+      t.state = 'withdrawn'
+    }
+  }
+
+  /** Finished cards that hold nothing still needed go away after a while. */
+  function dismissFinished(): void {
+    const timers = new Map<string, ReturnType<typeof setTimeout>>()
+    watch(
+      () => transfers.filter(mayGoAway).map((t) => t.key),
+      (keys) => {
+        for (const key of keys) {
+          if (timers.has(key)) continue
+          const ms = testHooks().finishedCardMs ?? FINISHED_CARD_MS
+          timers.set(key, setTimeout(() => dismiss(key), ms))
+        }
+        for (const [key, timer] of timers) {
+          if (keys.includes(key)) continue
+          clearTimeout(timer) // dismissed meanwhile
+          timers.delete(key)
+        }
+      },
+    )
   }
 
   function received(room: number, user: number, from: number, data: Record<string, unknown>): void {
@@ -69,6 +152,7 @@ export const useP2pFilesStore = defineStore('p2pFiles', () => {
       downloadUrl: null,
       resumes: 0,
       resumedFrom: 0,
+      saved: false,
     })
   }
 
@@ -103,6 +187,7 @@ export const useP2pFilesStore = defineStore('p2pFiles', () => {
           downloadUrl: null,
           resumes: 0,
           resumedFrom: 0,
+      saved: false,
         })
         transfers.push(view)
         const held = find(view.key) as Transfer
@@ -159,7 +244,7 @@ export const useP2pFilesStore = defineStore('p2pFiles', () => {
   /** Either side stops the transfer; the other side hears it on the channel or by signal. */
   function cancel(key: string): void {
     const transfer = find(key)
-    if (!transfer || ['done', 'failed', 'cancelled', 'declined'].includes(transfer.state)) return
+    if (!transfer || isFinished(transfer)) return
     usePeers().sendSignal(transfer.room, transfer.remoteConn, { kind: 'file-cancel', id: transfer.id })
     stopLocally(transfer)
   }
@@ -183,5 +268,10 @@ export const useP2pFilesStore = defineStore('p2pFiles', () => {
     if (gone.direction === 'out' && !transfers.some((t) => t.id === gone.id)) outgoing.delete(gone.id)
   }
 
-  return { transfers, notice, start, offer, accept, decline, cancel, dismiss }
+  function saved(key: string): void {
+    const transfer = find(key)
+    if (transfer) transfer.saved = true
+  }
+
+  return { transfers, notice, start, offer, accept, decline, cancel, dismiss, saved }
 })

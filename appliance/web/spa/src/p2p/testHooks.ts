@@ -11,6 +11,8 @@ export interface P2pTestHooks {
   breakAt?: number
   /** The receiver stops writing (so the sender stalls) after this many bytes. */
   stallAt?: number
+  /** How long a finished card stays before it goes away on its own (ms). */
+  finishedCardMs?: number
 }
 
 export function testHooks(): P2pTestHooks {

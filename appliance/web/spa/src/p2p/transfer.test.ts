@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatBytes, formatTimeLeft, parseControl, parseOffer, percent, SpeedMeter } from './transfer'
+import { formatBytes, formatTimeLeft, mayGoAway, parseControl, parseOffer, percent, SpeedMeter } from './transfer'
 
 describe('transfer channel messages', () => {
   it('reads each control message and nothing malformed', () => {
@@ -42,5 +42,21 @@ describe('progress figures', () => {
     expect(formatTimeLeft(100, 0)).toBe('')
     expect(percent({ done: 0, size: 0 })).toBe(100)
     expect(percent({ done: 999, size: 1000 })).toBe(99)
+  })
+})
+
+describe('finished cards', () => {
+  const card = { direction: 'out' as const, downloadUrl: null, saved: false }
+  it('go away on their own unless they hold a received file not yet saved', () => {
+    for (const state of ['done', 'failed', 'cancelled', 'declined', 'offline', 'withdrawn'] as const) {
+      expect(mayGoAway({ ...card, state })).toBe(true)
+    }
+    for (const state of ['offered', 'waiting', 'active', 'interrupted', 'verifying'] as const) {
+      expect(mayGoAway({ ...card, state })).toBe(false)
+    }
+    const received = { direction: 'in' as const, state: 'done' as const, downloadUrl: 'blob:x', saved: false }
+    expect(mayGoAway(received)).toBe(false)
+    expect(mayGoAway({ ...received, saved: true })).toBe(true)
+    expect(mayGoAway({ ...received, downloadUrl: null })).toBe(true) // written where the person chose
   })
 })

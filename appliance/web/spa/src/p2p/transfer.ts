@@ -11,6 +11,8 @@ export type TransferState =
   | 'failed'
   | 'cancelled'
   | 'declined'
+  | 'offline' // outgoing, never accepted: the receiving device's socket went away
+  | 'withdrawn' // outgoing, never accepted: the room left peer-to-peer mode
 
 export interface Transfer {
   /** `${id}:${remoteConn}`: an offer to a room reaches several devices. */
@@ -35,6 +37,19 @@ export interface Transfer {
   /** How often the transfer went on from where a broken channel left it, and the last offset. */
   resumes: number
   resumedFrom: number
+  /** The received file was saved (its card may then go away on its own). */
+  saved: boolean
+}
+
+const FINISHED: TransferState[] = ['done', 'failed', 'cancelled', 'declined', 'offline', 'withdrawn']
+
+export function isFinished(t: Pick<Transfer, 'state'>): boolean {
+  return FINISHED.includes(t.state)
+}
+
+/** A finished card that holds nothing the person still needs (a received file not yet saved). */
+export function mayGoAway(t: Pick<Transfer, 'state' | 'direction' | 'downloadUrl' | 'saved'>): boolean {
+  return isFinished(t) && !(t.direction === 'in' && t.state === 'done' && t.downloadUrl !== null && !t.saved)
 }
 
 export const CHUNK = 64 * 1024
