@@ -10,9 +10,11 @@ what the same page cost without the build's compressed copies.
     .venv/bin/python bench/lighthouse.py [--runs 3] [--messages 200]
 
 `--presets mobile`, `--served-only` and `--keep DIR` (each run's whole report, to see where
-the time went: `mainthread-work-breakdown`, `long-tasks`, `largest-contentful-paint-element`)
-narrow a run. PYCHAT_STATIC_DIR serves another build and PYTHONPATH runs another checkout's
-server, for a before/after on the same machine.
+the time went: `mainthread-work-breakdown`, `long-tasks`, `largest-contentful-paint-element`,
+and its trace, `*.trace.json`, which DevTools' Performance panel opens) narrow a run. Each
+run's blocking time is printed too: it is the figure that moves, and the machine is noisy.
+PYCHAT_STATIC_DIR serves another build and PYTHONPATH runs another checkout's server, for a
+before/after on the same machine.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def lighthouse(
                 "--chrome-flags=--headless=new --no-sandbox --disable-gpu"]  # fmt: skip
         if preset == "desktop":
             args.append("--preset=desktop")
+        if keep is not None:
+            args.append("--save-assets")  # the trace too: which function the long tasks ran
         env = {**os.environ, "CHROME_PATH": CHROMIUM,
                "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}  # fmt: skip
         subprocess.run(args, check=True, env=env)
@@ -105,7 +109,11 @@ def lighthouse(
         if keep is not None:  # the whole report, to see where the time went
             keep.mkdir(parents=True, exist_ok=True)
             name = f"{preset}-{'identity' if identity else 'served'}"
-            (keep / f"{name}-{len(list(keep.glob(name + '-*')))}.json").write_text(out.read_text())
+            kept = [p for p in keep.glob(f"{name}-*.json") if not p.name.endswith(".trace.json")]
+            stem = f"{name}-{len(kept)}"
+            (keep / f"{stem}.json").write_text(out.read_text())
+            for trace in Path(tmp).glob("*.trace.json"):  # DevTools' Performance panel opens it
+                (keep / f"{stem}.trace.json").write_bytes(trace.read_bytes())
     audits = report["audits"]
     requests = audits["network-requests"]["details"]["items"]
     scripts = [r for r in requests if r.get("resourceType") == "Script"]
@@ -156,6 +164,7 @@ def main() -> None:
                         f"{statistics.median(r.js_wire for r in runs):>10.0f}"
                         f"{statistics.median(r.js_built for r in runs):>10.0f}"
                         f"{statistics.median(r.api_wire for r in runs):>10.0f}"
+                        f"   TBT each: {' / '.join(f'{r.tbt_ms:.0f}' for r in runs)}"
                     )
             print(f"goals (mobile, as served): score >= {GOALS['score']}, "
                   f"LCP < {GOALS['lcp_ms']} ms, TBT < {GOALS['tbt_ms']} ms")  # fmt: skip

@@ -2,6 +2,7 @@ import type { Pinia } from 'pinia'
 import { createRouter, createWebHistory, type Router } from 'vue-router'
 import { authApi } from './api/auth'
 import { ApiError, onUnauthorized } from './api/http'
+import { warmUpWhileWaiting } from './composables/warmUp'
 import { useSessionStore } from './stores/session'
 import { useSyncStore } from './stores/sync'
 import ChatLayout from './views/ChatLayout.vue'
@@ -30,6 +31,7 @@ async function askWhoIsSignedIn(retry: boolean): ReturnType<typeof authApi.me> {
 async function resolveSession(pinia: Pinia): Promise<void> {
   const session = useSessionStore(pinia)
   if (session.state !== 'unknown') return
+  warmUpWhileWaiting()
   try {
     const { user } = await askWhoIsSignedIn(session.rememberedUser() === null)
     session.signedIn(user)

@@ -124,30 +124,70 @@ function createPurifier(): ReturnType<typeof DOMPurify> {
 
 /** Safe HTML for a message body. */
 export function renderMarkdown(body: string): string {
+  const plain = plainHtml(body)
+  if (plain !== null) return plain
   renderer ??= createRenderer()
   purifier ??= createPurifier()
   return purifier.sanitize(renderer.render(body))
 }
 
+/** markdown-it's HTML before sanitising: what plainHtml must match (its tests). */
+export function unsanitisedMarkdown(body: string): string {
+  renderer ??= createRenderer()
+  return renderer.render(body)
+}
+
+/** Letters, digits, marks, emoji and a little punctuation: nothing Markdown, linkify, mentions
+ * or shortcodes act on, and nothing HTML escapes (no `& < > "`). */
+const PLAIN_LINE = /^[\p{L}\p{M}\p{N}\p{Extended_Pictographic}\p{Emoji_Modifier}\p{Regional_Indicator}\u200d\ufe0f\u2013\u2014\u2018\u2019\u2026 ,.;?!'%()-]+$/u
+
+/**
+ * Most chat lines are plain words, and markdown-it plus DOMPurify cost a few ms each on a
+ * phone: such a body becomes what the full path would make of it (one paragraph, `<br>`
+ * between lines) without either. Null when the body needs the full path.
+ */
+export function plainHtml(body: string): string | null {
+  if (body.length > 2000) return null
+  const lines = body.split('\n')
+  for (const line of lines) {
+    // Blank or padded lines, list markers and "1." starts, and dotted words (example.org,
+    // e.g., 1.5, which linkify may take for addresses) are the full path's to judge.
+    if (!PLAIN_LINE.test(line) || line.trim() !== line || line.startsWith('-')) return null
+    if (/^\d+[.)]/.test(line) || /\S\.\S/.test(line)) return null
+  }
+  return `<p>${lines.join('<br>\n')}</p>\n`
+}
+
 /** Builds the renderer and the sanitiser in an idle moment (while a room's history is on its
- * way), so the first messages do not pay for them (~40 ms on a phone). */
+ * way), so the first messages do not pay for them (~40 ms on a phone); and runs each once on
+ * a body with links, whose first match compiles linkify's large expressions (as costly again). */
 export function prepareMarkdown(): void {
-  const build = (): void => void renderMarkdown('')
+  const build = (): void => {
+    renderer ??= createRenderer()
+    purifier ??= createPurifier()
+    purifier.sanitize(renderer.render('**a** `b` www.example.org https://example.org/c d@example.org @e'))
+  }
   if (typeof requestIdleCallback === 'function') requestIdleCallback(build, { timeout: 1000 })
   else setTimeout(build, 0)
 }
 
+/** Rendered HTML by message id and version, least recently used dropped first, so scrolling
+ * back never re-parses and a long session does not keep every body twice. */
 const cache = new Map<string, string>()
-const CACHE_LIMIT = 5_000
+const CACHE_LIMIT = 2_000
 
-/** Rendered HTML cached by message id and version, so scrolling never re-parses. */
+/** Renders through that cache: key is the message id and version. */
 export function useMarkdown() {
   function render(key: string, body: string): string {
     const full = `${key}:${languagesLoaded.value}:${shortcodesLoaded.value}`
     const held = cache.get(full)
-    if (held !== undefined) return held
+    if (held !== undefined) {
+      cache.delete(full)
+      cache.set(full, held)
+      return held
+    }
     const html = renderMarkdown(body)
-    if (cache.size > CACHE_LIMIT) cache.clear()
+    if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string)
     cache.set(full, html)
     return html
   }

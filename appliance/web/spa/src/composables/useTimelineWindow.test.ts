@@ -4,7 +4,7 @@ import { defineComponent, h, nextTick, reactive, ref } from 'vue'
 import type { Message } from '@/api/types'
 import { message } from '@/testing/factories'
 import type { Timeline } from '@/sync/timeline'
-import { MAX_WINDOW, useTimelineWindow } from './useTimelineWindow'
+import { GROW_SLICE, MAX_WINDOW, useTimelineWindow } from './useTimelineWindow'
 
 // happy-dom does no layout: every row is ROW px tall, the scroller shows VIEW px.
 const ROW = 20
@@ -119,10 +119,22 @@ describe('useTimelineWindow', () => {
     const view = host({ messages: messages(1, 300), hasOlder: false, hasNewer: false })
     await view.scrollTo(40) // message 223 at the top of the screen
     expect(view.shown().length).toBeGreaterThan(80) // near the top: the scroll grew the window
+    await vi.waitFor(() => expect(view.shown().length).toBe(130))
     expect(view.topOf(223)).toBe(0)
-    const before = view.shown().length
     await view.api().growUp()
-    expect(view.shown().length).toBe(before + 50)
+    expect(view.shown().length).toBe(180)
+    expect(view.topOf(223)).toBe(0)
+  })
+
+  it('adds them a few per task, so a phone never renders a whole page at once', async () => {
+    const view = host({ messages: messages(1, 300), hasOlder: false, hasNewer: false })
+    view.scroller.scrollTop = 40
+    const growing = view.api().growUp()
+    await nextTick()
+    await nextTick()
+    expect(view.shown().length).toBe(80 + GROW_SLICE)
+    await growing
+    expect(view.shown().length).toBe(130)
     expect(view.topOf(223)).toBe(0)
   })
 

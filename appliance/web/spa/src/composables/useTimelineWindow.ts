@@ -11,6 +11,9 @@ export const STEP = 50
 export const MAX_WINDOW = 240
 /** Closer than this to either edge of the slice, the slice moves. */
 export const EDGE_PX = 600
+/** Rows added above per task while the window grows up: each row parses its Markdown, and
+ * 50 in one task blocked a phone for most of a second right after a room opened. */
+export const GROW_SLICE = 3
 
 export interface TimelineWindowOptions {
   /** The scrolling element and the one holding the rows (watched for height changes). */
@@ -84,12 +87,7 @@ export function useTimelineWindow(options: TimelineWindowOptions) {
     growing = true
     try {
       if (startIndex.value > 0) {
-        await keepAnchor(scroller.value, () => {
-          const start = Math.max(0, startIndex.value - STEP)
-          const end = endIndex.value
-          startId.value = idAt(start)
-          if (end - start > MAX_WINDOW) endId.value = idAt(start + MAX_WINDOW - 1)
-        })
+        await addAbove(idAt(Math.max(0, startIndex.value - STEP)))
       } else if (timeline.value?.hasOlder) {
         const first = all.value[0]
         await keepAnchor(scroller.value, async () => {
@@ -103,6 +101,23 @@ export function useTimelineWindow(options: TimelineWindowOptions) {
       }
     } finally {
       growing = false
+    }
+  }
+
+  /** Moves the window's start up to `target`, GROW_SLICE rows per task, the view held still. */
+  async function addAbove(target: MessageId): Promise<void> {
+    for (;;) {
+      const goal = lowerBound(all.value, target)
+      if (startIndex.value <= goal) return
+      const start = Math.max(goal, startIndex.value - GROW_SLICE)
+      const id = idAt(start)
+      await keepAnchor(scroller.value, () => {
+        startId.value = id
+        if (endIndex.value - start > MAX_WINDOW) endId.value = idAt(start + MAX_WINDOW - 1)
+      })
+      await new Promise((done) => setTimeout(done, 0))
+      // Unmounted, or moved meanwhile (a jump to the newest, a linked message): done here.
+      if (!scroller.value?.isConnected || startId.value !== id) return
     }
   }
 

@@ -19,9 +19,19 @@ export async function reportTimezone(
   me: User | null,
   update: (changes: { timezone: string }) => Promise<unknown>,
 ): Promise<void> {
+  // The first Intl formatter loads locale data (up to 300 ms on a phone): not while the
+  // room paints, but once the page is idle (or after 3 s at the latest).
+  await idle(3_000)
   const zone = browserTimezone()
   if (!me || !zone || me.timezone === zone) return
   await update({ timezone: zone }).catch(() => undefined)
+}
+
+function idle(timeout: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof requestIdleCallback === 'function') requestIdleCallback(() => resolve(), { timeout })
+    else setTimeout(resolve, 0)
+  })
 }
 
 /** "14:05" in `zone` (undefined when the zone is unknown to this browser). */

@@ -1,6 +1,6 @@
 // The browser's copy of the chat (IndexedDB): read at start so the app opens without the
 // network, written a moment after each change, wiped when the person signs out.
-import type { Ref } from 'vue'
+import { toRaw, type Ref } from 'vue'
 import type { User } from '@/api/types'
 import { ChatCache, type CachedHistory, type OutboxStorage } from '@/persistence/cache'
 import type { useMessagesStore } from './messages'
@@ -11,6 +11,8 @@ import type { useUsersStore } from './users'
 /** Messages per room kept in IndexedDB. */
 const CACHED_PER_ROOM = 150
 const PERSIST_DELAY_MS = 800
+/** Longest an idle moment is waited for before saving anyway. */
+const PERSIST_IDLE_TIMEOUT_MS = 3_000
 
 export interface SyncCacheDeps {
   session: ReturnType<typeof useSessionStore>
@@ -31,6 +33,7 @@ export function createSyncCache(deps: SyncCacheDeps) {
   let cache: ChatCache | null = null
   let opened: Promise<ChatCache | null> = Promise.resolve(null)
   let persistTimer: ReturnType<typeof setTimeout> | null = null
+  let persistIdle: number | null = null
 
   function open(name: string): Promise<ChatCache | null> {
     opened = ChatCache.open(name).then(
@@ -78,22 +81,31 @@ export function createSyncCache(deps: SyncCacheDeps) {
     deleteOutbox: async (id) => (await ready())?.deleteOutbox(id),
   }
 
+  /** Saves a moment after a change, in an idle moment: a save copies every cached room, and
+   * on a phone's first load that competed with the room's first paint. */
   function schedulePersist(): void {
-    if (persistTimer !== null) return
-    persistTimer = setTimeout(persistNow, PERSIST_DELAY_MS)
+    if (persistTimer !== null || persistIdle !== null) return
+    persistTimer = setTimeout(() => {
+      persistTimer = null
+      if (typeof requestIdleCallback !== 'function') return persistNow()
+      persistIdle = requestIdleCallback(persistNow, { timeout: PERSIST_IDLE_TIMEOUT_MS })
+    }, PERSIST_DELAY_MS)
   }
 
   function cancelPersist(): void {
     if (persistTimer !== null) clearTimeout(persistTimer)
+    if (persistIdle !== null) cancelIdleCallback(persistIdle)
     persistTimer = null
+    persistIdle = null
   }
 
   function persistNow(): void {
     cancelPersist()
     const me = session.user
     if (!cache || !me || deps.reloading()) return
+    // The stores' raw objects: copying through Vue's proxies cost a get trap per field.
     const histories: CachedHistory[] = []
-    for (const [room, timeline] of Object.entries(messages.timelines)) {
+    for (const [room, timeline] of Object.entries(toRaw(messages.timelines))) {
       if (timeline.hasNewer || timeline.messages.length === 0) continue
       const recent = timeline.messages.slice(-CACHED_PER_ROOM)
       histories.push({
@@ -105,10 +117,10 @@ export function createSyncCache(deps: SyncCacheDeps) {
     void cache
       .save(
         {
-          me,
+          me: toRaw(me),
           seq: seq.value,
-          users: Object.values(users.byId),
-          rooms: Object.values(rooms.byId),
+          users: Object.values(toRaw(users.byId)),
+          rooms: Object.values(toRaw(rooms.byId)),
           savedAt: Date.now(),
         },
         histories,
