@@ -115,6 +115,9 @@ export function useTimelineWindow(options: TimelineWindowOptions) {
         startId.value = id
         if (endIndex.value - start > MAX_WINDOW) endId.value = idAt(start + MAX_WINDOW - 1)
       })
+      // Done: no wait after the last slice, so the growth ends in the turn its rows appear
+      // (a growUp asked for right then is not refused as already running).
+      if (start <= goal) return
       await new Promise((done) => setTimeout(done, 0))
       // Unmounted, or moved meanwhile (a jump to the newest, a linked message): done here.
       if (!scroller.value?.isConnected || startId.value !== id) return
