@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -140,8 +141,13 @@ class CallService:
         self._publish(self.registry.end_all(self.clock()))
 
     async def close_interrupted(self) -> int:
-        """On start: end the records of calls a crash or a power cut left open."""
-        return await call_records.close_interrupted(self.db, int(self.clock() * 1000))
+        """On start: end the records of calls a crash or a power cut left open. A damaged
+        database must not stop the start (the integrity check reports it): then none."""
+        try:
+            return await call_records.close_interrupted(self.db, int(self.clock() * 1000))
+        except sqlite3.DatabaseError as e:
+            log.warning("calls left open by a crash were not closed: %s", e)
+            return 0
 
     def shift_clock(self, delta_s: float) -> None:
         self.registry.shift_clock(delta_s)

@@ -67,11 +67,14 @@ async def unfinished_call_records(db: Reader) -> list[sqlite3.Row]:
     of the same call (on the partial index messages_call_records, migration 0011)."""
     return await db.fetchall(
         "SELECT s.room_id, s.author_id, json_extract(s.call, '$.id') AS call_id"
-        " FROM messages s WHERE s.call IS NOT NULL AND json_extract(s.call, '$.event') = 'started'"
-        " AND NOT EXISTS (SELECT 1 FROM messages e WHERE e.room_id = s.room_id"
-        " AND e.call IS NOT NULL AND e.id > s.id"
+        # On the index only: never a scan of every message (slow, and it would read a
+        # damaged page of old messages that must not stop the server from starting).
+        " FROM messages s INDEXED BY messages_call_records"
+        " WHERE s.call IS NOT NULL AND json_extract(s.call, '$.event') = 'started'"
+        " AND NOT EXISTS (SELECT 1 FROM messages e INDEXED BY messages_call_records"
+        " WHERE e.room_id = s.room_id AND e.call IS NOT NULL AND e.id > s.id"
         " AND json_extract(e.call, '$.id') = json_extract(s.call, '$.id'))"
-        " ORDER BY s.id"
+        " ORDER BY s.room_id, s.id"
     )
 
 
