@@ -143,6 +143,29 @@ describe('ChatSocket', () => {
     expect(timers.pendingDelays()).toEqual([100])
   })
 
+  it('retries at once when asked, skipping the backoff wait, and starts the delays over', async () => {
+    const { client, sockets, timers } = setup()
+    client.start()
+    sockets[0]!.close(1006)
+    timers.advance(100)
+    sockets[1]!.close(1006)
+    expect(timers.pendingDelays()).toEqual([200])
+
+    client.reconnectNow()
+    expect(sockets).toHaveLength(3)
+    expect(timers.pendingDelays()).toEqual([])
+    client.reconnectNow() // a second press while that attempt is under way opens no second socket
+    expect(sockets).toHaveLength(3)
+    sockets[2]!.close(1006)
+    expect(timers.pendingDelays()).toEqual([100])
+
+    timers.advance(100)
+    sockets[3]!.open()
+    await flush()
+    client.reconnectNow() // already connected: nothing to do
+    expect(sockets).toHaveLength(4)
+  })
+
   it('does not reconnect when the server ended the session', async () => {
     const ended: string[] = []
     const timers = new ManualTimers()
