@@ -1,6 +1,7 @@
 """A room opens cheaply (issue 15, fast on a Pi over Wi-Fi): the first frame holds only the
 rows that fill the screen, newest at the bottom; the rest of the page is added a few rows
-at a time without moving what is on screen, and scrolling up still reaches older history."""
+at a time without moving what is on screen, and scrolling up still reaches older history.
+Who is signed in is asked once per load."""
 
 from __future__ import annotations
 
@@ -62,6 +63,11 @@ async def test_a_room_paints_its_screenful_first_then_the_rest_without_moving(
 
     context, page = await open_as(alice, viewport=PHONE)
     await context.add_init_script(RECORD_FIRST_FRAME)
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda r: asked.append(r.url) if r.method == "GET" and r.url.endswith("/api/me") else None,
+    )
     await page.goto(f"/rooms/{room['id']}")
 
     timeline = room_list(page)
@@ -86,3 +92,5 @@ async def test_a_room_paints_its_screenful_first_then_the_rest_without_moving(
         return await message(timeline, "Line 0:").count() > 0
 
     await wait_until(scrolled_to_the_first, what="the room's first message is shown")
+    # The router's answer served the first sync's reload too (it asked again moments later).
+    assert len(asked) == 1, asked

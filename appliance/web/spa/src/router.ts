@@ -34,7 +34,7 @@ async function resolveSession(pinia: Pinia): Promise<void> {
   warmUpWhileWaiting()
   try {
     const { user } = await askWhoIsSignedIn(session.rememberedUser() === null)
-    session.signedIn(user)
+    session.answeredByServer(user)
   } catch (error) {
     const remembered = session.rememberedUser()
     if (error instanceof ApiError && error.isNetwork && remembered) session.signedIn(remembered)

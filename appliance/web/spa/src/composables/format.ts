@@ -9,14 +9,39 @@ export function sameDay(a: number, b: number): boolean {
 export function dayLabel(ms: number, now = Date.now()): string {
   if (sameDay(ms, now)) return 'Today'
   if (sameDay(ms, now - 86_400_000)) return 'Yesterday'
-  const date = new Date(ms)
-  const thisYear = date.getFullYear() === new Date(now).getFullYear()
-  return date.toLocaleDateString(undefined, {
-    weekday: 'long',
-    month: 'long',
-    day: 'numeric',
-    ...(thisYear ? {} : { year: 'numeric' }),
-  })
+  const thisYear = new Date(ms).getFullYear() === new Date(now).getFullYear()
+  return (thisYear ? dayFormat : dayYearFormat)().format(ms)
+}
+
+/** One formatter per format, made on first use: building an Intl formatter resolves locale
+ * data each time (toLocaleString with options builds one per call), and rows format times
+ * by the dozen while a room opens. */
+function cached<T>(make: () => T): () => T {
+  let made: T | undefined
+  return () => (made ??= make())
+}
+
+const dayFormat = cached(() => new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' }))
+const dayYearFormat = cached(
+  () => new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric', year: 'numeric' }),
+)
+// toLocaleString()'s own default: every date and time field numeric.
+const fullFormat = cached(
+  () =>
+    new Intl.DateTimeFormat(undefined, {
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    }),
+)
+const collator = cached(() => new Intl.Collator())
+
+/** localeCompare's order (the default collator), through one shared Intl.Collator. */
+export function compareText(a: string, b: string): number {
+  return collator().compare(a, b)
 }
 
 // hour: 'numeric' gives "1:48 AM" in 12-hour locales and the locale's own 24-hour form
@@ -33,7 +58,7 @@ export function timeLabel(ms: number, locale?: string): string {
 }
 
 export function fullTime(ms: number): string {
-  return new Date(ms).toLocaleString()
+  return fullFormat().format(ms)
 }
 
 export function lastSeenLabel(ms: number | null | undefined, now = Date.now()): string {

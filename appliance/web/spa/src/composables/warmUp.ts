@@ -2,7 +2,8 @@
 // message row builds markdown-it: on a phone each cost 30-60 ms inside the task that first
 // rendered the sidebar or the room, adding to the blocking time (issue 15). While the app
 // waits for the server at start, idle moments pay for them instead, one per task.
-import { prepareMarkdown } from './useMarkdown'
+import { compareText, fullTime, timeLabel } from './format'
+import { prepareMarkdownSoon } from './markdownLoader'
 
 const WAIT_AT_MOST_MS = 2_000
 
@@ -17,10 +18,10 @@ let started = false
 export function warmUpWhileWaiting(): void {
   if (started) return
   started = true
-  // The sidebar sorts rooms and people with localeCompare (the default collator V8 keeps).
-  whenIdle(() => void 'a'.localeCompare('b'))
-  // Each row's full time (toLocaleString's default format, also kept) and its "14:05".
-  whenIdle(() => void new Date(0).toLocaleString())
-  whenIdle(() => void new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' }).format(0))
-  prepareMarkdown()
+  // The sidebar sorts rooms and people (format.ts's one collator); each row has its full
+  // time and its "14:05" (format.ts keeps each formatter).
+  whenIdle(() => void compareText('a', 'b'))
+  whenIdle(() => void fullTime(0))
+  whenIdle(() => void timeLabel(0))
+  prepareMarkdownSoon() // its chunk is fetched now, while the server answers
 }

@@ -2,11 +2,12 @@ import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
 import { roomsApi, type NewRoom } from '@/api/rooms'
 import type { Room, RoomId, UserId } from '@/api/types'
+import { compareText } from '@/composables/format'
 import { useSessionStore } from './session'
 import { useUsersStore } from './users'
 
 function byLabel(label: (room: Room) => string) {
-  return (a: Room, b: Room) => label(a).localeCompare(label(b))
+  return (a: Room, b: Room) => compareText(label(a), label(b))
 }
 
 /** The rooms we are a member of, with our unread and mention counters. */

@@ -34,6 +34,24 @@ export const useSessionStore = defineStore('session', () => {
     localStorage.removeItem(LAST_USER_KEY)
   }
 
+  // Who the server said we are at start (the router's /api/me, or sign-in), handed once to
+  // the reload that follows the first hello, which asked /api/me again moments later.
+  let answer: { user: User; at: number } | null = null
+  const ANSWER_FRESH_MS = 30_000
+
+  /** Signed in as the server just answered. */
+  function answeredByServer(who: User): void {
+    signedIn(who)
+    answer = { user: who, at: Date.now() }
+  }
+
+  /** That answer, once, while fresh; null otherwise (then ask the server). */
+  function takeServerAnswer(): User | null {
+    const taken = answer
+    answer = null
+    return taken && Date.now() - taken.at < ANSWER_FRESH_MS ? taken.user : null
+  }
+
   /** The user we last saw signed in here, to open offline without asking the server. */
   function rememberedUser(): User | null {
     try {
@@ -46,7 +64,7 @@ export const useSessionStore = defineStore('session', () => {
 
   async function login(username: string, password: string): Promise<User> {
     const { user: who } = await authApi.login(username.trim().toLowerCase(), password)
-    signedIn(who)
+    answeredByServer(who)
     return who
   }
 
@@ -57,7 +75,7 @@ export const useSessionStore = defineStore('session', () => {
     invite?: string
   }): Promise<User> {
     const { user: who } = await authApi.register({ ...fields, username: fields.username.trim().toLowerCase() })
-    signedIn(who)
+    answeredByServer(who)
     return who
   }
 
@@ -74,6 +92,8 @@ export const useSessionStore = defineStore('session', () => {
     caughtUp,
     userId,
     signedIn,
+    answeredByServer,
+    takeServerAnswer,
     signedOut,
     rememberedUser,
     login,

@@ -63,7 +63,13 @@ export function createSyncReplay(deps: SyncReplayDeps) {
   async function reloadAll(head: number): Promise<void> {
     held = []
     try {
-      const [me, userList, roomList] = await Promise.all([authApi.me(), usersApi.list(), roomsApi.list()])
+      // Right after start the router has just asked who we are: that answer is used once.
+      const known = session.takeServerAnswer()
+      const [me, userList, roomList] = await Promise.all([
+        known ? { user: known } : authApi.me(),
+        usersApi.list(),
+        roomsApi.list(),
+      ])
       session.signedIn(me.user)
       users.replaceAll(userList.users)
       rooms.replaceAll(roomList.rooms)

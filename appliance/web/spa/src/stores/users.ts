@@ -2,6 +2,7 @@ import { defineStore } from 'pinia'
 import { computed, reactive, watch } from 'vue'
 import { usersApi } from '@/api/users'
 import type { User, UserId } from '@/api/types'
+import { compareText } from '@/composables/format'
 import { useSessionStore } from './session'
 
 /** What we can say of someone's presence: without our own socket we cannot know. */
@@ -16,7 +17,7 @@ export const useUsersStore = defineStore('users', () => {
   const active = computed(() =>
     Object.values(byId)
       .filter((u) => !u.deactivated && !u.system)
-      .sort((a, b) => displayName(a.id).localeCompare(displayName(b.id))),
+      .sort((a, b) => compareText(displayName(a.id), displayName(b.id))),
   )
 
   /** Presence frames reach us only over our socket: while it is down, nobody's is known. */
