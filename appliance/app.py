@@ -19,10 +19,15 @@ from .config import Settings, parse_listen
 from .db import Database, Tx
 from .discovery import announcer as mdns
 from .discovery.device_name import default_name as default_device_name
+from .discovery.open_at import app_urls
 from .echo_bot.bot import EchoBot, echo_ctx
 from .files import decoder as image_decoder
 from .hub import Hub
+from .mail.digest import DigestJob
+from .mail.service import MailService
+from .notify.missed import MissedMessages
 from .passwords import dummy_hash
+from .push.service import WebPush
 from .setup_wizard.views import add_wizard
 from .state.app_keys import (
     ANNOUNCER,
@@ -30,10 +35,12 @@ from .state.app_keys import (
     DEVICE_TLS,
     ECHO_BOT,
     LOG_BUFFER,
+    MAIL,
     SERVICES,
     STARTED_AT,
     TURN,
     USB_BACKUPS,
+    WEB_PUSH,
     WS_COMMANDS,
 )
 from .state.services import Services
@@ -46,6 +53,10 @@ from .web import (
     api_accounts,
     api_admin,
     api_clock,
+    api_mail,
+    api_message_actions,
+    api_notify,
+    api_push,
     api_rooms,
     api_test_call,
     api_turn,
@@ -83,6 +94,10 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
         api_rooms.routes,
         api_admin.routes,
         api_clock.routes,
+        api_mail.routes,  # email: SMTP settings, digests' opt-out, "Forgot password?"
+        api_message_actions.routes,  # the service worker's notification actions
+        api_notify.routes,  # notification settings
+        api_push.routes,  # Web Push: the key, this device's subscription, the admin's switch
         api_turn.routes,
         api_test_call.routes,
         api_uploads.routes,
@@ -119,6 +134,17 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     app[DEVICE_TLS] = device_tls
     if announcer is not None:
         announcer.add_listener(lambda name: device_tls.wake())
+
+    async def site_url() -> str:
+        # Links in mail: where people open the app on the LAN (https://<name>.local).
+        if not settings.appliance_mode:
+            return f"http://{settings.server.listen}"
+        _, port = parse_listen(settings.server.https_listen, name="server.https_listen")
+        return app_urls(await certificate_name(), port, ())[0]
+
+    app[MAIL] = MailService(
+        db, site_url, timeout_s=settings.mail.send_timeout_s, queue=settings.mail.queue
+    )
     add_trust_routes(app)  # GET /ca.crt and /trust, also over HTTPS
     static.add_routes(app)  # last: its catch-all serves the app for every other path
     app.cleanup_ctx.append(logbuffer.capture(logs))  # first: hears the database open
@@ -132,6 +158,12 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     app[ECHO_BOT] = echo_bot = EchoBot(svc, turn)
     app.cleanup_ctx.append(echo_ctx(echo_bot))  # after TURN: the bot's ICE server
     app.cleanup_ctx.append(usb_backups.ctx())  # after _database: it reads the database
+    app.cleanup_ctx.append(_mail)  # after _database: the digest reads it
+    app[WEB_PUSH] = push = WebPush(settings, db, lambda: svc.clock())
+    app.cleanup_ctx.append(push.ctx())  # after _database: the switch and subscriptions
+    # Wraps the database's on_commit (set in _database, next to the hub): missed messages.
+    missed = MissedMessages(db, hub, push, settings.push.delay_s, lambda: svc.clock())
+    app.cleanup_ctx.append(missed.ctx())
     if announcer is not None:
         app.cleanup_ctx.append(mdns.announcer_ctx(announcer, device_name))
     if settings.appliance_mode:
@@ -149,7 +181,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await svc.db.open()
     # Bounded and in the background; what trusts the database (the file sweep) waits for it.
     svc.db.start_integrity_check(svc.settings.db.integrity_check_s, svc.now_ms())
-    svc.db.on_commit = svc.hub.publish
+    svc.db.on_commit = svc.hub.publish  # MissedMessages.ctx wraps it (Web Push)
     svc.hub.load_memberships(await rooms.all_memberships(svc.db))
     await svc.calls.close_interrupted()  # calls live in memory: a crash left some open
     svc.dummy_password_hash = await asyncio.to_thread(dummy_hash, svc.settings.auth.scrypt_n)
@@ -201,6 +233,14 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await svc.clock_steps.save()
+
+
+async def _mail(app: web.Application) -> AsyncIterator[None]:
+    """The mail sender's queue and the digest of missed messages (mail/)."""
+    svc, mail = app[SERVICES], app[MAIL]
+    digest = DigestJob(mail, svc.now_ms)
+    async with mail.mailer.running(), digest.running(svc.settings.mail.check_every_s):
+        yield
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

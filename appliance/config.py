@@ -172,6 +172,26 @@ class PainterSettings:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    # Email (issue 16): the SMTP server itself is set by the admin, in the database.
+    check_every_s: float = 30.0  # how often the digest job looks for missed messages
+    send_timeout_s: float = 20.0  # one mail, connecting included: a slow server gives up
+    queue: int = 200  # mails waiting to be sent; beyond it a mail is dropped and logged
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    # Web Push (issue 16; the admin turns it on in the admin area, off by default).
+    delay_s: float = 10.0  # a message still unread on every device this long after is pushed
+    send_timeout_s: float = 10.0  # one request to a push service
+    queue: int = 1000  # notifications waiting to be sent; beyond it one is dropped and logged
+    per_person_per_minute: float = 30.0  # pushes to one person's devices, after a burst of 10
+    contact: str = ""  # the VAPID `sub`; empty: mailto:admin@<device name>.local
+    # on: accept any http(s) endpoint, not only the vendors' push services (for tests only).
+    test_endpoints: str = "off"
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -187,6 +207,8 @@ class Settings:
     turn: TurnSettings = field(default_factory=TurnSettings)
     painter: PainterSettings = field(default_factory=PainterSettings)
     calls: CallsSettings = field(default_factory=CallsSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    push: PushSettings = field(default_factory=PushSettings)
 
     @property
     def appliance_mode(self) -> bool:
@@ -273,11 +295,19 @@ _BOUNDS: dict[str, Any] = {
     "calls.rejoin_grace_s": (0.1, 3600),
     "calls.max_participants": (2, 64),
     "calls.ring_max_members": (2, 10_000),
+    "mail.check_every_s": (0.1, 3600),
+    "mail.send_timeout_s": (1, 600),
+    "mail.queue": (1, 100_000),
+    "push.delay_s": (0, 86400),
+    "push.send_timeout_s": (1, 600),
+    "push.queue": (1, 1_000_000),
+    "push.per_person_per_minute": (0.1, 10_000),
+    "push.test_endpoints": ("off", "on"),
 }
 
 _SECTIONS = (
     "server", "db", "auth", "limits", "ws", "discovery", "setup", "backup",
-    "uploads", "turn", "painter", "calls", "clock",
+    "uploads", "turn", "painter", "calls", "clock", "mail", "push",
 )  # fmt: skip
 
 
@@ -320,6 +350,8 @@ def _section_type(section: str) -> type:
         "painter": PainterSettings,
         "calls": CallsSettings,
         "clock": ClockSettings,
+        "mail": MailSettings,
+        "push": PushSettings,
     }[section]
 
 

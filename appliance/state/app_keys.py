@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from ..backup.usb import UsbBackups
     from ..clock.from_browsers import BrowserClock
     from ..discovery.announcer import Announcer
+    from ..mail.service import MailService
+    from ..push.service import WebPush
     from ..echo_bot.bot import EchoBot
     from ..logbuffer import LogBuffer
     from ..setup_wizard.claim import ClaimAttempts
@@ -49,6 +51,12 @@ BROWSER_CLOCK: web.AppKey[BrowserClock] = web.AppKey("browser_clock")
 # Calls: the built-in TURN server and the test-call bot.
 TURN: web.AppKey[TurnService] = web.AppKey("turn")
 ECHO_BOT: web.AppKey[EchoBot] = web.AppKey("echo_bot")
+# Email through the office's own mail server (issue 16).
+MAIL: web.AppKey[MailService] = web.AppKey("mail")
+
+# Web Push to people's devices, off unless the admin turns it on (issue 16).
+WEB_PUSH: web.AppKey[WebPush] = web.AppKey("web_push")
+
 
 # The first-boot wizard.
 WIZARDS: web.AppKey[Wizards] = web.AppKey("setup_wizards")

@@ -12,6 +12,8 @@ REGISTRATION = "registration"
 DEVICE_NAME = "device_name"
 # The account the test-call bot answers as (echo_bot/account.py); room limits skip it.
 ECHO_USER = "echo_user_id"
+# Web Push (push/service.py): "1" once the admin turned it on; off by default.
+PUSH_ENABLED = "push_enabled"
 REGISTRATION_POLICIES = ("invite", "open", "closed")
 
 

@@ -237,6 +237,7 @@ async def test_the_app_has_no_serious_axe_violations(
         ("access", "admin-access"),
         ("device", "admin-device"),
         ("backups", "admin-backups"),
+        ("mail", "admin-mail"),
         ("logs", "log-lines"),
         ("about", "admin-about"),
     ):

@@ -81,6 +81,7 @@ export function createAppRouter(pinia: Pinia): Router {
               { path: 'access', name: 'admin-access', component: () => import('./views/admin/AdminAccess.vue') },
               { path: 'device', name: 'admin-device', component: () => import('./views/admin/AdminDevice.vue') },
               { path: 'backups', name: 'admin-backups', component: () => import('./views/admin/AdminBackups.vue') },
+              { path: 'mail', name: 'admin-mail', component: () => import('./views/admin/AdminMail.vue') },
               { path: 'logs', name: 'admin-logs', component: () => import('./views/admin/AdminLogs.vue') },
               { path: 'about', name: 'admin-about', component: () => import('./views/admin/AdminAbout.vue') },
             ],

@@ -1,4 +1,5 @@
 // Wire types of docs/api.md. Names follow the server's JSON exactly.
+import type { PersonNotify, RoomNotify } from './notifications'
 
 export type UserId = number
 export type RoomId = number
@@ -126,6 +127,8 @@ export type EventKind =
   | 'user.new'
   | 'user.update'
   | 'room.hidden'
+  | 'notify.settings'
+  | 'notify.room'
 
 interface EventBase<K extends EventKind, D> {
   type: 'event'
@@ -145,6 +148,8 @@ export type ChatEvent =
   | EventBase<'member.leave', { user: UserId }>
   | EventBase<'room.hidden', { room: RoomId; hidden_through: MessageId | null }>
   | EventBase<'user.new' | 'user.update', { user: User }>
+  | EventBase<'notify.settings', { notifications: PersonNotify }>
+  | EventBase<'notify.room', RoomNotify>
 
 export interface PresenceFrame {
   type: 'presence'

@@ -1,10 +1,18 @@
-// Desktop notifications for mentions and direct messages while the tab is hidden.
-import { onScopeDispose } from 'vue'
+// Notifications while the tab is hidden, for what her synced rule lets through (decide.ts),
+// shown through the service worker (src/notifications/), closed once read on any device;
+// the app badge.
+import { onScopeDispose, watch } from 'vue'
 import type { Router } from 'vue-router'
 import type { Message } from '@/api/types'
+import { showBadge } from '@/notifications/badge'
+import { closeAllRead, closeReadUpTo } from '@/notifications/clear'
+import { onNotificationClick } from '@/notifications/clicks'
+import { notifyDecision } from '@/notifications/decide'
+import { messagePayload } from '@/notifications/payload'
+import { showMessageNotification } from '@/notifications/show'
+import { useNotifySettingsStore } from '@/stores/notifySettings'
 import { usePreferencesStore } from '@/stores/preferences'
 import { useRoomsStore } from '@/stores/rooms'
-import { mentionsUser } from '@/sync/reducer'
 import { useSessionStore } from '@/stores/session'
 import { useSyncStore } from '@/stores/sync'
 import { useUsersStore } from '@/stores/users'
@@ -44,26 +52,55 @@ export function useNotifications(router: Router): void {
   const users = useUsersStore()
   const session = useSessionStore()
   const sync = useSyncStore()
+  const notifySettings = useNotifySettingsStore()
+  const open = (url: string): void => void router.push(url)
 
-  const stop = sync.onMessage((message: Message, live: boolean) => {
+  const stopMessages = sync.onMessage((message: Message, live: boolean) => {
     if (!live || !preferences.notifications || !notificationsSupported()) return
     if (Notification.permission !== 'granted' || document.visibilityState !== 'hidden') return
-    if (message.author === session.userId || preferences.isMuted(message.room)) return
     const room = rooms.byId[message.room]
-    if (!room) return
-    if (room.kind !== 'direct' && !mentionsUser(message, session.userId)) return
+    // The person's synced rule (levels, mutes, keywords, do not disturb), as the server's.
+    if (!room || !notifyDecision(message)) return
     const author = users.displayName(message.author)
     const title = room.kind === 'direct' ? author : `${author} in #${rooms.label(room)}`
-    const notification = new Notification(title, {
-      body: notificationBody(message),
-      tag: `room-${room.id}`,
-      icon: '/icons/icon-192.png',
-    })
-    notification.onclick = () => {
-      window.focus()
-      void router.push({ name: 'room', params: { roomId: room.id }, query: { message: message.id } })
-      notification.close()
+    const body = notifySettings.effective.hide_text ? '' : notificationBody(message)
+    const payload = messagePayload(message, title, body, rooms.totalUnread)
+    void showMessageNotification(payload, open).catch(() => undefined)
+  })
+
+  // Read anywhere, closed everywhere: every device hears the user's read events.
+  const stopEvents = sync.onEvent((event) => {
+    if (event.kind === 'read' && event.room !== null && event.data.user === session.userId) {
+      if (event.data.moved_back !== true) void closeReadUpTo(event.room, null, event.data.message).catch(() => undefined)
+    } else if (event.kind === 'thread.read') {
+      void closeReadUpTo(event.data.room, event.data.thread, event.data.message).catch(() => undefined)
+    } else if (event.kind === 'member.leave' && event.room !== null && event.data.user === session.userId) {
+      const left = event.room
+      void closeAllRead((data) => data.room === left).catch(() => undefined)
     }
   })
-  onScopeDispose(stop)
+  // Caught up after a reload of the state (no events replayed): close what it says is read.
+  const stopCatchUp = watch(
+    () => session.caughtUp,
+    (caughtUp) => {
+      if (!caughtUp) return
+      void closeAllRead((data) => {
+        const room = rooms.byId[data.room]
+        return !room || (data.thread === null && (room.last_read_message_id ?? 0) >= data.message)
+      }).catch(() => undefined)
+    },
+    { immediate: true },
+  )
+
+  const stopBadge = watch(() => rooms.totalUnread, (unread) => void showBadge(unread), { immediate: true })
+  const stopClicks = onNotificationClick(open)
+
+  onScopeDispose(() => {
+    stopMessages()
+    stopEvents()
+    stopCatchUp()
+    stopBadge()
+    stopClicks()
+    void showBadge(0) // signed out: nobody's count on the icon
+  })
 }

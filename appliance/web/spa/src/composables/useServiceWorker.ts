@@ -31,6 +31,15 @@ export async function registerServiceWorker(): Promise<void> {
   setInterval(() => void checkForUpdate(), 30 * 60 * 1000)
 }
 
+/** The active service worker's registration (notifications are shown through it), or null
+ *  where there is none: a development build, plain HTTP, a browser without workers. */
+export async function activeRegistration(): Promise<ServiceWorkerRegistration | null> {
+  if (!('serviceWorker' in navigator)) return null
+  const found = registration ?? (await navigator.serviceWorker.getRegistration())
+  if (!found) return null
+  return found.active ? found : await navigator.serviceWorker.ready
+}
+
 /** Asks the server for a newer sw.js (e.g. after reconnecting to a restarted server). */
 export async function checkForUpdate(): Promise<void> {
   try {

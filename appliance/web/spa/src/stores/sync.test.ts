@@ -128,7 +128,9 @@ describe('sync store', () => {
     expect(messages.timelines[10]!.messages.map((m) => m.id)).toEqual([4, 5, 6])
     expect(useRoomsStore().byId[10]!.unread).toBe(1)
     expect(sync.seq).toBe(31)
-    expect(fetchMock).not.toHaveBeenCalled()
+    // Nothing reloaded over REST (her notification settings are asked for after every hello).
+    const reloads = fetchMock.mock.calls.filter(([url]) => url !== '/api/me/notifications')
+    expect(reloads).toEqual([])
   })
 
   it('reloads over REST when the server asks for a resync', async () => {

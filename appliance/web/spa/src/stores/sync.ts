@@ -7,6 +7,7 @@ import type { Message, MessageId, RoomId, User } from '@/api/types'
 import { FeatureChannel } from '@/sync/featureChannel'
 import { recountUnread, upsertMessage, type ChatState } from '@/sync/reducer'
 import { useMessagesStore } from './messages'
+import { useNotifySettingsStore } from './notifySettings'
 import { useOutboxStore } from './outbox'
 import { useRoomsStore } from './rooms'
 import { useSessionStore } from './session'
@@ -94,11 +95,12 @@ export const useSyncStore = defineStore('sync', () => {
     changed: cache.schedulePersist,
   })
   const { schedulePersist, persistNow } = cache
-  const { onMessage, receive } = replay
+  const { onMessage, onEvent, receive } = replay
 
   async function start(me: User, options: SyncOptions = {}): Promise<void> {
     if (socket) return
     session.signedIn(me)
+    useNotifySettingsStore().follow(onEvent) // her notification settings, from the server
     // The socket handshake and IndexedDB open in parallel; hello waits for the cached seq.
     const opened = cache.open(options.cacheName ?? 'pychat')
     const ready = (async () => {
@@ -261,6 +263,7 @@ export const useSyncStore = defineStore('sync', () => {
       rooms.replaceAll([], { isList: false })
       users.replaceAll([])
       outbox.reset()
+      useNotifySettingsStore().reset()
       seq.value = null
       fromCache.value = false
     }
@@ -281,6 +284,7 @@ export const useSyncStore = defineStore('sync', () => {
     stop,
     signOut,
     onMessage,
+    onEvent,
     receive,
     editMessage,
     deleteMessage,

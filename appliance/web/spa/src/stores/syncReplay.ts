@@ -16,6 +16,8 @@ import type { useTypingStore } from './typing'
 import type { useUsersStore } from './users'
 
 export type MessageListener = (message: Message, live: boolean) => void
+/** Hears every event once applied (replayed ones too: `live` false), e.g. read markers. */
+export type ChatEventListener = (event: ChatEvent, live: boolean) => void
 
 export interface SyncReplayDeps {
   session: ReturnType<typeof useSessionStore>
@@ -40,10 +42,16 @@ export function createSyncReplay(deps: SyncReplayDeps) {
   /** Live events held while a REST reload runs: applied after it, in order. */
   let held: ChatEvent[] | null = null
   const listeners = new Set<MessageListener>()
+  const eventListeners = new Set<ChatEventListener>()
 
   function onMessage(listener: MessageListener): () => void {
     listeners.add(listener)
     return () => listeners.delete(listener)
+  }
+
+  function onEvent(listener: ChatEventListener): () => void {
+    eventListeners.add(listener)
+    return () => eventListeners.delete(listener)
   }
 
   /** Resume: replayed events arrive before the reply and are applied as they come. */
@@ -118,8 +126,9 @@ export function createSyncReplay(deps: SyncReplayDeps) {
       }
       for (const listener of listeners) listener(message, live)
     }
+    for (const listener of eventListeners) listener(event, live)
     deps.changed()
   }
 
-  return { hello, receive, onMessage, reloading: () => held !== null }
+  return { hello, receive, onMessage, onEvent, reloading: () => held !== null }
 }
