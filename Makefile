@@ -57,8 +57,10 @@ build: $(STATIC_INDEX)
 spa-check: $(SPA)/node_modules/.installed
 	cd $(SPA) && $(NPM) run typecheck && $(NPM) test
 
+# glibc malloc as systemd/pychat.service sets it: two arenas, big blocks given back.
 run: $(BIN)/pychat build
-	$(BIN)/pychat serve --data $(DATA) --listen $(LISTEN)
+	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=1048576 \
+		$(BIN)/pychat serve --data $(DATA) --listen $(LISTEN)
 
 lint: install-test
 	$(BIN)/ruff check $(PY_DIRS)

@@ -16,23 +16,19 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .backup.archive import backup_database
-from .backup.factory_reset import ResetRefused, factory_reset
-from .backup.factory_reset import report as factory_reset_report
-from .backup.restore import restore_offline
-from .chat import accounts, registration, setup
 from .config import ConfigError, Settings, load_settings, parse_listen
-from .db import Database, SchemaTooNew
+from .db import SchemaTooNew
 from .db_health import EXIT_STATUS, DataFolderProblem, unreadable
 from .errors import AppError
-from .hub import Hub
 from .rtc.cli import add_turn_arguments, run_turn
-from .state.app_keys import ANNOUNCER, DEVICE_TLS, SERVICES
-from .state.services import Services
-from .storage import users
+
+# Each command imports what it needs when it runs (bench/startup.py): `serve` with the
+# cyclic garbage collector off until it listens.
+if TYPE_CHECKING:
+    from .state.services import Services
 
 log = logging.getLogger("appliance")
 
@@ -114,6 +110,10 @@ def _read_password() -> str:
 @contextlib.asynccontextmanager
 async def _offline_services(settings: Settings) -> AsyncIterator[Services]:
     """The chat actions without a server, for commands run on the device itself."""
+    from .db import Database
+    from .hub import Hub
+    from .state.services import Services
+
     db = Database(settings.db_path, synchronous=settings.db.synchronous)
     await db.open()
     svc = Services(settings=settings, db=db, hub=Hub())
@@ -171,14 +171,21 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 2
         return serve(settings, allow_loopback_peers=args.allow_loopback_peers)
+    from .chat import accounts, registration, setup
+    from .storage import users
+
     if args.command == "init":
         password = _read_password()
         _with_services(settings, lambda svc: setup.initialize(svc, args.org, args.admin, password))
         return 0
     if args.command == "backup":
+        from .backup.archive import backup_database
+
         backup_database(settings.db_path, args.out)
         return 0
     if args.command == "restore":
+        from .backup.restore import restore_offline
+
         print(restore_offline(settings.data_dir, args.file, dry_run=args.dry_run))
         return 0
     if args.command == "factory-reset":
@@ -205,6 +212,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def _factory_reset(args: argparse.Namespace, settings: Settings) -> int:
     """Exit status: 0 done, 1 refused (a server runs, nothing to reset), 2 without --yes."""
+    from .backup.factory_reset import ResetRefused, factory_reset
+    from .backup.factory_reset import report as factory_reset_report
+
     if not args.yes:
         print(
             "pychat: factory-reset moves every account, room, message and certificate in"
@@ -232,22 +242,27 @@ def _raise_file_limit() -> None:
 def _tune_garbage_collector() -> None:
     """Measured (bench/fanout.py): with thousands of sockets held, Python's cyclic collector
     pauses the loop for hundreds of ms at p99. Startup objects live for good: freeze them
-    out of every scan; and collect the young generation less often."""
+    out of every scan; and collect the young generation less often. `serve` turned the
+    collector off while it started (it ran ~140 times over the imports, ~0.25 s of a
+    loaded 2-core machine, finding little): one collection once it listens, then on."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    gc.enable()
 
 
 def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
-    # Imported here for start-up time: the web app (PIL, jinja2, zeroconf, the routes) adds
-    # half a second that the other commands do not need.
+    gc.disable()  # until it listens: _tune_garbage_collector
+    # Imported here for start-up time: the web app and its routes add half a second that
+    # the other commands do not need.
     from aiohttp import web
 
     from .app import build_app
+    from .chat import setup
     from .discovery.open_at import serving_urls
+    from .state.app_keys import ANNOUNCER, DEVICE_TLS, SERVICES
     from .system import systemd
     from .system.netif import interface_addresses
-    from .tls.issue import lan_addresses
     from .web.appliance_sites import ApplianceSites, start_appliance_sites
     from .web.connections import ConnectionGuard, runner_options
     from .web.guarded_site import GuardedSite
@@ -265,11 +280,12 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
         except BaseException:
             await _undo_failed_start(runner, app)
             raise
-        _tune_garbage_collector()
         sites: ApplianceSites | None = None
         guard = ConnectionGuard.from_settings(settings)  # counts every site's connections
         try:
             if settings.appliance_mode:
+                from .tls.issue import lan_addresses
+
                 device_tls = app[DEVICE_TLS]
                 sites = await start_appliance_sites(runner, settings, device_tls, guard=guard)
                 # Not the bind address (https://0.0.0.0:443): the name and LAN addresses,
@@ -313,6 +329,7 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
                     flush=True,
                 )
             systemd.notify_ready(f"Serving on {url}")  # every listener is up
+            _tune_garbage_collector()  # after listening: its one collection takes ~0.1 s
             await stop.wait()
             systemd.notify_stopping("Stopping")
         finally:
@@ -328,6 +345,8 @@ def serve(settings: Settings, *, allow_loopback_peers: bool = False) -> int:
 async def _undo_failed_start(runner: Any, app: Any) -> None:
     """Stop what a failed start had started (the database's threads would otherwise keep
     the process alive, never listening, never exiting)."""
+    from .state.app_keys import SERVICES
+
     try:
         await runner.cleanup()  # the started parts of app.cleanup_ctx, in reverse
     except Exception:

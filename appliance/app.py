@@ -17,7 +17,6 @@ from .chat import accounts, membership
 from .clock.from_browsers import BrowserClock
 from .config import Settings, parse_listen
 from .db import Database, Tx
-from .discovery import announcer as mdns
 from .discovery.device_name import default_name as default_device_name
 from .discovery.open_at import app_urls
 from .echo_bot.bot import EchoBot, echo_ctx
@@ -121,6 +120,8 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
 
     announcer = None
     if settings.mdns_enabled:
+        from .discovery import announcer as mdns  # zeroconf: only where mDNS is on
+
         _, https_port = parse_listen(settings.server.https_listen, name="server.https_listen")
         # The name it announces is kept in the data folder for the console login banner.
         announcer = mdns.Announcer(https_port, record_in=settings.data_dir)
@@ -165,7 +166,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     missed = MissedMessages(db, hub, push, settings.push.delay_s, lambda: svc.clock())
     app.cleanup_ctx.append(missed.ctx())
     if announcer is not None:
-        app.cleanup_ctx.append(mdns.announcer_ctx(announcer, device_name))
+        app.cleanup_ctx.append(announcer.ctx(device_name))
     if settings.appliance_mode:
         app.cleanup_ctx.append(tls_renewal(device_tls))  # after _database: reads the name
     add_wizard(app)  # after the database: it checks whether setup is done
@@ -184,7 +185,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     svc.db.on_commit = svc.hub.publish  # MissedMessages.ctx wraps it (Web Push)
     svc.hub.load_memberships(await rooms.all_memberships(svc.db))
     await svc.calls.close_interrupted()  # calls live in memory: a crash left some open
-    svc.dummy_password_hash = await asyncio.to_thread(dummy_hash, svc.settings.auth.scrypt_n)
+    svc.dummy_password_hash = dummy_hash(svc.settings.auth.scrypt_n)  # runs no scrypt
 
     def remember_last_seen(user_id: int) -> None:
         now = svc.now_ms()

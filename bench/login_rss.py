@@ -26,6 +26,7 @@ from _server import PASSWORD, ROOT, RssSampler, start_server
 
 BIG = "1000000"
 MIB = 1 << 20
+GOAL_BYTES = 120_000_000  # issue 17: after 1,000 logins, with 1,000 sockets held
 # systemd/pychat.service's malloc settings: two arenas; 1 MiB+ blocks returned when freed.
 UNIT_MALLOC = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "1048576"}
 # Caps a single benchmark client would trip (harmless when a version does not know them).
@@ -98,6 +99,9 @@ async def run(url: str, pid: int, logins: int, concurrency: int, sockets: bool) 
             f"server RSS sockets  {held / MIB:,.1f} MiB with {len(open_sockets)} WebSockets "
             f"({per / 1024:,.1f} KiB each)"
         )
+        verdict = "met" if held <= GOAL_BYTES else "MISSED"
+        goal = f"<= 120 MB ({GOAL_BYTES / MIB:.1f} MiB)"
+        print(f"goal                RSS with the sockets {goal}: {verdict}")
         for ws in open_sockets:
             await ws.close()
 

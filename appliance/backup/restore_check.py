@@ -19,14 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from ..db import migration_scripts
 from ..errors import BadRequest
 from ..files.blobs import hash_file
 from ..storage import stats
-from ..tls.issue import fingerprint
 from .archive import CHUNK_BYTES, DATABASE, FOLDERS, FORMAT, MANIFEST, UPLOAD_NAME
 
 MAX_MANIFEST_BYTES = 1 << 20
@@ -311,6 +307,13 @@ def _check_database(path: Path, manifest: dict[str, Any]) -> dict[str, str]:
 
 def _check_tls(staging: Path, found: set[str]) -> str | None:
     """The CA fingerprint of the backup's certificates; None when it has none."""
+    # Here, not at the top: the server imports this module at start, cryptography's x509
+    # only when a restore is checked.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from ..tls.issue import fingerprint
+
     names = {n.split("/", 1)[1] for n in found if n.startswith("tls/")}
     if not names:
         return None

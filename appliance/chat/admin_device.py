@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..db import Tx
-from ..discovery.announcer import Announcer
-from ..discovery.names import lan_addresses
+from ..discovery.addresses import lan_addresses  # zeroconf-free (names.py imports it)
 from ..errors import AppError, BadRequest, Conflict
 from ..privileged import client as helper
 from ..privileged import validate
@@ -24,6 +23,7 @@ from .admin import Admin
 from .setup import clean_device_name
 
 if TYPE_CHECKING:
+    from ..discovery.announcer import Announcer  # zeroconf: loaded only where mDNS is on
     from ..state.services import Services
 
 log = logging.getLogger(__name__)

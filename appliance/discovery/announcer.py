@@ -135,6 +135,12 @@ class Announcer:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def ctx(
+        self, device_name: Callable[[], Awaitable[str]]
+    ) -> Callable[[web.Application], AsyncIterator[None]]:
+        """`announcer_ctx(self, device_name)`, for an app that did not import this module."""
+        return announcer_ctx(self, device_name)
+
     async def start(self, name: str) -> None:
         """Start announcing `name` in the background (a bad name falls back to the default)."""
         if self._task is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import ip_address
 from typing import TYPE_CHECKING
 
 from zeroconf import RecordUpdate, RecordUpdateListener, Zeroconf, current_time_millis
@@ -22,9 +22,9 @@ if TYPE_CHECKING:  # zeroconf re-exports these without listing them in __all__
 else:
     from zeroconf import DNSAddress, DNSOutgoing, DNSQuestion, DNSRecord, DNSService
 
-from ..system.netif import IPInterface
-
-IPAddress = IPv4Address | IPv6Address
+# Re-exported: callers of this module find them here too.
+from .addresses import IPAddress as IPAddress
+from .addresses import lan_addresses as lan_addresses
 
 PYCHAT_SERVICE = "_pychat._tcp.local."
 HTTPS_SERVICE = "_https._tcp.local."
@@ -49,26 +49,6 @@ def with_suffix(base: str, number: int) -> str:
         return base
     suffix = f"-{number}"
     return base[: _MAX_LABEL - len(suffix)].rstrip("-") + suffix
-
-
-def lan_addresses(
-    interfaces: Iterable[IPInterface],
-) -> tuple[tuple[IPv4Address, ...], tuple[IPv6Address, ...]]:
-    """The addresses worth announcing: every IPv4 and routable IPv6 address but loopback.
-
-    IPv6 link-local addresses are left out: without a zone index a browser cannot use them.
-    """
-    v4: set[IPv4Address] = set()
-    v6: set[IPv6Address] = set()
-    for iface in interfaces:
-        addr = iface.ip
-        if addr.is_loopback or addr.is_multicast or addr.is_unspecified:
-            continue
-        if isinstance(addr, IPv4Address):
-            v4.add(addr)
-        elif not addr.is_link_local:
-            v6.add(addr)
-    return tuple(sorted(v4)), tuple(sorted(v6))
 
 
 @dataclass(frozen=True)

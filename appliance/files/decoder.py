@@ -37,8 +37,15 @@ if TYPE_CHECKING:  # not imported at run time: the decode processes need neither
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# Imported once by the fork server, so every decode starts with them loaded.
-PRELOAD = ["appliance.files.images"]
+# Imported once by the fork server, so every decode starts with them loaded (the server
+# itself never imports Pillow: images.py imports it inside what runs here).
+PRELOAD = [
+    "appliance.files.images",
+    "PIL.Image",
+    "PIL.ImageOps",
+    "PIL.ImageSequence",
+    "PIL.JpegImagePlugin",
+]
 # Starting a decode process (a fork of the fork server, which already imported Pillow) takes
 # milliseconds; under load it may take seconds. Past this it is not coming.
 STARTUP_TIMEOUT_S = 30.0
@@ -72,7 +79,6 @@ class Decoder:
     def __init__(self, limits: DecodeLimits | None = None) -> None:
         self.limits = limits or DecodeLimits()
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(PRELOAD)
         self._slots = threading.BoundedSemaphore(self.limits.running)
         self._admitted = threading.BoundedSemaphore(self.limits.running + self.limits.waiting)
         self._lock = threading.Lock()
@@ -84,6 +90,7 @@ class Decoder:
         from multiprocessing import forkserver
 
         _children_skip_main()
+        self._context.set_forkserver_preload(PRELOAD)
         forkserver.ensure_running()
 
     def run(self, job: Callable[..., T], *args: Any, what: str = "image") -> T:
@@ -108,6 +115,8 @@ class Decoder:
             if self._closed:
                 raise DecoderStopped("The server is stopping; try again in a moment.")
             _children_skip_main()
+            # Here, not at import: it imports multiprocessing's fork server module.
+            self._context.set_forkserver_preload(PRELOAD)
             child.start()
             self._children.add(child)
         send.close()  # ours; the child's copy closing is how we hear that it died

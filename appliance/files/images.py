@@ -19,13 +19,16 @@ import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from PIL import Image, ImageOps, ImageSequence, JpegImagePlugin, UnidentifiedImageError
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadRequest, TooLarge
 from .decoder import Decoder, decoder
 from .kinds import IMAGE_TYPES, declared_size
+
+# Pillow is imported by the decode processes (their fork server preloads it), never by the
+# server itself: the `_..._file` functions and their helpers import it where they run.
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_ANIMATION_PIXELS = 400_000_000  # all frames together
 THUMB_PX = 800
@@ -44,14 +47,14 @@ HARMLESS_INFO = frozenset(
 )  # fmt: skip
 KEEP_ON_RESAVE = ("icc_profile", "transparency", "dpi", "loop", "duration", "background")
 ORIENTATION = 0x0112
-TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
+TRANSPOSE = {  # EXIF orientation: the Image.Transpose that turns it upright
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
 }
 
 
@@ -69,7 +72,8 @@ class ImageTooLarge(TooLarge):
     pass
 
 
-_UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, KeyError)
+# Pillow's UnidentifiedImageError is an OSError.
+_UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, KeyError)
 
 
 def examine(path: Path, work_dir: Path) -> ImageFacts | None:
@@ -103,6 +107,8 @@ def _too_many_pixels(max_pixels: int) -> ImageTooLarge:
 
 def _examine_file(path: Path, cleaned: Path, thumb: Path, max_pixels: int) -> ImageFacts | None:
     """In the decode process: examine(), cleaned copy and thumbnail written to the paths."""
+    from PIL import Image
+
     Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own bomb check as a backstop to ours
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -130,6 +136,8 @@ class DamagedImage(BadRequest):
 
 
 def _examine(im: Image.Image, cleaned: Path, thumb: Path, max_pixels: int) -> ImageFacts | None:
+    from PIL import Image
+
     mime = IMAGE_TYPES.get(im.format or "")
     if mime is None:
         return None
@@ -177,6 +185,8 @@ def _resave_animation(im: Image.Image, target: Path) -> None:
 
 def _resave(im: Image.Image, target: Path, orientation: int) -> Image.Image:
     """Save the pixels, turned upright, without metadata; the upright image (full size)."""
+    from PIL import Image, JpegImagePlugin
+
     fmt = im.format or "PNG"
     options: dict[str, Any] = {}
     if fmt == "JPEG":
@@ -198,7 +208,7 @@ def _resave(im: Image.Image, target: Path, orientation: int) -> Image.Image:
         upright = im
     else:
         im.load()
-        upright = im.transpose(method)
+        upright = im.transpose(Image.Transpose[method])
         im.close()  # one full-size copy in memory at a time, not two
     upright.info = info
     for key in ("icc_profile", "transparency", "dpi"):
@@ -210,6 +220,8 @@ def _resave(im: Image.Image, target: Path, orientation: int) -> Image.Image:
 
 def _thumbnail(im: Image.Image, target: Path, animated: bool) -> bool:
     """Write a thumbnail to `target`; False when the image serves as its own."""
+    from PIL import Image, ImageSequence
+
     width, height = im.size
     if animated:
         if max(width, height) <= THUMB_PX:
@@ -259,13 +271,15 @@ def make_avatar(path: Path, target: Path) -> None:
 
 def _avatar_file(path: Path, target: Path, max_pixels: int) -> None:
     """In the decode process: make_avatar()."""
+    from PIL import Image, ImageOps
+
     Image.MAX_IMAGE_PIXELS = max_pixels
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(path) as im:
                 if im.format not in IMAGE_TYPES:
-                    raise UnidentifiedImageError
+                    raise NotAnImage
                 if im.size[0] * im.size[1] > max_pixels:
                     raise _too_many_pixels(max_pixels)
                 im.seek(0)

@@ -26,11 +26,13 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-
-import av
+from typing import TYPE_CHECKING
 
 from ..errors import BadRequest
 from .decoder import DecodeFailed, decoder, needs_memory
+
+if TYPE_CHECKING:  # PyAV is imported in the decode process, never by the server itself
+    import av
 
 # What the WebM muxer accepts; the browsers that play WebM play all of them.
 WEBM_CODECS = frozenset({"opus", "vorbis", "vp8", "vp9", "av1"})
@@ -89,6 +91,8 @@ def stored_name(name: str) -> str:
 def _remux_file(path: Path, target: Path, demuxer: str) -> MediaFacts | None:
     """In the decode process: examine(). Every libav error becomes DamagedMedia here: the
     parent gets a clear 400, and libav's own exceptions do not always survive the pipe."""
+    import av
+
     try:
         with av.open(str(path), "r", format=demuxer) as source:
             streams = [s for s in source.streams if s.type in ("audio", "video")]
@@ -113,6 +117,8 @@ def _copy(
     source: av.container.InputContainer, streams: list[av.stream.Stream], target: Path
 ) -> float:
     """Copy the packets into a WebM file at `target`; the seconds they span."""
+    import av
+
     start: float | None = None
     end = 0.0
     copied = 0
@@ -145,6 +151,8 @@ def _copy(
 
 def _duration_ms(target: Path, span_s: float) -> int:
     """The duration players will show: the new file's, else the span of its packets."""
+    import av
+
     with av.open(str(target), "r", format="matroska") as made:
         duration = made.duration  # in av.time_base units (microseconds)
     ms = round(duration / 1000) if duration is not None else round(span_s * 1000)

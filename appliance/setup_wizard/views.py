@@ -11,10 +11,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-import segno
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -36,6 +34,9 @@ from ..tls.trust import TRUST_STEPS, ca_file_name
 from ..web.middleware import client_address, set_session_cookie
 from . import claim
 from .state import COOKIE, Wizards, WizardState
+
+if TYPE_CHECKING:  # jinja2 and segno are imported when a wizard page is first shown
+    import jinja2
 
 STATIC = Path(__file__).resolve().parent / "static"
 CSP = (
@@ -69,8 +70,8 @@ def _claim_copy(request: web.Request) -> Path | None:
     return Path(copy) if copy else None
 
 
-def _render(request: web.Request, template: str, **context: Any) -> web.Response:
-    env = request.app[WIZARD_TEMPLATES]
+async def _render(request: web.Request, template: str, **context: Any) -> web.Response:
+    env = await request.app[WIZARD_TEMPLATES].get()
     html = env.get_template(template).render(steps=STEPS, **context)
     return web.Response(
         text=html,
@@ -105,7 +106,7 @@ async def claim_page(request: web.Request) -> web.StreamResponse:
     state = request.app[WIZARDS].of_browser(request.cookies)
     if state is not None:
         raise web.HTTPSeeOther(_next_step_url(state))
-    return _render(request, "claim.html", errors={}, step=None)
+    return await _render(request, "claim.html", errors={}, step=None)
 
 
 async def _form(request: web.Request) -> Any:
@@ -131,12 +132,12 @@ async def claim_submit(request: web.Request) -> web.StreamResponse:
     if wait > 0:
         minutes = max(1, round(wait / 60))
         errors = {"code": f"Too many wrong codes. Try again in about {minutes} minutes."}
-        return _render(request, "claim.html", errors=errors, step=None)
+        return await _render(request, "claim.html", errors=errors, step=None)
     entered = str(form.get("code", ""))
     good = await asyncio.to_thread(claim.check_claim_code, svc.settings.data_dir, entered)
     if not good:
         errors = {"code": "That is not the claim code shown on the device. Check and retry."}
-        return _render(request, "claim.html", errors=errors, step=None)
+        return await _render(request, "claim.html", errors=errors, step=None)
     attempts.succeeded(address)
     state = request.app[WIZARDS].start(now)
     # The name it answers to now (its hostname, as pychat.txt set it, or `pychat-2` after a
@@ -265,7 +266,7 @@ async def step_page(request: web.Request) -> web.StreamResponse:
     step = BY_NAME[request.match_info["step"]]
     if _next_step_url(state) != f"/setup/{step.name}" and step.name not in state.completed:
         raise web.HTTPSeeOther(_next_step_url(state))  # no skipping ahead
-    return _render(
+    return await _render(
         request, f"{step.name}.html", errors={}, **await _step_context(request, step, state)
     )
 
@@ -279,7 +280,7 @@ async def step_submit(request: web.Request) -> web.StreamResponse:
     errors = await step.save(request, state, form)
     if errors:
         context = await _step_context(request, step, state)
-        return _render(request, f"{step.name}.html", errors=errors, **context)
+        return await _render(request, f"{step.name}.html", errors=errors, **context)
     state.completed.add(step.name)
     if step.name != STEPS[-1].name:
         raise web.HTTPSeeOther(_next_step_url(state))
@@ -335,7 +336,7 @@ async def done_page(request: web.Request) -> web.StreamResponse:
     state = request.app[WIZARDS].of_browser(request.cookies)
     if state is None or not state.app_url:
         raise web.HTTPFound("/")
-    return _render(
+    return await _render(
         request,
         "done.html",
         errors={},
@@ -349,11 +350,28 @@ async def done_page(request: web.Request) -> web.StreamResponse:
 
 def _qr(text: str) -> str:
     """A QR code as inline SVG markup (no script, no outside image)."""
+    import segno
+
     return str(segno.make(text, error="m").svg_inline(scale=4, dark="#111", light="#fff"))
 
 
-async def wizard_ctx(app: web.Application) -> Any:
-    """Templates loaded once in a thread; the claim code made and shown if not set up."""
+class Templates:
+    """The wizard's templates, loaded once in a thread when a page is first shown: importing
+    jinja2 and compiling them takes ~0.2 s that a new device need not spend before it
+    listens, and a set-up one may never show the wizard again."""
+
+    def __init__(self) -> None:
+        self._loading: asyncio.Future[jinja2.Environment] | None = None
+
+    async def get(self) -> jinja2.Environment:
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(asyncio.to_thread(_load_templates))
+        return await asyncio.shield(self._loading)  # a request that goes away stops no load
+
+
+def _load_templates() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("appliance.setup_wizard", "templates"),
         autoescape=True,
@@ -361,8 +379,13 @@ async def wizard_ctx(app: web.Application) -> Any:
         auto_reload=False,  # loaded once: no stat of a template file on the loop per page
     )
     # Every template, the ones others extend or include too: none is read on the loop later.
-    await asyncio.to_thread(lambda: [env.get_template(n) for n in env.list_templates()])
-    app[WIZARD_TEMPLATES] = env
+    for name in env.list_templates():
+        env.get_template(name)
+    return env
+
+
+async def wizard_ctx(app: web.Application) -> Any:
+    """The claim code made and shown if not set up."""
     svc = app[SERVICES]
     if not await setup.is_setup_done(svc):
         copy = svc.settings.setup.claim_code_copy
@@ -375,6 +398,7 @@ async def wizard_ctx(app: web.Application) -> Any:
 
 def add_wizard(app: web.Application) -> None:
     app[WIZARDS] = wizards = Wizards()
+    app[WIZARD_TEMPLATES] = Templates()
     app[SERVICES].clock_steps.listeners.append(wizards.shift_clock)
     app[CLAIM_ATTEMPTS] = claim.ClaimAttempts()
     app.add_routes(routes)

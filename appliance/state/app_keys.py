@@ -13,17 +13,16 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    import jinja2
-
     from ..backup.usb import UsbBackups
     from ..clock.from_browsers import BrowserClock
     from ..discovery.announcer import Announcer
-    from ..mail.service import MailService
-    from ..push.service import WebPush
     from ..echo_bot.bot import EchoBot
     from ..logbuffer import LogBuffer
+    from ..mail.service import MailService
+    from ..push.service import WebPush
     from ..setup_wizard.claim import ClaimAttempts
     from ..setup_wizard.state import Wizards
+    from ..setup_wizard.views import Templates
     from ..tls.device import DeviceTls
     from ..turn.builtin import TurnService
     from ..web.commands import Spec
@@ -51,14 +50,14 @@ BROWSER_CLOCK: web.AppKey[BrowserClock] = web.AppKey("browser_clock")
 # Calls: the built-in TURN server and the test-call bot.
 TURN: web.AppKey[TurnService] = web.AppKey("turn")
 ECHO_BOT: web.AppKey[EchoBot] = web.AppKey("echo_bot")
+
 # Email through the office's own mail server (issue 16).
 MAIL: web.AppKey[MailService] = web.AppKey("mail")
 
 # Web Push to people's devices, off unless the admin turns it on (issue 16).
 WEB_PUSH: web.AppKey[WebPush] = web.AppKey("web_push")
 
-
 # The first-boot wizard.
 WIZARDS: web.AppKey[Wizards] = web.AppKey("setup_wizards")
-WIZARD_TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("setup_templates")
+WIZARD_TEMPLATES: web.AppKey[Templates] = web.AppKey("setup_templates")
 CLAIM_ATTEMPTS: web.AppKey[ClaimAttempts] = web.AppKey("setup_claim_attempts")
