@@ -1,9 +1,11 @@
 """Load-generator processes: a minimal WebSocket client on asyncio.Protocol (uvloop if present).
 
 Each worker process owns some sockets and obeys commands sent over a multiprocessing pipe
-(one reply per command). Receivers never JSON-decode deliveries: they find the send time
-embedded in the message body (`~T<monotonic ns>~`), so a client process costs far less CPU
-per delivery than the server it measures. CLOCK_MONOTONIC is system-wide on Linux, so send
+(one reply per command). By default receivers never JSON-decode deliveries: they find the
+send time embedded in the message body (`~T<monotonic ns>~`), so a client process costs far
+less CPU per delivery than the server it measures. With `decode` they parse every frame as
+a real client does (`json.loads`, then the body's mark), which costs the clients CPU the
+server competes with on a small machine. CLOCK_MONOTONIC is system-wide on Linux, so send
 and receive times compare across processes.
 """
 
@@ -162,7 +164,9 @@ class WSClient(asyncio.Protocol):
 
 
 class Worker:
-    def __init__(self, conn: Connection, wid: int, host: str, port: int) -> None:
+    def __init__(
+        self, conn: Connection, wid: int, host: str, port: int, decode: bool = False
+    ) -> None:
         self.conn = conn
         self.wid = wid
         self.host = host
@@ -175,6 +179,8 @@ class Worker:
         self.done: asyncio.Future[None] = self.loop.create_future()
         self.close_codes: Counter[int] = Counter()
         self.closed = 0
+        if decode:
+            self.on_text = self.on_text_decoded  # type: ignore[method-assign]
         self.reset()
 
     def reset(self) -> dict[str, Any]:
@@ -199,9 +205,28 @@ class Worker:
         else:
             self.other += 1
 
-    def on_reply(self, sock: WSClient, payload: bytes, now: int) -> None:
+    def on_text_decoded(self, sock: WSClient, payload: bytes, now: int) -> None:
+        """As a browser does: every frame parsed whole, the timestamp read from the body."""
         frame = json.loads(payload)
-        req = frame.get("req")
+        kind = frame.get("type")
+        if kind == "reply":
+            self.on_reply(sock, payload, now, frame)
+            return
+        body = ((frame.get("data") or {}).get("message") or {}).get("body")
+        if kind == "event" and isinstance(body, str) and body.startswith("~T"):
+            self.lat.append((now - int(body[2 : body.index("~", 2)])) // 1000)
+            self.deliveries += 1
+        elif kind == "pong":
+            self.pongs += 1
+        else:
+            self.other += 1
+
+    def on_reply(
+        self, sock: WSClient, payload: bytes, now: int, frame: dict[str, Any] | None = None
+    ) -> None:
+        if frame is None:
+            frame = json.loads(payload)
+        req: Any = frame.get("req")
         if req == "h":
             if not sock.hello.done():
                 sock.hello.set_result(frame)
@@ -382,12 +407,19 @@ class Worker:
         await self.done
 
 
-def worker_main(conn: Connection, wid: int, host: str, port: int, use_uvloop: bool = True) -> None:
+def worker_main(
+    conn: Connection,
+    wid: int,
+    host: str,
+    port: int,
+    use_uvloop: bool = True,
+    decode: bool = False,
+) -> None:
     raise_nofile()
 
     async def amain() -> None:
         gc.freeze()
-        await Worker(conn, wid, host, port).main()
+        await Worker(conn, wid, host, port, decode).main()
 
     if use_uvloop:
         try:

@@ -285,14 +285,16 @@ def server_problems(server: ServerProcess) -> list[str]:
 class Pool:
     """The orchestrator's handle on the worker processes (synchronous)."""
 
-    def __init__(self, nprocs: int, host: str, port: int, use_uvloop: bool = True) -> None:
+    def __init__(
+        self, nprocs: int, host: str, port: int, use_uvloop: bool = True, decode: bool = False
+    ) -> None:
         ctx = mp.get_context("spawn")
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
         for wid in range(nprocs):
             parent, child = ctx.Pipe()
             p = ctx.Process(
-                target=worker_main, args=(child, wid, host, port, use_uvloop), daemon=True
+                target=worker_main, args=(child, wid, host, port, use_uvloop, decode), daemon=True
             )
             p.start()
             child.close()

@@ -8,6 +8,8 @@ json-encoded once and written to every socket's transport without awaiting each 
   --mode fanout   every socket that said hello receives every event (one shared room)
   --mode ingest   only the sender receives the event (each sender in a room of its own)
   --db PATH       acknowledge only after a group commit (bench/bare_writer.py)
+  --prefab        frame each event once (header and payload in one buffer) and write those
+                  same bytes to every socket's transport: the strongest reference
 
 Prints `Bare listening on http://HOST:PORT` when ready; SIGTERM/SIGINT stop it.
 """
@@ -37,10 +39,29 @@ def send_nowait(ws: web.WebSocketResponse, data: bytes) -> None:
     writer._write_websocket_frame(data, WSMsgType.TEXT, 0)
 
 
+def text_frame(payload: bytes) -> bytes:
+    """RFC 6455: one final unmasked text frame, header and payload in one buffer."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 1 << 16:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+
+
+def write_prefab(ws: web.WebSocketResponse, frame: bytes) -> None:
+    """The same framed bytes to this socket's transport: no per-socket framing at all."""
+    writer = ws._writer
+    transport = None if writer is None else writer.transport
+    if transport is not None and not transport.is_closing():
+        transport.write(frame)
+
+
 class Hub:
-    def __init__(self, mode: str, writer: GroupCommitWriter | None) -> None:
+    def __init__(self, mode: str, writer: GroupCommitWriter | None, prefab: bool = False) -> None:
         self.mode = mode
         self.writer = writer
+        self.prefab = prefab
         self.socks: set[web.WebSocketResponse] = set()  # said hello: receive events
         self.all_socks: set[web.WebSocketResponse] = set()
         self.seq = 0
@@ -72,7 +93,13 @@ class Hub:
             "data": {"message": msg},
         }
         data = json.dumps(event).encode()
-        for sock in self.socks if self.mode == "fanout" else (ws,):
+        socks = self.socks if self.mode == "fanout" else (ws,)
+        if self.prefab:
+            frame = text_frame(data)
+            for sock in socks:
+                write_prefab(sock, frame)
+            return
+        for sock in socks:
             send_nowait(sock, data)
 
     def send_memory(self, ws: web.WebSocketResponse, user: int, frame: dict[str, Any]) -> None:
@@ -147,7 +174,7 @@ async def health(_request: web.Request) -> web.Response:
 async def amain(args: argparse.Namespace) -> None:
     writer = GroupCommitWriter(Path(args.db), args.synchronous) if args.db else None
     app = web.Application()
-    app[HUB] = Hub(args.mode, writer)
+    app[HUB] = Hub(args.mode, writer, args.prefab)
     app.router.add_get("/api/ws", ws_handler)
     app.router.add_get("/api/health", health)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -183,6 +210,7 @@ def main() -> None:
     p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0 = any free port)")
     p.add_argument("--mode", choices=("fanout", "ingest"), default="fanout")
     p.add_argument("--db", default="", help="SQLite file for durable acks (group commit)")
+    p.add_argument("--prefab", action="store_true", help="frame each event once for every socket")
     p.add_argument("--synchronous", default="FULL", choices=("FULL", "NORMAL", "EXTRA"))
     asyncio.run(amain(p.parse_args()))
 
