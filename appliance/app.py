@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import logbuffer
+from . import event_retention, logbuffer
 from .backup import restore
 from .backup.usb import UsbBackups
 from .chat import accounts, membership
@@ -205,7 +205,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _maintenance(app: web.Application) -> AsyncIterator[None]:
     """Housekeeping: notice clock steps; publish events the `pychat` commands wrote; delete
-    expired sessions."""
+    expired sessions and events older than the replay window."""
     svc = app[SERVICES]
     browser_clock = app[BROWSER_CLOCK]
     await svc.clock_steps.load()
@@ -223,6 +223,7 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
                 await svc.db.publish_foreign_events()
                 if last_purge is None or now - last_purge >= PURGE_EVERY_S:
                     await accounts.purge_expired_sessions(svc)
+                    await event_retention.prune(svc.db, svc.settings.ws.replay_limit)
                     last_purge = now
             except Exception:
                 log.exception("housekeeping failed")

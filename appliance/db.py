@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
+from . import db_upgrade
 from .db_health import UNCHECKED, Integrity, quick_check, refuse_fresh_start, unreadable
 from .errors import AppError, disk_full
 
@@ -147,7 +148,7 @@ class Database:
         await asyncio.to_thread(refuse_fresh_start, self.path)
         try:
             self._writer = await _connect(self.path, self.synchronous)
-            await migrate(self._writer)
+            await migrate(self._writer, self.path)
             self.published_seq = await self._head(self._writer)
             self._reader = await _connect(self.path, self.synchronous)
             await self._reader.execute("PRAGMA query_only=ON")
@@ -375,9 +376,20 @@ def migration_scripts() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-async def migrate(conn: aiosqlite.Connection) -> int:
-    """Bring the schema to the newest version; refuse a database newer than this code."""
-    scripts = await asyncio.to_thread(migration_scripts)  # files: read off the loop
+async def migrate(
+    conn: aiosqlite.Connection,
+    db_path: Path | None = None,
+    *,
+    scripts: list[tuple[int, str]] | None = None,
+    target: int | None = None,
+) -> int:
+    """Bring the schema to the newest version (or `target`), all pending migrations in one
+    transaction (db_upgrade.py: a failure leaves the file as it was; `db_path` names the
+    file, to keep a copy of it first); refuse a database newer than this code."""
+    if scripts is None:
+        scripts = await asyncio.to_thread(migration_scripts)  # files: read off the loop
+    if target is not None:
+        scripts = [s for s in scripts if s[0] <= target]
     newest = scripts[-1][0] if scripts else 0
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
@@ -387,12 +399,9 @@ async def migrate(conn: aiosqlite.Connection) -> int:
             f"the database is at schema version {current}, newer than this Pychat ({newest});"
             " upgrade Pychat or restore a matching backup"
         )
-    for version, sql in scripts:
-        if version <= current:
-            continue
-        # executescript commits on its own; the version is set inside the same script.
-        await conn.executescript(
-            f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={version};\nCOMMIT;"
-        )
-        log.info("database migrated to schema version %d", version)
+    pending = [s for s in scripts if s[0] > current]
+    if pending:
+        await db_upgrade.apply(conn, db_path, current, pending)
+    elif db_path is not None:
+        await db_upgrade.drop_stale_copies(db_path)
     return newest

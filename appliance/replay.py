@@ -4,9 +4,11 @@ The guarantee: after `hello` with `since` = S, a socket receives every event aft
 its user may see, exactly once, in seq order, and none it may not see (`access.may_see_event`
 for the replay, `access.event_recipients` for live fan-out: the same rule); the reply to
 `hello` comes between the replayed events and the live ones, with no gap between the two.
-If S is ahead of the log or more than `ws.replay_limit` events behind, nothing is replayed
-and the reply says `resync: true` (the client reloads over REST); `since: null` (a client
-with nothing yet) replays nothing. Either way the socket is live from the head.
+If S is ahead of the log, more than `ws.replay_limit` events behind, or older than the
+oldest event kept (the log is pruned to the replay window, event_retention.py; the limit
+may have been raised since), nothing is replayed and the reply says `resync: true` (the
+client reloads over REST); `since: null` (a client with nothing yet) replays nothing.
+Either way the socket is live from the head.
 
 How: before the head is read, the socket's `EventStream` starts holding what the hub
 delivers; the replay pages through the log up to that head, sent paced (waiting while the
@@ -80,7 +82,9 @@ async def resume(
     conn.deliver = stream.hold  # before reading the head: nothing after it can be missed
     head = await events.head(db)
     answer: dict[str, Any] = {"head": head}
-    if since is not None and (since > head or head - since > replay_limit):
+    if since is not None and (
+        since > head or head - since > replay_limit or since < await events.oldest(db) - 1
+    ):
         answer["resync"] = True
     elif since is not None:
         await _replay(db, hub, conn, since, head)

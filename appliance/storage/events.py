@@ -14,6 +14,28 @@ async def head(db: Reader) -> int:
     return int(row[0]) if row else 0
 
 
+async def oldest(db: Reader) -> int:
+    """The oldest seq still in the log (0: none); older ones were pruned (event_retention.py)."""
+    row = await db.fetchone("SELECT coalesce(min(seq), 0) FROM events")
+    return int(row[0]) if row else 0
+
+
+async def prune(tx: Tx, through: int, limit: int) -> int:
+    """Delete up to `limit` of the oldest events with seq <= `through`; how many went."""
+    row = await tx.fetchone(
+        "SELECT count(*) FROM (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ?)",
+        (through, limit),
+    )
+    count = int(row[0]) if row else 0
+    if count:
+        await tx.execute(
+            "DELETE FROM events WHERE seq IN"
+            " (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ?)",
+            (through, limit),
+        )
+    return count
+
+
 async def after(db: Reader, seq: int, limit: int) -> list[Event]:
     rows = await db.fetchall(
         "SELECT seq, kind, room_id, user_id, data, created_at FROM events WHERE seq > ?"
