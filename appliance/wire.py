@@ -78,7 +78,26 @@ def frame(obj: dict[str, Any]) -> bytes:
     return dumps(obj).encode()
 
 
+class Encoded(dict[str, Any]):
+    """An object that carries its JSON too, encoded once for the event that stored it: a
+    reply of it alone (`{"message": ...}`) splices that text instead of encoding again.
+    Treat it as read-only: a change would not reach the text."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, obj: dict[str, Any], encoded: str) -> None:
+        super().__init__(obj)
+        self.json = encoded
+
+
 def reply_ok(req: str | None, data: dict[str, Any]) -> bytes:
+    if len(data) == 1:
+        ((key, value),) = data.items()
+        if type(value) is Encoded:
+            return (
+                f'{{"type":"reply","req":{dumps(req)},"ok":true,'
+                f'"data":{{{dumps(key)}:{value.json}}}}}'
+            ).encode()
     return frame({"type": "reply", "req": req, "ok": True, "data": data})
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from ..access import access_message, access_room
-from ..db import Tx
+from ..db import SyncTx, Tx
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, TooLarge
 from ..storage import messages, rooms, users
 from . import mentions, redaction, uploads
@@ -79,6 +79,19 @@ async def send(
     _check_rate(svc, author)
     now = svc.now_ms()
     might_mention = "@" in body
+    if not files:
+        names, whole_room = mentions.parse(body) if might_mention else (set[str](), False)
+
+        def sync_job(tx: SyncTx) -> dict[str, Any] | None:
+            return _store_now(
+                tx, author, room_id, body, client_id, thread_id, now, names, whole_room
+            )
+
+        stored = await svc.db.write_sync(sync_job)
+        if stored is not None:
+            return stored
+        # Not stored: a retry of a message stored before, or no longer a member; the
+        # general path below answers both.
 
     async def job(tx: Tx) -> dict[str, Any]:
         if thread_id is not None:
@@ -113,6 +126,43 @@ async def send(
         return message
 
     return await svc.db.write(job)
+
+
+def _store_now(
+    tx: SyncTx,
+    author: int,
+    room_id: int,
+    body: str,
+    client_id: str | None,
+    thread_id: int | None,
+    now: int,
+    names: set[str],
+    whole_room: bool,
+) -> dict[str, Any] | None:
+    """A message without files, in the writer's thread: the message row (its search-index
+    row by trigger), its mentions and its event in one go. None when nothing was stored
+    (the client_id is taken, or the author is not a member)."""
+    if thread_id is not None:
+        root = messages.get_sync(tx, thread_id)
+        if root is None or root["room_id"] != room_id:
+            raise NotFound("No such thread in this room.")
+        if root["thread_id"] is not None:
+            raise BadRequest("Reply to the thread's first message, not to a reply.")
+    mentioned: list[int] = []
+    if names:
+        ids = messages.mentionable_ids_sync(tx, room_id, sorted(names))
+        mentioned = [uid for uid in ids if uid != author]
+    row = messages.insert_as_member_sync(
+        tx, room_id, author, thread_id, body, client_id, now, whole_room
+    )
+    if row is None:
+        return None
+    if mentioned:
+        messages.add_mentions_sync(tx, int(row["id"]), room_id, mentioned)
+    message = messages.to_api(row, reactions={}, mentions=mentioned)
+    encoded = wire.dumps(message)  # once: for the event, its frame and the sender's reply
+    tx.emit_encoded("message.new", room_id, f'{{"message":{encoded}}}', now)
+    return wire.Encoded(message, encoded)
 
 
 async def edit(svc: Services, user_id: int, message_id: int, body: str) -> dict[str, Any]:
@@ -270,7 +320,9 @@ async def reads(svc: Services, user_id: int, room_id: int) -> dict[str, int]:
     return {str(k): v for k, v in (await messages.read_markers(svc.db, room_id)).items()}
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Letters and digits, as the index's tokenizer cuts them ("snake_case" is two words): the
+# index keeps no positions (migration 0015), so a quoted term must be one token.
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def fts_query(text: str) -> str:
