@@ -158,6 +158,8 @@ async def members_of_rooms(db: Reader, room_ids: list[int]) -> dict[int, list[tu
 # Unread: timeline messages by others after the read marker. Mentions: timeline messages
 # after the marker naming the user or the room, plus thread replies doing so after the
 # user's marker of their thread (thread_reads): reading the room does not see a thread.
+# Each count reads an index only (migration 0015): mentions start from the user's mentions
+# and the room's `@room` messages, never from every message after the marker.
 _ROOM_STATE = f"""
 SELECT {COLUMNS},
   (SELECT max(m.id) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL)
@@ -170,10 +172,12 @@ SELECT {COLUMNS},
   (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL
       AND m.deleted = 0 AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0))
       AS unread,
-  (SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.thread_id IS NULL
-      AND m.deleted = 0 AND m.author_id != :user AND m.id > coalesce(rm.message_id, 0)
-      AND (m.mention_room = 1 OR EXISTS (SELECT 1 FROM mentions x
-           WHERE x.message_id = m.id AND x.user_id = :user)))
+  (SELECT count(*) FROM messages m WHERE m.id IN (
+        SELECT x.message_id FROM mentions x WHERE x.user_id = :user AND x.room_id = r.id
+            AND x.message_id > coalesce(rm.message_id, 0)
+        UNION SELECT q.id FROM messages q WHERE q.room_id = r.id AND q.thread_id IS NULL
+            AND q.mention_room = 1 AND q.id > coalesce(rm.message_id, 0))
+      AND m.thread_id IS NULL AND m.deleted = 0 AND m.author_id != :user)
       AS timeline_mentions,
   (SELECT count(*) FROM messages m WHERE m.id IN (
         SELECT x.message_id FROM mentions x WHERE x.user_id = :user AND x.room_id = r.id
