@@ -37,17 +37,30 @@ async def insert_as_member(
     """Insert if the author is a member of the room and the client_id is new, else None."""
     return await tx.fetchone(
         _INSERT_AS_MEMBER,
-        (
-            room_id,
-            author_id,
-            thread_id,
-            body,
-            client_id,
-            now,
-            int(mention_room),
-            room_id,
-            author_id,
-        ),
+        _insert_params(room_id, author_id, thread_id, body, client_id, now, mention_room),
+    )
+
+
+def _insert_params(
+    room_id: int,
+    author_id: int,
+    thread_id: int | None,
+    body: str,
+    client_id: str | None,
+    now: int,
+    mention_room: bool,
+) -> tuple[object, ...]:
+    # The room and author twice: the row's values, then the membership check.
+    return (
+        room_id,
+        author_id,
+        thread_id,
+        body,
+        client_id,
+        now,
+        int(mention_room),
+        room_id,
+        author_id,
     )
 
 
@@ -68,17 +81,7 @@ def insert_as_member_sync(
     """As `insert_as_member`."""
     return tx.fetchone(
         _INSERT_AS_MEMBER,
-        (
-            room_id,
-            author_id,
-            thread_id,
-            body,
-            client_id,
-            now,
-            int(mention_room),
-            room_id,
-            author_id,
-        ),
+        _insert_params(room_id, author_id, thread_id, body, client_id, now, mention_room),
     )
 
 
