@@ -106,7 +106,8 @@ export function createSyncCache(deps: SyncCacheDeps) {
     // The stores' raw objects: copying through Vue's proxies cost a get trap per field.
     const histories: CachedHistory[] = []
     for (const [room, timeline] of Object.entries(toRaw(messages.timelines))) {
-      if (timeline.hasNewer || timeline.messages.length === 0) continue
+      // An early page (boot's, before the catch-up) may be behind: not kept until settled.
+      if (timeline.hasNewer || timeline.messages.length === 0 || messages.isEarly(Number(room))) continue
       const recent = timeline.messages.slice(-CACHED_PER_ROOM)
       histories.push({
         room: Number(room),
