@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { message } from '@/testing/factories'
-import { mergeNewestPage, mergeOlderPage, upsertSorted, type Timeline } from './timeline'
+import { mergeNewestPage, mergeOlderPage, mergeSorted, upsertSorted, type Timeline } from './timeline'
 
 const ids = (t: Timeline) => t.messages.map((m) => m.id)
 
@@ -36,5 +36,29 @@ describe('timeline', () => {
     mergeOlderPage(t, [message(8), message(9)], false)
     expect(ids(t)).toEqual([8, 9, 10])
     expect(t.hasOlder).toBe(false)
+  })
+
+  it('adds an older page with one splice however much is held', () => {
+    const held = Array.from({ length: 1000 }, (_, i) => message(1000 + i))
+    let splices = 0
+    const counted = new Proxy(held, {
+      get(target, key, receiver) {
+        if (key === 'splice') splices++
+        return Reflect.get(target, key, receiver) as unknown
+      },
+    })
+    mergeSorted(counted, Array.from({ length: 100 }, (_, i) => message(900 + i)))
+    expect(splices).toBe(1)
+    expect(held.map((m) => m.id)).toEqual(Array.from({ length: 1100 }, (_, i) => 900 + i))
+  })
+
+  it('merges a page that overlaps or interleaves what is held, one message at a time', () => {
+    const list = [message(5), message(7)]
+    mergeSorted(list, [message(3), message(4), message(6), message(7, { body: 'edited' }), message(9)])
+    expect(list.map((m) => m.id)).toEqual([3, 4, 5, 6, 7, 9])
+    expect(list[4]!.body).toBe('edited')
+    const unsorted: ReturnType<typeof message>[] = []
+    mergeSorted(unsorted, [message(2), message(1), message(3)])
+    expect(unsorted.map((m) => m.id)).toEqual([1, 2, 3])
   })
 })

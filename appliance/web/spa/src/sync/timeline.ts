@@ -49,7 +49,20 @@ export function upsertSorted(messages: Message[], message: Message): boolean {
 }
 
 export function mergeSorted(messages: Message[], incoming: readonly Message[]): void {
-  for (const message of incoming) upsertSorted(messages, message)
+  // An older page (ascending, all before what we hold) goes in with one splice: inserting
+  // it a message at a time shifted the whole reactive array per message (a room scrolled
+  // back to 10,000 messages fell to ~20 fps while pages loaded).
+  const firstHeld = messages[0]?.id ?? Infinity
+  let older = 0
+  while (
+    older < incoming.length &&
+    incoming[older]!.id < firstHeld &&
+    (older === 0 || incoming[older - 1]!.id < incoming[older]!.id)
+  ) {
+    older++
+  }
+  if (older > 0) messages.splice(0, 0, ...incoming.slice(0, older))
+  for (let i = older; i < incoming.length; i++) upsertSorted(messages, incoming[i]!)
 }
 
 /**
