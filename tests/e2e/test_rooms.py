@@ -3,10 +3,11 @@ messages with presence; profile changes seen by others."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory
@@ -143,3 +144,40 @@ async def test_a_link_to_a_room_never_says_it_is_not_available_while_loading(
     # A room that really is not theirs still says so, once the list is known.
     await page.goto("/rooms/999999")
     await expect(page.get_by_test_id("room-missing")).to_be_visible(timeout=SLOW)
+
+
+async def test_search_clicked_while_the_rooms_load_is_not_overridden_by_the_home_redirect(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    # Home sends her to her last room once the rooms are known; if she has already asked
+    # for another page meanwhile, she stays there (it sent her to #general in a CI run).
+    alice = await make_user("alice")
+    context, page = await open_as(alice, path="about:blank")
+    rooms_sent, page_code_sent = asyncio.Event(), asyncio.Event()
+    asked_for_page_code = asyncio.Event()
+
+    async def hold_rooms(route: Route) -> None:
+        await rooms_sent.wait()
+        await route.continue_()
+
+    async def hold_page_code(route: Route) -> None:
+        asked_for_page_code.set()
+        await page_code_sent.wait()
+        await route.continue_()
+
+    await context.route(re.compile(r".*/api/rooms(\?.*)?$"), hold_rooms)
+    await context.route(re.compile(r".*/assets/SearchView-[^/]*\.js$"), hold_page_code)
+    await page.goto("/")
+    # She clicks Search while the rooms are still on their way and its page is loading.
+    await page.get_by_test_id("nav-search").click()
+    await asyncio.wait_for(asked_for_page_code.wait(), SLOW / 1000)
+    rooms_sent.set()
+    await expect(page.locator("[data-testid^='room-link-']").first).to_be_visible(timeout=SLOW)
+    page_code_sent.set()
+    view = page.get_by_test_id("search-view")
+    await expect(view).to_be_visible(timeout=SLOW)
+    await expect(page.get_by_test_id("connection")).to_have_attribute(
+        "data-caught-up", "yes", timeout=SLOW
+    )
+    await expect(view).to_be_visible()
+    assert page.url.endswith("/search"), page.url
