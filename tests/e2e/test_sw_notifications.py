@@ -6,11 +6,13 @@ page shows the contract's payload, and a "read" push closes it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page, Worker, expect
+from playwright.async_api import BrowserContext, Page, WebSocketRoute, Worker, expect
 
 from tests.client import Client
 from tests.conftest import UserFactory, new_room
@@ -353,3 +355,43 @@ async def test_her_settings_decide_what_notifies_on_the_phone(
     await sock.send_message(rooms[4], f"@{name} the secret plan")
     await wait_until(lambda: _bodies_are(phone, f"room-{rooms[4]}", [""]), what="a textless one")
     await stays_quiet(rooms[3])
+
+
+async def test_a_message_missed_while_the_phone_was_cut_off_still_notifies(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    # A phone's Wi-Fi drops; a DM arrives meanwhile; when the socket is back the message
+    # comes by replay, not live, and must still notify (it is recent and unread).
+    alice, bob = await make_user("alice"), await make_user("bob")
+    dm = (await new_room(alice, bob, kind="direct"))["id"]
+    back = asyncio.Event()
+    back.set()
+    sockets: list[WebSocketRoute] = []
+
+    async def through(ws: WebSocketRoute) -> None:
+        await back.wait()  # while cut off, a new socket waits here, unanswered
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    context, phone = await open_phone(open_as, bob)
+    await context.route_web_socket(re.compile(r".*/api/ws$"), through)
+    await phone.reload()  # its socket now goes through `through`
+    await expect(phone.get_by_test_id("connection")).to_have_attribute(
+        "data-caught-up", "yes", timeout=SLOW
+    )
+    assert sockets, "the phone's socket did not go through the route"
+    sock = await alice.connect()
+
+    back.clear()
+    for ws in sockets:
+        await ws.close(code=1006)  # the network went away under the open socket
+    await expect(phone.get_by_test_id("connection")).not_to_have_attribute(
+        "data-state", "online", timeout=SLOW
+    )
+    await sock.send_message(dm, "are you there?")
+    back.set()
+    await wait_until(
+        lambda: _bodies_are(phone, f"room-{dm}", ["are you there?"]),
+        what="the replayed DM's notification",
+        timeout=SLOW / 1000,
+    )

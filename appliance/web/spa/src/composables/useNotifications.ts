@@ -46,6 +46,9 @@ export function notificationBody(message: Message): string {
   return `Sent ${first.name}`
 }
 
+/** A message missed while the socket was down notifies if it is younger than this. */
+export const REPLAYED_STILL_NEWS_MS = 2 * 60_000
+
 export function useNotifications(router: Router): void {
   const preferences = usePreferencesStore()
   const rooms = useRoomsStore()
@@ -56,7 +59,9 @@ export function useNotifications(router: Router): void {
   const open = (url: string): void => void router.push(url)
 
   const stopMessages = sync.onMessage((message: Message, live: boolean) => {
-    if (!live || !preferences.notifications || !notificationsSupported()) return
+    // Replayed after a reconnect (a phone's Wi-Fi came back): still news if it is recent.
+    const news = live || Math.abs(Date.now() - message.created_at) < REPLAYED_STILL_NEWS_MS
+    if (!news || !preferences.notifications || !notificationsSupported()) return
     if (Notification.permission !== 'granted' || document.visibilityState !== 'hidden') return
     const room = rooms.byId[message.room]
     // The person's synced rule (levels, mutes, keywords, do not disturb), as the server's.
