@@ -4,10 +4,9 @@ import { defineConfig } from 'vitest/config'
 import { firstLoadBudget } from './build/budget.ts'
 import { compressBuild } from './build/compress.ts'
 import { precacheServiceWorker } from './build/precache.ts'
-import { preloadFirstRoom } from './build/preloadChunks.ts'
 
 export default defineConfig({
-  plugins: [vue(), firstLoadBudget(), preloadFirstRoom(), precacheServiceWorker(), compressBuild()],
+  plugins: [vue(), firstLoadBudget(), precacheServiceWorker(), compressBuild()],
   resolve: {
     alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
   },

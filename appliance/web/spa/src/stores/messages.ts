@@ -1,18 +1,16 @@
 import { defineStore } from 'pinia'
-import { reactive, toRaw } from 'vue'
+import { reactive } from 'vue'
 import { messagesApi } from '@/api/messages'
 import { roomsApi } from '@/api/rooms'
-import type { Message, MessageId, RoomId, UserId } from '@/api/types'
-import { NEWEST_PAGE } from '@/boot/bootFetches'
+import type { MessageId, RoomId, UserId } from '@/api/types'
 import {
   mergeNewerPage,
   mergeNewestPage,
   mergeOlderPage,
-  settleNewestPage,
   type Timeline,
 } from '@/sync/timeline'
 
-const PAGE = NEWEST_PAGE
+const PAGE = 50
 const CONTEXT = 25
 const OLDER_PAGE = 100
 
@@ -21,22 +19,6 @@ export const useMessagesStore = defineStore('messages', () => {
   const timelines = reactive<Record<RoomId, Timeline>>({})
   const reads = reactive<Record<RoomId, Record<UserId, MessageId>>>({})
   const loading = reactive<Record<RoomId, 'newest' | 'older' | 'newer' | 'context' | undefined>>({})
-
-  /** Timelines shown from the page asked for at boot, before the socket caught us up: the
-   * ids that page held. Their next newest page settles them (settleNewestPage). */
-  const early = new WeakMap<Timeline, Set<MessageId>>()
-
-  /** The page asked for at boot, shown while we are not caught up yet. */
-  function showEarly(room: RoomId, page: readonly Message[], hasMore: boolean): void {
-    const timeline: Timeline = { messages: [...page], hasOlder: hasMore, hasNewer: false }
-    early.set(timeline, new Set(page.map((message) => message.id)))
-    timelines[room] = timeline
-  }
-
-  function isEarly(room: RoomId): boolean {
-    const timeline = timelines[room]
-    return timeline !== undefined && early.has(toRaw(timeline))
-  }
 
   /** The newest page; live events fill the placeholder while it is on its way. */
   async function loadNewest(room: RoomId): Promise<void> {
@@ -47,12 +29,6 @@ export const useMessagesStore = defineStore('messages', () => {
       const page = await messagesApi.page(room, { limit: PAGE })
       const current = timelines[room]
       if (!current) return // we left the room meanwhile
-      const earlyIds = early.get(toRaw(current))
-      if (earlyIds) {
-        early.delete(toRaw(current))
-        settleNewestPage(current, earlyIds, page.messages, page.has_more)
-        return
-      }
       const merged = mergeNewestPage(current, page.messages, page.has_more)
       if (current !== merged) timelines[room] = merged
     } finally {
@@ -122,12 +98,8 @@ export const useMessagesStore = defineStore('messages', () => {
     }
   }
 
-  /** Forgets the timelines; with keepEarly, those shown from the boot page stay (their next
-   * newest page settles them, so the first screen is not drawn twice). */
-  function clear({ keepEarly = false } = {}): void {
-    for (const id of Object.keys(timelines)) {
-      if (!(keepEarly && isEarly(Number(id)))) delete timelines[Number(id)]
-    }
+  function clear(): void {
+    for (const id of Object.keys(timelines)) delete timelines[Number(id)]
     for (const id of Object.keys(reads)) delete reads[Number(id)]
   }
 
@@ -141,8 +113,6 @@ export const useMessagesStore = defineStore('messages', () => {
     openAt,
     jumpToLatest,
     loadReads,
-    showEarly,
-    isEarly,
     clear,
   }
 })

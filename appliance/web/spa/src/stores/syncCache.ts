@@ -106,8 +106,7 @@ export function createSyncCache(deps: SyncCacheDeps) {
     // The stores' raw objects: copying through Vue's proxies cost a get trap per field.
     const histories: CachedHistory[] = []
     for (const [room, timeline] of Object.entries(toRaw(messages.timelines))) {
-      // An early page (boot's, before the catch-up) may be behind: not kept until settled.
-      if (timeline.hasNewer || timeline.messages.length === 0 || messages.isEarly(Number(room))) continue
+      if (timeline.hasNewer || timeline.messages.length === 0) continue
       const recent = timeline.messages.slice(-CACHED_PER_ROOM)
       histories.push({
         room: Number(room),

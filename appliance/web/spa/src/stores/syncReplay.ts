@@ -81,9 +81,8 @@ export function createSyncReplay(deps: SyncReplayDeps) {
       session.signedIn(me.user)
       users.replaceAll(userList.users)
       rooms.replaceAll(roomList.rooms)
-      // Held history may have a gap now: views reload what they show (a page shown from
-      // boot's requests stays on screen until its room's newest page settles it).
-      messages.clear({ keepEarly: true })
+      // Held history may have a gap now: views reload what they show.
+      messages.clear()
       threads.clear()
       state.seq = head
       const buffered: ChatEvent[] = held ?? []
