@@ -47,9 +47,14 @@ def utf8_length_over(text: str, limit: int) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
+# One encoder, made once (json.dumps makes one per call with these options: ~1 µs, and a
+# frame takes several). allow_nan=False: a NaN would make a frame no browser can parse;
+# fail here instead.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(obj: Any) -> str:
-    # allow_nan=False: a NaN would make a frame no browser can parse; fail here instead.
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(obj)
 
 
 def ws_text_frame(payload: bytes) -> bytes:

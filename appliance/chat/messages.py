@@ -152,17 +152,19 @@ def _store_now(
     if names:
         ids = messages.mentionable_ids_sync(tx, room_id, sorted(names))
         mentioned = [uid for uid in ids if uid != author]
-    row = messages.insert_as_member_sync(
+    message_id = messages.insert_as_member_sync(
         tx, room_id, author, thread_id, body, client_id, now, whole_room
     )
-    if row is None:
+    if message_id is None:
         return None
     if mentioned:
-        messages.add_mentions_sync(tx, int(row["id"]), room_id, mentioned)
-    message = messages.to_api(row, reactions={}, mentions=mentioned)
-    encoded = wire.dumps(message)  # once: for the event, its frame and the sender's reply
-    tx.emit_encoded("message.new", room_id, f'{{"message":{encoded}}}', now)
-    return wire.Encoded(message, encoded)
+        messages.add_mentions_sync(tx, message_id, room_id, mentioned)
+    # Encoded once: for the event, its frame and the sender's reply.
+    message = messages.new_message(
+        message_id, room_id, author, thread_id, body, client_id, now, mentioned, whole_room
+    )
+    tx.emit_encoded("message.new", room_id, f'{{"message":{message.json}}}', now)
+    return message
 
 
 async def edit(svc: Services, user_id: int, message_id: int, body: str) -> dict[str, Any]:
