@@ -219,6 +219,9 @@ class Database:
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.on_commit: Callable[[list[Event]], None] = lambda events: None
+        # After a batch's callers are answered (their futures settled): the hub ends its
+        # write hold once their replies are written (hub.WriteHold).
+        self.on_settled: Callable[[], None] = lambda: None
         # The newest event handed to on_commit; events written by another process (the
         # `pychat user` commands) fill the gap before it, so no client ever skips one.
         self.published_seq = 0
@@ -415,6 +418,8 @@ class Database:
                 _fail(job, job.error)  # it alone was rolled back (its savepoint)
             else:
                 _settle(job.future, result=job.result)
+        if events:
+            self.on_settled()
 
     async def publish_foreign_events(self) -> None:
         """Publish events that another process committed (checked periodically)."""

@@ -15,7 +15,10 @@ write of their frames joined, in seq order: a write is a system call and wakes t
 client, and per event and socket it was most of the fan-out's CPU (bench/fanout.py
 --profile) and, with clients that decode what they get, its tail latency. Events go out
 in runs that share one recipient set; a membership change ends a run, so nobody gets an
-event of a room before joining it or after leaving it.
+event of a room before joining it or after leaving it. The same goes one step further: from
+a commit's publish until its callers have written their replies (`WriteHold`, ended by the
+writer's `on_settled`, the next turn of the loop), every socket's frames wait and leave as
+one write, so a sender gets its own event and its acknowledgement in one system call.
 """
 
 from __future__ import annotations
@@ -64,12 +67,30 @@ def _discard(seq: int, frame: bytes) -> None:
     pass
 
 
+class WriteHold:
+    """While a commit's events and the replies that wait on that commit go out, every
+    socket's frames wait here and leave as one write per socket: under load a sender's
+    event and its acknowledgement were two system calls (and two wake-ups of the client)
+    for one message. Held from the publish until the writer has settled the batch's
+    callers and they have written their replies (the next turn of the loop), never longer
+    than two turns."""
+
+    __slots__ = ("active", "held")
+
+    def __init__(self) -> None:
+        self.active = False
+        self.held: list[Connection] = []
+
+
 class Connection:
     """One WebSocket: writing to it. Frames are written whole and at once, so they never
     interleave with the ones aiohttp writes itself (pings, pongs, close)."""
 
-    # While the hub fans out a run of events: this socket's frames, written at `uncork`.
+    # While the hub fans out a run of events, or holds writes (WriteHold): this socket's
+    # frames, written at `uncork` or the hold's release.
     _corked: list[bytes] | None = None
+    # The hub's hold, once registered (a Connection alone writes at once).
+    hold: WriteHold | None = None
 
     def __init__(
         self,
@@ -107,8 +128,18 @@ class Connection:
         if self.closed:
             return
         corked = self._corked
+        if corked is None:
+            hold = self.hold
+            if hold is not None and hold.active:
+                corked = self._corked = []
+                hold.held.append(self)
         if corked is not None:
             corked.append(frame)
+            return
+        self._write_now(frame)
+
+    def _write_now(self, frame: bytes) -> None:
+        if self.closed:
             return
         transport = self.transport
         if transport.is_closing():
@@ -130,10 +161,19 @@ class Connection:
         frames, self._corked = self._corked, None
         if not frames:
             return
+        self._write_joined(frames, run if len(frames) == run_count else None)
+
+    def release(self) -> None:
+        """Write what the hub's hold kept back, as one."""
+        frames, self._corked = self._corked, None
+        if frames:
+            self._write_joined(frames, None)
+
+    def _write_joined(self, frames: list[bytes], joined: bytes | None) -> None:
         if len(frames) == 1:
-            self.write_frame(frames[0])
+            self._write_now(frames[0])
             return
-        data = run if len(frames) == run_count else b"".join(frames)
+        data = joined if joined is not None else b"".join(frames)
         transport = self.transport
         if (
             not self.closed
@@ -143,16 +183,23 @@ class Connection:
             transport.write(data)
             return
         for frame in frames:  # more than may wait unsent at once: frame by frame, as ever
-            self.write_frame(frame)
+            self._write_now(frame)
 
     async def send_paced(self, payload: bytes) -> None:
         """For bulk sends (replay): waits while the client drains, instead of overflowing."""
+        self.release()  # aiohttp writes this one itself: what was held goes first
         if not self.closed:
             await self.ws.send_frame(payload, WSMsgType.TEXT)
 
     def close(self, code: int, reason: str) -> None:
         if self.closed:
             return
+        self.release()  # what was written before the close goes before it
+        self._close_now(code, reason)
+
+    def _close_now(self, code: int, reason: str) -> None:
+        if self.closed:
+            return  # too slow for even what was held: closed as such
         self.closed = True
         self.deliver = _discard
         asyncio.get_running_loop().create_task(
@@ -180,6 +227,7 @@ class Hub:
         # ... and forget a member who left a room (room id, user id): calls hang them up.
         self.on_member_leave: list[Callable[[int, int], None]] = []
         self._presence_delay_s = presence_delay_s
+        self._hold = WriteHold()
         self._presence_changes: dict[int, dict[str, Any]] = {}
         self._presence_timer: asyncio.TimerHandle | None = None
 
@@ -228,6 +276,7 @@ class Hub:
     def register(self, conn: Connection) -> None:
         conns = self.by_user.setdefault(conn.user_id, set())
         conns.add(conn)
+        conn.hold = self._hold
         self.by_id[conn.id] = conn
         self.by_address[conn.address] += 1
         if len(conns) == 1:
@@ -274,7 +323,17 @@ class Hub:
     # -- fan-out -------------------------------------------------------------------------
 
     def publish(self, events: list[Event]) -> None:
-        """Deliver committed events (called by the writer, in seq order, after commit)."""
+        """Deliver committed events (called by the writer, in seq order, after commit).
+        Writes are held until `settled` (or two turns of the loop at most)."""
+        hold = self._hold
+        if not hold.active:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None  # called outside a loop (tests, tools): written at once
+            if loop is not None:
+                hold.active = True
+                loop.call_soon(loop.call_soon, self._release)  # if `settled` never comes
         membership_of = self._membership_of
         members = self.members
         run: list[tuple[int, bytes]] = []
@@ -297,6 +356,26 @@ class Hub:
         if run:
             self._fan_out(run, run_to)
 
+    @property
+    def holding(self) -> bool:
+        """Whether sockets' writes are held (WriteHold) for now."""
+        return self._hold.active
+
+    def settled(self) -> None:
+        """The writer has answered the batch's callers: their replies are written on the
+        loop's next turn, and the hold ends right after them."""
+        if self._hold.active:
+            asyncio.get_running_loop().call_soon(self._release)
+
+    def _release(self) -> None:
+        hold = self._hold
+        if not hold.active:
+            return
+        hold.active = False
+        held, hold.held = hold.held, []
+        for conn in held:
+            conn.release()
+
     def _fan_out(self, run: list[tuple[int, bytes]], user_ids: Collection[int] | None) -> None:
         """A run of events to every socket of `user_ids`: one write per socket."""
         if len(run) == 1:  # the usual case: no corking, one delivery per socket
@@ -312,6 +391,11 @@ class Hub:
                 if conns:
                     for conn in conns:
                         conn.deliver(seq, frame)
+            return
+        if self._hold.active:  # each socket's frames wait in the hold: joined at release
+            for conn in self._connections_of(user_ids):
+                for seq, frame in run:
+                    conn.deliver(seq, frame)
             return
         joined, count = b"".join(frame for _, frame in run), len(run)
         for conn in self._connections_of(user_ids):

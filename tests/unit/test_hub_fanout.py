@@ -1,7 +1,8 @@
 """The hub's fan-out of a committed batch against a real event log: each socket gets the
-batch as one write (its frames joined, in seq order), membership changes inside the batch
-still decide who gets what, and a socket whose unsent bytes would pass its limit is cut off
-exactly where it was before batches were joined."""
+batch as one write (its frames joined, in seq order), with the replies its callers write
+once the batch is durable, membership changes inside the batch still decide who gets what,
+and a socket whose unsent bytes would pass its limit is cut off exactly where it was before
+batches were joined."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ async def log(tmp_path: Path) -> AsyncIterator[tuple[Database, Hub]]:
     await db.open()
     hub = Hub(membership=membership.change_of)
     db.on_commit = hub.publish
+    db.on_settled = hub.settled
     try:
         yield db, hub
     finally:
@@ -92,7 +94,15 @@ async def emit(db: Database, *events: tuple[str, int, dict[str, Any], int | None
             for kind, room, data, user in events
         ]
 
-    return await db.write(job)
+    seqs = await db.write(job)
+    await released()
+    return seqs
+
+
+async def released() -> None:
+    """The hub writes what it held for a batch on the turn of the loop that resumes the
+    batch's callers, after them (hub.WriteHold): one more turn sees it written."""
+    await asyncio.sleep(0)  # a turn of the loop, not a wait for time
 
 
 def message(room: int, text: str) -> tuple[str, int, dict[str, Any], None]:
@@ -161,3 +171,46 @@ async def test_a_batch_past_the_send_buffer_closes_the_socket_as_too_slow(
     await asyncio.sleep(0)  # the close runs as a task
     assert slow.ws.closed_with == CLOSE_SLOW  # type: ignore[attr-defined]
     assert fine.seqs() == [first, second, third] and len(fine.writes) == 2
+
+
+async def test_a_senders_event_and_the_reply_it_waited_for_leave_as_one_write(
+    log: tuple[Database, Hub],
+) -> None:
+    """Under load each message was two system calls to its sender: the event, then the
+    acknowledgement. Held together, in the order they were written."""
+    db, hub = log
+    await emit(db, ("room.new", ROOM, {"room": {"members": [ALICE, BOB]}}, None))
+    sender, sender_transport = live(hub, ALICE)
+    _, bob = live(hub, BOB)
+
+    async def send(tx: Tx) -> int:
+        return (await tx.emit(*message(ROOM, "hi")[:3], 0)).seq
+
+    seq = await db.write(send)
+    sender.send(b'{"type":"reply","req":"1","ok":true}')  # as the command loop answers
+    await released()
+
+    assert len(sender_transport.writes) == 1
+    event, reply = frames_of(sender_transport.writes[0])
+    assert (event["seq"], reply["type"]) == (seq, "reply")
+    assert bob.seqs() == [seq] and len(bob.writes) == 1
+
+
+async def test_what_was_held_goes_out_before_a_close_or_a_paced_send(
+    log: tuple[Database, Hub],
+) -> None:
+    db, hub = log
+    await emit(db, ("room.new", ROOM, {"room": {"members": [ALICE]}}, None))
+    conn, transport = live(hub, ALICE)
+
+    async def send(tx: Tx) -> int:
+        return (await tx.emit(*message(ROOM, "bye")[:3], 0)).seq
+
+    seq = await db.write(send)
+    assert hub.holding and transport.writes == []  # held until the callers have answered
+    conn.close(4001, "signed out")
+
+    assert transport.seqs() == [seq]  # not lost behind the close
+    await released()
+    assert not hub.holding
+    assert transport.seqs() == [seq]  # and not written twice
