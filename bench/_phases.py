@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from _common import VENV_BIN, ServerProcess, cpu_seconds, log, pcts
+from _common import VENV_BIN, ServerProcess, cpu_seconds, log, pcts, threads_cpu
 from _loadgen import worker_main
 
 
@@ -34,6 +34,7 @@ class PhaseResult:
     cpu_us_per_delivery: float
     cpu_us_per_ack: float
     clients_cpu: list[float]  # cores used by each load-generator process
+    loop_cpu: float  # of server_cpu: the server's main thread (its event loop)
     machine_idle: float  # idle share of all cores
     others_cpu: float  # cores used by everything else on the machine (other work skews figures)
     errors: dict[str, int] = field(default_factory=dict)
@@ -120,8 +121,9 @@ def run_phase(
     """Start senders, measure over `duration`, stop, wait for the fan-out to drain, collect."""
     pool.all("reset")
     spy = _start_py_spy(server.pid, duration, profile) if profile else None
-    sys0, c0, m0, t0 = (
+    sys0, th0, c0, m0, t0 = (
         psutil.cpu_times(),
+        threads_cpu(server.pid),
         cpu_seconds(server.pid),
         pool.all("mark"),
         time.monotonic(),
@@ -132,9 +134,10 @@ def run_phase(
     for w in workers:
         pool._recv(w, start_cmd, 60)
     time.sleep(duration)
-    m1, c1, sys1, t1 = (
+    m1, c1, th1, sys1, t1 = (
         pool.all("mark"),
         cpu_seconds(server.pid),
+        threads_cpu(server.pid),
         psutil.cpu_times(),
         time.monotonic(),
     )
@@ -180,6 +183,7 @@ def run_phase(
         cpu_us_per_delivery=cpu / deliveries * 1e6 if deliveries else float("nan"),
         cpu_us_per_ack=cpu / acks * 1e6 if acks else float("nan"),
         clients_cpu=[(b["cpu"] - a["cpu"]) / secs for a, b in zip(m0, m1, strict=True)],
+        loop_cpu=(th1.get(server.pid, 0.0) - th0.get(server.pid, 0.0)) / secs,
         machine_idle=1 - busy / total if total > 0 else float("nan"),
         others_cpu=busy / secs
         - cpu / secs
@@ -228,6 +232,14 @@ def print_load_check(targets: list[tuple[str, PhaseResult | None, PhaseResult | 
                 f"  others {p.others_cpu:.0%}  idle {p.machine_idle:.0%}"
                 f"  drain {p.drain_secs:.1f} s" + (f"  errors {p.errors}" if p.errors else "")
             )
+            if p.acks and p.server_cpu:
+                # Where the server's CPU goes: its event loop, or its other threads (the
+                # database writer, hashing, a decode process is not counted here).
+                per = p.secs / p.acks * 1e6
+                print(
+                    f"  {'':6} {'':10} per ack: event loop {p.loop_cpu * per:.0f} µs,"
+                    f" other threads {(p.server_cpu - p.loop_cpu) * per:.0f} µs"
+                )
             print(f"  {'':6} {'':10} {p.verdict()}")
 
 
