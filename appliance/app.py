@@ -183,6 +183,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     # Bounded and in the background; what trusts the database (the file sweep) waits for it.
     svc.db.start_integrity_check(svc.settings.db.integrity_check_s, svc.now_ms())
     svc.db.on_commit = svc.hub.publish  # MissedMessages.ctx wraps it (Web Push)
+    svc.db.before_publish = svc.hub.hold  # a caller's event and reply: one write
     svc.db.on_settled = svc.hub.settled
     svc.hub.load_memberships(await rooms.all_memberships(svc.db))
     await svc.calls.close_interrupted()  # calls live in memory: a crash left some open

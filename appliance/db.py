@@ -15,6 +15,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -149,6 +150,12 @@ class SyncTx:
         return event
 
 
+# Who asks for a write (a WebSocket connection, set by web/ws.py for each command): told
+# to the hub with the batch (`before_publish`), which writes that socket's events and its
+# reply as one. Opaque here.
+CALLER: ContextVar[object | None] = ContextVar("db_writer_caller", default=None)
+
+
 @dataclass(eq=False, slots=True)
 class _Job(Generic[T]):
     # One of the two: a coroutine (one hop per statement) or a function run in the
@@ -156,6 +163,7 @@ class _Job(Generic[T]):
     fn: Callable[[Tx], Awaitable[T]] | None
     sync_fn: Callable[[SyncTx], T] | None
     future: asyncio.Future[T]
+    caller: object | None = None
     events: list[Event] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     result: Any = None
@@ -219,8 +227,9 @@ class Database:
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.on_commit: Callable[[list[Event]], None] = lambda events: None
-        # After a batch's callers are answered (their futures settled): the hub ends its
-        # write hold once their replies are written (hub.WriteHold).
+        # Before on_commit, the batch's callers (CALLER); after they are answered (their
+        # futures settled), on_settled: the hub holds their sockets' writes in between.
+        self.before_publish: Callable[[list[object]], None] = lambda callers: None
         self.on_settled: Callable[[], None] = lambda: None
         # The newest event handed to on_commit; events written by another process (the
         # `pychat user` commands) fill the gap before it, so no client ever skips one.
@@ -322,7 +331,7 @@ class Database:
         if self._task is None or self._task.done():
             raise RuntimeError("database writer is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(fn, None, future))
+        self._queue.put_nowait(_Job(fn, None, future, CALLER.get()))
         return await future
 
     async def write_sync(self, fn: Callable[[SyncTx], T]) -> T:
@@ -333,7 +342,7 @@ class Database:
         if self._task is None or self._task.done():
             raise RuntimeError("database writer is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(None, fn, future))
+        self._queue.put_nowait(_Job(None, fn, future, CALLER.get()))
         return await future
 
     async def _write_loop(self) -> None:
@@ -403,6 +412,7 @@ class Database:
                 events = await self._events_between(self.published_seq, events[0].seq) + events
             self.published_seq = events[-1].seq
             try:
+                self.before_publish([job.caller for job in batch if job.caller is not None])
                 self.on_commit(events)
             except Exception:
                 log.exception("publishing committed events failed")

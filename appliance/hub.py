@@ -15,10 +15,11 @@ write of their frames joined, in seq order: a write is a system call and wakes t
 client, and per event and socket it was most of the fan-out's CPU (bench/fanout.py
 --profile) and, with clients that decode what they get, its tail latency. Events go out
 in runs that share one recipient set; a membership change ends a run, so nobody gets an
-event of a room before joining it or after leaving it. The same goes one step further: from
-a commit's publish until its callers have written their replies (`WriteHold`, ended by the
-writer's `on_settled`, the next turn of the loop), every socket's frames wait and leave as
-one write, so a sender gets its own event and its acknowledgement in one system call.
+event of a room before joining it or after leaving it. The same goes one step further for the
+sockets whose requests were in the batch (`Database.write` notes each caller): from the
+publish until they have written their replies (`hold`, ended by the writer's `on_settled`,
+the next turn of the loop), their frames wait and leave as one write, so a sender gets its
+own event and its acknowledgement in one system call. Every other socket is written at once.
 """
 
 from __future__ import annotations
@@ -67,30 +68,13 @@ def _discard(seq: int, frame: bytes) -> None:
     pass
 
 
-class WriteHold:
-    """While a commit's events and the replies that wait on that commit go out, every
-    socket's frames wait here and leave as one write per socket: under load a sender's
-    event and its acknowledgement were two system calls (and two wake-ups of the client)
-    for one message. Held from the publish until the writer has settled the batch's
-    callers and they have written their replies (the next turn of the loop), never longer
-    than two turns."""
-
-    __slots__ = ("active", "held")
-
-    def __init__(self) -> None:
-        self.active = False
-        self.held: list[Connection] = []
-
-
 class Connection:
     """One WebSocket: writing to it. Frames are written whole and at once, so they never
     interleave with the ones aiohttp writes itself (pings, pongs, close)."""
 
-    # While the hub fans out a run of events, or holds writes (WriteHold): this socket's
-    # frames, written at `uncork` or the hold's release.
+    # While the hub fans out a run of events, or holds a caller's writes (`Hub.hold`):
+    # this socket's frames, written at `uncork` or `release`.
     _corked: list[bytes] | None = None
-    # The hub's hold, once registered (a Connection alone writes at once).
-    hold: WriteHold | None = None
 
     def __init__(
         self,
@@ -128,11 +112,6 @@ class Connection:
         if self.closed:
             return
         corked = self._corked
-        if corked is None:
-            hold = self.hold
-            if hold is not None and hold.active:
-                corked = self._corked = []
-                hold.held.append(self)
         if corked is not None:
             corked.append(frame)
             return
@@ -151,9 +130,14 @@ class Connection:
             return
         transport.write(frame)
 
+    @property
+    def corked(self) -> bool:
+        return self._corked is not None
+
     def cork(self) -> None:
-        """Hold this socket's frames until `uncork`, to write them as one."""
-        self._corked = []
+        """Hold this socket's frames until `uncork` (or `release`), to write them as one."""
+        if self._corked is None:
+            self._corked = []
 
     def uncork(self, run: bytes, run_count: int) -> None:
         """Write what was held as one: `run` (the run's `run_count` frames joined, made once
@@ -164,7 +148,7 @@ class Connection:
         self._write_joined(frames, run if len(frames) == run_count else None)
 
     def release(self) -> None:
-        """Write what the hub's hold kept back, as one."""
+        """Write what was held (`Hub.hold`), as one."""
         frames, self._corked = self._corked, None
         if frames:
             self._write_joined(frames, None)
@@ -227,7 +211,7 @@ class Hub:
         # ... and forget a member who left a room (room id, user id): calls hang them up.
         self.on_member_leave: list[Callable[[int, int], None]] = []
         self._presence_delay_s = presence_delay_s
-        self._hold = WriteHold()
+        self._held: list[Connection] = []  # sockets held for their replies (`hold`)
         self._presence_changes: dict[int, dict[str, Any]] = {}
         self._presence_timer: asyncio.TimerHandle | None = None
 
@@ -276,7 +260,6 @@ class Hub:
     def register(self, conn: Connection) -> None:
         conns = self.by_user.setdefault(conn.user_id, set())
         conns.add(conn)
-        conn.hold = self._hold
         self.by_id[conn.id] = conn
         self.by_address[conn.address] += 1
         if len(conns) == 1:
@@ -323,17 +306,7 @@ class Hub:
     # -- fan-out -------------------------------------------------------------------------
 
     def publish(self, events: list[Event]) -> None:
-        """Deliver committed events (called by the writer, in seq order, after commit).
-        Writes are held until `settled` (or two turns of the loop at most)."""
-        hold = self._hold
-        if not hold.active:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None  # called outside a loop (tests, tools): written at once
-            if loop is not None:
-                hold.active = True
-                loop.call_soon(loop.call_soon, self._release)  # if `settled` never comes
+        """Deliver committed events (called by the writer, in seq order, after commit)."""
         membership_of = self._membership_of
         members = self.members
         run: list[tuple[int, bytes]] = []
@@ -356,23 +329,32 @@ class Hub:
         if run:
             self._fan_out(run, run_to)
 
+    def hold(self, callers: Iterable[object]) -> None:
+        """The sockets among a batch's callers keep their frames until `settled`: their
+        events and their replies leave as one write (two turns of the loop at most)."""
+        held = self._held
+        fresh = not held
+        for caller in callers:
+            if isinstance(caller, Connection) and not caller.closed and not caller.corked:
+                caller.cork()
+                held.append(caller)
+        if fresh and held:
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._release)  # if `settled` never comes
+
     @property
     def holding(self) -> bool:
-        """Whether sockets' writes are held (WriteHold) for now."""
-        return self._hold.active
+        """Whether some socket's writes are held for its replies now."""
+        return bool(self._held)
 
     def settled(self) -> None:
         """The writer has answered the batch's callers: their replies are written on the
         loop's next turn, and the hold ends right after them."""
-        if self._hold.active:
+        if self._held:
             asyncio.get_running_loop().call_soon(self._release)
 
     def _release(self) -> None:
-        hold = self._hold
-        if not hold.active:
-            return
-        hold.active = False
-        held, hold.held = hold.held, []
+        held, self._held = self._held, []
         for conn in held:
             conn.release()
 
@@ -392,13 +374,12 @@ class Hub:
                     for conn in conns:
                         conn.deliver(seq, frame)
             return
-        if self._hold.active:  # each socket's frames wait in the hold: joined at release
-            for conn in self._connections_of(user_ids):
-                for seq, frame in run:
-                    conn.deliver(seq, frame)
-            return
         joined, count = b"".join(frame for _, frame in run), len(run)
         for conn in self._connections_of(user_ids):
+            if conn.corked:  # held for its replies: the run joins what it holds
+                for seq, frame in run:
+                    conn.deliver(seq, frame)
+                continue
             conn.cork()
             for seq, frame in run:
                 conn.deliver(seq, frame)  # read each time: closing swaps it for a discard

@@ -10,6 +10,7 @@ from aiohttp import WSMsgType, web
 
 from .. import replay, wire
 from ..chat import messages
+from ..db import CALLER
 from ..errors import (
     AppError,
     BadRequest,
@@ -208,6 +209,7 @@ class CommandLoop:
         self.slots.release()
 
     async def _run(self, spec: Spec, params: dict[str, Any], req: str | None) -> None:
+        CALLER.set(self.conn)  # this task's writes: their events and reply leave as one
         try:
             data = await spec.run(self.svc, self.conn, params)
         except Exception as e:
