@@ -12,13 +12,15 @@ Then starts the real `pychat serve` on a copy and measures over HTTP on loopback
 keep-alive connection; the figures include HTTP and JSON, an upper bound of server time):
 search (common and rare words, prefixes, two words, in one room), opening a room at its
 first unread as the app does (the room's state, the two pages around the marker, the
-read markers), history pages from the newest to the oldest of a 400,000-message room, and
-the database's size per message. `--spa` also loads 10,000 messages of one room into the
+read markers; then for a member who never read it, and for one joining it), history pages
+from the newest to the oldest of a 400,000-message room, and the database's size per
+message. `--spa` also loads 10,000 messages of one room into the
 web app by scrolling up, in Debian's Chromium: frame rate while scrolling, JS heap, DOM.
 
     .venv/bin/python bench/history.py            # builds the cache on first use (~3 min)
     .venv/bin/python bench/history.py --spa      # --spa-only: the web app alone
     .venv/bin/python bench/history.py --explain  # EXPLAIN QUERY PLAN of the read queries
+    .venv/bin/python bench/history.py --parts    # also GET /api/rooms's parts, in-process
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ EVENTS_KEPT = 10_000  # ws.replay_limit: older events are pruned by the server
 PASSWORD = "bench-user-pass-1"
 BENCH_USER = "u00000"  # in general, tenk and 60 other rooms; 3,000 unread in general
 UNREAD_IN_GENERAL = 3_000
-NEWCOMER = "u00001"  # never opened hq: its 380,000 messages all unread
+NEVER_READ = "u00001"  # never opened hq (no marker, as members from before joins set one)
+JOINER = "u00002"  # not in hq until the bench joins it (the join sets the marker)
 RARE = "quokka"  # planted in 40 messages
 EMOJI = ["👍", "🎉", "😂", "❤️", "👀", "🙏"]
 SPAN_MS = 2 * 365 * 86_400_000  # two years of history
@@ -316,14 +319,27 @@ async def measure(base: str, meta: dict[str, Any], reps: int) -> None:
             times = await timed(api, path, cookie, reps)
             print(row(label, times, 30 if "rooms (62" not in label else None))
 
-        _user, newcomer = await api.login(NEWCOMER, PASSWORD)
-        print("\nthe same for a newcomer to hq (no read marker: all 380,000 unread)")
-        times = await timed(api, f"/api/rooms/{general}", newcomer, reps)
+        _user, never = await api.login(NEVER_READ, PASSWORD)
+        print("\nthe same for a member who never read hq (no read marker: 380,000 unread)")
+        times = await timed(api, f"/api/rooms/{general}", never, reps)
         print(row("GET /api/rooms/{id} (its state)", times, 30))
-        times = await timed(api, "/api/rooms", newcomer, reps)
+        times = await timed(api, "/api/rooms", never, reps)
         print(row("GET /api/rooms", times))
-        times = await timed(api, f"{page}?after=0&limit=25", newcomer, reps)
+        times = await timed(api, f"{page}?after=0&limit=25", never, reps)
         print(row("page after the marker (the first 25)", times, 30))
+        room, _ = await api.call("GET", f"/api/rooms/{general}", cookie=never)
+        print(f"  unread {room['room']['unread']}, mentions {room['room']['mentions']}")
+
+        _user, joiner = await api.login(JOINER, PASSWORD)
+        print("\na newcomer joining hq now (POST /api/rooms/{id}/join)")
+        t = time.perf_counter()
+        room, _ = await api.call("POST", f"/api/rooms/{general}/join", cookie=joiner)
+        print(f"  the join: {(time.perf_counter() - t) * 1e3:.1f} ms", end="")
+        print(f"; then unread {room['room']['unread']}, mentions {room['room']['mentions']}")
+        times = await timed(api, f"/api/rooms/{general}", joiner, reps)
+        print(row("GET /api/rooms/{id} (its state)", times, 30))
+        times = await timed(api, "/api/rooms", joiner, reps)
+        print(row("GET /api/rooms", times))
 
         print(f"\nhistory pages of 100 in general ({meta['general_count']:,} timeline messages)")
         times = await timed(api, f"/api/rooms/{general}/messages?limit=100", cookie, reps)
@@ -334,15 +350,21 @@ async def measure(base: str, meta: dict[str, Any], reps: int) -> None:
             print(row(f"before= {depth} back (id {before:,})", times))
 
 
-def newcomer(db: Path, meta: dict[str, Any]) -> None:
-    """One member of hq who never opened it (no read marker: everything is unread), as
-    someone added today is."""
+def newcomers(db: Path, meta: dict[str, Any]) -> None:
+    """One member of hq who never opened it (no read marker: everything is unread, as for
+    someone added before joining set a marker), and one who is not in hq yet (the bench
+    joins it)."""
     conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute(
-        "DELETE FROM read_markers WHERE room_id = ?"
-        " AND user_id = (SELECT id FROM users WHERE username = ?)",
-        (meta["general"], NEWCOMER),
-    )
+    for table, name in (
+        ("read_markers", NEVER_READ),
+        ("read_markers", JOINER),
+        ("members", JOINER),
+    ):
+        conn.execute(
+            f"DELETE FROM {table} WHERE room_id = ?"
+            " AND user_id = (SELECT id FROM users WHERE username = ?)",
+            (meta["general"], name),
+        )
     conn.close()
 
 
@@ -400,7 +422,8 @@ class _Capture:
 
 
 def explain(db: Path, meta: dict[str, Any]) -> None:
-    """EXPLAIN QUERY PLAN of the read queries, with the SQL the storage layer runs."""
+    """EXPLAIN QUERY PLAN of the read queries, with the SQL the storage layer runs, on the
+    copy the server migrated."""
     from appliance.storage import messages, rooms
 
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -412,6 +435,7 @@ def explain(db: Path, meta: dict[str, Any]) -> None:
         "page after": lambda c: messages.page(c, big, before=None, after=marker, limit=25),
         "page before": lambda c: messages.page(c, big, before=marker, after=None, limit=25),
         "room states": lambda c: rooms.states_for(c, uid),
+        "member lists": lambda c: rooms.members_of_rooms(c, [big, meta["tenk"]]),
     }  # fmt: skip
     for label, call in calls.items():
         capture = _Capture()
@@ -422,6 +446,45 @@ def explain(db: Path, meta: dict[str, Any]) -> None:
     conn.close()
 
 
+class _Sync:
+    """A storage Reader over a plain sqlite3 connection: storage functions timed in-process."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
+        return self.conn.execute(sql, params).fetchall()
+
+    async def fetchone(self, sql: str, params: Any = ()) -> Any:
+        return self.conn.execute(sql, params).fetchone()
+
+
+async def _parts(db: Path, reps: int) -> None:
+    from appliance.storage import rooms
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    reader = _Sync(conn)
+    print("\nGET /api/rooms in parts, in-process (the migrated copy; no HTTP)")
+    for name in (BENCH_USER, NEVER_READ):
+        (uid,) = conn.execute("SELECT id FROM users WHERE username = ?", (name,)).fetchone()
+        spent: dict[str, list[float]] = {"room states": [], "member lists": [], "to JSON": []}
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            states = await rooms.states_for(reader, uid)
+            t1 = time.perf_counter()
+            members = await rooms.members_of_rooms(reader, [int(s["id"]) for s in states])
+            t2 = time.perf_counter()
+            json.dumps({"rooms": [rooms.to_api(s, members[int(s["id"])], s) for s in states]})
+            t3 = time.perf_counter()
+            for part, took in zip(spent, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                spent[part].append(took * 1e3)
+        print(f"  {name} ({len(states)} rooms):")
+        for part, times in spent.items():
+            print(row(part, sorted(times)))
+    conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fresh", action="store_true", help="generate the database again")
@@ -429,28 +492,31 @@ def main() -> None:
     parser.add_argument("--spa", action="store_true", help="also the web app's long scroll")
     parser.add_argument("--spa-minutes", type=float, default=8, help="longest scroll up")
     parser.add_argument("--spa-only", action="store_true", help="skip the API figures")
-    parser.add_argument("--explain", action="store_true", help="query plans, then stop")
+    parser.add_argument("--explain", action="store_true", help="query plans only")
+    parser.add_argument("--parts", action="store_true", help="/api/rooms's parts in-process")
     args = parser.parse_args()
     where, meta = prepared(args.fresh)
-    if args.explain:
-        explain(where / "data" / "pychat.db", meta)
-        return
     meta["depths"] = depths(where / "data" / "pychat.db", meta)
     data = copy_template(where)
     try:
-        newcomer(data / "pychat.db", meta)
+        newcomers(data / "pychat.db", meta)
         t = time.monotonic()
         server = start_real(data, {"PYCHAT_AUTH_SCRYPT_N": "1024"})
         log(f"server listening after {time.monotonic() - t:.1f} s (migrations included)")
         try:
-            if not args.spa_only:
+            if not (args.spa_only or args.explain):
                 asyncio.run(measure(server.base_url, meta, args.reps))
-            if args.spa:
+            if args.spa and not args.explain:
                 from history_spa import measure_spa
 
                 measure_spa(server.base_url, meta, PASSWORD, args.spa_minutes)
         finally:
             server.stop()
+        if args.explain:  # the schema as the server migrated it, the cache's is older
+            explain(data / "pychat.db", meta)
+            return
+        if args.parts:
+            asyncio.run(_parts(data / "pychat.db", args.reps))
         sizes(data / "pychat.db")  # as the server left it: migrated, checkpointed
     finally:
         shutil.rmtree(data.parent, ignore_errors=True)

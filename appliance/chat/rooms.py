@@ -69,7 +69,7 @@ async def _room_api(db: Any, room_id: int, viewer: int | None = None) -> dict[st
 async def list_rooms(svc: Services, user_id: int) -> list[dict[str, Any]]:
     states = await rooms.states_for(svc.db, user_id)
     members = await rooms.members_of_rooms(svc.db, [int(s["id"]) for s in states])
-    return [rooms.to_api(s, members.get(int(s["id"]), []), s) for s in states]
+    return [rooms.to_api(s, members[int(s["id"])], s) for s in states]
 
 
 async def get_room(svc: Services, user_id: int, room_id: int) -> dict[str, Any]:
@@ -205,6 +205,8 @@ async def create_room(
                 return await _room_api(tx, int(again["id"]), creator), False
         await _check_rooms_per_user(tx, svc, creator, members)
         room_id = await rooms.insert(tx, kind, room_name, room_topic, direct_key, creator, now)
+        # A new room has no messages: its members, creator included, start with nothing
+        # unread without a marker.
         for uid in members:
             role = "owner" if uid == creator and kind != "direct" else "member"
             await rooms.add_member(tx, room_id, uid, role, now)
@@ -230,10 +232,19 @@ async def join_general(tx: Tx, user_id: int, now: int) -> None:
 
 
 async def _add(tx: Tx, room_id: int, user_id: int, now: int) -> bool:
+    """Every way into an existing room (joining a channel, being added, a new account's
+    `general`) comes here. She starts having read up to the newest message, as in Slack or
+    Discord, threads included: the history is there to scroll, not unread, and mentions
+    in it are not hers; the `read` event after her join tells her other devices (and the
+    room) where her marker is."""
     if not await rooms.add_member(tx, room_id, user_id, "member", now):
         return False
     room = await _room_api(tx, room_id)
     await tx.emit("member.join", room_id, {"user": user_id, "room": room}, now, user_id=user_id)
+    marker = await rooms.start_read_at_newest(tx, room_id, user_id)
+    await rooms.start_threads_read(tx, room_id, user_id)
+    if marker is not None:
+        await tx.emit("read", room_id, {"user": user_id, "message": marker}, now)
     return True
 
 

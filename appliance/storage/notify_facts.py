@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from . import Reader, placeholders
+from .rooms import UNREAD_CAP
 
 _CHUNK = 500
 
@@ -73,13 +74,16 @@ async def timezones(db: Reader, user_ids: Sequence[int]) -> dict[int, str | None
 
 
 async def unread_total(db: Reader, user_id: int) -> int:
-    """Timeline messages by others after her read marker, over all her rooms (the badge)."""
+    """Timeline messages by others after her read marker, over all her rooms (the badge),
+    counted up to UNREAD_CAP as a room's are: someone who never read a big room costs a
+    thousand index entries per push, not the room's history."""
     row = await db.fetchone(
-        "SELECT count(*) FROM members mb JOIN messages m ON m.room_id = mb.room_id"
-        " AND m.thread_id IS NULL AND m.deleted = 0 AND m.author_id != mb.user_id"
+        "SELECT count(*) FROM (SELECT 1 FROM members mb JOIN messages m"
+        " ON m.room_id = mb.room_id AND m.thread_id IS NULL AND m.deleted = 0"
+        " AND m.author_id != mb.user_id"
         " AND m.id > coalesce((SELECT rm.message_id FROM read_markers rm"
         "  WHERE rm.room_id = mb.room_id AND rm.user_id = mb.user_id), 0)"
-        " WHERE mb.user_id = ?",
+        f" WHERE mb.user_id = ? LIMIT {UNREAD_CAP})",
         (user_id,),
     )
     return int(row[0]) if row else 0
