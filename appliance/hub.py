@@ -115,11 +115,6 @@ class Connection:
         if corked is not None:
             corked.append(frame)
             return
-        self._write_now(frame)
-
-    def _write_now(self, frame: bytes) -> None:
-        if self.closed:
-            return
         transport = self.transport
         if transport.is_closing():
             self.closed = True
@@ -155,7 +150,7 @@ class Connection:
 
     def _write_joined(self, frames: list[bytes], joined: bytes | None) -> None:
         if len(frames) == 1:
-            self._write_now(frames[0])
+            self.write_frame(frames[0])
             return
         data = joined if joined is not None else b"".join(frames)
         transport = self.transport
@@ -167,7 +162,7 @@ class Connection:
             transport.write(data)
             return
         for frame in frames:  # more than may wait unsent at once: frame by frame, as ever
-            self._write_now(frame)
+            self.write_frame(frame)
 
     async def send_paced(self, payload: bytes) -> None:
         """For bulk sends (replay): waits while the client drains, instead of overflowing."""
