@@ -19,7 +19,9 @@ start, as the observed first paint moves by seconds on a loaded machine):
 on a shared, loaded machine a task's wall time grows while the process waits for a core,
 its thread time much less, so it compares two builds where TBT cannot.
 PYCHAT_STATIC_DIR serves another build and PYTHONPATH runs another checkout's server, for a
-before/after on the same machine.
+before/after on the same machine. `--against DIR` pairs the runs: a second server serves the
+build in DIR (e.g. the old one), and each run of this build is followed by one of that, so
+both meet the same load.
 """
 
 from __future__ import annotations
@@ -165,43 +167,65 @@ def main() -> None:
     parser.add_argument("--presets", default="mobile,desktop", help="comma-separated")
     parser.add_argument("--served-only", action="store_true", help="skip the uncompressed runs")
     parser.add_argument("--keep", type=Path, help="a folder to keep each Lighthouse report in")
+    parser.add_argument("--against", type=Path, help="another build, its runs paired with these")
     options = parser.parse_args()
     binary = lighthouse_bin()
+    env = {**os.environ, "PYCHAT_AUTH_SCRYPT_N": "1024", "PYCHAT_LIMITS_SEND_BURST": "10000",
+           "PYCHAT_LIMITS_SEND_PER_SECOND": "10000"}  # fmt: skip
+    builds = [("", env)]
+    if options.against is not None:
+        builds.append(
+            (f", {options.against.name}", {**env, "PYCHAT_STATIC_DIR": str(options.against)})
+        )
     with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "PYCHAT_AUTH_SCRYPT_N": "1024", "PYCHAT_LIMITS_SEND_BURST": "10000",
-               "PYCHAT_LIMITS_SEND_PER_SECOND": "10000"}  # fmt: skip
-        proc, url = start_server(Path(data), env)
+        servers = [
+            start_server(Path(data) / str(i), build_env) for i, (_, build_env) in enumerate(builds)
+        ]
         try:
-            cookie, room = asyncio.run(seed(url, options.messages))
-            page = f"{url}/rooms/{room}"
-            print(f"Lighthouse {LIGHTHOUSE}, {page}, {options.messages} messages, "
+            pages = []
+            for _, url in servers:
+                cookie, room = asyncio.run(seed(url, options.messages))
+                pages.append((f"{url}/rooms/{room}", cookie))
+            print(f"Lighthouse {LIGHTHOUSE}, {pages[0][0]}, {options.messages} messages, "
                   f"median of {options.runs} runs")  # fmt: skip
             print(f"{'case':<28}{'score':>7}{'LCP ms':>9}{'TBT ms':>9}{'FCP ms':>9}"
                   f"{'JS wire':>10}{'JS built':>10}{'API wire':>10}{'CPU TBT':>9}")  # fmt: skip
             for preset in options.presets.split(","):
                 for identity in (False,) if options.served_only else (False, True):
-                    runs = [
-                        lighthouse(binary, page, cookie, preset, identity, options.keep)
-                        for _ in range(options.runs)
-                    ]
-                    name = f"{preset}, " + ("uncompressed" if identity else "as served")
-                    print(
-                        f"{name:<28}{statistics.median(r.score for r in runs):>7.0f}"
-                        f"{statistics.median(r.lcp_ms for r in runs):>9.0f}"
-                        f"{statistics.median(r.tbt_ms for r in runs):>9.0f}"
-                        f"{statistics.median(r.fcp_ms for r in runs):>9.0f}"
-                        f"{statistics.median(r.js_wire for r in runs):>10.0f}"
-                        f"{statistics.median(r.js_built for r in runs):>10.0f}"
-                        f"{statistics.median(r.api_wire for r in runs):>10.0f}"
-                        f"{statistics.median(r.cpu_tbt_ms for r in runs):>9.0f}"
-                        f"   TBT each: {' / '.join(f'{r.tbt_ms:.0f}' for r in runs)}"
-                        f", CPU TBT each: {' / '.join(f'{r.cpu_tbt_ms:.0f}' for r in runs)}"
-                    )
+                    runs: list[list[Run]] = [[] for _ in builds]
+                    for _ in range(options.runs):  # interleaved: both builds meet the same load
+                        for i, (page, cookie) in enumerate(pages):
+                            keep = (
+                                options.keep / f"build{i}" if options.keep and i else options.keep
+                            )
+                            runs[i].append(lighthouse(binary, page, cookie, preset, identity, keep))
+                    for (label, _), each in zip(builds, runs, strict=True):
+                        name = f"{preset}, " + ("uncompressed" if identity else "as served") + label
+                        print_row(name, each)
             print(f"goals (mobile, as served): score >= {GOALS['score']}, "
                   f"LCP < {GOALS['lcp_ms']} ms, TBT < {GOALS['tbt_ms']} ms")  # fmt: skip
         finally:
-            proc.terminate()
-            proc.wait(15)
+            for proc, _ in servers:
+                proc.terminate()
+                proc.wait(15)
+
+
+def print_row(name: str, runs: list[Run]) -> None:
+    print(
+        f"{name:<28}{statistics.median(r.score for r in runs):>7.0f}"
+        f"{statistics.median(r.lcp_ms for r in runs):>9.0f}"
+        f"{statistics.median(r.tbt_ms for r in runs):>9.0f}"
+        f"{statistics.median(r.fcp_ms for r in runs):>9.0f}"
+        f"{statistics.median(r.js_wire for r in runs):>10.0f}"
+        f"{statistics.median(r.js_built for r in runs):>10.0f}"
+        f"{statistics.median(r.api_wire for r in runs):>10.0f}"
+        f"{statistics.median(r.cpu_tbt_ms for r in runs):>9.0f}"
+        f"   TBT each: {' / '.join(f'{r.tbt_ms:.0f}' for r in runs)}"
+        f", CPU TBT each: {' / '.join(f'{r.cpu_tbt_ms:.0f}' for r in runs)}"
+        f", score each: {' / '.join(f'{r.score:.0f}' for r in runs)}"
+        f", LCP each: {' / '.join(f'{r.lcp_ms:.0f}' for r in runs)}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

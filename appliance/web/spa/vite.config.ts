@@ -4,9 +4,10 @@ import { defineConfig } from 'vitest/config'
 import { firstLoadBudget } from './build/budget.ts'
 import { compressBuild } from './build/compress.ts'
 import { precacheServiceWorker } from './build/precache.ts'
+import { preloadFirstRoom } from './build/preloadChunks.ts'
 
 export default defineConfig({
-  plugins: [vue(), firstLoadBudget(), precacheServiceWorker(), compressBuild()],
+  plugins: [vue(), firstLoadBudget(), preloadFirstRoom(), precacheServiceWorker(), compressBuild()],
   resolve: {
     alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
   },

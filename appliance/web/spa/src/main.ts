@@ -1,3 +1,5 @@
+// First: the first screen's requests leave while the rest of the app evaluates.
+import './boot/start'
 import { createPinia } from 'pinia'
 import { createApp } from 'vue'
 import App from './App.vue'

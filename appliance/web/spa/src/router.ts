@@ -1,7 +1,7 @@
 import type { Pinia } from 'pinia'
 import { createRouter, createWebHistory, type Router } from 'vue-router'
 import { authApi } from './api/auth'
-import { ApiError, onUnauthorized } from './api/http'
+import { ApiError, dropPrefetched, onUnauthorized, takePrefetched } from './api/http'
 import { warmUpWhileWaiting } from './composables/warmUp'
 import { useSessionStore } from './stores/session'
 import { useSyncStore } from './stores/sync'
@@ -16,6 +16,15 @@ import RoomView from './views/RoomView.vue'
 const ME_RETRY_DELAYS_MS = [250, 1000]
 
 async function askWhoIsSignedIn(retry: boolean): ReturnType<typeof authApi.me> {
+  // The question asked at boot (boot/bootFetches.ts), when it is still to be answered.
+  const asked = takePrefetched<Awaited<ReturnType<typeof authApi.me>>>('/api/me')
+  if (asked) {
+    try {
+      return await asked
+    } catch (error) {
+      if (!(retry && error instanceof ApiError && error.isNetwork)) throw error
+    }
+  }
   for (const delay of retry ? ME_RETRY_DELAYS_MS : []) {
     try {
       return await authApi.me()
@@ -42,6 +51,7 @@ async function resolveSession(pinia: Pinia): Promise<void> {
     else session.signedOut()
   }
   if (session.user) await useSyncStore(pinia).start(session.user)
+  else dropPrefetched() // the people and rooms asked at boot were refused
 }
 
 export function createAppRouter(pinia: Pinia): Router {

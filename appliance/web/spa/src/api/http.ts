@@ -50,7 +50,7 @@ function unreachable(): ApiError {
 }
 
 /** The error for a non-2xx answer; a 401 outside sign-in also tells the listeners. */
-function failure(status: number, payload: unknown, path: string): ApiError {
+function failure(status: number, payload: unknown, path: string, tell = true): ApiError {
   const body = payload as Partial<ApiErrorBody> | null
   const fallback =
     status === 413
@@ -58,10 +58,51 @@ function failure(status: number, payload: unknown, path: string): ApiError {
       : status === 507
         ? 'The server is out of space.'
         : `The server answered ${status}.`
-  if (status === 401 && !path.startsWith('/api/auth/')) {
+  if (tell && status === 401 && !path.startsWith('/api/auth/')) {
     for (const listener of unauthorizedListeners) listener()
   }
   return new ApiError(status, body?.error?.code ?? `http_${status}`, body?.error?.message ?? fallback)
+}
+
+/** GETs started at boot, before the app's code ran: each is taken once, by takePrefetched. */
+const prefetched = new Map<string, Promise<Response>>()
+
+/** Starts a GET now (at boot, in parallel with the others); errors wait for the taker. */
+export function prefetch(path: string, query?: Query): void {
+  const url = withQuery(path, query)
+  const started = fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+  started.catch(() => undefined) // a rejection nobody takes is not an unhandled one
+  prefetched.set(url, started)
+}
+
+/** A prefetched GET's answer, as request() would give it; null when none was started (or it
+ * was taken already): the caller asks the server itself. `quiet`: a 401 only fails this
+ * (the answer was a mere head start), the session is not ended for it. */
+export function takePrefetched<T>(path: string, query?: Query, { quiet = false } = {}): Promise<T> | null {
+  const url = withQuery(path, query)
+  const started = prefetched.get(url)
+  if (!started) return null
+  prefetched.delete(url)
+  return answer<T>(started, path, !quiet)
+}
+
+/** Forgets what boot asked that nobody took (signed out: those answers are refusals). */
+export function dropPrefetched(): void {
+  prefetched.clear()
+}
+
+async function answer<T>(sent: Promise<Response>, path: string, tell = true): Promise<T> {
+  let response: Response
+  try {
+    response = await sent
+  } catch (error) {
+    if (isAbort(error)) throw error
+    throw unreachable()
+  }
+  if (response.status === 204) return undefined as T
+  const payload = parseBody(await response.text())
+  if (!response.ok) throw failure(response.status, payload, path, tell)
+  return payload as T
 }
 
 export async function request<T>(
@@ -79,17 +120,7 @@ export async function request<T>(
     init.headers = { ...init.headers, 'Content-Type': 'application/json' }
     init.body = JSON.stringify(options.body)
   }
-  let response: Response
-  try {
-    response = await fetch(withQuery(path, options.query), init)
-  } catch (error) {
-    if (isAbort(error)) throw error
-    throw unreachable()
-  }
-  if (response.status === 204) return undefined as T
-  const payload = parseBody(await response.text())
-  if (!response.ok) throw failure(response.status, payload, path)
-  return payload as T
+  return answer<T>(fetch(withQuery(path, options.query), init), path)
 }
 
 // Uploads: fetch() reports no upload progress, so multipart bodies go through

@@ -23,5 +23,5 @@ export function warmUpWhileWaiting(): void {
   whenIdle(() => void compareText('a', 'b'))
   whenIdle(() => void fullTime(0))
   whenIdle(() => void timeLabel(0))
-  prepareMarkdownSoon() // its chunk is fetched now, while the server answers
+  prepareMarkdownSoon() // its chunk (preloaded by index.html) runs now, while the server answers
 }

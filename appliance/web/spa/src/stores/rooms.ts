@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia'
-import { computed, reactive, ref } from 'vue'
+import { computed, reactive, ref, toRaw } from 'vue'
 import { roomsApi, type NewRoom } from '@/api/rooms'
 import type { Room, RoomId, UserId } from '@/api/types'
 import { compareText } from '@/composables/format'
@@ -51,9 +51,16 @@ export const useRoomsStore = defineStore('rooms', () => {
   const loaded = ref(false)
 
   /** The whole list; `loaded: false` when it is only cleared (signing out). */
+  /** The list as the server gave it; an unchanged room keeps its object (nothing redrawn). */
   function replaceAll(rooms: readonly Room[], { isList = true } = {}): void {
-    for (const id of Object.keys(byId)) delete byId[Number(id)]
-    for (const room of rooms) byId[room.id] = { ...room, members: [...room.members] }
+    const listed = new Set(rooms.map((room) => room.id))
+    for (const id of Object.keys(byId)) if (!listed.has(Number(id))) delete byId[Number(id)]
+    for (const room of rooms) {
+      const held = byId[room.id]
+      if (!held || JSON.stringify(toRaw(held)) !== JSON.stringify(room)) {
+        byId[room.id] = { ...room, members: [...room.members] }
+      }
+    }
     loaded.value = isList
   }
 

@@ -11,6 +11,7 @@ import { useNotifySettingsStore } from './notifySettings'
 import { useOutboxStore } from './outbox'
 import { useRoomsStore } from './rooms'
 import { useSessionStore } from './session'
+import { showBootAnswers } from './syncBoot'
 import { createSyncCache } from './syncCache'
 import { outboxTransport } from './syncOutbox'
 import { createSyncReplay } from './syncReplay'
@@ -79,7 +80,7 @@ export const useSyncStore = defineStore('sync', () => {
     messages,
     seq,
     fromCache,
-    reloading: () => replay.reloading(),
+    behind: () => replay.behind(),
   })
   const replay = createSyncReplay({
     session,
@@ -103,9 +104,19 @@ export const useSyncStore = defineStore('sync', () => {
     useNotifySettingsStore().follow(onEvent) // her notification settings, from the server
     // The socket handshake and IndexedDB open in parallel; hello waits for the cached seq.
     const opened = cache.open(options.cacheName ?? 'pychat')
+    const location = options.location ?? window.location
+    let started: ChatSocket | null = null // this start's socket: a stop (sign-out) ends it
     const ready = (async () => {
       await opened
       await cache.restore(me)
+      // Nothing cached (a first visit): boot's answers paint the room before the hello,
+      // which waits for this (its reload is newer than they are). The router waits too:
+      // the shell is drawn once, with them (drawn first, on its own, the room came later).
+      await showBootAnswers(
+        { users, rooms, messages },
+        () => started !== null && socket === started && !fromCache.value,
+        location,
+      )
       await outbox.restore()
     })()
     outbox.configure(
@@ -118,7 +129,6 @@ export const useSyncStore = defineStore('sync', () => {
         },
       }),
     )
-    const location = options.location ?? window.location
     socket = new ChatSocket({
       url: socketUrl(location),
       onOpen: async () => {
@@ -131,6 +141,7 @@ export const useSyncStore = defineStore('sync', () => {
       ...options.socket,
     })
     const own = socket
+    started = socket
     channel.attach({
       send: (frame) => own.send(frame),
       request: (frame, timeoutMs) => own.request(frame, timeoutMs),

@@ -22,8 +22,9 @@ export interface SyncCacheDeps {
   seq: Ref<number | null>
   /** Set when the cache could be read: the app can show something without the network. */
   fromCache: Ref<boolean>
-  /** A reload over REST is under way: the stores are half-made, not worth saving. */
-  reloading: () => boolean
+  /** A reload over REST or a counters refresh is under way: the stores are behind their seq,
+   * not worth saving (a later change saves them). */
+  behind: () => boolean
 }
 
 export type SyncCache = ReturnType<typeof createSyncCache>
@@ -102,11 +103,12 @@ export function createSyncCache(deps: SyncCacheDeps) {
   function persistNow(): void {
     cancelPersist()
     const me = session.user
-    if (!cache || !me || deps.reloading()) return
+    if (!cache || !me || deps.behind()) return
     // The stores' raw objects: copying through Vue's proxies cost a get trap per field.
     const histories: CachedHistory[] = []
     for (const [room, timeline] of Object.entries(toRaw(messages.timelines))) {
-      if (timeline.hasNewer || timeline.messages.length === 0) continue
+      // An early page (boot's, before the catch-up) may be behind: not kept until settled.
+      if (timeline.hasNewer || timeline.messages.length === 0 || messages.isEarly(Number(room))) continue
       const recent = timeline.messages.slice(-CACHED_PER_ROOM)
       histories.push({
         room: Number(room),

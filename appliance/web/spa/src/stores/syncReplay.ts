@@ -41,6 +41,8 @@ export function createSyncReplay(deps: SyncReplayDeps) {
   const { session, users, rooms, messages, threads, typing, outbox, state, channel } = deps
   /** Live events held while a REST reload runs: applied after it, in order. */
   let held: ChatEvent[] | null = null
+  /** Counters asked of the server and not answered yet: the stores are behind the seq. */
+  let settling = 0
   const listeners = new Set<MessageListener>()
   const eventListeners = new Set<ChatEventListener>()
 
@@ -81,8 +83,9 @@ export function createSyncReplay(deps: SyncReplayDeps) {
       session.signedIn(me.user)
       users.replaceAll(userList.users)
       rooms.replaceAll(roomList.rooms)
-      // Held history may have a gap now: views reload what they show.
-      messages.clear()
+      // Held history may have a gap now: views reload what they show (a page shown from
+      // boot's requests stays on screen until its room's newest page settles it).
+      messages.clear({ keepEarly: true })
       threads.clear()
       state.seq = head
       const buffered: ChatEvent[] = held ?? []
@@ -117,7 +120,13 @@ export function createSyncReplay(deps: SyncReplayDeps) {
   function apply(event: ChatEvent, live: boolean): void {
     const recount = state.seq !== null && event.seq <= state.seq ? null : countersNeedServer(state, event)
     if (!applyEvent(state, event)) return
-    if (recount !== null) void rooms.refreshCounters(recount).then(deps.changed, () => undefined)
+    if (recount !== null) {
+      settling += 1
+      void rooms
+        .refreshCounters(recount)
+        .then(deps.changed, () => undefined)
+        .finally(() => (settling -= 1))
+    }
     if (event.kind === 'message.new') {
       const message = event.data.message
       typing.stopped(message.room, message.author)
@@ -130,5 +139,10 @@ export function createSyncReplay(deps: SyncReplayDeps) {
     deps.changed()
   }
 
-  return { hello, receive, onMessage, onEvent, reloading: () => held !== null }
+  /** The stores are behind the seq (a reload or a counters refresh on its way): a copy saved
+   * now would hold this seq with counters from before it, and a start from that copy would
+   * never replay the event that changed them (a thread mention seen, back after a reload). */
+  const behind = (): boolean => held !== null || settling > 0
+
+  return { hello, receive, onMessage, onEvent, behind }
 }

@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia'
-import { computed, reactive, watch } from 'vue'
+import { computed, reactive, toRaw, watch } from 'vue'
 import { usersApi } from '@/api/users'
 import type { User, UserId } from '@/api/types'
 import { compareText } from '@/composables/format'
@@ -34,9 +34,15 @@ export const useUsersStore = defineStore('users', () => {
     return user.display_name || user.username
   }
 
+  /** The directory as the server gave it. An unchanged person keeps her object: a reload
+   * right after the first paint then draws nothing again (each message row reads its author). */
   function replaceAll(users: readonly User[]): void {
-    for (const id of Object.keys(byId)) delete byId[Number(id)]
-    for (const user of users) byId[user.id] = { ...user }
+    const listed = new Set(users.map((user) => user.id))
+    for (const id of Object.keys(byId)) if (!listed.has(Number(id))) delete byId[Number(id)]
+    for (const user of users) {
+      const held = byId[user.id]
+      if (!held || JSON.stringify(toRaw(held)) !== JSON.stringify(user)) byId[user.id] = { ...user }
+    }
   }
 
   /** People whose username or display name starts with (or contains) the text. */

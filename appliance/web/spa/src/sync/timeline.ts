@@ -99,3 +99,29 @@ export function mergeNewerPage(current: Timeline, page: readonly Message[], hasM
   mergeSorted(current.messages, page)
   current.hasNewer = hasMore
 }
+
+/**
+ * The newest page, over a timeline shown before we were caught up (from the requests made at
+ * boot): the page is the truth up to its newest message; messages live events added after
+ * it stay, those of the early page that the server no longer has go. Messages that did not
+ * change keep their objects, so their rows are not drawn again. Mutates the timeline.
+ */
+export function settleNewestPage(
+  current: Timeline,
+  early: ReadonlySet<MessageId>,
+  page: readonly Message[],
+  hasMore: boolean,
+): void {
+  const held = new Map(current.messages.map((message) => [message.id, message]))
+  const newestOfPage = page[page.length - 1]?.id ?? 0
+  const settled = page.map((message) => {
+    const kept = held.get(message.id)
+    return kept && JSON.stringify(kept) === JSON.stringify(message) ? kept : message
+  })
+  for (const message of current.messages) {
+    if (message.id > newestOfPage && !early.has(message.id)) settled.push(message)
+  }
+  current.messages.splice(0, current.messages.length, ...settled)
+  current.hasOlder = hasMore
+  current.hasNewer = false
+}

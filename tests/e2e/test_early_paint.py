@@ -1,0 +1,114 @@
+"""A room opened cold shows its messages before the socket is open (issue 15: the first
+screen's requests leave together at boot instead of one after another), and what happens
+meanwhile is neither missed nor shown twice once the socket says hello: a message sent and
+an edit made while it was held reach the screen once, the early page is settled."""
+
+from __future__ import annotations
+
+import asyncio
+
+from playwright.async_api import Route, WebSocketRoute, expect
+
+from tests.conftest import UserFactory, new_room
+from tests.e2e.conftest import ContextFactory
+from tests.e2e.helpers import SLOW, message, messages, room_list
+from tests.waiting import wait_until
+
+PHONE = {"width": 390, "height": 844}
+FIRST_PAGE = 50  # the app's first history page (boot/bootFetches.ts)
+# Where the context starts: a page of the server that is not the app, so that the app's
+# first visit (nothing in IndexedDB: the early paint) is the goto under test.
+NO_APP = "/robots.txt"
+
+
+async def test_a_room_shows_its_messages_before_the_socket_and_misses_nothing_after(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    alice = await make_user("alice")
+    room = await new_room(alice, kind="channel")
+    sock = await alice.connect()
+    sent: list[dict[str, object]] = []
+    for start in range(0, 60, 10):  # in bursts: the server batches their writes
+        burst = (
+            sock.send_message(room["id"], f"Line {i}: the plan") for i in range(start, start + 10)
+        )
+        sent += await asyncio.gather(*burst)
+    newest_id = max(int(str(m["id"])) for m in sent)
+
+    _context, page = await open_as(alice, viewport=PHONE, path=NO_APP)
+    release = asyncio.Event()
+    held = asyncio.Event()
+
+    async def hold_the_socket(ws: WebSocketRoute) -> None:
+        held.set()
+        await release.wait()  # the page's socket stays connecting until then
+        ws.connect_to_server()
+
+    await page.route_web_socket("**/api/ws", hold_the_socket)
+    await page.goto(f"/rooms/{room['id']}")
+
+    timeline = room_list(page)
+    await expect(message(timeline, "Line 59:")).to_be_visible(timeout=SLOW)
+    await expect(messages(timeline)).to_have_count(FIRST_PAGE, timeout=SLOW)
+    assert held.is_set() and not release.is_set()
+
+    # While the socket is held: a new message and an edit the early page does not have.
+    revised = "Line 59: the plan, revised"
+    await sock.ok({"type": "message.edit", "message": newest_id, "body": revised})
+    await sock.send_message(room["id"], "Sent while the socket was held")
+    release.set()
+
+    await expect(message(timeline, "Sent while the socket was held")).to_have_count(1, timeout=SLOW)
+    await expect(message(timeline, "the plan, revised")).to_have_count(1, timeout=SLOW)
+    # The settled newest page: Line 10 fell out of it, nothing shown twice.
+    await expect(messages(timeline)).to_have_count(FIRST_PAGE, timeout=SLOW)
+    await expect(message(timeline, "Line 10:")).to_have_count(0, timeout=SLOW)
+
+    # Caught up: live messages arrive once.
+    await sock.send_message(room["id"], "Live after the catch-up")
+    await expect(message(timeline, "Live after the catch-up")).to_have_count(1, timeout=SLOW)
+    await expect(messages(timeline)).to_have_count(FIRST_PAGE + 1, timeout=SLOW)
+
+
+async def test_a_room_opened_before_the_hello_loads_when_the_hello_cuts_its_page_off(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    """A room opened from the early list while the socket is not open yet: its page is on
+    its way when the hello's reload forgets held history. It loads again and shows; it
+    stayed at "Loading…" (its load flag outlived the reload: test_p2p_files under load)."""
+    alice = await make_user("alice")
+    first, other = await new_room(alice, kind="channel"), await new_room(alice, kind="channel")
+    sock = await alice.connect()
+    await sock.send_message(other["id"], "Waiting in the other room")
+
+    _context, page = await open_as(alice, path=NO_APP)
+    release = asyncio.Event()
+
+    async def hold_the_socket(ws: WebSocketRoute) -> None:
+        await release.wait()
+        ws.connect_to_server()
+
+    cut_off = asyncio.Event()
+    asked: list[str] = []
+
+    async def hold_the_first_page(route: Route) -> None:
+        asked.append(route.request.url)
+        if len(asked) == 1:
+            await cut_off.wait()  # answered only once the hello's reload is done
+        await route.continue_()
+
+    await page.route_web_socket("**/api/ws", hold_the_socket)
+    await page.route(f"**/api/rooms/{other['id']}/messages?*", hold_the_first_page)
+    await page.goto(f"/rooms/{first['id']}")
+    await page.get_by_test_id(f"room-link-{other['id']}").click()  # from the early list
+    await expect(page.get_by_test_id("room-view")).to_have_attribute(
+        "data-room-id", str(other["id"])
+    )
+    await wait_until(lambda: asked, what="the room's page asked for", timeout=SLOW / 1000)
+    assert len(asked) == 1 and not release.is_set()
+
+    # Caught up (her notification settings are asked for then): the reload is done.
+    async with page.expect_request("**/api/me/notifications"):
+        release.set()
+    cut_off.set()
+    await expect(message(room_list(page), "Waiting in the other room")).to_be_visible(timeout=SLOW)
