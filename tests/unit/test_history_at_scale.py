@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from appliance.chat.messages import fts_query
 from appliance.db import Database, migration_scripts
 from appliance.storage import messages, rooms
+from tests.unit.sql_capture import Capture
 
 BODIES = {
     1: "deployment tomorrow",
@@ -76,17 +76,6 @@ async def test_upgrading_keeps_every_message_findable_by_any_prefix(tmp_path: Pa
     # The rebuilt index holds exactly what the messages say (FTS5 raises otherwise).
     conn.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
     conn.close()
-
-
-class Capture:
-    """A reader that keeps the SQL a storage function would run, and returns nothing."""
-
-    sql = ""
-    params: Any = ()
-
-    async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
-        self.sql, self.params = sql, params
-        return []
 
 
 async def test_search_reads_its_page_in_index_order_without_sorting_every_match(

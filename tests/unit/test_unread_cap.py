@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from appliance.db import Database
 from appliance.storage import notify_facts, rooms
+from tests.unit.sql_capture import Capture
 
 CAP = 1000  # rooms.UNREAD_CAP, as docs/api.md states it
 
@@ -57,17 +57,6 @@ async def counts(path: Path) -> tuple[list[tuple[int, int]], int]:
         return per_room, await notify_facts.unread_total(db, 2)
     finally:
         await db.close()
-
-
-class Capture:
-    """A reader that keeps the SQL a storage function would run, and returns nothing."""
-
-    sql = ""
-    params: Any = ()
-
-    async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
-        self.sql, self.params = sql, params
-        return []
 
 
 async def test_counts_stop_at_the_cap(tmp_path: Path) -> None:
