@@ -413,6 +413,9 @@ class Database:
             self.published_seq = events[-1].seq
             try:
                 self.before_publish([job.caller for job in batch if job.caller is not None])
+            except Exception:  # without the hold, the events are still published
+                log.exception("holding the callers' sockets failed")
+            try:
                 self.on_commit(events)
             except Exception:
                 log.exception("publishing committed events failed")
@@ -429,7 +432,10 @@ class Database:
             else:
                 _settle(job.future, result=job.result)
         if events:
-            self.on_settled()
+            try:
+                self.on_settled()
+            except Exception:  # the batch is committed and answered: only log it
+                log.exception("releasing the callers' sockets failed")
 
     async def publish_foreign_events(self) -> None:
         """Publish events that another process committed (checked periodically)."""

@@ -198,3 +198,21 @@ async def test_a_caller_hears_back_only_once_its_write_is_durable(db: Database) 
 
     await writer()
     assert seen == [["durable"]]
+
+
+async def test_a_failing_hold_or_release_still_publishes_and_answers(db: Database) -> None:
+    """The hub's hold (before_publish) and release (on_settled) are guarded on their own: if
+    either raises, the batch's events still reach the sockets and its callers their replies,
+    and the writer goes on with the next batch."""
+    events = published(db)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("hub broken")
+
+    db.before_publish = broken
+    db.on_settled = broken
+    runs: dict[str, int] = {}
+    assert await asyncio.wait_for(db.write_sync(counting(runs, "a")), 10) == "a"
+    assert await asyncio.wait_for(db.write_sync(counting(runs, "b")), 10) == "b"
+    assert [e.data_json for e in events] == ['{"name":"a"}', '{"name":"b"}']
+    assert names(db) == ["a", "b"]
