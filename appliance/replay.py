@@ -24,7 +24,8 @@ from typing import Any
 
 from . import wire
 from .access import may_see_event
-from .hub import CLOSE_SLOW, Connection, Hub
+from .connection import CLOSE_SLOW, Connection
+from .hub import Hub
 from .storage import Reader, events
 
 REPLAY_PAGE = 500  # events read from the log at a time

@@ -2,7 +2,7 @@
 and calls that start and end into lines of the room's timeline (call_records.py).
 
 The Python API behind the `rtc.call.*` frames (docs/api/calls.md). A device is a browser
-socket (`hub.Connection`) or an in-process participant (the echo bot) with the same
+socket (`connection.Connection`) or an in-process participant (the echo bot) with the same
 `id`, `user_id` and `send(bytes)`, so both take part the same way.
 """
 

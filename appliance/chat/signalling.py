@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import wire
+from ..connection import Connection
 from ..errors import NotFound
-from ..hub import Connection
 
 if TYPE_CHECKING:
     from ..state.services import Services

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..hub import Connection, next_connection_id
+from ..connection import Connection, next_connection_id
 
 log = logging.getLogger(__name__)
 

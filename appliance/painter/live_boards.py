@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import wire
+from ..connection import Connection
 from ..db import Tx
 from ..errors import BadRequest, Conflict, NotFound, RateLimited, TooLarge
-from ..hub import Connection
 from ..ratelimit import TokenBuckets
 from ..storage import boards as stored
 from . import ops as paint_ops

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..hub import Connection
+from ..connection import Connection
 from . import schemas as s
 
 if TYPE_CHECKING:

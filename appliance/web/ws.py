@@ -10,6 +10,7 @@ from aiohttp import WSMsgType, web
 
 from .. import replay, wire
 from ..chat import messages
+from ..connection import Connection
 from ..db import CALLER
 from ..errors import (
     AppError,
@@ -20,7 +21,6 @@ from ..errors import (
     disk_full,
     internal_error_body,
 )
-from ..hub import Connection
 from ..state.app_keys import SERVICES, WS_COMMANDS
 from . import schemas as s
 from .commands import Spec, only_if_asked

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..hub import Connection
+from ..connection import Connection
 from ..painter import ops as paint_ops
 from ..painter.live_boards import Painter
 from . import schemas as s

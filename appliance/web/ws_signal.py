@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..chat import signalling
-from ..hub import Connection
+from ..connection import Connection
 from . import schemas as s
 from .commands import Spec, only_if_asked
 

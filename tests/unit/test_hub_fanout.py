@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from appliance.chat import membership
+from appliance.connection import CLOSE_SLOW, Connection
 from appliance.db import CALLER, Database, Tx
-from appliance.hub import CLOSE_SLOW, Connection, Hub
+from appliance.hub import Hub
 from appliance.replay import EventStream
 
 ALICE, BOB, CAROL = 1, 2, 3

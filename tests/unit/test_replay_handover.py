@@ -14,8 +14,9 @@ import pytest
 
 from appliance import replay
 from appliance.chat import membership
+from appliance.connection import CLOSE_SLOW, Connection
 from appliance.db import Database, Event, Tx
-from appliance.hub import CLOSE_SLOW, Connection, Hub, MembershipChange
+from appliance.hub import Hub, MembershipChange
 
 ALICE, BOB, CAROL = 1, 2, 3
 ROOM, OTHER = 10, 11
