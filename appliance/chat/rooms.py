@@ -13,10 +13,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..access import access_room
+from ..access import ROOM_NOT_FOUND, access_room
 from ..db import Tx
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
-from ..storage import Reader, rooms, users
+from ..storage import Reader, events, rooms, users
 from ..storage import settings as stored_settings
 from ..storage.uploads import avatar_url
 from .accounts import Session
@@ -66,15 +66,24 @@ async def _room_api(db: Any, room_id: int, viewer: int | None = None) -> dict[st
     return rooms.to_api(row, members, state)
 
 
-async def list_rooms(svc: Services, user_id: int) -> list[dict[str, Any]]:
+async def list_rooms(svc: Services, user_id: int) -> tuple[list[dict[str, Any]], int]:
+    """Her rooms, and the event-log position their counters are exact at (docs/api.md)."""
     states = await rooms.states_for(svc.db, user_id)
     members = await rooms.members_of_rooms(svc.db, [int(s["id"]) for s in states])
-    return [rooms.to_api(s, members[int(s["id"])], s) for s in states]
+    seq = int(states[0]["seq"]) if states else await events.head(svc.db)
+    return [rooms.to_api(s, members[int(s["id"])], s) for s in states], seq
 
 
-async def get_room(svc: Services, user_id: int, room_id: int) -> dict[str, Any]:
+async def get_room(svc: Services, user_id: int, room_id: int) -> tuple[dict[str, Any], int]:
+    """The room, and the event-log position its counters are exact at."""
     await access_room(svc.db, user_id, room_id)
-    return await _room_api(svc.db, room_id, user_id)
+    row = await rooms.get(svc.db, room_id)
+    assert row is not None
+    members = (await rooms.members_of_rooms(svc.db, [room_id]))[room_id]
+    states = await rooms.states_for(svc.db, user_id, room_id)
+    if not states:  # left between the access check and the read
+        raise NotFound(ROOM_NOT_FOUND)
+    return rooms.to_api(row, members, states[0]), int(states[0]["seq"])
 
 
 async def list_channels(svc: Services, user_id: int) -> list[dict[str, Any]]:

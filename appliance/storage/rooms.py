@@ -247,14 +247,17 @@ SELECT {COLUMNS},
       AND m.thread_id IS NOT NULL AND m.deleted = 0 AND m.author_id != :user
       AND m.id > coalesce((SELECT t.message_id FROM thread_reads t
            WHERE t.root_id = m.thread_id AND t.user_id = :user), 0))
-      AS thread_mentions
+      AS thread_mentions,
+  (SELECT coalesce(max(seq), 0) FROM events) AS seq
 FROM rooms r
 LEFT JOIN read_markers rm ON rm.room_id = r.id AND rm.user_id = :user
 """
 
 
 async def states_for(db: Reader, user_id: int, room_id: int | None = None) -> list[sqlite3.Row]:
-    """The rooms `user_id` is a member of, with that user's unread and mention counts."""
+    """The rooms `user_id` is a member of, with that user's unread and mention counts, and
+    (`seq`) the event-log position they are exact at: one statement reads both, so a client
+    can tell which events its snapshot already counts."""
     where = "WHERE r.id IN (SELECT room_id FROM members WHERE user_id = :user)"
     params: dict[str, Any] = {"user": user_id}
     if room_id is not None:

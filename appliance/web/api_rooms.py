@@ -30,8 +30,8 @@ MAX_ID = s.MAX_ID
 @routes.get("/api/rooms")
 async def list_rooms(request: web.Request) -> web.Response:
     session = await require_session(request)
-    found = await rooms.list_rooms(request.app[SERVICES], session.user_id)
-    return web.json_response({"rooms": found})
+    found, seq = await rooms.list_rooms(request.app[SERVICES], session.user_id)
+    return web.json_response({"rooms": found, "seq": seq})
 
 
 @routes.get("/api/channels")
@@ -59,8 +59,9 @@ async def create_room(request: web.Request) -> web.Response:
 @routes.get("/api/rooms/{id}")
 async def get_room(request: web.Request) -> web.Response:
     session = await require_session(request)
-    room = await rooms.get_room(request.app[SERVICES], session.user_id, _path_id(request, "id"))
-    return web.json_response({"room": room})
+    room_id = _path_id(request, "id")
+    room, seq = await rooms.get_room(request.app[SERVICES], session.user_id, room_id)
+    return web.json_response({"room": room, "seq": seq})
 
 
 @routes.patch("/api/rooms/{id}")

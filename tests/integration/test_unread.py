@@ -3,6 +3,8 @@ counted until the thread is seen."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.conftest import UserFactory, new_room
 from tests.integration.test_messages import at, barrier, room_state
 
@@ -114,3 +116,37 @@ async def test_thread_read_is_refused_outside_ones_rooms(make_user: UserFactory)
 
     error = await c.error({"type": "thread.read", "message": root["id"]})
     assert error["code"] == "not_found"
+
+
+def carries(frame: dict[str, Any], message_id: int) -> bool:
+    return frame.get("kind") == "message.new" and frame["data"]["message"]["id"] == message_id
+
+
+async def test_room_counters_say_which_events_they_already_count(make_user: UserFactory) -> None:
+    """`GET /api/rooms` and `GET /api/rooms/{id}` give the event-log position their counters
+    are exact at: an app reloading while a thread mention arrives counts it once, skipping
+    the replayed event at or before that position and counting the next one."""
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await new_room(alice, bob)
+    a = await alice.connect()
+    root = await a.send_message(room["id"], "root")
+    mention = await a.send_message(room["id"], f"{at(bob)} look", thread=root["id"])
+
+    listed = await bob.get("/api/rooms")
+    one = await bob.get(f"/api/rooms/{room['id']}")
+    # Bob's app resumes from before the mention: its event is replayed to him.
+    b = await bob.connect(since=0)
+    replayed = await b.wait_for(lambda f: carries(f, mention["id"]))
+    assert replayed["seq"] <= listed["seq"] == b.hello_reply["data"]["head"]
+    assert one["seq"] == listed["seq"]
+    counted = next(r for r in listed["rooms"] if r["id"] == room["id"])
+    assert (counted["mentions"], counted["thread_mentions"]) == (1, 1)
+    assert (one["room"]["mentions"], one["room"]["thread_mentions"]) == (1, 1)
+
+    # A mention after that position is not in those counters: the next answer counts it.
+    again = await a.send_message(room["id"], f"{at(bob)} again", thread=root["id"])
+    live = await b.wait_for(lambda f: carries(f, again["id"]))
+    assert live["seq"] > listed["seq"]
+    after = await bob.get(f"/api/rooms/{room['id']}")
+    assert after["seq"] >= live["seq"]
+    assert after["room"]["thread_mentions"] == 2

@@ -9,8 +9,9 @@ export interface NewRoom {
 }
 
 export const roomsApi = {
-  list: () => http.get<{ rooms: Room[] }>('/api/rooms'),
-  get: (id: RoomId) => http.get<{ room: Room }>(`/api/rooms/${id}`),
+  /** `seq`: the event-log position the rooms' counters are exact at. */
+  list: () => http.get<{ rooms: Room[]; seq?: number }>('/api/rooms'),
+  get: (id: RoomId) => http.get<{ room: Room; seq?: number }>(`/api/rooms/${id}`),
   channels: () => http.get<{ channels: ChannelListing[] }>('/api/channels'),
   create: (room: NewRoom) => http.post<{ room: Room }>('/api/rooms', room),
   update: (id: RoomId, changes: { name?: string; topic?: string; p2p?: boolean }) =>

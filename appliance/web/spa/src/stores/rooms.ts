@@ -10,6 +10,9 @@ function byLabel(label: (room: Room) => string) {
   return (a: Room, b: Room) => compareText(label(a), label(b))
 }
 
+/** Counters asked again when the answer is older than the events applied meanwhile. */
+const STALE_COUNTER_RETRIES = 3
+
 /** The rooms we are a member of, with our unread and mention counters. */
 export const useRoomsStore = defineStore('rooms', () => {
   const byId = reactive<Record<RoomId, Room>>({})
@@ -52,10 +55,20 @@ export const useRoomsStore = defineStore('rooms', () => {
 
   /** The whole list; `loaded: false` when it is only cleared (signing out). */
   /** The list as the server gave it; an unchanged room keeps its object (nothing redrawn). */
-  function replaceAll(rooms: readonly Room[], { isList = true } = {}): void {
+  /** Per room, the event-log position its counters are exact at, as the server said (the
+   *  reducer counts only events after it). Plain: nothing is drawn from it. */
+  const countedThrough: Record<RoomId, number> = {}
+
+  /** `seq`: the position the list's counters are exact at (REST), unknown for a cached copy. */
+  function replaceAll(
+    rooms: readonly Room[],
+    { isList = true, seq }: { isList?: boolean; seq?: number } = {},
+  ): void {
     const listed = new Set(rooms.map((room) => room.id))
     for (const id of Object.keys(byId)) if (!listed.has(Number(id))) delete byId[Number(id)]
+    for (const id of Object.keys(countedThrough)) delete countedThrough[Number(id)]
     for (const room of rooms) {
+      if (seq !== undefined) countedThrough[room.id] = seq
       const held = byId[room.id]
       if (!held || JSON.stringify(toRaw(held)) !== JSON.stringify(room)) {
         byId[room.id] = { ...room, members: [...room.members] }
@@ -116,10 +129,19 @@ export const useRoomsStore = defineStore('rooms', () => {
 
   /** Our counters of one room as the server has them (after what the client cannot count:
    * a thread seen, a marker moved back over messages not loaded). */
-  async function refreshCounters(id: RoomId): Promise<void> {
-    const { room } = await roomsApi.get(id)
+  /** The room's counters from the server. `applied` is the last event applied here: an
+   *  answer older than it would drop what those events counted, so it is asked again. */
+  async function refreshCounters(id: RoomId, applied: () => number | null = () => null): Promise<void> {
+    let answer = await roomsApi.get(id)
+    for (let again = 0; again < STALE_COUNTER_RETRIES; again += 1) {
+      const seen = applied()
+      if (answer.seq === undefined || seen === null || answer.seq >= seen) break
+      answer = await roomsApi.get(id)
+    }
+    const { room, seq } = answer
     const held = byId[id]
     if (!held) return
+    if (seq !== undefined) countedThrough[id] = seq
     held.unread = room.unread
     held.mentions = room.mentions
     held.thread_mentions = room.thread_mentions ?? 0
@@ -144,6 +166,7 @@ export const useRoomsStore = defineStore('rooms', () => {
     label,
     otherMembers,
     replaceAll,
+    countedThrough,
     put,
     isOwnerOrAdmin,
     create,

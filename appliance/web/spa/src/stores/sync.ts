@@ -71,6 +71,7 @@ export const useSyncStore = defineStore('sync', () => {
     timelines: messages.timelines,
     threads: threads.threads,
     reads: messages.reads,
+    countedThrough: rooms.countedThrough,
   }
 
   const cache = createSyncCache({

@@ -35,7 +35,7 @@ export async function showBootAnswers(
   const quiet = { quiet: true }
   const room = roomAtStart(location)
   const found = taken(takePrefetched<UserDirectory>('/api/users', undefined, quiet))
-  const listed = taken(takePrefetched<{ rooms: Room[] }>('/api/rooms', undefined, quiet))
+  const listed = taken(takePrefetched<{ rooms: Room[]; seq?: number }>('/api/rooms', undefined, quiet))
   const page = taken(room === null ? null : takePrefetched<Page>(newestPagePath(room), { limit: NEWEST_PAGE }, quiet))
   if (!wanted()) return
   // Bounded: the hello waits for this, and a network that swallows requests never answers.
@@ -47,7 +47,7 @@ export async function showBootAnswers(
   const [people, list, newest] = answers
   if (!people || !list || !wanted()) return
   deps.users.replaceAll(directoryUsers(people))
-  deps.rooms.replaceAll(list.rooms)
+  deps.rooms.replaceAll(list.rooms, { seq: list.seq })
   if (room !== null && newest && deps.rooms.byId[room] && !deps.messages.timelines[room]) {
     deps.messages.showEarly(room, newest.messages, newest.has_more)
   }

@@ -82,7 +82,7 @@ export function createSyncReplay(deps: SyncReplayDeps) {
       ])
       session.signedIn(me.user)
       users.replaceAll(userList.users)
-      rooms.replaceAll(roomList.rooms)
+      rooms.replaceAll(roomList.rooms, { seq: roomList.seq })
       // Held history may have a gap now: views reload what they show (a page shown from
       // boot's requests stays on screen until its room's newest page settles it).
       messages.clear({ keepEarly: true })
@@ -123,7 +123,7 @@ export function createSyncReplay(deps: SyncReplayDeps) {
     if (recount !== null) {
       settling += 1
       void rooms
-        .refreshCounters(recount)
+        .refreshCounters(recount, () => state.seq)
         .then(deps.changed, () => undefined)
         .finally(() => (settling -= 1))
     }

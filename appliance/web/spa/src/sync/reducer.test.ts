@@ -69,6 +69,23 @@ describe('applyEvent', () => {
     expect(state.threads[5]!.root!.reply_count).toBe(1)
   })
 
+  it('counts a thread mention once when the server counters were taken after it', () => {
+    // A reload: the rooms list was read at seq 103 and already counts the mention in the
+    // reply of seq 102; the socket's hello had answered head 100, so that event comes again.
+    const state = stateWithRoom()
+    state.rooms[10]!.mentions = 1
+    state.rooms[10]!.thread_mentions = 1
+    state.countedThrough = { 10: 103 }
+    const mention = message(6, { thread: 5, mentions: [1] })
+    applyEvent(state, event(102, 'message.new', 10, { message: mention }))
+    expect(state.rooms[10]!.mentions).toBe(1)
+    expect(state.rooms[10]!.thread_mentions).toBe(1)
+    // Past what the counters were taken at, a mention counts.
+    applyEvent(state, event(104, 'message.new', 10, { message: message(7, { thread: 5, mentions: [1] }) }))
+    expect(state.rooms[10]!.mentions).toBe(2)
+    expect(state.rooms[10]!.thread_mentions).toBe(2)
+  })
+
   it('does not count a reply a freshly fetched root already counts', () => {
     const state = stateWithRoom()
     state.timelines[10]!.messages[1] = message(5, { reply_count: 1, last_reply_at: 5_000 })

@@ -31,10 +31,22 @@ export interface ChatState {
   threads: Record<MessageId, ThreadState>
   /** Per room: user id → last read message id. */
   reads: Record<RoomId, Record<UserId, MessageId>>
+  /** Per room: the event-log position its counters came from the server exact at (REST
+   * answers say it): an event at or before it is already counted there. */
+  countedThrough?: Record<RoomId, number>
 }
 
 export function emptyChatState(): ChatState {
-  return { me: null, seq: null, users: {}, rooms: {}, timelines: {}, threads: {}, reads: {} }
+  return {
+    me: null,
+    seq: null,
+    users: {},
+    rooms: {},
+    timelines: {},
+    threads: {},
+    reads: {},
+    countedThrough: {},
+  }
 }
 
 export function mentionsUser(message: Message, user: UserId | null): boolean {
@@ -49,7 +61,7 @@ export function applyEvent(state: ChatState, event: ChatEvent): boolean {
   const roomId = event.room
   switch (event.kind) {
     case 'message.new':
-      onNewMessage(state, event.data.message)
+      onNewMessage(state, event.data.message, event.seq)
       break
     case 'message.edit':
       replaceMessage(state, event.data.message)
@@ -134,15 +146,21 @@ export function upsertMessage(state: ChatState, message: Message): void {
   if (root) root.root = message
 }
 
-function onNewMessage(state: ChatState, message: Message): void {
+/** Whether the room's counters, as the server last gave them, already count this event. */
+function alreadyCounted(state: ChatState, room: Room, seq: number): boolean {
+  return seq <= (state.countedThrough?.[room.id] ?? 0)
+}
+
+function onNewMessage(state: ChatState, message: Message, seq: number): void {
   if (message.thread !== null) {
-    onNewReply(state, message)
+    onNewReply(state, message, seq)
     return
   }
   const room = state.rooms[message.room]
   if (room && message.id > (room.last_message_id ?? 0)) {
     room.last_message_id = message.id
     const unreadForMe =
+      !alreadyCounted(state, room, seq) &&
       message.author !== state.me &&
       !message.deleted &&
       message.id > (room.last_read_message_id ?? 0)
@@ -154,7 +172,7 @@ function onNewMessage(state: ChatState, message: Message): void {
   upsertMessage(state, message)
 }
 
-function onNewReply(state: ChatState, reply: Message): void {
+function onNewReply(state: ChatState, reply: Message, seq: number): void {
   const rootId = reply.thread as MessageId
   const thread = state.threads[rootId]
   const alreadyHeld = thread ? findMessage(thread.replies, reply.id) !== undefined : false
@@ -165,9 +183,10 @@ function onNewReply(state: ChatState, reply: Message): void {
   // it deleted and uncounts nothing); not held, it is (the delete uncounts it).
   if (reply.deleted && thread) return
   // A mention in a thread counts until this user's marker of the thread passes it, which a
-  // reply that is new to us has not (docs/api.md, "Deriving state").
+  // reply that is new to us has not (docs/api.md, "Deriving state"), unless the counters the
+  // server gave us were taken after it (a reload racing with the reply).
   const room = state.rooms[reply.room]
-  if (room && mentionsUser(reply, state.me)) {
+  if (room && mentionsUser(reply, state.me) && !alreadyCounted(state, room, seq)) {
     room.mentions += 1
     room.thread_mentions = (room.thread_mentions ?? 0) + 1
   }
