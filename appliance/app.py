@@ -223,10 +223,13 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
                 synced = await browser_clock.synchronized()
                 await svc.clock_steps.settle(synchronized=synced)
                 await svc.db.publish_foreign_events()
+                window = svc.settings.ws.replay_limit
                 if last_purge is None or now - last_purge >= PURGE_EVERY_S:
                     await accounts.purge_expired_sessions(svc)
-                    await event_retention.prune(svc.db, svc.settings.ws.replay_limit)
+                    await event_retention.prune(svc.db, window)
                     last_purge = now
+                else:  # two indexed lookups unless the log is well past its window
+                    await event_retention.prune(svc.db, window, event_retention.slack_of(window))
             except Exception:
                 log.exception("housekeeping failed")
             await asyncio.sleep(MAINTENANCE_EVERY_S)
