@@ -4,7 +4,7 @@ place the server keeps it.
 In the same transaction as the change, the earlier events that carried the message are
 redacted (`storage.events.redact_message`) and its files let go (removed after the commit).
 Then `scrub` purges what SQLite still holds: the words in the search index's older segments
-(merged away a slice at a time, other writes running in between) and the old pages in the
+(merged whole, in one write: see `_merge_index`) and the old pages in the
 write-ahead log (checkpointed and truncated). Freed pages are zeroed (`secure_delete`), so
 a backup made once the change is acknowledged holds none of the old text.
 """
@@ -19,7 +19,6 @@ from ..db import Database, Tx
 from ..storage import events, search_index
 
 log = logging.getLogger(__name__)
-MERGE_PAGES = 256  # index pages (~1 MB) merged per write: other writes wait at most that
 
 
 async def redact(tx: Tx, message: dict[str, Any]) -> None:
@@ -68,11 +67,9 @@ class Scrubber:
 
 
 async def _merge_index(db: Database) -> None:
-    # Messages keep arriving while we merge, and each adds a segment: a pass that waited
-    # for "nothing left to merge" might never end. One full merge of what was there is
-    # about pages/MERGE_PAGES steps; past twice that, finish in one go.
-    steps = 2 * (await search_index.pages(db) // MERGE_PAGES) + 4
-    for _ in range(steps):
-        if not await db.write(lambda tx: search_index.merge_step(tx, MERGE_PAGES)):
-            return
+    # One write: other writes wait for the whole merge. SQLite 3.40's FTS5 corrupts the index
+    # when messages are written between the steps of an incremental `('merge', -N)` (the
+    # index reads "malformed" on every later send; `PRAGMA integrity_check` still says ok):
+    # bench/soak.py met it after ~36,000 messages, bench/fts_merge_corruption.py reproduces
+    # it with plain sqlite3. SQLite 3.50 no longer does; until Pychat runs on it, no steps.
     await db.write(search_index.optimize)

@@ -17,19 +17,6 @@ async def pages(db: Reader) -> int:
     return int(row[0]) if row else 0
 
 
-async def merge_step(tx: Tx, pages_at_most: int) -> bool:
-    """Merge every segment towards one, writing about `pages_at_most` pages; False once
-    there was nothing left to merge (one segment: no removed word survives)."""
-    before = await tx.fetchone("SELECT total_changes()")
-    await tx.execute(
-        "INSERT INTO messages_fts(messages_fts, rank) VALUES ('merge', ?)", (-pages_at_most,)
-    )
-    after = await tx.fetchone("SELECT total_changes()")
-    assert before is not None and after is not None
-    # FTS5's documented test: a merge that did any work changes at least two rows.
-    return int(after[0]) - int(before[0]) >= 2
-
-
 async def optimize(tx: Tx) -> None:
     """All segments into one, in one go."""
     await tx.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
