@@ -4,7 +4,7 @@ import { defineComponent, h, nextTick, reactive, ref } from 'vue'
 import type { Message } from '@/api/types'
 import { message } from '@/testing/factories'
 import type { Timeline } from '@/sync/timeline'
-import { GROW_SLICE, MAX_WINDOW, useTimelineWindow } from './useTimelineWindow'
+import { GROW_SLICE, MAX_WINDOW, firstBelow, useTimelineWindow } from './useTimelineWindow'
 
 // happy-dom does no layout: every row is ROW px tall, the scroller shows VIEW px.
 const ROW = 20
@@ -154,6 +154,49 @@ describe('useTimelineWindow', () => {
     expect(loadOlder).toHaveBeenCalledTimes(1)
     expect(view.shown()[0]).toBe(1)
     expect(view.api().following.value).toBe(false) // the newest rows were dropped below
+  })
+
+  it('waits for a page of the room already on its way instead of asking again at once', async () => {
+    let onItsWay = true
+    const loadOlder = vi.fn(async () => {
+      // The store declines while another page of the room loads (it arrives in a later task);
+      // a thousand refusals in a row stand for the endless loop that hung the tab.
+      if (loadOlder.mock.calls.length >= 1000) onItsWay = false
+      if (onItsWay) return
+      view.state.timeline.messages.unshift(...messages(1, 100))
+      view.state.timeline.hasOlder = false
+    })
+    const view = host({ messages: messages(101, 180), hasOlder: true, hasNewer: false }, loadOlder)
+    setTimeout(() => (onItsWay = false), 0) // the other page: its response is a task
+    view.scroller.scrollTop = 0
+    await view.api().growUp()
+    expect(loadOlder.mock.calls.length).toBeLessThanOrEqual(3) // let it come, then asked again
+    expect(view.state.timeline.messages[0]?.id).toBe(1) // the page came, and joined above
+    expect(view.shown()[0]).toBeLessThan(101)
+  })
+
+  it('ends the window at the last loaded message when newer ones are still on the server', async () => {
+    const view = host({ messages: messages(1, 300), hasOlder: false, hasNewer: true })
+    await view.api().reveal(290) // the window reaches the last loaded message
+    view.scroller.scrollTop = view.scroller.scrollHeight
+    await view.api().growDown() // returns: nothing more to add below, the end is open
+    expect(view.shown().at(-1)).toBe(300)
+  })
+
+  it('finds the first row below a line by binary search, reading few boxes', () => {
+    const rows = Array.from({ length: 240 }, (_, i) => {
+      const row = document.createElement('div')
+      row.getBoundingClientRect = vi.fn(() => rect(i * ROW - 3000, ROW))
+      return row
+    })
+    expect(firstBelow(rows, 0)).toBe(rows[150]) // 150 * 20 - 3000 = 0: its bottom is below
+    expect(firstBelow(rows, 10)).toBe(rows[150])
+    expect(firstBelow(rows, 20)).toBe(rows[151])
+    expect(firstBelow(rows, -5000)).toBe(rows[0])
+    expect(firstBelow(rows, 5000)).toBeNull()
+    expect(firstBelow([], 0)).toBeNull()
+    const read = rows.filter((row) => (row.getBoundingClientRect as ReturnType<typeof vi.fn>).mock.calls.length > 0)
+    expect(read.length).toBeLessThan(50) // six searches of log2(240) ~ 8 reads, not 150 each
   })
 
   it('counts messages that arrive while reading further up, and jumps back to them', async () => {
