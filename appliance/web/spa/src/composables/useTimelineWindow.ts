@@ -50,7 +50,7 @@ export function firstBelow(rows: ArrayLike<HTMLElement>, top: number): HTMLEleme
 }
 
 /** The next animation frame (a hidden tab gets none: a timer stands in). */
-function nextFrame(): Promise<void> {
+export function nextFrame(): Promise<void> {
   return new Promise((done) => {
     const timer = setTimeout(done, 50)
     requestAnimationFrame(() => {
