@@ -144,6 +144,18 @@ async def wait_until_outbox_holds(page: Page, count: int) -> None:
     await _wait_in_idb(page, "outbox", None, "value && value.length === arg", count)
 
 
+async def wait_until_read_is_kept(page: Page, room_id: int, message_id: int) -> None:
+    """Until the app's IndexedDB snapshot keeps our marker of the room at `message_id`, not
+    yet sent to the server (read offline)."""
+    await _wait_in_idb(
+        page,
+        "meta",
+        "snapshot",
+        "value && value.unsentReads && value.unsentReads[arg[0]] === arg[1]",
+        [room_id, message_id],
+    )
+
+
 class Network:
     """Takes a browser context off the network and back, for real.
 

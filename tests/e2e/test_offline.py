@@ -7,6 +7,7 @@ from collections import Counter
 
 from playwright.async_api import expect
 
+from tests.client import Client
 from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory
 from tests.e2e.helpers import (
@@ -21,7 +22,10 @@ from tests.e2e.helpers import (
     wait_for_service_worker,
     wait_until_cached,
     wait_until_outbox_holds,
+    wait_until_read_is_kept,
 )
+from tests.integration.test_messages import room_state
+from tests.waiting import wait_until
 
 
 async def test_page_reloads_offline_and_shows_history(
@@ -129,3 +133,59 @@ async def test_messages_typed_offline_arrive_exactly_once(
     await expect(room_list(page).get_by_test_id("message-body")).to_have_text(expected)
     assert await bodies(page) == expected
     assert await room_bodies(alice, room["id"]) == expected
+
+
+async def test_a_room_read_offline_is_read_everywhere_once_back(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    """A mention read on a phone with no network stays read there (a reload included) and
+    reaches the server and alice's other devices when the network returns."""
+    alice, bob = await make_user("alice"), await make_user("bob")
+    lobby = await new_room(alice, bob, name="lobby")
+    room = await new_room(alice, bob, name="review")
+    phone_context, phone = await open_as(alice)
+    _, desktop = await open_as(alice)
+    await open_room(phone, room["id"])  # its history is kept in the browser from now on
+    for page in (phone, desktop):
+        await open_room(page, lobby["id"])
+    await wait_for_service_worker(phone)
+    b = await bob.connect()
+    await b.send_message(room["id"], "the draft is up")
+    asked = await b.send_message(room["id"], f"@{alice.user['username']} can you look today?")
+    mention = [
+        p.get_by_test_id(f"room-link-{room['id']}").get_by_test_id("mention-badge")
+        for p in (phone, desktop)
+    ]
+    for badge in mention:
+        await expect(badge).to_have_text("@1", timeout=SLOW)
+    await wait_until_cached(phone, room["id"], "can you look today?")
+
+    network = Network(phone_context)
+    await network.go_offline()
+    await expect(phone.get_by_test_id("offline-banner")).to_be_visible()
+    await open_room(phone, room["id"])
+    await expect(message(room_list(phone), "can you look today?")).to_be_visible()
+    await expect(mention[0]).to_have_count(0)
+    # Kept in the browser: a reload with no network still shows it read.
+    await wait_until_read_is_kept(phone, room["id"], int(asked["id"]))
+    await phone.reload()
+    await expect(phone.get_by_test_id("offline-banner")).to_be_visible()
+    await expect(message(room_list(phone), "can you look today?")).to_be_visible()
+    await expect(mention[0]).to_have_count(0)
+    # Nobody else knows yet.
+    await expect(mention[1]).to_have_text("@1")
+    assert (await room_state(alice, room["id"]))["mentions"] == 1
+
+    await network.go_online()
+    await expect(phone.get_by_test_id("offline-banner")).to_have_count(0, timeout=SLOW)
+    await expect(mention[1]).to_have_count(0, timeout=SLOW)
+    await wait_until(
+        lambda: _server_counts(alice, room["id"], unread=0, mentions=0),
+        what="the server's counters of the room read offline",
+    )
+    await expect(mention[0]).to_have_count(0)
+
+
+async def _server_counts(user: Client, room_id: int, *, unread: int, mentions: int) -> bool:
+    state = await room_state(user, room_id)
+    return bool(state["unread"] == unread and state["mentions"] == mentions)

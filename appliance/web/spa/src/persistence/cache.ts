@@ -8,6 +8,8 @@ export interface Snapshot {
   seq: number | null
   users: User[]
   rooms: Room[]
+  /** Read markers moved here and not yet sent (read while offline). */
+  unsentReads?: Record<RoomId, MessageId>
   savedAt: number
 }
 

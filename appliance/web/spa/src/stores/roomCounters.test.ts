@@ -55,3 +55,44 @@ describe("a room's counters from the server", () => {
     expect(rooms.countedThrough[10]).toBe(50)
   })
 })
+
+// Read before the catch-up (the socket not open yet, or offline): the list the catch-up
+// reloads was read before the server heard of it, and must not unread the room again.
+describe('our read marker not yet sent', () => {
+  beforeEach(() => setActivePinia(createPinia()))
+
+  it('stays over a list from the server until the server has it', () => {
+    const rooms = useRoomsStore()
+    const unreadMention = room(10, { unread: 5, mentions: 1, last_message_id: 9, last_read_message_id: null })
+    rooms.replaceAll([unreadMention], { seq: 30 })
+    rooms.readHere(10, 9)
+    rooms.replaceAll([unreadMention], { seq: 31 })
+    expect(rooms.byId[10]).toMatchObject({ unread: 0, mentions: 0, last_read_message_id: 9 })
+    rooms.readHeard(10, 9)
+    rooms.replaceAll([unreadMention], { seq: 32 })
+    expect(rooms.byId[10]).toMatchObject({ unread: 5, mentions: 1 })
+  })
+
+  it('read partway keeps the marker and leaves the counts to the server', () => {
+    const rooms = useRoomsStore()
+    rooms.readHere(10, 6)
+    rooms.replaceAll([room(10, { unread: 5, mentions: 1, last_message_id: 9, last_read_message_id: 4 })])
+    expect(rooms.byId[10]).toMatchObject({ unread: 5, mentions: 1, last_read_message_id: 6 })
+  })
+
+  it('keeps a thread mention, which reading the room does not clear', () => {
+    const rooms = useRoomsStore()
+    rooms.readHere(10, 9)
+    rooms.replaceAll([room(10, { unread: 3, mentions: 2, thread_mentions: 1, last_message_id: 9 })])
+    expect(rooms.byId[10]).toMatchObject({ unread: 0, mentions: 1 })
+  })
+
+  it('is dropped by "Mark as unread" and with the room', () => {
+    const rooms = useRoomsStore()
+    rooms.readHere(10, 9)
+    rooms.readHere(11, 3)
+    rooms.forgetUnsentRead(10)
+    rooms.replaceAll([room(10)])
+    expect(rooms.unsentReads).toEqual({})
+  })
+})

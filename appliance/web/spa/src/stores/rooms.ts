@@ -1,7 +1,7 @@
 import { defineStore } from 'pinia'
 import { computed, reactive, ref, toRaw } from 'vue'
 import { roomsApi, type NewRoom } from '@/api/rooms'
-import type { Room, RoomId, UserId } from '@/api/types'
+import type { MessageId, Room, RoomId, UserId } from '@/api/types'
 import { compareText } from '@/composables/format'
 import { useSessionStore } from './session'
 import { useUsersStore } from './users'
@@ -53,26 +53,58 @@ export const useRoomsStore = defineStore('rooms', () => {
    *  is not known to be missing, only not loaded yet. */
   const loaded = ref(false)
 
-  /** The whole list; `loaded: false` when it is only cleared (signing out). */
-  /** The list as the server gave it; an unchanged room keeps its object (nothing redrawn). */
   /** Per room, the event-log position its counters are exact at, as the server said (the
    *  reducer counts only events after it). Plain: nothing is drawn from it. */
   const countedThrough: Record<RoomId, number> = {}
 
-  /** `seq`: the position the list's counters are exact at (REST), unknown for a cached copy. */
+  /** Per room, our read marker as moved here and not yet confirmed by the server (read
+   *  offline, or before the catch-up). Rooms and counters from the server are older than
+   *  it, so it stays over them until the server has it. */
+  const unsentReads: Record<RoomId, MessageId> = {}
+
+  function readHere(id: RoomId, message: MessageId): void {
+    unsentReads[id] = Math.max(unsentReads[id] ?? 0, message)
+  }
+
+  /** The server has our marker at `message` (or refused it for good). */
+  function readHeard(id: RoomId, message: MessageId): void {
+    if ((unsentReads[id] ?? Infinity) <= message) delete unsentReads[id]
+  }
+
+  /** "Mark as unread" moves the marker back on purpose: a forward one not sent is dropped. */
+  function forgetUnsentRead(id: RoomId): void {
+    delete unsentReads[id]
+  }
+
+  /** A room from the server, with our unsent marker kept over it. Read through the newest
+   *  message, its counters are known; read partway, the caller asks for them once sent. */
+  function keepUnsentRead(room: Room): Room {
+    const mine = unsentReads[room.id]
+    if (mine === undefined || mine <= (room.last_read_message_id ?? 0)) return room
+    room.last_read_message_id = mine
+    if (mine >= (room.last_message_id ?? 0)) {
+      room.unread = 0
+      room.mentions = room.thread_mentions ?? 0
+    }
+    return room
+  }
+
+  /** The list as the server (or the cache) gave it; an unchanged room keeps its object
+   *  (nothing redrawn). `seq`: the position the list's counters are exact at (REST),
+   *  unknown for a cached copy. `isList: false` when it is only cleared (signing out). */
   function replaceAll(
     rooms: readonly Room[],
     { isList = true, seq }: { isList?: boolean; seq?: number } = {},
   ): void {
     const listed = new Set(rooms.map((room) => room.id))
     for (const id of Object.keys(byId)) if (!listed.has(Number(id))) delete byId[Number(id)]
+    for (const id of Object.keys(unsentReads)) if (!listed.has(Number(id))) delete unsentReads[Number(id)]
     for (const id of Object.keys(countedThrough)) delete countedThrough[Number(id)]
-    for (const room of rooms) {
-      if (seq !== undefined) countedThrough[room.id] = seq
+    for (const given of rooms) {
+      if (seq !== undefined) countedThrough[given.id] = seq
+      const room = keepUnsentRead({ ...given, members: [...given.members] })
       const held = byId[room.id]
-      if (!held || JSON.stringify(toRaw(held)) !== JSON.stringify(room)) {
-        byId[room.id] = { ...room, members: [...room.members] }
-      }
+      if (!held || JSON.stringify(toRaw(held)) !== JSON.stringify(room)) byId[room.id] = room
     }
     loaded.value = isList
   }
@@ -128,8 +160,7 @@ export const useRoomsStore = defineStore('rooms', () => {
   }
 
   /** Our counters of one room as the server has them (after what the client cannot count:
-   * a thread seen, a marker moved back over messages not loaded). */
-  /** The room's counters from the server. `applied` is the last event applied here: an
+   * a thread seen, a marker moved back over messages not loaded). `applied` is the last event applied here: an
    *  answer older than it would drop what those events counted, so it is asked again. */
   async function refreshCounters(id: RoomId, applied: () => number | null = () => null): Promise<void> {
     let answer = await roomsApi.get(id)
@@ -146,6 +177,7 @@ export const useRoomsStore = defineStore('rooms', () => {
     held.mentions = room.mentions
     held.thread_mentions = room.thread_mentions ?? 0
     held.last_read_message_id = room.last_read_message_id
+    keepUnsentRead(held)
   }
 
   async function removeMember(id: RoomId, userId: UserId): Promise<void> {
@@ -167,6 +199,10 @@ export const useRoomsStore = defineStore('rooms', () => {
     otherMembers,
     replaceAll,
     countedThrough,
+    unsentReads,
+    readHere,
+    readHeard,
+    forgetUnsentRead,
     put,
     isOwnerOrAdmin,
     create,

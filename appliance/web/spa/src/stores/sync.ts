@@ -2,7 +2,7 @@ import { defineStore } from 'pinia'
 import { markRaw, ref } from 'vue'
 import { authApi } from '@/api/auth'
 import { ApiError } from '@/api/http'
-import { ChatSocket, socketUrl, type SocketOptions, type SocketStatus } from '@/api/socket'
+import { ChatSocket, SocketError, socketUrl, type SocketOptions, type SocketStatus } from '@/api/socket'
 import type { Message, MessageId, RoomId, User } from '@/api/types'
 import { FeatureChannel } from '@/sync/featureChannel'
 import { recountUnread, upsertMessage, type ChatState } from '@/sync/reducer'
@@ -172,6 +172,7 @@ export const useSyncStore = defineStore('sync', () => {
     if (status === 'open') {
       session.connection = 'online'
       void outbox.drain()
+      void sendUnsentReads()
       return
     }
     session.caughtUp = false
@@ -217,15 +218,43 @@ export const useSyncStore = defineStore('sync', () => {
       const markers = (messages.reads[roomId] ??= {})
       markers[me] = Math.max(markers[me] ?? 0, id)
     }
+    rooms.readHere(roomId, id)
     schedulePersist()
-    if (socket?.isOpen) {
-      await socket.request({ type: 'read.mark', room: roomId, message: id }).catch(() => undefined)
+    await sendRead(roomId, id)
+  }
+
+  /** Tells the server of our marker; true once it has it. Only once caught up: it is kept
+   * (rooms.unsentReads) over the counters a catch-up reloads, and sent after it. */
+  async function sendRead(roomId: RoomId, id: MessageId): Promise<boolean> {
+    if (!socket?.isOpen || !session.caughtUp) return false
+    try {
+      await socket.request({ type: 'read.mark', room: roomId, message: id })
+    } catch (error) {
+      // Lost with the connection: sent after the next catch-up. Refused (the room left,
+      // the message gone): never asked again.
+      if (!(error instanceof SocketError) || !error.transient) rooms.readHeard(roomId, id)
+      return false
     }
+    rooms.readHeard(roomId, id)
+    schedulePersist()
+    return true
+  }
+
+  /** Caught up: markers moved meanwhile go to the server. Their counters were worked out
+   * here from the messages held, so the server's are asked for once it has them. */
+  async function sendUnsentReads(): Promise<void> {
+    const unsent = Object.entries(rooms.unsentReads).map(([room, id]) => [Number(room), id] as const)
+    await Promise.all(
+      unsent.map(async ([room, id]) => {
+        if (await sendRead(room, id)) await rooms.refreshCounters(room, () => seq.value).catch(() => undefined)
+      }),
+    )
   }
 
   /** Moves our marker back to just before a message ("Mark as unread"); the server's `read`
    * event (moved_back) brings the counts, here and on our other devices. */
   async function markUnread(roomId: RoomId, id: MessageId): Promise<void> {
+    rooms.forgetUnsentRead(roomId)
     await requireSocket().request({ type: 'read.unmark', room: roomId, message: id })
   }
 

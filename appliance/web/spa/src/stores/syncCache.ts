@@ -57,6 +57,9 @@ export function createSyncCache(deps: SyncCacheDeps) {
       }
       users.replaceAll(saved.snapshot.users)
       rooms.replaceAll(saved.snapshot.rooms)
+      for (const [room, id] of Object.entries(saved.snapshot.unsentReads ?? {})) {
+        if (rooms.byId[Number(room)]) rooms.readHere(Number(room), id)
+      }
       for (const history of saved.histories) {
         if (!rooms.byId[history.room]) continue
         messages.timelines[history.room] = {
@@ -123,6 +126,7 @@ export function createSyncCache(deps: SyncCacheDeps) {
           seq: seq.value,
           users: Object.values(toRaw(users.byId)),
           rooms: Object.values(toRaw(rooms.byId)),
+          unsentReads: { ...rooms.unsentReads },
           savedAt: Date.now(),
         },
         histories,
