@@ -77,13 +77,11 @@ async def list_rooms(svc: Services, user_id: int) -> tuple[list[dict[str, Any]],
 async def get_room(svc: Services, user_id: int, room_id: int) -> tuple[dict[str, Any], int]:
     """The room, and the event-log position its counters are exact at."""
     await access_room(svc.db, user_id, room_id)
-    row = await rooms.get(svc.db, room_id)
-    assert row is not None
-    members = (await rooms.members_of_rooms(svc.db, [room_id]))[room_id]
-    states = await rooms.states_for(svc.db, user_id, room_id)
+    states = await rooms.states_for(svc.db, user_id, room_id)  # the room's row as well
     if not states:  # left between the access check and the read
         raise NotFound(ROOM_NOT_FOUND)
-    return rooms.to_api(row, members, states[0]), int(states[0]["seq"])
+    members = (await rooms.members_of_rooms(svc.db, [room_id]))[room_id]
+    return rooms.to_api(states[0], members, states[0]), int(states[0]["seq"])
 
 
 async def list_channels(svc: Services, user_id: int) -> list[dict[str, Any]]:
