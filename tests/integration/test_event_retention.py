@@ -49,6 +49,19 @@ def replayed(sock: Socket, since: int, head: int) -> list[tuple[int, int]]:
     return [(e["seq"], e["data"]["message"]["id"]) for e in replayed if e["kind"] == "message.new"]
 
 
+async def traffic(srv: Server, count: int = SENT) -> tuple[list[tuple[int, int]], str]:
+    """Alice sends `count` messages to Bob: what Bob received live, and his username."""
+    async for make in people_on(srv.url):
+        alice, bob = await make("alice"), await make("bob")
+        room = (await new_room(alice, bob))["id"]
+        a, b = await alice.connect(), await bob.connect()
+        for i in range(count):
+            await a.send_message(room, f"message {i}")
+        sent = await received(b, count)
+        bob_name = bob.user["username"]
+    return sent, bob_name
+
+
 def restart(srv: Server, **env: str) -> None:
     srv.stop()
     srv.env = {**srv.env, **env}
@@ -59,14 +72,7 @@ async def test_the_log_keeps_the_replay_window_and_older_sockets_resync(
     make_server: Callable[..., Server],
 ) -> None:
     srv = make_server({"PYCHAT_WS_REPLAY_LIMIT": str(WINDOW)})
-    async for make in people_on(srv.url):
-        alice, bob = await make("alice"), await make("bob")
-        room = (await new_room(alice, bob))["id"]
-        a, b = await alice.connect(), await bob.connect()
-        for i in range(SENT):
-            await a.send_message(room, f"message {i}")
-        sent = await received(b, SENT)
-        bob_name = bob.user["username"]
+    sent, bob_name = await traffic(srv)
     head = sent[-1][0]
     assert (await span(srv))[2] > SENT  # nothing pruned while it runs (hourly, and at start)
 

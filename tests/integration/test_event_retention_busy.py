@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from appliance.event_retention import slack_of
 from tests.client import Client
-from tests.conftest import USER_PASSWORD, new_room, people_on
-from tests.integration.test_event_retention import received, replayed, span
+from tests.conftest import USER_PASSWORD
+from tests.integration.test_event_retention import replayed, span, traffic
 from tests.server import Server
 from tests.waiting import wait_until
 
@@ -21,15 +21,9 @@ async def test_a_log_past_its_window_by_the_slack_is_pruned_without_a_restart(
     make_server: Callable[..., Server],
 ) -> None:
     srv = make_server({"PYCHAT_WS_REPLAY_LIMIT": str(WINDOW)})
-    async for make in people_on(srv.url):
-        alice, bob = await make("alice"), await make("bob")
-        room = (await new_room(alice, bob))["id"]
-        a, b = await alice.connect(), await bob.connect()
-        for i in range(SENT):
-            await a.send_message(room, f"message {i}")
-        sent = await received(b, SENT)  # live delivery meets no gap meanwhile
-        assert [seq for seq, _ in sent] == sorted({seq for seq, _ in sent})
-        bob_name = bob.user["username"]
+    sent, bob_name = await traffic(srv, SENT)
+    # live delivery met no gap while the log was pruned
+    assert [seq for seq, _ in sent] == sorted({seq for seq, _ in sent})
     head = sent[-1][0]
 
     bound = WINDOW + slack_of(WINDOW)  # more than that is never left for the hourly prune
