@@ -230,9 +230,10 @@ export const useSyncStore = defineStore('sync', () => {
     try {
       await socket.request({ type: 'read.mark', room: roomId, message: id })
     } catch (error) {
-      // Lost with the connection: sent after the next catch-up. Refused (the room left,
-      // the message gone): never asked again.
-      if (!(error instanceof SocketError) || !error.transient) rooms.readHeard(roomId, id)
+      // Lost with the connection, or the server asked us to slow down: sent after the next
+      // catch-up. Refused (the room left, the message gone): never asked again.
+      const later = error instanceof SocketError && (error.transient || error.code === 'rate_limited')
+      if (!later) rooms.readHeard(roomId, id)
       return false
     }
     rooms.readHeard(roomId, id)
