@@ -162,6 +162,26 @@ async def test_deleting_a_message_releases_its_files(make_server: Callable[..., 
         await admin.close()
 
 
+async def test_a_deleted_file_link_never_serves_a_later_upload(
+    make_user: UserFactory,
+) -> None:
+    """A deleted message's file link stays dead: the next upload, by anyone, gets an id
+    never used before (SQLite gives a freed highest rowid out again without AUTOINCREMENT)."""
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = (await new_room(alice, bob))["id"]
+    a, b = await alice.connect(), await bob.connect()
+    secret = await upload(alice, b"the draft alice deleted", name="draft.txt")
+    sent = await a.send_message(room, "", attachments=[secret["id"]])
+    await a.ok({"type": "message.delete", "message": sent["id"]})
+    assert (await fetch(bob, secret["url"]))[0] == 404
+
+    later = await upload(bob, b"bob's holiday plan", name="draft.txt")
+    await b.send_message(room, "", attachments=[later["id"]])
+    assert later["id"] != secret["id"]
+    assert (await fetch(bob, secret["url"]))[0] == 404
+    assert (await fetch(alice, later["url"]))[:2] == (200, b"bob's holiday plan")
+
+
 async def test_uploads_never_sent_are_removed_after_the_ttl(
     make_server: Callable[..., Server],
 ) -> None:
