@@ -2,6 +2,7 @@
 // device hears the `read` (and its own `thread.read`) events and closes what they cover.
 import type { MessageId, RoomId } from '@/api/types'
 import { activeRegistration } from '@/composables/useServiceWorker'
+import { inTurn } from './inTurn'
 import { notificationData, roomTag, type NotificationData } from './payload'
 
 /** Whether a marker of `room` (of `thread`, or of its timeline when null) covers it. */
@@ -12,11 +13,13 @@ export function coveredBy(data: NotificationData, room: RoomId, thread: MessageI
 async function closeWhere(tag: string | undefined, read: (data: NotificationData) => boolean): Promise<void> {
   const registration = await activeRegistration()
   if (!registration) return
-  const shown = await registration.getNotifications(tag === undefined ? undefined : { tag })
-  for (const notification of shown) {
-    const data = notificationData(notification.data)
-    if (data && read(data)) notification.close()
-  }
+  await inTurn(async () => {
+    const shown = await registration.getNotifications(tag === undefined ? undefined : { tag })
+    for (const notification of shown) {
+      const data = notificationData(notification.data)
+      if (data && read(data)) notification.close()
+    }
+  })
 }
 
 /** A marker moved (room timeline when `thread` is null, else that thread). */

@@ -2,6 +2,7 @@
 // worker like messages (Android Chrome has no `new Notification()` in a page), kept until
 // answered, and closed when the ring ends on any device.
 import { activeRegistration } from '@/composables/useServiceWorker'
+import { inTurn } from './inTurn'
 
 const ICON = '/icons/icon-192.png'
 
@@ -14,7 +15,7 @@ export async function showRing(callId: number, room: number, title: string): Pro
   const registration = await activeRegistration()
   const options = { tag: ringTag(callId), icon: ICON, requireInteraction: true, data: { url: `/rooms/${room}` } }
   if (registration) {
-    await registration.showNotification(title, options)
+    await inTurn(() => registration.showNotification(title, options))
   } else if ('Notification' in window) {
     const shown = new Notification(title, options)
     shown.onclick = () => {
@@ -27,5 +28,7 @@ export async function showRing(callId: number, room: number, title: string): Pro
 export async function closeRing(callId: number): Promise<void> {
   const registration = await activeRegistration()
   if (!registration) return
-  for (const shown of await registration.getNotifications({ tag: ringTag(callId) })) shown.close()
+  await inTurn(async () => {
+    for (const shown of await registration.getNotifications({ tag: ringTag(callId) })) shown.close()
+  })
 }

@@ -2,6 +2,7 @@
 // `new Notification()` in a page, and only a worker's notifications carry actions and
 // outlive the tab. The worker builds the same options for a Web Push (public/sw.js).
 import { activeRegistration } from '@/composables/useServiceWorker'
+import { inTurn } from './inTurn'
 import type { MessagePayload, NotificationData } from './payload'
 
 const ICON = '/icons/icon-192.png'
@@ -44,7 +45,7 @@ export function notificationOptions(p: MessagePayload, now: number): WorkerNotif
 export async function showMessageNotification(p: MessagePayload, open: (url: string) => void): Promise<void> {
   const registration = await activeRegistration()
   if (registration) {
-    await registration.showNotification(p.title, notificationOptions(p, Date.now()))
+    await inTurn(() => registration.showNotification(p.title, notificationOptions(p, Date.now())))
     return
   }
   if (!('Notification' in window)) return
