@@ -43,7 +43,8 @@ async def test_sends_during_every_scrub_pass_leave_the_search_index_sound(
 ) -> None:
     monkeypatch.setattr(redaction, "MERGE_PAGES", 8, raising=False)  # the old scrub's step
     rng = random.Random(19)
-    sent = 0
+    sent = 0  # counted in the writer's thread, before the commit
+    committed = 0  # ids up to here are surely in the table
 
     def send(count: int) -> Callable[[SyncTx], None]:
         def job(tx: SyncTx) -> None:
@@ -63,19 +64,23 @@ async def test_sends_during_every_scrub_pass_leave_the_search_index_sound(
 
     for _ in range(40):  # history: many small commits, many index segments
         await db.write_sync(send(50))
+    committed = sent
 
     stop = asyncio.Event()
 
     async def sender() -> None:
+        nonlocal committed
         while not stop.is_set():
             await db.write_sync(send(rng.randint(1, 5)))
+            committed = sent
 
     scrubber = redaction.Scrubber(db)
     sending = asyncio.create_task(sender())
     gone: list[str] = []
     try:
         for _ in range(ROUNDS):
-            target = rng.randint(max(1, sent - 2000), sent)
+            # not `sent`: a send may be mid-transaction in the writer's thread
+            target = rng.randint(max(1, committed - 2000), committed)
             row = await db.fetchone("SELECT body FROM messages WHERE id = ?", (target,))
             assert row is not None
             if row[0].startswith("tok"):
