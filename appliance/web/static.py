@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..state.app_keys import SERVED_STATIC_DIR
+from .boot_preload import boot_preloads
 from .pages import not_built, robots_txt
 
 mimetypes.add_type("application/manifest+json", ".webmanifest")
@@ -42,6 +43,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)",
 }
+APP_SHELL = "pychat_app_shell"  # marks the shell's response for _vary_with_preloads
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 
@@ -82,12 +84,25 @@ async def spa(request: web.Request) -> web.StreamResponse:
     response.headers["Cache-Control"] = _cache_control(relative)
     if relative == "sw.js":
         response.headers["Service-Worker-Allowed"] = "/"
+    if found is None:  # the app shell
+        response[APP_SHELL] = True
+        preloads = boot_preloads(request.path, request.query, request.headers, request.cookies)
+        if preloads is not None:
+            response.headers["Link"] = preloads
     return response
+
+
+async def _vary_with_preloads(request: web.Request, response: web.StreamResponse) -> None:
+    # After FileResponse has set its Vary (it replaces one set before): the shell's preloads
+    # depend on the session cookie and on being opened as a page.
+    if response.get(APP_SHELL):
+        response.headers["Vary"] = "Accept-Encoding, Cookie, Sec-Fetch-Dest"
 
 
 def add_routes(app: web.Application, static_dir: Path | None = None) -> None:
     # PYCHAT_STATIC_DIR: a build elsewhere (a developer testing one build while making another).
     app[SERVED_STATIC_DIR] = static_dir or Path(os.environ.get("PYCHAT_STATIC_DIR") or STATIC_DIR)
+    app.on_response_prepare.append(_vary_with_preloads)
     app.router.add_get("/robots.txt", robots_txt)  # before the catch-all below
     # Never /api/...: an unknown API path must answer 404 for every method, not the app.
     app.router.add_get("/{tail:(?!api/).*}", spa)

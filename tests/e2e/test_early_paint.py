@@ -112,3 +112,51 @@ async def test_a_room_opened_before_the_hello_loads_when_the_hello_cuts_its_page
         release.set()
     cut_off.set()
     await expect(message(room_list(page), "Waiting in the other room")).to_be_visible(timeout=SLOW)
+
+
+async def test_the_first_screen_takes_the_answers_the_browser_asked_for_with_the_page(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    """The page's preloads (web/boot_preload.py) are the app's boot requests: the browser
+    sends them with the page, before the app's code has arrived, and the app takes those
+    answers instead of asking again (a preload it left unused would be a request wasted)."""
+    alice = await make_user("alice")
+    room = await new_room(alice, kind="channel")
+    sock = await alice.connect()
+    await sock.send_message(room["id"], "Here before the page opened")
+
+    _context, page = await open_as(alice, viewport=PHONE, path=NO_APP)
+    release = asyncio.Event()
+
+    async def hold_the_socket(ws: WebSocketRoute) -> None:
+        await release.wait()  # no hello: nothing is asked again for the catch-up
+        ws.connect_to_server()
+
+    asked: list[str] = []  # the GETs that reached the network
+    page.on(
+        "request",
+        lambda request: (
+            asked.append(request.url.split("/", 3)[-1]) if request.method == "GET" else None
+        ),
+    )
+    await page.route_web_socket("**/api/ws", hold_the_socket)
+    await page.goto(f"/rooms/{room['id']}")
+    await expect(message(room_list(page), "Here before the page opened")).to_be_visible(
+        timeout=SLOW
+    )
+    kinds = await page.evaluate(
+        """() => performance.getEntriesByType('resource')
+            .filter((e) => new URL(e.name).pathname.startsWith('/api/'))
+            .map((e) => [new URL(e.name).pathname + new URL(e.name).search, e.initiatorType])"""
+    )
+    release.set()
+    boot = {
+        "/api/me",
+        "/api/users",
+        "/api/rooms",
+        f"/api/rooms/{room['id']}/messages?limit={FIRST_PAGE}",
+    }
+    for url in boot:
+        # (resource timing has no method: a PATCH of /api/me may be listed too)
+        assert next(kind for name, kind in kinds if name == url) == "link", (url, kinds)
+        assert asked.count(url.lstrip("/")) == 1, (url, asked)

@@ -7,6 +7,7 @@ import re
 
 from tests.client import Client
 from tests.conftest import UserFactory
+from tests.server import Server
 
 
 async def test_app_routes_get_the_shell_with_a_strict_policy(admin: Client) -> None:
@@ -61,6 +62,41 @@ async def test_the_app_is_sent_compressed_to_browsers_that_accept_it(admin: Clie
         assert len(bodies["br"]) < len(bodies["gzip"]) < len(bodies["identity"]), path
         sizes[path] = len(bodies["identity"])
     assert sizes["/"] == sizes["/rooms/1"], "every app route gets the same shell"
+
+
+async def test_an_opened_page_preloads_the_answers_its_first_screen_needs(
+    admin: Client, server: Server
+) -> None:
+    """The browser asks for who is signed in, the people, the rooms and the open room's
+    newest page with the page itself, while the app's code is still on its way (issue 15);
+    only where those answers will be taken, so nothing is asked for in vain."""
+    document = {"Sec-Fetch-Dest": "document"}
+
+    async def preloads(client: Client, path: str, headers: dict[str, str]) -> list[str]:
+        async with client.http.get(client.base_url + path, headers=headers) as resp:
+            assert resp.status == 200 and resp.content_type == "text/html"
+            assert "Cookie" in resp.headers["Vary"]
+            links = resp.headers.get("Link")
+        if links is None:
+            return []
+        for link in links.split(", "):
+            assert link.endswith("; rel=preload; as=fetch; crossorigin"), link
+        return [link.split(">", 1)[0].lstrip("<") for link in links.split(", ")]
+
+    core = ["/api/me", "/api/users", "/api/rooms"]
+    assert await preloads(admin, "/rooms/7", document) == [*core, "/api/rooms/7/messages?limit=50"]
+    assert await preloads(admin, "/", document) == core
+    # A linked message opens elsewhere than the newest page; the sign-in page asks only who.
+    assert await preloads(admin, "/rooms/7?message=3", document) == core
+    assert await preloads(admin, "/login", document) == ["/api/me"]
+    # Not a page being opened (the service worker keeping one shell for every page), nor
+    # anyone signed in: every answer would be unused or a refusal.
+    assert await preloads(admin, "/rooms/7", {}) == []
+    stranger = Client(server.url)
+    try:
+        assert await preloads(stranger, "/rooms/7", document) == []
+    finally:
+        await stranger.close()
 
 
 async def test_no_path_escapes_the_app_folder_and_the_api_is_never_the_app(

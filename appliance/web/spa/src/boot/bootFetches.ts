@@ -2,6 +2,8 @@
 // rooms and (on /rooms/:id) that room's newest page, all at once. Before, each waited for the
 // one before it (me, then the socket's hello, then people and rooms, then the page): on a
 // phone's network that chain, not the code, was most of the time to the first messages.
+// The server preloads the same URLs with the page (web/boot_preload.py keeps this list, its
+// page size and its public paths): a fetch here takes the browser's answer to the preload.
 import { prefetch } from '@/api/http'
 
 /** Messages in a room's newest page (the messages store asks for the same). */
