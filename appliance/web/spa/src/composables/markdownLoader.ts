@@ -48,10 +48,11 @@ export function prerenderBodies(messages: Message[]): void {
   if (items.length > 1) loaded.value?.renderer.renderMany(items)
 }
 
-/** Builds the renderer in idle moments once its module is here (useMarkdown.prepareMarkdown). */
-export function prepareMarkdownSoon(): void {
-  void loadMarkdown().then(
-    (module) => module.prepareMarkdown(),
-    () => undefined,
-  )
+/** The renderer's module, built and run once (useMarkdown.prepareMarkdown: a task per step),
+ * so that the first rows do not pay for those first uses inside their own task. */
+export function prepareMarkdownSoon(): Promise<void> {
+  // A chunk that cannot be fetched leaves bodies empty rather than the room without rows.
+  return loadMarkdown()
+    .then((module) => module.prepareMarkdown())
+    .catch(() => undefined)
 }

@@ -3,6 +3,7 @@
 import DOMPurify from 'dompurify'
 import MarkdownIt from 'markdown-it'
 import type { StateCore, Token } from 'markdown-it'
+import { nextTask } from '@/boot/nextTask'
 import { emojiForShortcode, loadEmoji, shortcodesLoaded } from './emojiData'
 import { highlight, languagesLoaded } from './highlight'
 
@@ -184,32 +185,29 @@ export function plainHtml(body: string): string | null {
   return `<p>${lines.join('<br>\n')}</p>\n`
 }
 
-let prepared = false
+let prepared: Promise<void> | null = null
 
-/** Builds the renderer and the sanitiser in idle moments (while a room's history is on its
- * way), so the first messages do not pay for them (~40 ms on a phone); and runs each once,
+/** Builds the renderer and the sanitiser ahead of the first rows (while a room's history is
+ * on its way), so those rows do not pay for them (~40 ms on a phone); and runs each once,
  * linkify's first match compiling its large expressions (as costly again). One step per
- * task: all of it in one was a 90 ms long task of its own. */
-export function prepareMarkdown(): void {
-  if (prepared) return
-  prepared = true
-  const steps = [
-    () => void (renderer ??= createRenderer()),
-    () => void (purifier ??= createPurifier()),
-    () => void (batchPurifier ??= createPurifier(true)),
-    () => void renderer?.linkify.match('www.example.org https://example.org/c d@example.org'),
-    () => void renderer?.render('**a** `b` www.example.org @e'),
-    () => void purifier?.sanitize('<p><strong>a</strong> <code>b</code> <a href="https://example.org/">c</a></p>'),
-  ]
-  const later = (): void => {
-    if (typeof requestIdleCallback === 'function') requestIdleCallback(next, { timeout: 1000 })
-    else setTimeout(next, 0)
-  }
-  const next = (): void => {
-    steps.shift()?.()
-    if (steps.length > 0) later()
-  }
-  later()
+ * task: all of it in one was a 90 ms long task of its own. Resolves when all are done. */
+export function prepareMarkdown(): Promise<void> {
+  prepared ??= (async () => {
+    const steps = [
+      () => void (renderer ??= createRenderer()),
+      () => void (purifier ??= createPurifier()),
+      () => void (batchPurifier ??= createPurifier(true)),
+      () => void renderer?.linkify.match('www.example.org https://example.org/c d@example.org'),
+      () => void renderer?.render('**a** `b` www.example.org @e'),
+      () => void purifier?.sanitize('<p><strong>a</strong> <code>b</code> <a href="https://example.org/">c</a></p>'),
+      () => void batchPurifier?.sanitize('<div><p><em>a</em></p></div><div><p>b</p></div>'),
+    ]
+    for (const step of steps) {
+      await nextTask()
+      step()
+    }
+  })()
+  return prepared
 }
 
 /** Rendered HTML by message id and version, least recently used dropped first, so scrolling
