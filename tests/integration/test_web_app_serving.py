@@ -64,6 +64,28 @@ async def test_the_app_is_sent_compressed_to_browsers_that_accept_it(admin: Clie
     assert sizes["/"] == sizes["/rooms/1"], "every app route gets the same shell"
 
 
+async def test_the_code_a_room_opens_with_is_compiled_as_it_downloads(admin: Client) -> None:
+    """The first load's scripts carry V8's compile hint (spa/build/compileHints.ts): a
+    phone compiles them while they stream in instead of function by function on the main
+    thread as the app starts (issue 15, blocking time). Code loaded later does not."""
+    async with admin.http.get(admin.base_url + "/") as resp:
+        html = await resp.text()
+    first_load = re.findall(r'<script[^>]*src="(/assets/[^"]+\.js)"', html)
+    first_load += re.findall(r'<link rel="modulepreload"[^>]*href="(/assets/[^"]+\.js)"', html)
+    assert len(first_load) > 3, html
+    lazy: set[str] = set()
+    for path in first_load:
+        async with admin.http.get(admin.base_url + path) as resp:
+            code = await resp.text()
+        assert code.startswith("//# allFunctionsCalledOnLoad\n"), path
+        lazy.update(re.findall(r'"(assets/AdminView-[^"]+\.js)"', code))  # the admin area
+    assert lazy, "the entry names the admin area's chunk"
+    for path in lazy:
+        async with admin.http.get(f"{admin.base_url}/{path}") as resp:
+            assert resp.status == 200
+            assert not (await resp.text()).startswith("//# allFunctionsCalledOnLoad"), path
+
+
 async def test_an_opened_page_preloads_the_answers_its_first_screen_needs(
     admin: Client, server: Server
 ) -> None:

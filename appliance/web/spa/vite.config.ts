@@ -2,12 +2,20 @@ import { fileURLToPath, URL } from 'node:url'
 import vue from '@vitejs/plugin-vue'
 import { defineConfig } from 'vitest/config'
 import { firstLoadBudget } from './build/budget.ts'
+import { compileHints } from './build/compileHints.ts'
 import { compressBuild } from './build/compress.ts'
 import { precacheServiceWorker } from './build/precache.ts'
 import { preloadFirstRoom } from './build/preloadChunks.ts'
 
 export default defineConfig({
-  plugins: [vue(), firstLoadBudget(), preloadFirstRoom(), precacheServiceWorker(), compressBuild()],
+  plugins: [
+    vue(),
+    compileHints(),
+    firstLoadBudget(),
+    preloadFirstRoom(),
+    precacheServiceWorker(),
+    compressBuild(),
+  ],
   resolve: {
     alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
   },
