@@ -160,3 +160,30 @@ async def test_the_first_screen_takes_the_answers_the_browser_asked_for_with_the
         # (resource timing has no method: a PATCH of /api/me may be listed too)
         assert next(kind for name, kind in kinds if name == url) == "link", (url, kinds)
         assert asked.count(url.lstrip("/")) == 1, (url, asked)
+
+
+async def test_a_page_says_pychat_is_starting_until_its_first_page_is_ready(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    """Before the app's code has run, and while it waits for the server, the page is not
+    blank: it says Pychat is starting, and that goes once the room is drawn."""
+    alice = await make_user("alice")
+    room = await new_room(alice, kind="channel")
+    sock = await alice.connect()
+    await sock.send_message(room["id"], "Ready when you are")
+
+    _context, page = await open_as(alice, viewport=PHONE, path=NO_APP)
+    release = asyncio.Event()
+
+    async def hold_who_is_signed_in(route: Route) -> None:
+        await release.wait()
+        await route.continue_()
+
+    # The preload and the app's own request alike (the app asks again when none is taken).
+    await page.route("**/api/me", hold_who_is_signed_in)
+    await page.goto(f"/rooms/{room['id']}", wait_until="commit")
+    starting = page.get_by_role("status").filter(has_text="Pychat is starting")
+    await expect(starting).to_be_visible(timeout=SLOW)
+    release.set()
+    await expect(message(room_list(page), "Ready when you are")).to_be_visible(timeout=SLOW)
+    await expect(starting).to_have_count(0)
