@@ -6,8 +6,9 @@ an edit made while it was held reach the screen once, the early page is settled.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from playwright.async_api import Route, WebSocketRoute, expect
+from playwright.async_api import Page, Route, WebSocketRoute, expect
 
 from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory
@@ -114,18 +115,25 @@ async def test_a_room_opened_before_the_hello_loads_when_the_hello_cuts_its_page
     await expect(message(room_list(page), "Waiting in the other room")).to_be_visible(timeout=SLOW)
 
 
+async def a_room_with_a_message(
+    open_as: ContextFactory, make_user: UserFactory, text: str
+) -> tuple[dict[str, Any], Page]:
+    """Alice's channel holding one message, and her page not yet in the app (NO_APP)."""
+    alice = await make_user("alice")
+    room = await new_room(alice, kind="channel")
+    sock = await alice.connect()
+    await sock.send_message(room["id"], text)
+    _context, page = await open_as(alice, viewport=PHONE, path=NO_APP)
+    return room, page
+
+
 async def test_the_first_screen_takes_the_answers_the_browser_asked_for_with_the_page(
     open_as: ContextFactory, make_user: UserFactory
 ) -> None:
     """The page's preloads (web/boot_preload.py) are the app's boot requests: the browser
     sends them with the page, before the app's code has arrived, and the app takes those
     answers instead of asking again (a preload it left unused would be a request wasted)."""
-    alice = await make_user("alice")
-    room = await new_room(alice, kind="channel")
-    sock = await alice.connect()
-    await sock.send_message(room["id"], "Here before the page opened")
-
-    _context, page = await open_as(alice, viewport=PHONE, path=NO_APP)
+    room, page = await a_room_with_a_message(open_as, make_user, "Here before the page opened")
     release = asyncio.Event()
 
     async def hold_the_socket(ws: WebSocketRoute) -> None:
@@ -167,12 +175,7 @@ async def test_a_page_says_pychat_is_starting_until_its_first_page_is_ready(
 ) -> None:
     """Before the app's code has run, and while it waits for the server, the page is not
     blank: it says Pychat is starting, and that goes once the room is drawn."""
-    alice = await make_user("alice")
-    room = await new_room(alice, kind="channel")
-    sock = await alice.connect()
-    await sock.send_message(room["id"], "Ready when you are")
-
-    _context, page = await open_as(alice, viewport=PHONE, path=NO_APP)
+    room, page = await a_room_with_a_message(open_as, make_user, "Ready when you are")
     release = asyncio.Event()
 
     async def hold_who_is_signed_in(route: Route) -> None:
