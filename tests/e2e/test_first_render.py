@@ -94,3 +94,42 @@ async def test_a_room_paints_its_screenful_first_then_the_rest_without_moving(
     await wait_until(scrolled_to_the_first, what="the room's first message is shown")
     # The router's answer served the first sync's reload too (it asked again moments later).
     assert len(asked) == 1, asked
+
+
+# Every layout shift of the page from its start (the Layout Instability API).
+RECORD_SHIFTS = """
+window.__shifts = []
+new PerformanceObserver((list) => {
+  for (const shift of list.getEntries()) {
+    if (!shift.hadRecentInput) window.__shifts.push(shift.value)
+  }
+}).observe({ type: 'layout-shift', buffered: true })
+"""
+
+
+async def test_nothing_on_screen_moves_while_a_room_opens(
+    open_as: ContextFactory, make_user: UserFactory
+) -> None:
+    """The room opens in several tasks (the shell, then the sidebar, the bodies, the rows,
+    the rest of the page in idle moments): what is drawn stays where it is drawn, on a
+    desktop and on a phone (Lighthouse's layout shift, a quarter of its score)."""
+    alice = await make_user("alice")
+    room = await new_room(alice, kind="channel")
+    sock = await alice.connect()
+    for start in range(0, 60, 10):  # in bursts: the server batches their writes
+        await asyncio.gather(
+            *(
+                sock.send_message(room["id"], f"Line {i}: **the plan**, see `plan.md`")
+                for i in range(start, start + 10)
+            )
+        )
+    for viewport in ({"width": 1280, "height": 800}, PHONE):
+        context, page = await open_as(alice, viewport=viewport)
+        await context.add_init_script(RECORD_SHIFTS)
+        await page.goto(f"/rooms/{room['id']}")
+        timeline = room_list(page)
+        await expect(messages(timeline)).to_have_count(FIRST_PAGE, timeout=SLOW)
+        await expect(page.get_by_test_id("current-user")).to_be_attached(timeout=SLOW)
+        shifts = await page.evaluate("window.__shifts")
+        assert sum(shifts) < 0.01, (viewport, shifts)
+        await context.close()
