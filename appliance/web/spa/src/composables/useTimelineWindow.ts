@@ -109,10 +109,12 @@ export function useTimelineWindow(options: TimelineWindowOptions) {
         await addAbove(idAt(Math.max(0, startIndex.value - STEP)))
       } else if (timeline.value?.hasOlder) {
         const first = all.value[0]
-        await keepAnchor(scroller.value, async () => {
-          await options.loadOlder()
-          if (first) startId.value = first.id // the loaded page stays out until the next step
-        })
+        // The window starts at its first row before the page is asked for, so the page stays
+        // out of it until the next step (which adds it a slice at a time, the view held still)
+        // and nothing on screen changes when it comes. Holding the anchor across the request
+        // let the browser paint what changed meanwhile before the view was put back.
+        if (first) startId.value = first.id
+        await options.loadOlder()
         // Nothing came (another page of the room was on its way, so the store declined):
         // the retry waits a frame. Retrying at once was an endless chain of microtasks that
         // starved the very response it waited for, and the tab hung growing its memory.
