@@ -8,6 +8,7 @@ build date", 90 days back, and then NTP "syncs". Nobody is logged out.
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,8 +24,16 @@ LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 pytestmark = pytest.mark.skipif(not LIBFAKETIME, reason="needs Debian's libfaketime")
 
 
+def _set_clock(clock_file: Path, offset: str) -> None:
+    """libfaketime reads the file at every look: replaced whole, it never sees it empty or
+    half written (a write in place could show it a passing offset, and a step of its own)."""
+    written = clock_file.with_suffix(".new")
+    written.write_text(offset + "\n")
+    os.replace(written, clock_file)
+
+
 def _server_at_build_date(make_server: Callable[..., Server], clock_file: Path) -> Server:
-    clock_file.write_text("-90d\n")
+    _set_clock(clock_file, "-90d")
     return make_server(
         {
             "LD_PRELOAD": LIBFAKETIME[0],
@@ -54,7 +63,7 @@ async def test_ntp_moving_the_clock_90_days_forward_logs_nobody_out(
         await active.login("admin", ADMIN_PASSWORD)
         await idle.login("admin", ADMIN_PASSWORD)
         before = {s["id"]: s for s in (await active.get("/api/sessions"))["sessions"]}
-        clock_file.write_text("+0\n")  # NTP's first sync: the clock jumps 90 days ahead
+        _set_clock(clock_file, "+0")  # NTP's first sync: the clock jumps 90 days ahead
 
         # The very next request, before the maintenance loop looks: still signed in.
         after = {s["id"]: s for s in (await active.get("/api/sessions"))["sessions"]}
@@ -66,7 +75,7 @@ async def test_ntp_moving_the_clock_90_days_forward_logs_nobody_out(
         assert status == 200
 
         await _wait_for_log(server, "wall clock stepped by +90 days")
-        clock_file.write_text("-1d\n")  # and back a day (a clock that was ahead)
+        _set_clock(clock_file, "-1d")  # and back a day (a clock that was ahead)
         await _wait_for_log(server, "wall clock stepped by -1 day")
         status, _ = await idle.call("GET", "/api/sessions")
         assert status == 200
