@@ -20,3 +20,11 @@ export function nextTask(): Promise<void> {
     channel.port2.postMessage(null)
   })
 }
+
+/** Runs each step in a task of its own, in order; resolves after the last. */
+export async function inTasks(steps: readonly (() => unknown)[]): Promise<void> {
+  for (const step of steps) {
+    await nextTask()
+    step()
+  }
+}

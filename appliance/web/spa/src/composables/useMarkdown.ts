@@ -3,7 +3,7 @@
 import DOMPurify from 'dompurify'
 import MarkdownIt from 'markdown-it'
 import type { StateCore, Token } from 'markdown-it'
-import { nextTask } from '@/boot/nextTask'
+import { inTasks } from '@/boot/nextTask'
 import { emojiForShortcode, loadEmoji, shortcodesLoaded } from './emojiData'
 import { highlight, languagesLoaded } from './highlight'
 
@@ -192,21 +192,15 @@ let prepared: Promise<void> | null = null
  * linkify's first match compiling its large expressions (as costly again). One step per
  * task: all of it in one was a 90 ms long task of its own. Resolves when all are done. */
 export function prepareMarkdown(): Promise<void> {
-  prepared ??= (async () => {
-    const steps = [
-      () => void (renderer ??= createRenderer()),
-      () => void (purifier ??= createPurifier()),
-      () => void (batchPurifier ??= createPurifier(true)),
-      () => void renderer?.linkify.match('www.example.org https://example.org/c d@example.org'),
-      () => void renderer?.render('**a** `b` www.example.org @e'),
-      () => void purifier?.sanitize('<p><strong>a</strong> <code>b</code> <a href="https://example.org/">c</a></p>'),
-      () => void batchPurifier?.sanitize('<div><p><em>a</em></p></div><div><p>b</p></div>'),
-    ]
-    for (const step of steps) {
-      await nextTask()
-      step()
-    }
-  })()
+  prepared ??= inTasks([
+    () => void (renderer ??= createRenderer()),
+    () => void (purifier ??= createPurifier()),
+    () => void (batchPurifier ??= createPurifier(true)),
+    () => void renderer?.linkify.match('www.example.org https://example.org/c d@example.org'),
+    () => void renderer?.render('**a** `b` www.example.org @e'),
+    () => void purifier?.sanitize('<p><strong>a</strong> <code>b</code> <a href="https://example.org/">c</a></p>'),
+    () => void batchPurifier?.sanitize('<div><p><em>a</em></p></div><div><p>b</p></div>'),
+  ])
   return prepared
 }
 

@@ -4,7 +4,7 @@
 // app asks who is signed in, each is paid in a short task of its own instead, before the
 // answers are drawn (an idle callback came too late: with the answers preloaded there is
 // no idle moment before the first render).
-import { nextTask } from '@/boot/nextTask'
+import { inTasks } from '@/boot/nextTask'
 import { compareText, fullTime, timeLabel } from './format'
 import { prepareMarkdownSoon } from './markdownLoader'
 
@@ -16,12 +16,6 @@ export function warmUpWhileWaiting(): void {
   started = true
   // The sidebar sorts rooms and people (format.ts's one collator); each row has its full
   // time and its "14:05" (format.ts keeps each formatter).
-  const steps = [() => compareText('a', 'b'), () => fullTime(0), () => timeLabel(0)]
-  void (async () => {
-    for (const step of steps) {
-      await nextTask()
-      step()
-    }
-  })()
+  void inTasks([() => compareText('a', 'b'), () => fullTime(0), () => timeLabel(0)])
   void prepareMarkdownSoon() // its chunk (preloaded by index.html) runs now, while the server answers
 }
