@@ -25,6 +25,7 @@ import aiosqlite
 
 from . import db_upgrade
 from .db_health import UNCHECKED, Integrity, quick_check, refuse_fresh_start, unreadable
+from .db_index_repair import RebuildGate, index_broken, rebuild, rebuild_alone
 from .errors import AppError, disk_full
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,7 @@ class Database:
         self.integrity = UNCHECKED  # the last integrity check (check_integrity)
         self._integrity_task: asyncio.Task[Integrity] | None = None
         self._integrity_stop = threading.Event()
+        self._index_rebuilds = RebuildGate()
 
     async def open(self) -> None:
         """Open (creating or migrating) the database. Raises DataFolderProblem, with a
@@ -361,7 +363,7 @@ class Database:
             if batch:
                 await self._run_batch(batch)
 
-    async def _run_batch(self, batch: list[_Job[Any]]) -> None:
+    async def _run_batch(self, batch: list[_Job[Any]], *, may_repair: bool = True) -> None:
         conn = self._writer
         assert conn is not None
         try:
@@ -396,8 +398,11 @@ class Database:
             await _rollback(conn)
             if len(batch) > 1:
                 for job in batch:
-                    job.events, job.after_commit, job.result, job.error = [], [], None, None
-                    await self._run_batch([job])
+                    _reset(job)
+                    await self._run_batch([job], may_repair=may_repair)
+            elif may_repair and await self._rebuilt_search_index(conn, e):
+                _reset(batch[0])
+                await self._run_batch(batch, may_repair=False)
             else:
                 _fail(batch[0], e)
             return
@@ -426,16 +431,49 @@ class Database:
                     await fn()
                 except Exception:
                     log.exception("work after a commit failed")
+        # Jobs that failed alone on a corrupt search index are tried again once it is rebuilt.
+        broken = next((j.error for j in batch if j.error and index_broken(j.error)), None)
+        again: list[_Job[Any]] = []
+        if broken is not None and may_repair and await self._rebuilt_search_index(conn, broken):
+            again = [j for j in batch if j.error is not None and index_broken(j.error)]
         for job in batch:
-            if job.error is not None:
+            if job.error is not None and not any(job is j for j in again):
                 _fail(job, job.error)  # it alone was rolled back (its savepoint)
-            else:
+            elif job.error is None:
                 _settle(job.future, result=job.result)
         if events:
             try:
                 self.on_settled()
             except Exception:  # the batch is committed and answered: only log it
                 log.exception("releasing the callers' sockets failed")
+        if again:
+            for job in again:
+                _reset(job)
+            await self._run_batch(again, may_repair=False)
+
+    async def _rebuilt_search_index(self, conn: aiosqlite.Connection, error: Exception) -> bool:
+        """Whether the error was the search index found corrupt and it is now rebuilt (in a
+        transaction of its own: none is open between batches)."""
+        if not index_broken(error) or not self._index_rebuilds.allow():
+            return False
+        log.warning("the search index is corrupt (%s): rebuilding it from the messages", error)
+        try:
+            seconds = await _in_thread(conn, rebuild_alone)
+        except sqlite3.Error:
+            log.exception("rebuilding the search index failed")
+            return False
+        log.warning("the search index was rebuilt in %.1f s", seconds)
+        return True
+
+    async def rebuild_search_index(self, error: sqlite3.Error) -> bool:
+        """A read found the search index corrupt: whether it is now rebuilt (on the writer,
+        in order with the writes)."""
+        if not index_broken(error) or not self._index_rebuilds.allow():
+            return False
+        log.warning("the search index is corrupt (%s): rebuilding it from the messages", error)
+        await self.write_sync(lambda tx: rebuild(tx.execute))
+        log.warning("the search index was rebuilt")
+        return True
 
     async def publish_foreign_events(self) -> None:
         """Publish events that another process committed (checked periodically)."""
@@ -470,6 +508,11 @@ async def _in_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: An
     one statement costs (aiosqlite has no public call for it)."""
     result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
     return result
+
+
+def _reset(job: _Job[Any]) -> None:
+    """The job as it was queued, to run again."""
+    job.events, job.after_commit, job.result, job.error = [], [], None, None
 
 
 def _fail(job: _Job[Any], e: Exception) -> None:

@@ -348,8 +348,13 @@ async def search(
         rows: list[sqlite3.Row] = await messages.search(
             svc.db, user_id, query, room_id, before, limit + 1
         )
-    except sqlite3.OperationalError:
-        raise BadRequest("That search could not be understood.") from None
+    except sqlite3.DatabaseError as e:
+        # A corrupt index (issue 19) is rebuilt from the messages and asked again.
+        if not await svc.db.rebuild_search_index(e):
+            if isinstance(e, sqlite3.OperationalError):
+                raise BadRequest("That search could not be understood.") from None
+            raise
+        rows = await messages.search(svc.db, user_id, query, room_id, before, limit + 1)
     return await messages.hydrate(svc.db, rows[:limit]), len(rows) > limit
 
 

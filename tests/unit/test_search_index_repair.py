@@ -1,6 +1,7 @@
 """A search index that SQLite 3.40's FTS5 corrupted under the old step-by-step scrub (issue 19:
 every send failed as "malformed") is repaired by the upgrade to schema 16, which builds the
-index again from the messages: sends work, search finds what it should, the index is sound."""
+index again from the messages: sends work, search finds what it should, the index is sound.
+One that breaks while the server runs is rebuilt by the writer, and no send fails."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.db import Database, Tx, migration_scripts
+from appliance.db import Database, SyncTx, Tx, migration_scripts
 
 BEFORE_REPAIR = 15
+REBUILT = "the search index was rebuilt"
 MERGE_STEP = "INSERT INTO messages_fts(messages_fts, rank) VALUES ('merge', -8)"
 
 
@@ -104,5 +106,63 @@ async def test_the_upgrade_rebuilds_a_corrupt_search_index(tmp_path: Path) -> No
             )
 
         await db.write(check)
+    finally:
+        await db.close()
+
+
+async def test_the_running_writer_rebuilds_an_index_that_breaks_under_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The soak's failure, through the server's own writer: the step-by-step merges break
+    # the index while messages are sent. The send that finds it broken is not failed: the
+    # index is rebuilt and the send retried, so every acknowledged message is there and found.
+    db = Database(tmp_path / "pychat.db", synchronous="NORMAL")
+    await db.open()
+    rng = random.Random(1)
+    sent = 0
+
+    def send(tx: SyncTx, count: int, merge: bool = False) -> None:
+        nonlocal sent
+        for _ in range(count):
+            sent += 1
+            tx.execute(
+                "INSERT INTO messages(room_id, author_id, body, created_at) VALUES (1, 1, ?, ?)",
+                (f"tok{sent} soak message {sent} k{rng.randrange(60)}", sent),
+            )
+        if merge:
+            tx.execute(MERGE_STEP)
+
+    try:
+        await db.write_sync(
+            lambda tx: tx.execute(
+                "INSERT INTO users(username, display_name, password_hash, created_at)"
+                " VALUES ('a', 'a', 'x', 0)"
+            )
+        )
+        await db.write_sync(
+            lambda tx: tx.execute(
+                "INSERT INTO rooms(kind, name, created_at) VALUES ('channel', 'general', 0)"
+            )
+        )
+        while REBUILT not in caplog.text:
+            if sent > 60_000:
+                pytest.skip(f"SQLite {sqlite3.sqlite_version} no longer corrupts the index")
+            await db.write_sync(lambda tx: send(tx, rng.randint(1, 20)))
+            if rng.random() < 0.1:
+                for _ in range(20):
+                    await db.write_sync(lambda tx: send(tx, rng.randint(0, 5), merge=True))
+        await db.write_sync(lambda tx: send(tx, 1))
+
+        stored = await db.fetchone("SELECT count(*), max(created_at) FROM messages")
+        found = await db.fetchone(
+            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'soak'"
+        )
+        assert stored is not None and found is not None
+        assert stored[0] == stored[1] == sent == found[0]  # every send kept and found
+        await db.write_sync(
+            lambda tx: tx.execute(
+                "INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)"
+            )
+        )
     finally:
         await db.close()
