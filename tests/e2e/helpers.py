@@ -187,3 +187,42 @@ class Network:
             await ws.close()
         else:
             ws.connect_to_server()
+
+
+# -- notifications shown through the service worker ---------------------------------------
+# Chromium's getNotifications() deletes from its store every notification the platform does
+# not display yet, unless it was made after the read began: a read while one is being shown
+# loses it for good (still on screen, never listed again). Polling a page's notifications
+# while it showed a call's ring failed CI so; reading during shows lost 56 of 100 in a check
+# here. So pages under test record the shows in flight (an init script), and a read waits
+# for them to settle. The app never reads while it shows (notifications/inTurn.ts).
+
+TRACK_SHOWS = """
+(() => {
+  if (window.__showing || typeof ServiceWorkerRegistration === 'undefined') return
+  window.__showing = new Set()
+  const realShow = ServiceWorkerRegistration.prototype.showNotification
+  ServiceWorkerRegistration.prototype.showNotification = function (...args) {
+    const shown = realShow.apply(this, args)
+    const done = () => window.__showing.delete(shown)
+    window.__showing.add(shown)
+    shown.then(done, done)
+    return shown
+  }
+})();
+"""
+
+_SHOWN = """async (tag) => {
+  while (window.__showing?.size) await Promise.allSettled([...window.__showing])
+  const registration = await navigator.serviceWorker.ready
+  const shown = await registration.getNotifications(tag ? { tag } : undefined)
+  return shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data,
+    actions: n.actions.map((a) => [a.action, a.type, a.title]) }))
+}"""
+
+
+async def notifications_shown(page: Page, tag: str | None = None) -> list[dict[str, Any]]:
+    """The page's notifications shown through its service worker (all, or `tag`'s), read
+    once the page's shows have settled (`TRACK_SHOWS` must be among its init scripts)."""
+    found: list[dict[str, Any]] = await page.evaluate(_SHOWN, tag)
+    return found

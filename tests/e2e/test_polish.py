@@ -4,12 +4,22 @@ emoji and :shortcodes:, search that starts afresh from the sidebar."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from playwright.async_api import Page, expect
 
 from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory, screenshot_path
-from tests.e2e.helpers import SLOW, message, open_room, room_list, send, wait_for_service_worker
+from tests.e2e.helpers import (
+    SLOW,
+    TRACK_SHOWS,
+    message,
+    notifications_shown,
+    open_room,
+    room_list,
+    send,
+    wait_for_service_worker,
+)
 from tests.waiting import wait_until
 
 # Runs before the app in every page of the context: the tab reports itself hidden.
@@ -29,14 +39,6 @@ def preferences(muted: list[int]) -> str:
     return f"localStorage.setItem('pychat.preferences', {json.dumps(json.dumps(saved))})"
 
 
-async def notifications(page: Page) -> list[dict[str, str]]:
-    """What the service worker shows (tests/e2e/test_sw_notifications.py: the rest of it)."""
-    return await page.evaluate(  # type: ignore[no-any-return]
-        """async () => (await (await navigator.serviceWorker.ready).getNotifications())
-            .map((n) => ({ title: n.title, body: n.body, tag: n.tag }))"""
-    )
-
-
 async def test_desktop_notifications_for_mentions_and_dms_when_hidden(
     open_as: ContextFactory, make_user: UserFactory
 ) -> None:
@@ -50,6 +52,7 @@ async def test_desktop_notifications_for_mentions_and_dms_when_hidden(
     await context.grant_permissions(["notifications"])
     await context.add_init_script(preferences([quiet]))
     await context.add_init_script(HIDDEN)
+    await context.add_init_script(TRACK_SHOWS)
     await page.reload()
     for room in (group, quiet, dm):
         await expect(page.get_by_test_id(f"room-link-{room}")).to_be_visible(timeout=SLOW)
@@ -80,8 +83,8 @@ async def test_desktop_notifications_for_mentions_and_dms_when_hidden(
     assert "notify-group" in shown[0]["title"]
 
 
-async def _two(page: Page) -> list[dict[str, str]] | None:
-    found = await notifications(page)
+async def _two(page: Page) -> list[dict[str, Any]] | None:
+    found = await notifications_shown(page)
     return found if len(found) >= 2 else None
 
 

@@ -17,24 +17,21 @@ from playwright.async_api import BrowserContext, Page, WebSocketRoute, Worker, e
 from tests.client import Client
 from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory
-from tests.e2e.helpers import SLOW, open_room, wait_for_service_worker
+from tests.e2e.helpers import (
+    SLOW,
+    TRACK_SHOWS,
+    notifications_shown,
+    open_room,
+    wait_for_service_worker,
+)
 from tests.waiting import wait_until
 
 # Runs before the app: the tab reports itself hidden (as a phone's app in the background),
 # notifications are on in this browser, the app badge's calls are recorded (the real ones
-# still run), and so are the notifications it is still showing (see SHOWN).
+# still run), and so are the notifications it is still showing (helpers.TRACK_SHOWS).
 PHONE = """
 (() => {
   if (!location.protocol.startsWith('http')) return  // about:blank, before the app's page
-  window.__showing = new Set()
-  const realShow = ServiceWorkerRegistration.prototype.showNotification
-  ServiceWorkerRegistration.prototype.showNotification = function (...args) {
-    const shown = realShow.apply(this, args)
-    const done = () => window.__showing.delete(shown)
-    window.__showing.add(shown)
-    shown.then(done, done)
-    return shown
-  }
   Object.defineProperty(Document.prototype, 'visibilityState', {
     configurable: true, get: () => 'hidden' })
   Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => true })
@@ -53,18 +50,6 @@ PHONE = """
 })()
 """
 
-# Chromium's getNotifications() deletes from its store every notification the platform does
-# not display yet, unless it was made after the read began: a read while a notification is
-# being shown loses it for good (still on screen, never listed again; a ring test failed in CI
-# so). So the page's own shows settle before the read; the app itself never reads while it
-# shows (notifications/inTurn.ts).
-SHOWN = """async (tag) => {
-  while (window.__showing?.size) await Promise.allSettled([...window.__showing])
-  const registration = await navigator.serviceWorker.ready
-  const shown = await registration.getNotifications(tag ? { tag } : undefined)
-  return shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data,
-    actions: n.actions.map((a) => [a.action, a.type, a.title]) }))
-}"""
 
 # A click on a notification, as the browser gives it to the worker. Nothing can click a
 # headless browser's notification, so the test dispatches the event the platform would; its
@@ -82,8 +67,7 @@ CLICK = """async ([tag, action, reply]) => {
 
 
 async def shown(page: Page, tag: str | None = None) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = await page.evaluate(SHOWN, tag)
-    return found
+    return await notifications_shown(page, tag)
 
 
 async def badges(page: Page) -> list[int]:
@@ -103,7 +87,7 @@ async def click(context: BrowserContext, tag: str, action: str = "", reply: str 
 
 
 async def open_phone(open_as: ContextFactory, user: Client) -> tuple[BrowserContext, Page]:
-    context, page = await open_as(user, init_script=PHONE)
+    context, page = await open_as(user, init_script=TRACK_SHOWS + PHONE)
     await context.grant_permissions(["notifications"])
     await page.reload()
     await wait_for_service_worker(page)
