@@ -195,30 +195,36 @@ class Network:
 # loses it for good (still on screen, never listed again). Polling a page's notifications
 # while it showed a call's ring failed CI so; reading during shows lost 56 of 100 in a check
 # here. So pages under test record the shows in flight (an init script), and a read waits
-# for them to settle. The app never reads while it shows (notifications/inTurn.ts).
+# for them to settle (a worker's too: evaluate TRACK_SHOWS in it). The app never reads while
+# it shows (notifications/inTurn.ts).
 
 TRACK_SHOWS = """
 (() => {
-  if (window.__showing || typeof ServiceWorkerRegistration === 'undefined') return
-  window.__showing = new Set()
+  if (globalThis.__showing || typeof ServiceWorkerRegistration === 'undefined') return
+  globalThis.__showing = new Set()
   const realShow = ServiceWorkerRegistration.prototype.showNotification
   ServiceWorkerRegistration.prototype.showNotification = function (...args) {
     const shown = realShow.apply(this, args)
-    const done = () => window.__showing.delete(shown)
-    window.__showing.add(shown)
+    const done = () => globalThis.__showing.delete(shown)
+    globalThis.__showing.add(shown)
     shown.then(done, done)
     return shown
   }
 })();
 """
 
-_SHOWN = """async (tag) => {
-  while (window.__showing?.size) await Promise.allSettled([...window.__showing])
+# A read's first line, in a page or in the worker (TRACK_SHOWS evaluated there).
+SHOWS_SETTLED = (
+    "while (globalThis.__showing?.size) await Promise.allSettled([...globalThis.__showing])"
+)
+
+_SHOWN = f"""async (tag) => {{
+  {SHOWS_SETTLED}
   const registration = await navigator.serviceWorker.ready
-  const shown = await registration.getNotifications(tag ? { tag } : undefined)
-  return shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data,
-    actions: n.actions.map((a) => [a.action, a.type, a.title]) }))
-}"""
+  const shown = await registration.getNotifications(tag ? {{ tag }} : undefined)
+  return shown.map((n) => ({{ title: n.title, body: n.body, tag: n.tag, data: n.data,
+    actions: n.actions.map((a) => [a.action, a.type, a.title]) }}))
+}}"""
 
 
 async def notifications_shown(page: Page, tag: str | None = None) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from tests.client import Client
 from tests.conftest import UserFactory, new_room
 from tests.e2e.conftest import ContextFactory
 from tests.e2e.helpers import (
+    SHOWS_SETTLED,
     SLOW,
     TRACK_SHOWS,
     notifications_shown,
@@ -213,6 +214,8 @@ async def test_a_push_shows_with_no_page_open_and_a_read_push_closes_it(
         r["registrationId"] for r in registrations if r["scopeURL"] == origin_url + "/"
     )
 
+    await worker(context).evaluate(TRACK_SHOWS)  # the worker lives on: DevTools holds it
+
     async def push(payload: dict[str, Any]) -> None:
         await cdp.send(
             "ServiceWorker.deliverPushMessage",
@@ -237,9 +240,12 @@ async def test_a_push_shows_with_no_page_open_and_a_read_push_closes_it(
 
     async def in_worker() -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = await worker(context).evaluate(
-            """async (tag) => (await registration.getNotifications({ tag }))
-                .map((n) => ({ title: n.title, body: n.body, data: n.data,
-                               renotify: n.renotify, actions: n.actions.length }))""",
+            f"""async (tag) => {{
+                {SHOWS_SETTLED}
+                return (await registration.getNotifications({{ tag }}))
+                  .map((n) => ({{ title: n.title, body: n.body, data: n.data,
+                                  renotify: n.renotify, actions: n.actions.length }}))
+            }}""",
             tag,
         )
         return found
