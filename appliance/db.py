@@ -25,7 +25,7 @@ import aiosqlite
 
 from . import db_upgrade
 from .db_health import UNCHECKED, Integrity, quick_check, refuse_fresh_start, unreadable
-from .db_index_repair import RebuildGate, index_broken, rebuild, rebuild_alone
+from .db_index_repair import IndexRepairs, index_broken
 from .errors import AppError, disk_full
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ class Database:
         self.integrity = UNCHECKED  # the last integrity check (check_integrity)
         self._integrity_task: asyncio.Task[Integrity] | None = None
         self._integrity_stop = threading.Event()
-        self._index_rebuilds = RebuildGate()
+        self._index_repairs = IndexRepairs()
 
     async def open(self) -> None:
         """Open (creating or migrating) the database. Raises DataFolderProblem, with a
@@ -366,6 +366,7 @@ class Database:
     async def _run_batch(self, batch: list[_Job[Any]], *, may_repair: bool = True) -> None:
         conn = self._writer
         assert conn is not None
+        since = self._index_repairs.generation
         try:
             began = committed = False
             i = 0
@@ -400,7 +401,7 @@ class Database:
                 for job in batch:
                     _reset(job)
                     await self._run_batch([job], may_repair=may_repair)
-            elif may_repair and await self._rebuilt_search_index(conn, e):
+            elif may_repair and await self._repaired_search_index(conn, e, since):
                 _reset(batch[0])
                 await self._run_batch(batch, may_repair=False)
             else:
@@ -434,7 +435,7 @@ class Database:
         # Jobs that failed alone on a corrupt search index are tried again once it is rebuilt.
         broken = next((j.error for j in batch if j.error and index_broken(j.error)), None)
         again: list[_Job[Any]] = []
-        if broken is not None and may_repair and await self._rebuilt_search_index(conn, broken):
+        if broken and may_repair and await self._repaired_search_index(conn, broken, since):
             again = [j for j in batch if j.error is not None and index_broken(j.error)]
         for job in batch:
             if job.error is not None and not any(job is j for j in again):
@@ -451,29 +452,25 @@ class Database:
                 _reset(job)
             await self._run_batch(again, may_repair=False)
 
-    async def _rebuilt_search_index(self, conn: aiosqlite.Connection, error: Exception) -> bool:
-        """Whether the error was the search index found corrupt and it is now rebuilt (in a
-        transaction of its own: none is open between batches)."""
-        if not index_broken(error) or not self._index_rebuilds.allow():
-            return False
-        log.warning("the search index is corrupt (%s): rebuilding it from the messages", error)
-        try:
-            seconds = await _in_thread(conn, rebuild_alone)
-        except sqlite3.Error:
-            log.exception("rebuilding the search index failed")
-            return False
-        log.warning("the search index was rebuilt in %.1f s", seconds)
-        return True
+    async def _repaired_search_index(
+        self, conn: aiosqlite.Connection, error: Exception, since: int
+    ) -> bool:
+        """Whether a write that failed with `error` (its batch began at repair generation
+        `since`) should run again: the search index was found corrupt and is rebuilt now
+        (in a transaction of its own: none is open between batches) or was meanwhile."""
+        return await self._index_repairs.after_write(error, since, lambda fn: _in_thread(conn, fn))
 
-    async def rebuild_search_index(self, error: sqlite3.Error) -> bool:
-        """A read found the search index corrupt: whether it is now rebuilt (on the writer,
-        in order with the writes)."""
-        if not index_broken(error) or not self._index_rebuilds.allow():
-            return False
-        log.warning("the search index is corrupt (%s): rebuilding it from the messages", error)
-        await self.write_sync(lambda tx: rebuild(tx.execute))
-        log.warning("the search index was rebuilt")
-        return True
+    @property
+    def search_index_generation(self) -> int:
+        """Rebuilds of the search index so far: read before a search, for
+        `repaired_search_index`."""
+        return self._index_repairs.generation
+
+    async def repaired_search_index(self, error: sqlite3.Error, since: int) -> bool:
+        """Whether a search that failed with `error` (begun at generation `since`) should be
+        asked again: the index was found corrupt and is rebuilt now (on the writer, in order
+        with the writes) or was meanwhile."""
+        return await self._index_repairs.after_read(error, since, self.write_sync)
 
     async def publish_foreign_events(self) -> None:
         """Publish events that another process committed (checked periodically)."""

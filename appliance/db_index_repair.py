@@ -14,10 +14,17 @@ empty index, and then it is rebuilt (as migration 0016 did at an upgrade).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .db import SyncTx
+
+log = logging.getLogger(__name__)
 
 # Between two rebuilds: an index that breaks again at once is not this bug (a disk going
 # bad), and rebuilding a million messages takes a Pi tens of seconds.
@@ -57,16 +64,94 @@ def rebuild_alone(conn: sqlite3.Connection) -> float:
     return time.monotonic() - started
 
 
-class RebuildGate:
-    """At most one rebuild per REBUILD_INTERVAL_S: a second corruption soon after is answered
-    with the error instead of rebuilding in a loop."""
+class IndexRepairs:
+    """The rebuilds so far (`generation`) and what a failed statement calls for: an operation
+    that began before the last rebuild is retried as it is; one that found the rebuilt index
+    broken again within REBUILD_INTERVAL_S is answered with its error (a disk going bad, not
+    this bug: rebuilding in a loop would not help)."""
 
     def __init__(self) -> None:
-        self._last: float | None = None
+        self.generation = 0
+        self._finished_at: float | None = None
+        self._pending: asyncio.Future[None] | None = None  # a read's rebuild, queued
 
-    def allow(self) -> bool:
-        now = time.monotonic()
-        if self._last is not None and now - self._last < REBUILD_INTERVAL_S:
+    def wanted(self, error: BaseException, since: int) -> Literal["retry", "rebuild", "fail"]:
+        """For `error`, from an operation that began at generation `since`."""
+        if not index_broken(error):
+            return "fail"
+        if since != self.generation:
+            return "retry"
+        recent = self._finished_at is not None
+        if recent and time.monotonic() - (self._finished_at or 0.0) < REBUILD_INTERVAL_S:
+            return "fail"
+        return "rebuild"
+
+    def rebuilt(self) -> None:
+        self.generation += 1
+        self._finished_at = time.monotonic()
+
+    async def after_write(
+        self,
+        error: BaseException,
+        since: int,
+        in_writer: Callable[[Callable[[sqlite3.Connection], float]], Awaitable[float]],
+    ) -> bool:
+        """Whether the failed write should run again; rebuilds first when it must, through
+        `in_writer` (runs a function on the writer's connection, no transaction open)."""
+        wanted = self.wanted(error, since)
+        if wanted != "rebuild":
+            return wanted == "retry"
+        log.warning("the search index is corrupt (%s): rebuilding it from the messages", error)
+        try:
+            seconds = await in_writer(rebuild_alone)
+        except sqlite3.Error:
+            log.exception("rebuilding the search index failed")
             return False
-        self._last = now
+        self.rebuilt()
+        log.warning("the search index was rebuilt in %.1f s", seconds)
         return True
+
+    async def after_read(
+        self,
+        error: BaseException,
+        since: int,
+        write_sync: Callable[[Callable[[SyncTx], float | None]], Awaitable[float | None]],
+    ) -> bool:
+        """Whether the failed read should be asked again; rebuilds first when it must, as a
+        write (in order with the others). Reads failing together wait for one rebuild."""
+        if self._pending is None:
+            wanted = self.wanted(error, since)
+            if wanted != "rebuild":
+                return wanted == "retry"
+            log.warning("the search index is corrupt (%s): rebuilding it from the messages", error)
+            self._pending = asyncio.ensure_future(self._rebuild_as_write(write_sync))
+        elif not index_broken(error):
+            return False
+        try:
+            await asyncio.shield(self._pending)
+        except sqlite3.Error:
+            return False
+        return True
+
+    async def _rebuild_as_write(
+        self, write_sync: Callable[[Callable[[SyncTx], float | None]], Awaitable[float | None]]
+    ) -> None:
+        queued_at = self.generation
+
+        def rebuild_unless_done(tx: SyncTx) -> float | None:
+            if self.generation != queued_at:  # a write's rebuild ran first
+                return None
+            started = time.monotonic()
+            rebuild(tx.execute)
+            return time.monotonic() - started
+
+        try:
+            seconds = await write_sync(rebuild_unless_done)
+        except sqlite3.Error:
+            log.exception("rebuilding the search index failed")
+            raise
+        finally:
+            self._pending = None
+        if seconds is not None:
+            self.rebuilt()  # once committed: a read begun from now on sees the new index
+            log.warning("the search index was rebuilt in %.1f s", seconds)

@@ -344,13 +344,14 @@ async def search(
         raise BadRequest("Search for at least one word.")
     if room_id is not None:
         await access_room(svc.db, user_id, room_id)
+    since = svc.db.search_index_generation
     try:
         rows: list[sqlite3.Row] = await messages.search(
             svc.db, user_id, query, room_id, before, limit + 1
         )
     except sqlite3.DatabaseError as e:
         # A corrupt index (issue 19) is rebuilt from the messages and asked again.
-        if not await svc.db.rebuild_search_index(e):
+        if not await svc.db.repaired_search_index(e, since):
             if isinstance(e, sqlite3.OperationalError):
                 raise BadRequest("That search could not be understood.") from None
             raise
