@@ -38,23 +38,25 @@ class _raises_corrupt_vtab:
         return True
 
 
-async def _room_with_messages(srv: Server) -> tuple[Client, int, list[int]]:
+async def _broken_after_messages(
+    make_server: Callable[..., Server],
+) -> tuple[Server, Client, int, list[int]]:
+    """A server whose room has 20 messages, all found, and then a broken search index."""
+    srv = make_server()
     admin = await Client(srv.url).login("admin", ADMIN_PASSWORD)
     room = (await new_room(admin))["id"]
     sock = await admin.connect()
     sent = [(await sock.send_message(room, f"deploy step {n}"))["id"] for n in range(20)]
     assert await search(admin, "deploy") == sent
-    return admin, room, sent
+    break_search_index(srv.data / "pychat.db")
+    return srv, admin, room, sent
 
 
 async def test_a_send_on_a_corrupt_index_is_acknowledged_and_found(
     make_server: Callable[..., Server],
 ) -> None:
-    srv = make_server()
-    admin, room, sent = await _room_with_messages(srv)
+    srv, admin, room, sent = await _broken_after_messages(make_server)
     try:
-        break_search_index(srv.data / "pychat.db")
-
         sock = await admin.connect()
         after = await sock.send_message(room, "deploy after the break")
         await sock.ok({"type": "message.edit", "message": sent[0], "body": "rollback step 0"})
@@ -78,10 +80,8 @@ async def test_a_send_on_a_corrupt_index_is_acknowledged_and_found(
 async def test_searches_on_a_corrupt_index_answer_from_one_rebuild(
     make_server: Callable[..., Server],
 ) -> None:
-    srv = make_server()
-    admin, room, sent = await _room_with_messages(srv)
+    srv, admin, room, sent = await _broken_after_messages(make_server)
     try:
-        break_search_index(srv.data / "pychat.db")
         found = await asyncio.gather(*(search(admin, "deploy") for _ in range(6)))
         assert found == [sent] * 6
         assert srv.log().count(REBUILT) == 1, srv.log()
