@@ -81,8 +81,8 @@ class IndexRepairs:
             return "fail"
         if since != self.generation:
             return "retry"
-        recent = self._finished_at is not None
-        if recent and time.monotonic() - (self._finished_at or 0.0) < REBUILD_INTERVAL_S:
+        finished = self._finished_at
+        if finished is not None and time.monotonic() - finished < REBUILD_INTERVAL_S:
             return "fail"
         return "rebuild"
 
