@@ -461,6 +461,11 @@ class Database:
         return await self._index_repairs.after_write(error, since, lambda fn: _in_thread(conn, fn))
 
     @property
+    def search_index_repairs(self) -> IndexRepairs:
+        """The search index's rebuilds since the start (the admin's storage page)."""
+        return self._index_repairs
+
+    @property
     def search_index_generation(self) -> int:
         """Rebuilds of the search index so far: read before a search, for
         `repaired_search_index`."""

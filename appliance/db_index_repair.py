@@ -71,7 +71,8 @@ class IndexRepairs:
     this bug: rebuilding in a loop would not help)."""
 
     def __init__(self) -> None:
-        self.generation = 0
+        self.generation = 0  # rebuilds since the server started
+        self.last_rebuilt_ms: int | None = None  # wall clock, for the admin's storage page
         self._finished_at: float | None = None
         self._pending: asyncio.Future[None] | None = None  # a read's rebuild, queued
 
@@ -88,7 +89,11 @@ class IndexRepairs:
 
     def rebuilt(self) -> None:
         self.generation += 1
+        self.last_rebuilt_ms = int(time.time() * 1000)
         self._finished_at = time.monotonic()
+
+    def to_api(self) -> dict[str, int | None]:
+        return {"rebuilds": self.generation, "last_rebuilt_at": self.last_rebuilt_ms}
 
     async def after_write(
         self,

@@ -277,7 +277,12 @@ async def storage_use(svc: Services, admin: Admin) -> dict[str, Any]:
         if not svc.db.integrity.damaged:
             svc.db.integrity = found_damage(str(e), svc.now_ms())
     # Checked at start; a backup or the count above may have found damage since.
-    return {**facts, "counts": counts, "integrity": svc.db.integrity.to_api()}
+    return {
+        **facts,
+        "counts": counts,
+        "integrity": svc.db.integrity.to_api(),
+        "search_index": svc.db.search_index_repairs.to_api(),
+    }
 
 
 async def recent_logs(

@@ -1,41 +1,21 @@
 """A search index that FTS5 finds corrupt while the server runs (issue 19: SQLite 3.40 broke
 it under a long soak, and every send failed from then on) is rebuilt from the messages by
 the server itself: the send that found it is acknowledged, search finds every message,
-nothing is lost, and the log says what happened.
-
-The test breaks the index the way the soak did, only faster: FTS5's structure record is
-overwritten by another connection, as the corruption left it unreadable."""
+nothing is lost, and the log and the admin's storage page say what happened."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 
 from tests.client import Client
 from tests.conftest import new_room
 from tests.integration.test_messages import search
+from tests.search_index import break_search_index
 from tests.server import ADMIN_PASSWORD, Server
 
 REBUILT = "the search index was rebuilt"
-
-
-def break_search_index(db_path: Path) -> None:
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE messages_fts_data SET block = X'0102030405' WHERE id = 10")
-    with sqlite3.connect(db_path) as conn, _raises_corrupt_vtab():
-        conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'x'")
-
-
-class _raises_corrupt_vtab:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> bool:
-        assert isinstance(error, sqlite3.DatabaseError), "the index did not break"
-        assert getattr(error, "sqlite_errorname", "") == "SQLITE_CORRUPT_VTAB", error
-        return True
 
 
 async def _broken_after_messages(
@@ -48,6 +28,10 @@ async def _broken_after_messages(
     sock = await admin.connect()
     sent = [(await sock.send_message(room, f"deploy step {n}"))["id"] for n in range(20)]
     assert await search(admin, "deploy") == sent
+    assert (await admin.get("/api/admin/storage"))["search_index"] == {
+        "rebuilds": 0,
+        "last_rebuilt_at": None,
+    }
     break_search_index(srv.data / "pychat.db")
     return srv, admin, room, sent
 
@@ -64,6 +48,9 @@ async def test_a_send_on_a_corrupt_index_is_acknowledged_and_found(
         assert await search(admin, "deploy") == [*sent[1:], after["id"]]
         assert await search(admin, "rollback") == [sent[0]]
         assert srv.log().count(REBUILT) == 1, srv.log()
+        # The admin's storage page says so (since the server started).
+        repairs = (await admin.get("/api/admin/storage"))["search_index"]
+        assert repairs["rebuilds"] == 1 and repairs["last_rebuilt_at"] > 0, repairs
     finally:
         await admin.close()
     # Restarted, the index is sound: nothing is rebuilt again, search still finds it all.

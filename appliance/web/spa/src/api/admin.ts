@@ -102,6 +102,8 @@ export interface StorageUse {
   /** null when counting met a damaged page (integrity says so) */
   counts: Counts | null
   integrity: Integrity
+  /** The search index rebuilt after SQLite found it corrupt, since the server started. */
+  search_index: { rebuilds: number; last_rebuilt_at: number | null }
 }
 
 export interface UsbStatus {
