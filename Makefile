@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= data
 LISTEN ?= 127.0.0.1:8080
-PY_DIRS := $(wildcard appliance tests bench image/boot_test)
+PY_DIRS := $(wildcard appliance tests bench image/boot_test scripts)
 
 SPA := appliance/web/spa
 SPA_INPUTS := $(shell find $(SPA)/src $(SPA)/public $(SPA)/scripts $(SPA)/build -type f 2>/dev/null) \

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Whether what goes into the Raspberry Pi image changed since REV (.ci/run's question).
+
+Usage: scripts/image_inputs_changed.py REV. Prints why and exits 0 when it changed, exits 1
+when it did not. Two inputs are shared with things the image never holds, so only their
+image part counts: pyproject.toml without the test and cluster extras and the tools'
+settings (the image installs the dependencies, the version and node from the web extra),
+and scripts/debian-packages without the test and fresh-check package lists (and comments).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from typing import Any
+
+WHOLE = [
+    "image", "systemd", "appliance/privileged", "appliance/setup_wizard",
+    "appliance/web/spa/package.json", "appliance/web/spa/package-lock.json",
+]  # fmt: skip
+NOT_IN_IMAGE_EXTRAS = ("test", "cluster")
+NOT_IN_IMAGE_PACKAGES = ("test", "fresh")
+_ARRAY = re.compile(r"^(\w+)=\(([^)]*)\)", re.MULTILINE)
+
+
+def _show(rev: str, path: str) -> str | None:
+    done = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def _pyproject_image_part(text: str | None) -> Any:
+    if text is None:
+        return None
+    data = tomllib.loads(text)
+    data.pop("tool", None)
+    extras = data.get("project", {}).get("optional-dependencies", {})
+    for name in NOT_IN_IMAGE_EXTRAS:
+        extras.pop(name, None)
+    return data
+
+
+def _packages_image_part(text: str | None) -> Any:
+    if text is None:
+        return None
+    arrays = {name: body.split() for name, body in _ARRAY.findall(text)}
+    rest = [line for line in _ARRAY.sub("", text).splitlines() if not line.startswith("#")]
+    return {k: v for k, v in arrays.items() if k not in NOT_IN_IMAGE_PACKAGES}, rest
+
+
+def changed(rev: str) -> str | None:
+    diff = subprocess.run(["git", "diff", "--quiet", rev, "HEAD", "--", *WHOLE])
+    if diff.returncode != 0:
+        return "image files changed"
+    for path, part in (
+        ("pyproject.toml", _pyproject_image_part),
+        ("scripts/debian-packages", _packages_image_part),
+    ):
+        if part(_show(rev, path)) != part(_show("HEAD", path)):
+            return f"the image's part of {path} changed"
+    return None
+
+
+if __name__ == "__main__":
+    reason = changed(sys.argv[1])
+    if reason:
+        print(reason)
+    sys.exit(0 if reason else 1)
