@@ -1,0 +1,78 @@
+"""The Redis bus between nodes: "the event log has grown to seq N", nothing more.
+
+Published after the commit, so a node woken by it finds the events it names. It carries no
+event: the log is the truth (`follower`), so a notice lost while a node was away, or
+while Redis restarted, costs only the delay until the next notice or the follower's timer.
+After every (re)subscription the follower is woken at once, to read what it may have
+missed while it was not listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "pychat:event-log"
+RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # between attempts to subscribe again
+HEALTH_CHECK_S = 5  # a silent connection is checked (PING) after this many seconds
+
+
+class RedisBus:
+    def __init__(self, url: str, on_grown: Callable[[int | None], None]) -> None:
+        """`on_grown(head)` is called for each notice (`head` None: after subscribing, when
+        something may have been missed)."""
+        self._url = url
+        self._on_grown = on_grown
+        self._publisher = redis.Redis.from_url(url, health_check_interval=HEALTH_CHECK_S)
+        self.subscribed = asyncio.Event()  # set while listening
+
+    async def publish(self, head: int) -> None:
+        """Tell the other nodes; a failure is logged, not raised (their timers catch up)."""
+        try:
+            await self._publisher.publish(CHANNEL, str(head))
+        except (RedisError, OSError) as e:
+            log.warning("could not publish the log's head %d (%s)", head, e)
+
+    async def run(self) -> None:
+        """Listen until cancelled, subscribing again whenever the connection is lost."""
+        failures = 0
+        while True:
+            # No retries inside redis-py: its pubsub would reconnect and subscribe again
+            # silently, and nothing would read what was missed meanwhile.
+            client = redis.Redis.from_url(
+                self._url, health_check_interval=HEALTH_CHECK_S, retry=Retry(NoBackoff(), 0)
+            )
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    self.subscribed.set()
+                    failures = 0
+                    self._on_grown(None)  # whatever committed while we were not listening
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._on_grown(_head(message["data"]))
+            except (RedisError, OSError) as e:
+                delay = RETRY_S[min(failures, len(RETRY_S) - 1)]
+                failures += 1
+                log.warning("the bus is away (%s); subscribing again in %gs", e, delay)
+                await asyncio.sleep(delay)
+            finally:
+                self.subscribed.clear()
+                await client.aclose()
+
+    async def close(self) -> None:
+        await self._publisher.aclose()
+
+
+def _head(data: object) -> int | None:
+    if isinstance(data, bytes | str) and data.isdigit():
+        return int(data)
+    return None  # not ours: read the log anyway
