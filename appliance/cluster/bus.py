@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "pychat:event-log"
 RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # between attempts to subscribe again
 HEALTH_CHECK_S = 5  # a silent connection is checked (PING) after this many seconds
+PUBLISH_TIMEOUT_S = 2.0  # a notice later than this is useless: the followers' timers read
 
 
 class RedisBus:
@@ -31,18 +32,39 @@ class RedisBus:
         something may have been missed)."""
         self._url = url
         self._on_grown = on_grown
-        self._publisher = redis.Redis.from_url(url, health_check_interval=HEALTH_CHECK_S)
+        self._publisher = redis.Redis.from_url(
+            url, health_check_interval=HEALTH_CHECK_S, socket_connect_timeout=PUBLISH_TIMEOUT_S
+        )
         self.subscribed = asyncio.Event()  # set while listening
+        self._announced = 0  # the highest head asked to be published
+        self._to_publish = asyncio.Event()
 
-    async def publish(self, head: int) -> None:
-        """Tell the other nodes; a failure is logged, not raised (their timers catch up)."""
-        try:
-            await self._publisher.publish(CHANNEL, str(head))
-        except (RedisError, OSError) as e:
-            log.warning("could not publish the log's head %d (%s)", head, e)
+    def announce(self, head: int) -> None:
+        """Tell the other nodes the log has grown to `head`, soon: never waits (a writer
+        calls it), and a burst of commits becomes one notice of the newest head."""
+        if head > self._announced:
+            self._announced = head
+            self._to_publish.set()
 
     async def run(self) -> None:
-        """Listen until cancelled, subscribing again whenever the connection is lost."""
+        """Publish what is announced and listen, until cancelled."""
+        await asyncio.gather(self._publish(), self._listen())
+
+    async def _publish(self) -> None:
+        while True:
+            await self._to_publish.wait()
+            self._to_publish.clear()
+            head = self._announced
+            try:
+                await asyncio.wait_for(
+                    self._publisher.publish(CHANNEL, str(head)), PUBLISH_TIMEOUT_S
+                )
+            except (RedisError, OSError, TimeoutError) as e:
+                # Not retried: a later notice or the followers' timers make up for it.
+                log.warning("could not publish the log's head %d (%s)", head, e)
+
+    async def _listen(self) -> None:
+        """Listen, subscribing again whenever the connection is lost."""
         failures = 0
         while True:
             # No retries inside redis-py: its pubsub would reconnect and subscribe again

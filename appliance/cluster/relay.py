@@ -47,10 +47,11 @@ class EventRelay:
         ]
 
     async def committed(self, events: list[Event]) -> None:
-        """After a commit of this node's: deliver (in the log's order) and tell the others."""
+        """After a commit of this node's: deliver (in the log's order) and tell the others.
+        Never waits on the bus (it runs in the writer's path)."""
         if events and self.follower and self.bus:
             self.follower.wake()
-            await self.bus.publish(max(e.seq for e in events))
+            self.bus.announce(max(e.seq for e in events))
 
     async def close(self) -> None:
         for task in self._tasks:
