@@ -82,6 +82,10 @@ class PostgresServer:
         path = self._root / "log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def postmaster_pid(self) -> int:
+        """The server's first process (its backends are its children)."""
+        return int((self._data / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         if (self._data / "postmaster.pid").exists():
             subprocess.run(
