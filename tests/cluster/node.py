@@ -8,7 +8,8 @@
                                   follower delivered up to H (digest: sha256 over seq and data)
 Stdin: `go` starts the writers; `head H` ends the run. Each writer's transaction does some
 work first and waits a little while it holds the log's head, so transactions of different
-nodes overlap and queue on it, as busy nodes' do.
+nodes overlap and queue on it (the worst case); with `--writer` the writers go through the
+node's `LogWriter` instead, as a node's requests would (group commits).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from appliance.cluster import event_log
 from appliance.cluster.event_log import Draft
 from appliance.cluster.postgres import connect_pool
 from appliance.cluster.relay import EventRelay
+from appliance.cluster.writer import LogWriter, WriterTx
 from appliance.db import Event
 
 
@@ -49,6 +51,9 @@ async def main() -> None:
     parser.add_argument("--followers", type=int, default=2)
     parser.add_argument("--poll", type=float, default=600.0, help="the followers' timer, s")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--writer", action="store_true", help="through the node's LogWriter (group commits)"
+    )
     options = parser.parse_args()
     rng = random.Random(f"{options.seed}:{options.name}")
 
@@ -69,6 +74,13 @@ async def main() -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     assert (await stdin.readline()).strip() == b"go"
 
+    async def announce(events: list[Event]) -> None:
+        await relays[0].committed(events)
+
+    log_writer = LogWriter(pool, on_commit=announce) if options.writer else None
+    if log_writer:
+        log_writer.start()
+
     async def writer(w: int) -> None:
         for t in range(options.transactions):
             drafts = [
@@ -81,15 +93,25 @@ async def main() -> None:
                 )
                 for k in range(rng.randint(1, 3))
             ]
-            async with pool.acquire() as conn:
-                async with conn.transaction():
+            if log_writer:
+
+                async def job(tx: WriterTx, drafts: list[Draft] = drafts) -> None:
+                    await tx.conn.execute("SELECT pg_sleep($1)", rng.uniform(0, 0.004))
+                    for draft in drafts:
+                        tx.emit(draft)
+
+                _, events = await log_writer.write(job)
+            else:
+                async with pool.acquire() as conn, conn.transaction():
                     await conn.execute("SELECT pg_sleep($1)", rng.uniform(0, 0.004))
                     events = await event_log.emit_many(conn, drafts)
                     await asyncio.sleep(rng.uniform(0, 0.003))  # holding the head
-                say(acked=[e.seq for e in events])
                 await relays[w % len(relays)].committed(events)
+            say(acked=[e.seq for e in events])
 
     await asyncio.gather(*(writer(w) for w in range(options.writers)))
+    if log_writer:
+        await log_writer.close()
     say(written=True)
     line = (await stdin.readline()).split()
     assert line[0] == b"head", line

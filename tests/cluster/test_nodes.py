@@ -38,7 +38,7 @@ class Node:
         argv = [sys.executable, "-m", "tests.cluster.node", "--database", database]
         argv += ["--bus", bus, "--name", name]
         for key, value in options.items():
-            argv += [f"--{key}", str(value)]
+            argv += [f"--{key}", str(value)] if value != "" else [f"--{key}"]
         process = await asyncio.create_subprocess_exec(
             *argv,
             cwd=ROOT,
@@ -153,11 +153,13 @@ async def start_nodes(
     return started
 
 
+@pytest.mark.parametrize("through", ["transactions", "writer"])
 async def test_three_nodes_writing_at_once_deliver_every_event_everywhere_once_in_order(
-    database_url: str, redis_server: RedisServer, nodes: list[Node]
+    database_url: str, redis_server: RedisServer, nodes: list[Node], through: str
 ) -> None:
+    flags = {"writer": ""} if through == "writer" else {}
     running = await start_nodes(
-        nodes, "ABC", database_url, redis_server.url, writers=4, transactions=40, seed=1
+        nodes, "ABC", database_url, redis_server.url, writers=4, transactions=40, seed=1, **flags
     )
     log = await run_to_the_end(running, database_url, followers=2)
     acked = sorted(seq for node in running for seq in node.acked())
