@@ -1,6 +1,7 @@
-"""The `pychat` command: serve, init, user add|list|passwd, backup, restore, factory-reset and
-turn, plus --version (README.md, "Commands", lists them with their flags). Every command but
-turn works on a data folder: --data, else $PYCHAT_DATA, else ./data."""
+"""The `pychat` command: serve, init, user add|list|passwd, backup, restore, migrate,
+factory-reset and turn, plus --version (README.md, "Commands", lists them with their
+flags). Every command but turn works on a data folder: --data, else $PYCHAT_DATA, else
+./data."""
 
 from __future__ import annotations
 
@@ -92,6 +93,15 @@ def _parser() -> argparse.ArgumentParser:
     data_arg(restoring)
     restoring.add_argument("file", type=Path, help="a pychat-backup-*.tar.gz")
     restoring.add_argument("--dry-run", action="store_true", help="only check the backup")
+
+    moving = sub.add_parser(
+        "migrate",
+        help="copy the data folder's database into PostgreSQL, resumable and verified"
+        " (docs/scaling.md)",
+    )
+    data_arg(moving)
+    moving.add_argument("--to", required=True, metavar="URL", help="postgresql://...")
+    moving.add_argument("--chunk", type=int, default=5000, help="rows a transaction")
 
     reset = sub.add_parser(
         "factory-reset",
@@ -190,6 +200,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "factory-reset":
         return _factory_reset(args, settings)
+    if args.command == "migrate":
+        from .cluster.cli import run_migrate
+
+        return run_migrate(args.to, args.chunk, settings.db_path)
     if args.action == "add":
         password = _read_password()
         _with_services(

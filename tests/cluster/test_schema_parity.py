@@ -124,3 +124,9 @@ async def test_a_username_is_unique_whatever_its_case(database_url: str) -> None
             await pool.execute(insert, "aNN")
     finally:
         await pool.close()
+
+
+def test_migrate_copies_every_table_sqlite_has(tmp_path: Path) -> None:
+    from appliance.cluster.migrate import TABLES
+
+    assert sorted(TABLES) == sorted(sqlite_columns(tmp_path))
