@@ -1,0 +1,142 @@
+"""Rate limits shared by every node, in Redis: the same token buckets and failure windows
+as `appliance/ratelimit.py` keeps in one process's memory, so an attacker gains nothing by
+spreading attempts over the nodes behind the load balancer.
+
+Each check is one Lua script, run atomically by Redis: parallel attempts from any number of
+nodes cannot all slip past a limit between a read and a write. Time is Redis's own clock
+(one clock for every node); failures stamped in its future (its clock stepped back) count
+as happening now, as the in-memory windows do. Every key expires once it can no longer
+matter, so Redis's memory is bounded by the recent attempts, whatever an attacker sends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import NamedTuple
+
+import redis.asyncio as redis
+
+PREFIX = "pychat:limit:"
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+
+_TAKE = (
+    _NOW
+    + """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(held[1]) or burst
+local stamp = tonumber(held[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+)
+
+# Failures are a sorted set: member an attempt's id, score its time.
+_WINDOW = (
+    _NOW
+    + """
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+    redis.call('ZADD', KEYS[1], now, member)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local wait = 0
+if redis.call('ZCARD', KEYS[1]) >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    wait = tonumber(oldest[2]) + window - now
+end
+"""
+)
+_RETRY_AFTER = _WINDOW + "return tostring(wait)"
+_ATTEMPT = (
+    _WINDOW
+    + """
+if wait <= 0 then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+end
+return tostring(wait)
+"""
+)
+_FAIL = (
+    _NOW
+    + """
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -limit - 1)
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+return 0
+"""
+)
+
+
+class SharedTokenBuckets:
+    """`rate` tokens a second up to `burst`, one bucket per key, for every node at once."""
+
+    def __init__(self, client: redis.Redis, name: str, rate: float, burst: int) -> None:
+        self._client = client
+        self._prefix = f"{PREFIX}{name}:"
+        self.rate = rate
+        self.burst = burst
+        self._take = client.register_script(_TAKE)
+
+    async def take(self, key: str) -> float:
+        """Take a token; 0 when allowed, else the seconds until one is available."""
+        wait = await self._take(keys=[self._prefix + key], args=[self.rate, self.burst])
+        return float(wait)
+
+
+class Attempt(NamedTuple):
+    wait: float  # 0: allowed (counted as a failure until forgiven), else seconds to wait
+    token: str  # what `forgive` takes back
+
+
+class SharedFailureWindow:
+    """Failures per key in a sliding window, for every node at once; blocked at `limit`."""
+
+    def __init__(self, client: redis.Redis, name: str, limit: int, window_s: float) -> None:
+        self._client = client
+        self._prefix = f"{PREFIX}{name}:"
+        self.limit = limit
+        self.window_s = window_s
+        self._retry_after = client.register_script(_RETRY_AFTER)
+        self._attempt = client.register_script(_ATTEMPT)
+        self._fail = client.register_script(_FAIL)
+
+    async def retry_after(self, key: str) -> float:
+        """0 when the key may try again, else the seconds until its oldest failure expires."""
+        wait = await self._retry_after(keys=[self._prefix + key], args=[self.limit, self.window_s])
+        return float(wait)
+
+    async def attempt(self, key: str) -> Attempt:
+        """Count an attempt as a failure before it is checked (so parallel attempts on any
+        nodes cannot all slip past the limit); `forgive` it if it succeeds."""
+        token = uuid.uuid4().hex
+        wait = await self._attempt(
+            keys=[self._prefix + key], args=[self.limit, self.window_s, token]
+        )
+        return Attempt(float(wait), token)
+
+    async def forgive(self, key: str, attempt: Attempt) -> None:
+        await self._client.zrem(self._prefix + key, attempt.token)
+
+    async def fail(self, key: str) -> None:
+        await self._fail(
+            keys=[self._prefix + key], args=[self.limit, self.window_s, uuid.uuid4().hex]
+        )
+
+    async def count(self, key: str) -> int:
+        """Failures of `key` still inside the window."""
+        await self.retry_after(key)  # drops the expired ones
+        return int(await self._client.zcard(self._prefix + key))
+
+    async def clear(self, key: str) -> None:
+        await self._client.delete(self._prefix + key)
