@@ -10,11 +10,14 @@ and the commit, and a busy node's batches grow instead of its queue (`bench/clus
 measures both).
 
 A job is `async fn(tx) -> result`; it may read and write through `tx.conn` and add events
-with `tx.emit`. If a job raises, the batch is rolled back and each job runs again alone, so
-only the failing one sees its error (the SQLite writer's rule). If the commit itself fails
-(the connection lost), the jobs get that error and may or may not have been committed: a
-caller retries with the same idempotency key (a message's `client_id`), as a client does
-after a lost reply.
+with `tx.emit`. A database error a job means to survive (a duplicate, say) must be caught
+inside a savepoint (`async with tx.conn.transaction():`), since on PostgreSQL a failed
+statement aborts the whole transaction; if one was caught outside, the COMMIT comes back as
+a ROLLBACK and the batch is treated as failed. If a job raises, the batch is rolled back
+and each job runs again alone, so only the failing one sees its error (the SQLite
+writer's rule). If the commit itself fails (the connection lost), the jobs get that error
+and may or may not have been committed: a caller retries with the same idempotency key (a
+message's `client_id`), as a client does after a lost reply.
 """
 
 from __future__ import annotations
@@ -122,8 +125,12 @@ class LogWriter:
                 try:
                     await self._run(batch)
                 except asyncio.CancelledError:
+                    stopped = RuntimeError("the writer stopped")
                     for job in batch:
-                        _fail(job, RuntimeError("the writer stopped"))
+                        _fail(job, stopped)
+                    while not self._queue.empty():  # nobody will run these: say so
+                        if (queued := self._queue.get_nowait()) is not None:
+                            _fail(queued, stopped)
                     raise
 
     async def _run(self, batch: list[_Job[Any]]) -> None:
@@ -155,21 +162,36 @@ class LogWriter:
 
     async def _commit(self, batch: list[_Job[Any]]) -> list[Event]:
         async with self._pool.acquire() as conn:
-            transaction = conn.transaction()
+            # READ COMMITTED whatever the server's default: a writer waiting on the head row
+            # must read the row its predecessor committed (docs/architecture.md).
+            transaction = conn.transaction(isolation="read_committed")
             await transaction.start()
             try:
                 for job in batch:
                     tx = WriterTx(conn)
                     job.result = await job.fn(tx)
                     job.drafts = tx.drafts
+                # Durable before visible, whatever the server's default: else a follower
+                # could deliver an event a crash then takes back, its position given again.
+                # Also the check that no job caught a failed statement: PostgreSQL aborts
+                # the transaction at one and would answer COMMIT with a silent ROLLBACK.
+                await conn.execute(_DURABLE)
                 # Last: the head's lock is held from here to the commit.
                 events = await self._append(conn, [d for job in batch for d in job.drafts])
             except Exception as e:
                 with contextlib.suppress(Exception):
                     await transaction.rollback()
+                if isinstance(e, asyncpg.InFailedSQLTransactionError):
+                    e = RuntimeError(
+                        "a statement failed inside the job, so nothing was written (catch a"
+                        " database error only inside a savepoint: tx.conn.transaction())"
+                    )
                 raise _BeforeCommit(e) from e
             await transaction.commit()
             return events
+
+
+_DURABLE = "SET LOCAL synchronous_commit TO on"
 
 
 class _BeforeCommit(Exception):

@@ -74,6 +74,7 @@ class Node:
                 f"node {self.name}: timed out waiting until {what}:\n{await self.stderr()}"
             ) from None
         if not check(self.said):
+            await asyncio.wait_for(self.process.wait(), WAIT_S)  # its stdout closed: exiting
             raise AssertionError(f"node {self.name} ended before {what}:\n{await self.stderr()}")
 
     async def said_key(self, key: str) -> None:
@@ -182,7 +183,7 @@ async def test_a_node_killed_mid_traffic_loses_nothing_it_acknowledged_and_holds
     for seq in victim.acked():
         assert by_seq[seq]["node"] == "C"
     # Another node coming up later reads the whole log from the start, in order.
-    late = await start_nodes(nodes, "D", database_url, redis_server.url, writers=0)
+    late = await start_nodes(nodes, "D", database_url, redis_server.url, writers=0, followers=1)
     await run_to_the_end(late, database_url, followers=1)
 
 

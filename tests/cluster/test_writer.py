@@ -90,3 +90,38 @@ async def test_a_stopped_writer_refuses_work_instead_of_hanging(pool: asyncpg.Po
     await writer.close()
     with pytest.raises(RuntimeError, match="not running"):
         await writer.write(note_job(1))
+
+
+async def test_a_job_that_swallows_a_database_error_is_not_told_it_was_written(
+    pool: asyncpg.Pool,
+) -> None:
+    """PostgreSQL aborts the transaction at a failed statement, even one the job caught:
+    the writer must not report that batch as committed. Inside a savepoint it is fine."""
+    await pool.execute("INSERT INTO notes VALUES (1, 0)")
+
+    async def careless(tx: WriterTx) -> str:
+        await tx.conn.execute("INSERT INTO notes VALUES (2, 0)")
+        try:
+            await tx.conn.execute("INSERT INTO notes VALUES (1, 0)")
+        except asyncpg.UniqueViolationError:
+            return "already there"
+        return "written"
+
+    async def careful(tx: WriterTx) -> str:
+        await tx.conn.execute("INSERT INTO notes VALUES (3, 0)")
+        try:
+            async with tx.conn.transaction():  # a savepoint
+                await tx.conn.execute("INSERT INTO notes VALUES (1, 0)")
+        except asyncpg.UniqueViolationError:
+            return "already there"
+        return "written"
+
+    writer = LogWriter(pool)
+    writer.start()
+    try:
+        with pytest.raises(RuntimeError, match="nothing was written"):
+            await writer.write(careless)
+        assert (await writer.write(careful))[0] == "already there"
+    finally:
+        await writer.close()
+    assert sorted(r[0] for r in await pool.fetch("SELECT job FROM notes")) == [1, 3]
