@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 
 import redis.asyncio as redis
@@ -24,6 +25,8 @@ CHANNEL = "pychat:event-log"
 RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # between attempts to subscribe again
 HEALTH_CHECK_S = 5  # a silent connection is checked (PING) after this many seconds
 PUBLISH_TIMEOUT_S = 2.0  # a notice later than this is useless: the followers' timers read
+# Idle 10 s, then a probe every 5 s, 3 unanswered: a dead connection is noticed in ~25 s.
+KEEPALIVE = {socket.TCP_KEEPIDLE: 10, socket.TCP_KEEPINTVL: 5, socket.TCP_KEEPCNT: 3}
 
 
 class RedisBus:
@@ -47,8 +50,11 @@ class RedisBus:
             self._to_publish.set()
 
     async def run(self) -> None:
-        """Publish what is announced and listen, until cancelled."""
-        await asyncio.gather(self._publish(), self._listen())
+        """Publish what is announced and listen, until cancelled (or either fails: then
+        both stop, and the task's end says why)."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._publish())
+            group.create_task(self._listen())
 
     async def _publish(self) -> None:
         while True:
@@ -69,18 +75,27 @@ class RedisBus:
         while True:
             # No retries inside redis-py: its pubsub would reconnect and subscribe again
             # silently, and nothing would read what was missed meanwhile.
+            # TCP keepalive: a connection whose other end vanished (a failover, a NAT that
+            # forgot it) would otherwise be read from forever, with nothing ever arriving.
             client = redis.Redis.from_url(
-                self._url, health_check_interval=HEALTH_CHECK_S, retry=Retry(NoBackoff(), 0)
+                self._url,
+                health_check_interval=HEALTH_CHECK_S,
+                retry=Retry(NoBackoff(), 0),
+                socket_keepalive=True,
+                socket_keepalive_options=KEEPALIVE,
             )
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL)
-                    self.subscribed.set()
-                    failures = 0
-                    self._on_grown(None)  # whatever committed while we were not listening
                     async for message in pubsub.listen():
                         if message["type"] == "message":
                             self._on_grown(_head(message["data"]))
+                        elif message["type"] == "subscribe":
+                            # Redis listens from here on (not from when we asked): read
+                            # whatever committed while we were not listening.
+                            self.subscribed.set()
+                            failures = 0
+                            self._on_grown(None)
             except (RedisError, OSError) as e:
                 delay = RETRY_S[min(failures, len(RETRY_S) - 1)]
                 failures += 1

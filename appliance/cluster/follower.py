@@ -62,7 +62,7 @@ class LogFollower:
             try:
                 await self._catch_up()
                 failures = 0
-            except LogGap:
+            except (LogGap, DeliveryFailed):
                 raise
             except Exception as e:  # the database away or restarting: it is read again
                 delay = RETRY_S[min(failures, len(RETRY_S) - 1)]
@@ -76,8 +76,12 @@ class LogFollower:
             events = await self._read_after(self.last_seq, PAGE)
             if events:
                 self._check_contiguous(events)
+                try:
+                    self._deliver(events)
+                except Exception as e:
+                    # Not a read failure to retry from further on: these events would be lost.
+                    raise DeliveryFailed(f"delivering {len(events)} events failed: {e}") from e
                 self.last_seq = events[-1].seq
-                self._deliver(events)
                 async with self._progress:
                     self._progress.notify_all()
             if len(events) < PAGE:
@@ -94,4 +98,8 @@ class LogFollower:
 
 
 class LogGap(RuntimeError):
+    pass
+
+
+class DeliveryFailed(RuntimeError):
     pass

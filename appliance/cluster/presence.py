@@ -8,10 +8,13 @@ change of a person's state, whichever node made it, is published once on `CHANNE
 ("<user id>:1" online, "<user id>:0" offline), in the order Redis ran the scripts, so each
 node can tell its own sockets.
 
-Layout: `pychat:presence:user:<id>` is a hash node -> expiry (Redis's clock), and
-`pychat:presence:expiry` a sorted set of "<user>:<node>" by expiry, for the sweep. Each
-operation is one Lua script, so the two never disagree and a change is published exactly
-when the person's count of live nodes goes from 0 to 1 or 1 to 0.
+Layout: `pychat:presence:user:<id>` is a hash node -> expiry (Redis's clock), plus the
+state last published for her (field `~`), and `pychat:presence:expiry` a sorted set of
+"<user>:<node>" by expiry, for the sweep. Each operation is one Lua script: a change is
+published when what is true (a live node holds her, or none) differs from what was last
+published, so each change is published once, whichever operation finds it, and notices
+for a person strictly alternate. The scripts reach keys they compute: one Redis (or a
+Sentinel pair), not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -32,13 +35,31 @@ _EXPIRY = "pychat:presence:expiry"
 _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local function stamp(x) return string.format('%.6f', x) end
+-- Live nodes holding the person; the hash's '~' field is what was last published for her.
 local function live(user)
     local n = 0
     local entries = redis.call('HGETALL', KEYS[1] .. user)
-    for i = 2, #entries, 2 do
-        if tonumber(entries[i]) > now then n = n + 1 end
+    for i = 1, #entries, 2 do
+        if entries[i] ~= '~' and tonumber(entries[i + 1]) > now then n = n + 1 end
     end
     return n
+end
+-- Publish her state if it is not what was last published: once per change, whoever finds it.
+local function settle(user)
+    local online = live(user) > 0
+    local said = redis.call('HGET', KEYS[1] .. user, '~') == '1'
+    if online and not said then
+        redis.call('HSET', KEYS[1] .. user, '~', '1')
+        redis.call('PUBLISH', KEYS[3], user .. ':1')
+    elseif said and not online then
+        redis.call('PUBLISH', KEYS[3], user .. ':0')
+    end
+    if not online and redis.call('HLEN', KEYS[1] .. user) <= 1 then
+        redis.call('DEL', KEYS[1] .. user)
+    elseif not online then
+        redis.call('HDEL', KEYS[1] .. user, '~')
+    end
 end
 """
 # KEYS: user prefix, expiry zset, channel. ARGV: node, ttl, user...
@@ -48,10 +69,9 @@ _COME = (
 local node, ttl = ARGV[1], tonumber(ARGV[2])
 for i = 3, #ARGV do
     local user = ARGV[i]
-    local before = live(user)
-    redis.call('HSET', KEYS[1] .. user, node, tostring(now + ttl))
-    redis.call('ZADD', KEYS[2], now + ttl, user .. ':' .. node)
-    if before == 0 then redis.call('PUBLISH', KEYS[3], user .. ':1') end
+    redis.call('HSET', KEYS[1] .. user, node, stamp(now + ttl))
+    redis.call('ZADD', KEYS[2], stamp(now + ttl), user .. ':' .. node)
+    settle(user)
 end
 return 0
 """
@@ -62,18 +82,15 @@ _GO = (
 local node = ARGV[1]
 for i = 3, #ARGV do
     local user = ARGV[i]
-    local before = live(user)
     redis.call('HDEL', KEYS[1] .. user, node)
     redis.call('ZREM', KEYS[2], user .. ':' .. node)
-    if before > 0 and live(user) == 0 then
-        redis.call('DEL', KEYS[1] .. user)
-        redis.call('PUBLISH', KEYS[3], user .. ':0')
-    end
+    settle(user)
 end
 return 0
 """
 )
-# Renewing is _COME again: it publishes nothing for people already online.
+# Renewing is _COME again: it publishes nothing for people already online. An entry whose
+# hash says it was renewed meanwhile goes back into the sorted set at its new expiry.
 _SWEEP = (
     _NOW
     + """
@@ -82,13 +99,13 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT
     local user, node = string.match(member, '^(%d+):(.+)$')
     redis.call('ZREM', KEYS[2], member)
     local expiry = tonumber(redis.call('HGET', KEYS[1] .. user, node))
-    if expiry and expiry <= now then
+    if expiry and expiry > now then
+        redis.call('ZADD', KEYS[2], stamp(expiry), member)
+    elseif expiry then
         redis.call('HDEL', KEYS[1] .. user, node)
-        if live(user) == 0 then
-            redis.call('DEL', KEYS[1] .. user)
-            redis.call('PUBLISH', KEYS[3], user .. ':0')
-            gone = gone + 1
-        end
+        local was = redis.call('HGET', KEYS[1] .. user, '~') == '1'
+        settle(user)
+        if was and live(user) == 0 then gone = gone + 1 end
     end
 end
 return gone

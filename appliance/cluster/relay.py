@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import asyncpg
@@ -13,6 +14,8 @@ from ..db import Event
 from . import event_log
 from .bus import RedisBus
 from .follower import Deliver, LogFollower
+
+log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 5.0  # the follower's own look at the log, should bus notices be lost
 
@@ -45,6 +48,8 @@ class EventRelay:
             asyncio.create_task(self.follower.run(), name="event-log follower"),
             asyncio.create_task(self.bus.run(), name="event-log bus"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(_stopped)
 
     async def committed(self, events: list[Event]) -> None:
         """After a commit of this node's: deliver (in the log's order) and tell the others.
@@ -64,3 +69,10 @@ class EventRelay:
 
     async def _read_after(self, seq: int, limit: int) -> list[Event]:
         return await event_log.after(self._pool, seq, limit)
+
+
+def _stopped(task: asyncio.Task[None]) -> None:
+    # Both run until cancelled: any other end means this node no longer delivers. Loud.
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("%s stopped: this node delivers no more events", task.get_name(),
+                     exc_info=task.exception())  # fmt: skip

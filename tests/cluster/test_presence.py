@@ -108,3 +108,30 @@ async def test_a_node_that_renews_keeps_its_people_online_past_the_ttl(
     finally:
         renewing.cancel()
     assert notices == [f"{user}:1"]  # never offline meanwhile
+
+
+async def test_a_change_found_late_is_still_published_once(
+    client: redis.Redis, notices: list[str]
+) -> None:
+    # A node's entry expires (its renewals stalled), then her socket there closes before
+    # any sweep: she is offline, and that is said. Then she comes back on a node while a
+    # dead node's expired entry is still unswept: online is said once, not twice.
+    stalled = SharedPresence(client, "stalled", ttl_s=0.3)
+    user = next(_users)
+    await stalled.came([user])
+    await wait_until(lambda: _offline(stalled, user), what="the stalled node's entry expires")
+    await stalled.went([user])
+    await wait_until(lambda: notices == [f"{user}:1", f"{user}:0"], what="online, then offline")
+
+    dead, alive = SharedPresence(client, "dead", ttl_s=0.3), SharedPresence(client, "alive")
+    await dead.came([user])
+    await wait_until(lambda: _offline(dead, user), what="the dead node's entry expires")
+    await alive.came([user])
+    await alive.sweep()
+    await alive.went([user])
+    await wait_until(lambda: len(notices) == 4, what="four notices")
+    assert notices == [f"{user}:{s}" for s in "1010"]  # online once while dead's was stale
+
+
+async def _offline(node: SharedPresence, user: int) -> bool:
+    return await node.online([user]) == set()
