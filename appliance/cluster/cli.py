@@ -13,7 +13,7 @@ def run_migrate(url: str, chunk: int, db_path: Path) -> int:
         print("pychat: migrate --to takes a postgresql:// URL (and --chunk >= 1)", file=sys.stderr)
         return 2
     try:  # the cluster extra (asyncpg) is not in the appliance's image
-        from .migrate import MigrationRefused, migrate, table_lines
+        from .migrate import MigrationFailed, MigrationRefused, migrate, table_lines
     except ImportError:
         print(
             "pychat: migrate needs the cluster extra: pip install 'pychat-appliance[cluster]'",
@@ -24,6 +24,10 @@ def run_migrate(url: str, chunk: int, db_path: Path) -> int:
         reports = asyncio.run(migrate(db_path, url, chunk=chunk, progress=_say))
     except MigrationRefused as e:
         print(f"pychat: migrate refused: {e}", file=sys.stderr)
+        return 1
+    except MigrationFailed as e:
+        print(f"pychat: migrate stopped at {e}; what was copied stays: run it again to"
+              " go on", file=sys.stderr)  # fmt: skip
         return 1
     except OSError as e:  # refused, unreachable, name unknown
         print(f"pychat: cannot reach {url.split('@')[-1]}: {e}", file=sys.stderr)

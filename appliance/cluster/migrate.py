@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,10 @@ CHUNK = 5000  # rows a transaction
 
 class MigrationRefused(Exception):
     pass
+
+
+class MigrationFailed(Exception):
+    """PostgreSQL refused a row or went away; what was committed stays, a rerun resumes."""
 
 
 @dataclass
@@ -77,19 +82,51 @@ async def migrate(
     try:
         pool = await connect_pool(url, max_size=2)
         try:
+            run = await _begin_run(pool, sqlite_path)
             reports = []
             for table in TABLES:
-                shape = await _shape(pool, table)
-                copied = await _copy(source, pool, table, shape, chunk, progress)
-                rows, verified = await _verify(source, pool, table, shape, chunk)
+                try:
+                    shape = await _shape(pool, table)
+                    copied = await _copy(source, pool, table, shape, chunk, progress)
+                    rows, verified = await _verify(source, pool, table, shape, chunk)
+                except asyncpg.PostgresError as e:
+                    raise MigrationFailed(f"{table}: {e}") from e
                 reports.append(TableReport(table, rows, copied, verified))
                 progress(f"{table}: {rows} rows, {'verified' if verified else 'DIFFERENT'}")
             await _continue_counters(source, pool)
+            if all(r.verified for r in reports):
+                await pool.execute(
+                    "UPDATE migration_runs SET finished_at = $2 WHERE id = $1", run, _now_ms()
+                )
             return reports
         finally:
             await pool.close()
     finally:
         source.close()
+
+
+async def _begin_run(pool: asyncpg.Pool[Any], source: Path) -> int:
+    """Note this run; refuse a database holding rows no run of migrate wrote (the resume
+    point would be taken from them, and SQLite's rows before it never copied)."""
+    async with pool.acquire() as conn, conn.transaction():
+        runs = await conn.fetchval("SELECT count(*) FROM migration_runs")
+        if not runs:
+            for table in TABLES:
+                if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
+                    raise MigrationRefused(
+                        f"the database already holds {table} that pychat migrate did not"
+                        " copy: migrate into a new, empty database"
+                    )
+        run: int = await conn.fetchval(
+            "INSERT INTO migration_runs(source, started_at) VALUES ($1, $2) RETURNING id",
+            str(source),
+            _now_ms(),
+        )
+        return run
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _open_source(path: Path) -> sqlite3.Connection:

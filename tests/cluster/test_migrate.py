@@ -5,8 +5,11 @@ refused."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import signal
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from tests.integration.uploading import upload
 from tests.server import Server, child_env, init_data, pychat
 
 DB = "pychat.db"
+F_SETPIPE_SZ = 1031  # fcntl: a pipe's capacity (Linux)
 
 
 def migrate(data: Path, url: str, *extra: str) -> tuple[int, str, str]:
@@ -105,51 +109,111 @@ async def test_an_appliance_moves_to_postgresql_with_everything_it_holds(
     assert all("(copied now          0)  verified" in line for line in summary), out
 
 
-async def test_a_migration_killed_midway_resumes_where_it_stopped(
-    tmp_path: Path, database_url: str
-) -> None:
-    data = tmp_path / "data"
+def history(data: Path, messages: int) -> None:
+    """A data folder's database with `messages` more in one channel, and two people whose
+    names differ only by an accent's case (SQLite's NOCASE holds them apart)."""
     init_data(data)
     conn = sqlite3.connect(data / DB)
     with conn:
         admin = conn.execute("SELECT id FROM users WHERE username = 'admin'").fetchone()[0]
         conn.execute("INSERT INTO rooms(kind, name, created_at) VALUES ('channel', 'history', 0)")
         room = conn.execute("SELECT id FROM rooms WHERE name = 'history'").fetchone()[0]
-        conn.execute("INSERT INTO members(room_id, user_id, joined_at) VALUES (?, ?, 0)",
-                     (room, admin))  # fmt: skip
         conn.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)"
+            "INSERT INTO members(room_id, user_id, joined_at) VALUES (?, ?, 0)", (room, admin)
+        )
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
             " INSERT INTO messages(room_id, author_id, body, created_at)"
             " SELECT ?, ?, 'message number ' || i, i FROM n",
-            (room, admin),
+            (messages, room, admin),
         )
+        for name in ("Émile", "émile"):
+            conn.execute(
+                "INSERT INTO users(username, display_name, password_hash, created_at)"
+                " VALUES (?, ?, 'x', 0)",
+                (name, name),
+            )
     conn.close()
+
+
+async def test_a_migration_killed_midway_resumes_where_it_stopped(
+    tmp_path: Path, database_url: str
+) -> None:
+    data = tmp_path / "data"
+    history(data, 40_000)
     total = sqlite_count(data, "messages")
 
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "appliance", "migrate", "--data", str(data), "--to", database_url,
-        "--chunk", "200", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=child_env(),
+    # Its progress goes into a pipe of one page that the test reads slowly: the copy can
+    # never be more than a page of lines (~90 chunks of 100) ahead of what the test has
+    # read, so the kill always lands midway, however the two are scheduled.
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, F_SETPIPE_SZ, 4096)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "migrate", "--data", str(data), "--to",
+         database_url, "--chunk", "100"],
+        stdout=write_end, stderr=subprocess.DEVNULL, env=child_env(),
     )  # fmt: skip
-    assert process.stdout is not None
-    async with asyncio.timeout(60):
-        async for line in process.stdout:
-            if line.startswith(b"messages: copied 1000 "):
-                process.send_signal(signal.SIGKILL)
-                break
-    assert await process.wait() == -signal.SIGKILL
+    os.close(write_end)
+    with open(read_end, "rb") as progress:
+
+        def until_a_thousand() -> None:
+            for line in progress:
+                if line.startswith(b"messages: copied 1000 "):
+                    return
+            raise AssertionError("the copy ended before 1,000 messages")
+
+        await asyncio.wait_for(asyncio.to_thread(until_a_thousand), 60)
+        process.send_signal(signal.SIGKILL)
+        assert await asyncio.to_thread(process.wait, 60) == -signal.SIGKILL
     conn_pg = await asyncpg.connect(database_url)
     try:
         partial = await conn_pg.fetchval("SELECT count(*) FROM messages")
     finally:
         await conn_pg.close()
-    assert 1000 <= partial < total  # a prefix, whole chunks
+    assert 1000 <= partial < total and partial % 100 == 0  # a prefix, in whole chunks
 
-    status, out, err = migrate(data, database_url, "--chunk", "200")
+    status, out, err = migrate(data, database_url, "--chunk", "100")
     assert status == 0, err
     line = next(line for line in out.splitlines() if line.startswith("messages "))
     assert f"{total}" in line and f"copied now {total - partial:>10}" in line
     assert "verified" in line
+
+
+async def test_a_row_changed_in_postgresql_fails_the_verification(
+    tmp_path: Path, database_url: str
+) -> None:
+    data = tmp_path / "data"
+    history(data, 500)
+    status, _, err = migrate(data, database_url)
+    assert status == 0, err
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM users WHERE lower(username) = 'émile'")
+        await conn.execute(
+            "UPDATE messages SET body = 'changed' WHERE id = (SELECT max(id) FROM messages)"
+        )
+    finally:
+        await conn.close()
+    status, out, err = migrate(data, database_url)
+    assert status == 1
+    assert "some tables differ" in err
+    line = next(line for line in out.splitlines() if line.startswith("messages "))
+    assert line.endswith("DIFFERENT")
+
+
+async def test_migrate_refuses_a_database_holding_rows_it_did_not_copy(
+    tmp_path: Path, database_url: str
+) -> None:
+    data = tmp_path / "data"
+    history(data, 10)
+    pool = await connect_pool(database_url)
+    try:
+        await pool.execute("INSERT INTO settings VALUES ('org', 'Another office')")
+    finally:
+        await pool.close()
+    status, _, err = migrate(data, database_url)
+    assert status == 1
+    assert "did not copy" in err
 
 
 async def test_migrate_refuses_while_a_server_has_the_database_open(

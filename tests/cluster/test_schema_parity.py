@@ -14,7 +14,7 @@ from appliance.cluster.postgres import connect_pool
 from appliance.db import migration_scripts
 
 SQLITE_ONLY_TABLES = {"sqlite_sequence"}  # and FTS5's messages_fts*: PostgreSQL's is a column
-POSTGRES_ONLY_TABLES = {"schema_version", "event_log_head"}
+POSTGRES_ONLY_TABLES = {"schema_version", "event_log_head", "migration_runs"}
 POSTGRES_ONLY_COLUMNS = {("messages", "search")}  # FTS5's index, as a tsvector column
 # SQLite's declared type -> the PostgreSQL types that hold the same values.
 SAME_VALUES = {"INTEGER": {"bigint", "integer"}, "TEXT": {"text", "json"}, "BLOB": {"bytea"}}
@@ -112,7 +112,7 @@ async def test_search_finds_words_by_prefix_and_without_their_accents(database_u
         await pool.close()
 
 
-async def test_a_username_is_unique_whatever_its_case(database_url: str) -> None:
+async def test_a_username_is_unique_whatever_its_ascii_case_as_in_sqlite(database_url: str) -> None:
     pool = await connect_pool(database_url)
     try:
         insert = (
@@ -122,6 +122,9 @@ async def test_a_username_is_unique_whatever_its_case(database_url: str) -> None
         await pool.execute(insert, "Ann")
         with pytest.raises(asyncpg.UniqueViolationError):
             await pool.execute(insert, "aNN")
+        # As SQLite's NOCASE: only ASCII letters fold, so these two are different names.
+        await pool.execute(insert, "Émile")
+        await pool.execute(insert, "émile")
     finally:
         await pool.close()
 
