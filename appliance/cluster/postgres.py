@@ -26,9 +26,14 @@ def migration_scripts() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+COMMAND_TIMEOUT_S = 60.0  # a statement stuck longer (a lock never released) fails, loudly
+
+
 async def connect_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool[Any]:
     """A pool on `url` (postgresql://...), its schema migrated to this code's newest."""
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, command_timeout=COMMAND_TIMEOUT_S
+    )
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
