@@ -3,8 +3,10 @@
 
 Usage: scripts/image_inputs_changed.py REV. Prints why and exits 0 when it changed, exits 1
 when it did not. Two inputs are shared with things the image never holds, so only their
-image part counts: pyproject.toml without the test and cluster extras and the tools'
-settings (the image installs the dependencies, the version and node from the web extra),
+image part counts: pyproject.toml without the test and cluster extras and the settings of
+tools that build nothing (ruff, mypy, pytest, import-linter; setuptools' settings count,
+since they say what the package holds), the image installing the dependencies, the version
+and node from the web extra,
 and scripts/debian-packages without the test and fresh-check package lists (and comments).
 """
 
@@ -21,6 +23,7 @@ WHOLE = [
     "appliance/web/spa/package.json", "appliance/web/spa/package-lock.json",
 ]  # fmt: skip
 NOT_IN_IMAGE_EXTRAS = ("test", "cluster")
+NOT_BUILDING_TOOLS = ("ruff", "mypy", "pytest", "importlinter")
 NOT_IN_IMAGE_PACKAGES = ("test", "fresh")
 _ARRAY = re.compile(r"^(\w+)=\(([^)]*)\)", re.MULTILINE)
 
@@ -34,7 +37,9 @@ def _pyproject_image_part(text: str | None) -> Any:
     if text is None:
         return None
     data = tomllib.loads(text)
-    data.pop("tool", None)
+    tools = data.get("tool", {})
+    for name in NOT_BUILDING_TOOLS:
+        tools.pop(name, None)
     extras = data.get("project", {}).get("optional-dependencies", {})
     for name in NOT_IN_IMAGE_EXTRAS:
         extras.pop(name, None)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from .schema import SCRIPTS
 
 # A connection of its own or one lent by a pool: both run statements the same way.
 Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
@@ -16,14 +17,8 @@ _MIGRATION_LOCK = 0x70796368  # "pych"
 
 
 def migration_scripts() -> list[tuple[int, str]]:
-    """The PostgreSQL migrations shipped in the package, as (version, sql), in order."""
-    folder = resources.files("appliance.cluster") / "migrations"
-    found = [
-        (int(entry.name[:4]), entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql") and entry.name[:4].isdigit()
-    ]
-    return sorted(found)
+    """The PostgreSQL migrations (`schema/`), as (version, sql), in order."""
+    return sorted(SCRIPTS)
 
 
 COMMAND_TIMEOUT_S = 60.0  # a statement stuck longer (a lock never released) fails, loudly

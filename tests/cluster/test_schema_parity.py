@@ -1,4 +1,4 @@
-"""PostgreSQL's chat schema (appliance/cluster/migrations/) keeps step with SQLite's: the same
+"""PostgreSQL's chat schema (appliance/cluster/schema/) keeps step with SQLite's: the same
 tables, columns, NOT NULLs and kinds of value. A SQLite migration without its PostgreSQL
 twin fails here, naming what differs."""
 

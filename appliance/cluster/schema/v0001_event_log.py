@@ -1,3 +1,6 @@
+"""PostgreSQL schema version 1: the event log: its rows and the head row that orders commits."""
+
+SQL = """
 -- The event log on PostgreSQL: the same rows as SQLite's `events` (migration 0001 there).
 -- `seq` is not a sequence: a value taken from one inside a transaction can commit after a
 -- larger one, and a node that has read the larger would never read it. Positions come from
@@ -17,3 +20,4 @@ CREATE TABLE event_log_head (
     seq      bigint NOT NULL
 );
 INSERT INTO event_log_head(seq) VALUES (0);
+"""

@@ -1,3 +1,6 @@
+"""PostgreSQL schema version 2: the chat's tables, as SQLite has them at its schema 17."""
+
+SQL = """
 -- The chat's tables on PostgreSQL, as SQLite has them at its schema 17 (appliance/migrations/).
 -- The same tables, columns and NOT NULLs (tests/cluster/test_schema_parity.py compares them),
 -- translated where the engines differ:
@@ -13,7 +16,7 @@
 --   FTS5 (messages_fts)        -> a generated tsvector column and a GIN index (prefix queries
 --                                 with to_tsquery's :*), diacritics removed as unicode61's
 --                                 remove_diacritics does, through unaccent
--- The event log is migration 0001.
+-- The event log is version 1 (v0001_event_log.py).
 
 CREATE EXTENSION IF NOT EXISTS unaccent;
 
@@ -21,7 +24,9 @@ CREATE EXTENSION IF NOT EXISTS unaccent;
 -- IMMUTABLE function, so this one names its dictionary (PostgreSQL's documented way).
 CREATE FUNCTION pychat_search_text(body text) RETURNS tsvector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    RETURN to_tsvector('simple'::regconfig, public.unaccent('public.unaccent'::regdictionary, body));
+    RETURN to_tsvector(
+        'simple'::regconfig, public.unaccent('public.unaccent'::regdictionary, body)
+    );
 
 -- `pychat migrate` runs into this database: one row each, finished_at set once verified.
 CREATE TABLE migration_runs (
@@ -257,3 +262,4 @@ CREATE TABLE mail_digest_marks (
 -- A message's events, found without reading the log (redaction: SQLite's events_message).
 CREATE INDEX events_message ON events (((data -> 'message' ->> 'id')::bigint))
     WHERE kind IN ('message.new', 'message.edit');
+"""
