@@ -29,11 +29,8 @@ from appliance.db import Event
 # The reference: positions from a plain sequence, as a naive port would take them, in the
 # same transactions. As fast as PostgreSQL appends, and wrong (tests/cluster/test_event_log.py):
 # it has no follower, since what it would deliver has no order to keep.
-SEQUENCE_SETUP = (
-    "CREATE SEQUENCE IF NOT EXISTS bench_seq;"
-    " CREATE TABLE IF NOT EXISTS bench_events (seq bigint PRIMARY KEY, kind text NOT NULL,"
-    " room_id bigint, user_id bigint, data json NOT NULL, created_at bigint NOT NULL)"
-)
+# Its table (made by cluster.py before the nodes start, as SEQUENCE_SETUP there says):
+# bench_events, the log's columns, and the sequence bench_seq.
 SEQUENCE_APPEND = (
     "INSERT INTO bench_events SELECT nextval('bench_seq'), d.* FROM unnest($1::text[],"
     " $2::bigint[], $3::bigint[], $4::json[], $5::bigint[]) AS d RETURNING seq"
@@ -63,8 +60,6 @@ async def main() -> None:
     options = parser.parse_args()
 
     pool = await connect_pool(options.database, max_size=options.writers + 2)
-    if options.log == "sequence":
-        await pool.execute(SEQUENCE_SETUP)
     lags: list[float] = []
     delivered = 0
 

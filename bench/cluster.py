@@ -44,20 +44,35 @@ from tests.engines import PostgresServer, RedisServer
 NODE = str(Path(__file__).resolve().parent / "_cluster_node.py")
 
 
-async def fresh_database(pg: PostgresServer, name: str) -> str:
+SEQUENCE_SETUP = (
+    "CREATE SEQUENCE bench_seq; CREATE TABLE bench_events (seq bigint PRIMARY KEY,"
+    " kind text NOT NULL, room_id bigint, user_id bigint, data json NOT NULL,"
+    " created_at bigint NOT NULL)"
+)
+
+
+async def fresh_database(pg: PostgresServer, name: str, setup: str | None = None) -> str:
     conn = await asyncpg.connect(pg.url)
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {name}")
         await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()
-    return pg.url.rsplit("/", 1)[0] + "/" + name
+    url = pg.url.rsplit("/", 1)[0] + "/" + name
+    if setup:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(setup)
+        finally:
+            await conn.close()
+    return url
 
 
 async def run_nodes(
     pg: PostgresServer, redis_url: str, nodes: int, kind: str, options: argparse.Namespace
 ) -> dict[str, float]:
-    url = await fresh_database(pg, f"bench_{kind}_{nodes}")
+    setup = SEQUENCE_SETUP if kind == "sequence" else None
+    url = await fresh_database(pg, f"bench_{kind}_{nodes}", setup)
     argv = [PYTHON, NODE, "--database", url, "--bus", redis_url,
             "--writers", str(options.writers), "--batch", str(options.batch),
             "--seconds", str(options.seconds), "--log", kind]  # fmt: skip
