@@ -27,6 +27,7 @@ from . import db_upgrade
 from .db_health import UNCHECKED, Integrity, quick_check, refuse_fresh_start, unreadable
 from .db_index_repair import IndexRepairs, index_broken
 from .errors import AppError, disk_full
+from .write_queue import next_batch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -350,16 +351,7 @@ class Database:
     async def _write_loop(self) -> None:
         stopping = False
         while not stopping:
-            batch: list[_Job[Any]] = []
-            item = await self._queue.get()
-            while True:
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
-                if self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
+            batch, stopping = await next_batch(self._queue)
             if batch:
                 await self._run_batch(batch)
 

@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 
 from ..db import Event
+from ..write_queue import next_batch
 from . import event_log
 from .event_log import Draft
 from .postgres import Connection
@@ -111,16 +112,7 @@ class LogWriter:
     async def _loop(self) -> None:
         stopping = False
         while not stopping:
-            batch: list[_Job[Any]] = []
-            item = await self._queue.get()
-            while True:
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
-                if self._queue.empty() or len(batch) >= self._max_batch:
-                    break
-                item = self._queue.get_nowait()
+            batch, stopping = await next_batch(self._queue, self._max_batch)
             if batch:
                 try:
                     await self._run(batch)

@@ -4,11 +4,12 @@ database per test (tests/engines.py)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 
+from appliance.cluster.postgres import connect_pool
 from tests.engines import PostgresServer, RedisServer
 
 _databases = itertools.count(1)
@@ -36,3 +37,11 @@ async def database_url(postgres: PostgresServer) -> str:
     finally:
         await conn.close()
     return postgres.url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's own database, migrated."""
+    pool = await connect_pool(database_url)
+    yield pool
+    await pool.close()

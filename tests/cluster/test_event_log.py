@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -17,13 +16,6 @@ from tests.waiting import wait_until
 
 def draft(text: str) -> Draft:
     return Draft("message.new", 1, None, json.dumps({"body": text}), 1_700_000_000_000)
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(database_url)
-    yield pool
-    await pool.close()
 
 
 async def waits_for_a_lock(pool: asyncpg.Pool, pid: int) -> bool:

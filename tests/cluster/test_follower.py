@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -13,15 +12,7 @@ import pytest
 from appliance.cluster import event_log
 from appliance.cluster.event_log import Draft
 from appliance.cluster.follower import DeliveryFailed, LogFollower
-from appliance.cluster.postgres import connect_pool
 from appliance.db import Event
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(database_url)
-    yield pool
-    await pool.close()
 
 
 async def append(pool: asyncpg.Pool, count: int) -> None:

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from appliance.cluster import event_log
 from appliance.cluster.event_log import Draft
-from appliance.cluster.postgres import connect_pool
 from appliance.cluster.writer import LogWriter, WriterTx
 from appliance.db import Event
 
 
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(database_url)
+@pytest.fixture(autouse=True)
+async def notes(pool: asyncpg.Pool) -> None:
+    """What the jobs write beside their events."""
     await pool.execute("CREATE TABLE notes (job int PRIMARY KEY, txid bigint NOT NULL)")
-    yield pool
-    await pool.close()
 
 
 def note_job(n: int, events: int = 2):
