@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Whether what goes into the Raspberry Pi image changed since REV (.ci/run's question).
 
-Usage: scripts/image_inputs_changed.py REV. Prints why and exits 0 when it changed, exits 1
-when it did not. Two inputs are shared with things the image never holds, so only their
-image part counts: pyproject.toml without the test and cluster extras and the settings of
-tools that build nothing (ruff, mypy, pytest, import-linter; setuptools' settings count,
-since they say what the package holds), the image installing the dependencies, the version
-and node from the web extra,
-and scripts/debian-packages without the test and fresh-check package lists (and comments).
+Usage: scripts/image_inputs_changed.py REV. Prints why and exits 0 when it changed, exits 3
+when it did not; any other status (a crash) must be taken as changed, so that a broken
+check runs the boot test rather than skipping it.
+
+Two inputs are shared with things the image never holds, so only their image part counts:
+- pyproject.toml without the test and cluster extras and the settings of tools that build
+  nothing (ruff, mypy, pytest, import-linter). The image installs the dependencies, the
+  version and node from the web extra; setuptools' settings count, as they say what the
+  package holds;
+- scripts/debian-packages without the test and fresh-check package lists (and comments).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ WHOLE = [
     "image", "systemd", "appliance/privileged", "appliance/setup_wizard",
     "appliance/web/spa/package.json", "appliance/web/spa/package-lock.json",
 ]  # fmt: skip
+UNCHANGED = 3  # not 1, which is also how Python exits on an uncaught exception
 NOT_IN_IMAGE_EXTRAS = ("test", "cluster")
 NOT_BUILDING_TOOLS = ("ruff", "mypy", "pytest", "importlinter")
 NOT_IN_IMAGE_PACKAGES = ("test", "fresh")
@@ -71,4 +75,4 @@ if __name__ == "__main__":
     reason = changed(sys.argv[1])
     if reason:
         print(reason)
-    sys.exit(0 if reason else 1)
+    sys.exit(0 if reason else UNCHANGED)
