@@ -6,10 +6,10 @@ replay (`may_see_event`) and live fan-out (`event_recipients`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Collection
 
 from .db import Event
+from .engine import Row
 from .errors import NotFound
 from .storage import Reader, messages, rooms, uploads
 
@@ -18,7 +18,7 @@ MESSAGE_NOT_FOUND = "No such message."
 UPLOAD_NOT_FOUND = "No such file."
 
 
-async def access_room(db: Reader, user_id: int, room_id: int) -> sqlite3.Row:
+async def access_room(db: Reader, user_id: int, room_id: int) -> Row:
     """The room, if `user_id` is a member; NotFound otherwise (ids leak nothing)."""
     if await rooms.role(db, room_id, user_id) is None:
         raise NotFound(ROOM_NOT_FOUND)
@@ -28,7 +28,7 @@ async def access_room(db: Reader, user_id: int, room_id: int) -> sqlite3.Row:
     return row
 
 
-async def access_message(db: Reader, user_id: int, message_id: int) -> sqlite3.Row:
+async def access_message(db: Reader, user_id: int, message_id: int) -> Row:
     """The message, if `user_id` is a member of its room; NotFound otherwise."""
     row = await messages.get(db, message_id)
     if row is None or await rooms.role(db, int(row["room_id"]), user_id) is None:
@@ -36,7 +36,7 @@ async def access_message(db: Reader, user_id: int, message_id: int) -> sqlite3.R
     return row
 
 
-async def access_upload(db: Reader, user_id: int, upload_id: int) -> sqlite3.Row:
+async def access_upload(db: Reader, user_id: int, upload_id: int) -> Row:
     """An uploaded file: its uploader's, and visible to the members of the room of the
     (not deleted) message that carries it. Anyone else gets the same 404 as a missing file."""
     row = await uploads.get(db, upload_id)

@@ -14,7 +14,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,12 +26,24 @@ import aiosqlite
 from . import db_upgrade
 from .db_health import UNCHECKED, Integrity, quick_check, refuse_fresh_start, unreadable
 from .db_index_repair import IndexRepairs, index_broken
+from .engine import Database, Dialect, Event, Params, Reader, Row, SyncTx, Tx
 from .errors import AppError, disk_full
 from .write_queue import next_batch
 
+__all__ = [
+    "Database",
+    "Dialect",
+    "Event",
+    "Params",
+    "Reader",
+    "Row",
+    "SqliteDatabase",
+    "SyncTx",
+    "Tx",
+]
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Params = Iterable[Any] | Mapping[str, Any]
 
 
 def _params(params: Params) -> Any:
@@ -42,18 +54,10 @@ class SchemaTooNew(RuntimeError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    seq: int
-    kind: str
-    room_id: int | None
-    user_id: int | None
-    data_json: str
-    created_at: int
-
-
-class Tx:
+class SqliteTx:
     """The writer's connection for one job, and the events that job emitted."""
+
+    dialect: Dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
@@ -70,11 +74,11 @@ class Tx:
     async def execute(self, sql: str, params: Params = ()) -> None:
         await self.conn.execute_fetchall(sql, _params(params))
 
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.conn.execute_fetchall(sql, _params(params))
         return next(iter(rows), None)
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self.conn.execute_fetchall(sql, _params(params)))
 
     async def emit(
@@ -85,14 +89,12 @@ class Tx:
         now: int,
         *,
         user_id: int | None = None,
-    ) -> Event:
+    ) -> None:
         """Append to the event log inside this transaction (docs/architecture.md)."""
         data_json = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         row = await self.fetchone(_EMIT, (kind, room_id, user_id, data_json, now))
         assert row is not None
-        event = Event(row[0], kind, room_id, user_id, data_json, now)
-        self.events.append(event)
-        return event
+        self.events.append(Event(row[0], kind, room_id, user_id, data_json, now))
 
 
 _EMIT = (
@@ -101,13 +103,14 @@ _EMIT = (
 )
 
 
-class SyncTx:
+class SqliteSyncTx:
     """The writer's connection for one job that runs in the writer's own thread
-    (`Database.write_sync`): plain calls, no hop to the event loop per statement. Python's
+    (`SqliteDatabase.write_sync`): plain calls, no hop to the event loop per statement. Python's
     sqlite3 keeps each SQL text prepared (its statement cache), so a repeated statement is
     only bound and stepped."""
 
     __slots__ = ("_cur", "events")
+    dialect: Dialect = "sqlite"
 
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cur = cursor  # one for the whole run of jobs: a cursor per job costs ~1 µs
@@ -116,11 +119,11 @@ class SyncTx:
     def execute(self, sql: str, params: Params = ()) -> None:
         self._cur.execute(sql, _params(params))
 
-    def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._cur.execute(sql, _params(params)).fetchone()
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        row: Row | None = self._cur.execute(sql, _params(params)).fetchone()
         return row
 
-    def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return list(self._cur.execute(sql, _params(params)).fetchall())
 
     def emit(
@@ -131,10 +134,10 @@ class SyncTx:
         now: int,
         *,
         user_id: int | None = None,
-    ) -> Event:
+    ) -> None:
         """As `Tx.emit`."""
         data_json = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-        return self.emit_encoded(kind, room_id, data_json, now, user_id=user_id)
+        self.emit_encoded(kind, room_id, data_json, now, user_id=user_id)
 
     def emit_encoded(
         self,
@@ -144,12 +147,10 @@ class SyncTx:
         now: int,
         *,
         user_id: int | None = None,
-    ) -> Event:
+    ) -> None:
         """As `emit`, with the data already encoded (compact, as `emit` writes it)."""
         seq = self._cur.execute(_EMIT, (kind, room_id, user_id, data_json, now)).fetchone()[0]
-        event = Event(seq, kind, room_id, user_id, data_json, now)
-        self.events.append(event)
-        return event
+        self.events.append(Event(seq, kind, room_id, user_id, data_json, now))
 
 
 # Who asks for a write (a WebSocket connection, set by web/ws.py for each command): told
@@ -185,7 +186,7 @@ def _run_in_thread(
     cursor = conn.cursor()
     for job in jobs:
         assert job.sync_fn is not None
-        tx = SyncTx(cursor)
+        tx = SqliteSyncTx(cursor)
         changes = conn.total_changes  # rows changed by completed statements (schema changes not)
         try:
             job.result = job.sync_fn(tx)
@@ -220,7 +221,9 @@ async def _configure(conn: aiosqlite.Connection, synchronous: str) -> None:
     await conn.execute("PRAGMA busy_timeout=5000")
 
 
-class Database:
+class SqliteDatabase:
+    dialect: Dialect = "sqlite"
+
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         self.path = path
         self.synchronous = synchronous
@@ -320,11 +323,11 @@ class Database:
         assert self._reader is not None, "database is not open"
         return self._reader
 
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.reader.execute_fetchall(sql, _params(params))
         return next(iter(rows), None)
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self.reader.execute_fetchall(sql, _params(params)))
 
     # -- writes --------------------------------------------------------------------------
@@ -377,7 +380,7 @@ class Database:
                 if not began:
                     await conn.execute("BEGIN IMMEDIATE")
                     began = True
-                job, tx = batch[i], Tx(conn)
+                job, tx = batch[i], SqliteTx(conn)
                 assert job.fn is not None
                 job.result = await job.fn(tx)
                 job.events = tx.events
@@ -463,7 +466,7 @@ class Database:
         `repaired_search_index`."""
         return self._index_repairs.generation
 
-    async def repaired_search_index(self, error: sqlite3.Error, since: int) -> bool:
+    async def repaired_search_index(self, error: Exception, since: int) -> bool:
         """Whether a search that failed with `error` (begun at generation `since`) should be
         asked again: the index was found corrupt and is rebuilt now (on the writer, in order
         with the writes) or was meanwhile."""
@@ -475,6 +478,7 @@ class Database:
             return
 
         async def adopt(tx: Tx) -> None:
+            assert isinstance(tx, SqliteTx)
             # Runs on the writer, in order with our own commits: no event is published twice.
             head = await self._head(tx.conn)
             tx.events.extend(await self._events_between(self.published_seq, head + 1))

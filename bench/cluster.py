@@ -129,12 +129,12 @@ async def run_nodes(
 
 
 async def run_sqlite(options: argparse.Namespace, writers: int) -> dict[str, float]:
-    """The appliance's writer (`appliance.db.Database`, synchronous=FULL, group commit):
+    """The appliance's writer (`appliance.db.SqliteDatabase`, synchronous=FULL, group commit):
     the same number of concurrent appends, each one event in its own `write`."""
-    from appliance.db import Database, Tx
+    from appliance.db import SqliteDatabase, Tx
 
     folder = Path(tempfile.mkdtemp(prefix="pychat-bench-sqlite-"))
-    db = Database(folder / "pychat.sqlite3")
+    db = SqliteDatabase(folder / "pychat.sqlite3")
     await db.open()
     appends: list[float] = []
     cpu = psutil.Process().cpu_times()

@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from appliance.chat import redaction
-from appliance.db import Database, Tx, migration_scripts
+from appliance.db import SqliteDatabase, Tx, migration_scripts
 from appliance.storage import messages, search_index
 
 WORDS = [
@@ -68,7 +68,7 @@ def build(path: Path, count: int) -> None:
 
 
 async def measure(path: Path, count: int) -> tuple[int, float, float]:
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         pages = await search_index.pages(db)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .. import wire
 from ..access import access_message, access_room
 from ..db import SyncTx, Tx
+from ..engine import Row
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, TooLarge
 from ..storage import messages, rooms, users
 from . import mentions, redaction, uploads
@@ -327,10 +328,9 @@ async def reads(svc: Services, user_id: int, room_id: int) -> dict[str, int]:
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-def fts_query(text: str) -> str:
-    """User text → an FTS5 query of quoted prefix terms (no operators get through)."""
-    words = _WORD.findall(text)[:16]
-    return " ".join(f'"{w}"*' for w in words)
+def search_words(text: str) -> list[str]:
+    """User text → the words to find, each as a prefix (no operators get through)."""
+    return list(_WORD.findall(text)[:16])
 
 
 async def search(
@@ -339,16 +339,14 @@ async def search(
     """Matches, newest first, and whether there are older ones (page with `before`)."""
     if len(text) > 256:
         raise BadRequest("A search may have at most 256 characters.")
-    query = fts_query(text)
+    query = search_words(text)
     if not query:
         raise BadRequest("Search for at least one word.")
     if room_id is not None:
         await access_room(svc.db, user_id, room_id)
     since = svc.db.search_index_generation
     try:
-        rows: list[sqlite3.Row] = await messages.search(
-            svc.db, user_id, query, room_id, before, limit + 1
-        )
+        rows: list[Row] = await messages.search(svc.db, user_id, query, room_id, before, limit + 1)
     except sqlite3.DatabaseError as e:
         # A corrupt index (issue 19) is rebuilt from the messages and asked again.
         if not await svc.db.repaired_search_index(e, since):

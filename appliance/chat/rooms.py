@@ -9,12 +9,12 @@ created at a limited rate per account.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..access import ROOM_NOT_FOUND, access_room
 from ..db import Tx
+from ..engine import Row
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from ..storage import Reader, events, rooms, users
 from ..storage import settings as stored_settings
@@ -157,7 +157,7 @@ async def _check_rooms_per_user(tx: Reader, svc: Services, actor: int, adding: l
     )
 
 
-async def _check_capacity(tx: Reader, svc: Services, room: sqlite3.Row, adding: int) -> None:
+async def _check_capacity(tx: Reader, svc: Services, room: Row, adding: int) -> None:
     """Conflict when `adding` more members would take the room past
     limits.members_per_room; `general` has no cap, as every account joins it."""
     if room["kind"] == "channel" and str(room["name"]).lower() == GENERAL:
@@ -257,7 +257,7 @@ async def _add(tx: Tx, room_id: int, user_id: int, now: int) -> bool:
 
 async def _room_for_change(
     svc: Services, actor: int, room_id: int, direct: str = DIRECT_IS_FIXED
-) -> sqlite3.Row:
+) -> Row:
     """The room: 404 unless `actor` is a member, 409 (saying `direct`) for a direct one."""
     row = await access_room(svc.db, actor, room_id)
     if row["kind"] == "direct":
@@ -392,7 +392,7 @@ async def update_room(
     return await _room_api(svc.db, room_id, actor)
 
 
-async def _set_p2p(svc: Services, actor: int, row: sqlite3.Row, on: bool) -> dict[str, Any]:
+async def _set_p2p(svc: Services, actor: int, row: Row, on: bool) -> dict[str, Any]:
     """Any participant of a direct conversation (`row`, which `actor` may see) switches it
     to peer-to-peer (its messages then travel only between their browsers,
     docs/api/p2p.md) or back."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..access import access_upload
 from ..db import Tx
+from ..engine import Row
 from ..errors import BadRequest, NotFound
 from ..files import images, kinds, remux
 from ..files.blobs import BlobStore, TempFile, hash_file, open_temp
@@ -302,7 +302,7 @@ class Served:
 
 async def served_file(svc: Services, viewer: int, upload_id: int, *, thumb: bool) -> Served:
     """The file behind an upload URL, if `viewer` may see it (404 otherwise)."""
-    row: sqlite3.Row = await access_upload(svc.db, viewer, upload_id)
+    row: Row = await access_upload(svc.db, viewer, upload_id)
     store = blob_store(svc)
     content_hash = str(row["hash"])
     if not thumb:

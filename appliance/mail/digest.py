@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from ..db import Tx
+from ..engine import Row
 from ..notify.policy import MessageFacts, NotifySettings, matches_keyword, quiet_now, should_notify
 from ..notify.settings import load_many
 from ..storage import mail as stored
@@ -71,9 +71,7 @@ class DigestJob:
             except Exception:  # one person's trouble never holds up everyone's digest
                 log.exception("the mail digest of user %d failed", reader["id"])
 
-    async def _one(
-        self, reader: sqlite3.Row, mark: int, through: int, settings: NotifySettings
-    ) -> None:
+    async def _one(self, reader: Row, mark: int, through: int, settings: NotifySettings) -> None:
         user_id = int(reader["id"])
         now_ms = self.now_ms()
         if quiet_now(settings, now_ms, reader["timezone"]):
@@ -149,7 +147,7 @@ class DigestJob:
 
 
 def _counts(
-    row: sqlite3.Row, settings: NotifySettings, reader_id: int, now_ms: int, tz: str | None
+    row: Row, settings: NotifySettings, reader_id: int, now_ms: int, tz: str | None
 ) -> bool:
     """Missed (the notifications contract): a DM, a mention or a keyword, that the rule allows."""
     mentioned = bool(row["mentioned"])
@@ -165,7 +163,7 @@ def _counts(
     return should_notify(settings, facts, reader_id=reader_id, now_ms=now_ms, timezone=tz)
 
 
-def _missed(row: sqlite3.Row, settings: NotifySettings) -> compose.MissedMessage:
+def _missed(row: Row, settings: NotifySettings) -> compose.MissedMessage:
     return compose.MissedMessage(
         room_id=int(row["room_id"]),
         room_name=str(row["room_name"]),
@@ -177,7 +175,7 @@ def _missed(row: sqlite3.Row, settings: NotifySettings) -> compose.MissedMessage
     )
 
 
-def _shown_text(row: sqlite3.Row) -> str:
+def _shown_text(row: Row) -> str:
     if row["call"] == "missed":
         return "Missed call"
     return str(row["body"]) or "(an attachment)"

@@ -8,10 +8,10 @@ The push and email senders call `load_settings` / `load_many`; the chat layer ch
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from ..engine import Row
 from ..storage import Reader
 from ..storage import notify_settings as stored
 from .policy import LEVELS, Level, NotifySettings, RoomNotify, format_hhmm, parse_hhmm
@@ -26,7 +26,7 @@ async def load_many(reader: Reader, user_ids: Iterable[int]) -> dict[int, Notify
     """Every id asked for has an entry: the defaults when she never changed anything."""
     ids = sorted(set(user_ids))
     people = {int(r["user_id"]): r for r in await stored.persons(reader, ids)}
-    rooms: dict[int, list[sqlite3.Row]] = {}
+    rooms: dict[int, list[Row]] = {}
     for r in await stored.room_rows_of(reader, ids):
         rooms.setdefault(int(r["user_id"]), []).append(r)
     return {uid: _settings(people.get(uid), rooms.get(uid, [])) for uid in ids}
@@ -55,7 +55,7 @@ def to_api(settings: NotifySettings) -> dict[str, Any]:
     return {**person_api(settings), "rooms": rooms}
 
 
-def _settings(row: sqlite3.Row | None, room_rows: list[sqlite3.Row]) -> NotifySettings:
+def _settings(row: Row | None, room_rows: list[Row]) -> NotifySettings:
     rooms = {
         int(r["room_id"]): RoomNotify(
             level=_level(r["level"]),

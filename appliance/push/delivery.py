@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import aiohttp
 
 from ..config import PushSettings
 from ..db import Database, Tx
+from ..engine import Row
 from ..ratelimit import TokenBuckets
 from ..storage import push_subscriptions as subs
 from . import ece
@@ -133,7 +133,7 @@ class Delivery:
                 continue  # backing off after failures
             await self._send(row, push, subject)
 
-    def _sealed(self, row: sqlite3.Row, push: Push, subject: str) -> tuple[bytes, str]:
+    def _sealed(self, row: Row, push: Push, subject: str) -> tuple[bytes, str]:
         """The encrypted body and the Authorization header (run in a thread: EC work)."""
         body = ece.encrypt(push.payload, bytes(row["p256dh"]), bytes(row["auth"]))
         audience = origin(row["endpoint"])
@@ -148,7 +148,7 @@ class Delivery:
             self._tokens[(audience, subject)] = cached
         return body, cached[0]
 
-    async def _send(self, row: sqlite3.Row, push: Push, subject: str) -> None:
+    async def _send(self, row: Row, push: Push, subject: str) -> None:
         assert self._http is not None
         body, authorization = await asyncio.to_thread(self._sealed, row, push, subject)
         headers = {

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Protocol
+from ..db import Reader
 
-from ..db import Params
-
-
-class Reader(Protocol):
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None: ...
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]: ...
+__all__ = ["Reader", "placeholders"]
 
 
 def placeholders(count: int) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..db import Event, Tx
 from . import Reader
+from .dialect import spelled
 
 
 async def head(db: Reader) -> int:
@@ -23,7 +24,8 @@ async def oldest(db: Reader) -> int:
 async def prune(tx: Tx, through: int, limit: int) -> int:
     """Delete up to `limit` of the oldest events with seq <= `through`; how many went."""
     row = await tx.fetchone(
-        "SELECT count(*) FROM (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ?)",
+        "SELECT count(*) FROM (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ?)"
+        " AS oldest",
         (through, limit),
     )
     count = int(row[0]) if row else 0
@@ -49,6 +51,24 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+_REDACT_SQLITE = (
+    "UPDATE events SET data = json_set(data,"
+    " '$.message.body', ?, '$.message.mentions', json(?), '$.message.mention_room', json(?),"
+    " '$.message.edited_at', ?, '$.message.deleted', json(?),"
+    " '$.message.attachments', json(?))"
+    " WHERE kind IN ('message.new', 'message.edit')"
+    " AND json_extract(data, '$.message.id') = ?"
+)
+# The same on PostgreSQL's json column; the WHERE is its index events_message's expression.
+_REDACT_POSTGRESQL = (
+    "UPDATE events SET data = jsonb_set(data::jsonb, '{message}', (data::jsonb -> 'message')"
+    " || jsonb_build_object('body', ?::text, 'mentions', ?::jsonb, 'mention_room', ?::jsonb,"
+    " 'edited_at', ?::bigint, 'deleted', ?::jsonb, 'attachments', ?::jsonb))::json"
+    " WHERE kind IN ('message.new', 'message.edit')"
+    " AND ((data -> 'message' ->> 'id')::bigint) = ?"
+)
+
+
 async def redact_message(tx: Tx, message: dict[str, Any]) -> None:
     """Give the earlier events that carried `message` its current content, in place.
 
@@ -58,12 +78,7 @@ async def redact_message(tx: Tx, message: dict[str, Any]) -> None:
     The WHERE matches the partial index `events_message` (migration 0006) word for word.
     """
     await tx.execute(
-        "UPDATE events SET data = json_set(data,"
-        " '$.message.body', ?, '$.message.mentions', json(?), '$.message.mention_room', json(?),"
-        " '$.message.edited_at', ?, '$.message.deleted', json(?),"
-        " '$.message.attachments', json(?))"
-        " WHERE kind IN ('message.new', 'message.edit')"
-        " AND json_extract(data, '$.message.id') = ?",
+        spelled(tx, sqlite=_REDACT_SQLITE, postgresql=_REDACT_POSTGRESQL),
         (
             message["body"],
             _json(message["mentions"]),

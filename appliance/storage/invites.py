@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from ..db import Tx
+from ..engine import Row
 from . import Reader
 
 
@@ -40,7 +39,7 @@ async def usable(db: Reader, code_hash: bytes, now: int) -> bool:
     return row is not None
 
 
-async def all_invites(db: Reader) -> list[sqlite3.Row]:
+async def all_invites(db: Reader) -> list[Row]:
     """Every invite, newest first, without its code (only the hash is stored anyway)."""
     return await db.fetchall(
         "SELECT id, created_by, created_at, expires_at, uses_left FROM invites"

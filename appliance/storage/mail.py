@@ -3,16 +3,16 @@ and the messages a digest may hold."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from ..db import Tx
+from ..engine import Row
 from . import Reader
+from .dialect import nocase_equals, spelled
 
 # A person's row for mail: her address, opt-out, time zone (quiet hours), display name.
 _PERSON = "id, username, display_name, email, email_digest, timezone, deactivated"
 
 
-async def address_of(db: Reader, user_id: int) -> sqlite3.Row | None:
+async def address_of(db: Reader, user_id: int) -> Row | None:
     return await db.fetchone(f"SELECT {_PERSON} FROM users WHERE id = ?", (user_id,))
 
 
@@ -23,16 +23,16 @@ async def set_address(tx: Tx, user_id: int, email: str | None, digest: bool) -> 
     )
 
 
-async def people_with_address(db: Reader, email: str, limit: int) -> list[sqlite3.Row]:
+async def people_with_address(db: Reader, email: str, limit: int) -> list[Row]:
     """Active people (never a system account) whose address is this one, any case."""
     return await db.fetchall(
-        f"SELECT {_PERSON} FROM users WHERE email = ? COLLATE NOCASE"
+        f"SELECT {_PERSON} FROM users WHERE {nocase_equals(db, 'email')}"
         " AND deactivated = 0 AND system = 0 ORDER BY id LIMIT ?",
         (email, limit),
     )
 
 
-async def digest_readers(db: Reader, below: int) -> list[sqlite3.Row]:
+async def digest_readers(db: Reader, below: int) -> list[Row]:
     """People who want digests and whose mark is below message id `below`, with the mark."""
     return await db.fetchall(
         f"SELECT {', '.join('u.' + c.strip() for c in _PERSON.split(','))},"
@@ -49,11 +49,18 @@ async def newest_message_id(db: Reader) -> int:
     return int(row[0]) if row is not None and row[0] is not None else 0
 
 
+# Marks never move back (either engine: SQLite has no greatest(), PostgreSQL no max(a, b)).
+_LATER_MARK = (
+    "message_id = CASE WHEN excluded.message_id > mail_digest_marks.message_id"
+    " THEN excluded.message_id ELSE mail_digest_marks.message_id END"
+)
+
+
 async def set_mark(tx: Tx, user_id: int, message_id: int) -> None:
     """Her digests have covered every message up to `message_id` (never moved back)."""
     await tx.execute(
         "INSERT INTO mail_digest_marks(user_id, message_id) VALUES (?, ?)"
-        " ON CONFLICT(user_id) DO UPDATE SET message_id = max(message_id, excluded.message_id)",
+        f" ON CONFLICT(user_id) DO UPDATE SET {_LATER_MARK}",
         (user_id, message_id),
     )
 
@@ -63,23 +70,26 @@ async def start_marks_at(tx: Tx, message_id: int) -> None:
     await tx.execute(
         "INSERT INTO mail_digest_marks(user_id, message_id)"
         " SELECT id, ? FROM users WHERE system = 0"
-        " ON CONFLICT(user_id) DO UPDATE SET message_id = max(message_id, excluded.message_id)",
+        f" ON CONFLICT(user_id) DO UPDATE SET {_LATER_MARK}",
         (message_id,),
     )
 
 
 async def unread_candidates(
     db: Reader, user_id: int, after: int, through: int, limit: int, *, any_room_message: bool
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """Messages in her rooms with `after < id <= through`, by others, not deleted, that she
     has not read (the room's marker for top-level messages, the thread's for replies): in a
     DM, or mentioning her (by name or @room), or any when she has keywords to match. Of the
     call records the server writes, only missed calls."""
-    wanted = "1" if any_room_message else "(room_kind = 'direct' OR mentioned)"
+    wanted = "TRUE" if any_room_message else "(room_kind = 'direct' OR mentioned)"
+    call_event = spelled(
+        db, sqlite="json_extract(m.call, '$.event')", postgresql="m.call ->> 'event'"
+    )
     return await db.fetchall(
         "SELECT * FROM ("
         " SELECT m.id, m.room_id, m.thread_id, m.author_id, m.body, m.created_at,"
-        "  r.kind AS room_kind, r.name AS room_name, json_extract(m.call, '$.event') AS call,"
+        f"  r.kind AS room_kind, r.name AS room_name, {call_event} AS call,"
         "  a.display_name AS author_name,"
         "  (m.mention_room = 1 OR EXISTS (SELECT 1 FROM mentions x"
         "    WHERE x.message_id = m.id AND x.user_id = :me)) AS mentioned"
@@ -90,9 +100,9 @@ async def unread_candidates(
         " LEFT JOIN read_markers rm ON rm.room_id = m.room_id AND rm.user_id = :me"
         " LEFT JOIN thread_reads tr ON tr.root_id = m.thread_id AND tr.user_id = :me"
         " WHERE mb.user_id = :me AND m.author_id != :me AND m.deleted = 0"
-        "  AND (m.call IS NULL OR json_extract(m.call, '$.event') = 'missed')"
+        f"  AND (m.call IS NULL OR {call_event} = 'missed')"
         "  AND (CASE WHEN m.thread_id IS NULL THEN coalesce(rm.message_id, 0)"
         "       ELSE coalesce(tr.message_id, 0) END) < m.id"
-        f") WHERE {wanted} ORDER BY id LIMIT :limit",
+        f") AS found WHERE {wanted} ORDER BY id LIMIT :limit",
         {"me": user_id, "after": after, "through": through, "limit": limit},
     )

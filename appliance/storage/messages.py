@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import defaultdict
 from typing import Any
 
 from .. import wire
 from ..db import SyncTx, Tx
+from ..engine import Row
 from . import Reader, placeholders, uploads
+from .dialect import spelled
 
 COLUMNS = (
     "m.id, m.room_id, m.author_id, m.thread_id, m.body, m.client_id, m.created_at,"
@@ -35,7 +36,7 @@ async def insert_as_member(
     client_id: str | None,
     now: int,
     mention_room: bool,
-) -> sqlite3.Row | None:
+) -> Row | None:
     """Insert if the author is a member of the room and the client_id is new, else None."""
     return await tx.fetchone(
         _INSERT_AS_MEMBER,
@@ -135,7 +136,7 @@ def new_message(
     return wire.Encoded(message, encoded)
 
 
-def get_sync(tx: SyncTx, message_id: int) -> sqlite3.Row | None:
+def get_sync(tx: SyncTx, message_id: int) -> Row | None:
     return tx.fetchone(_GET, (message_id,))
 
 
@@ -159,7 +160,7 @@ def add_mentions_sync(tx: SyncTx, message_id: int, room_id: int, user_ids: list[
 
 async def insert_call_record(
     tx: Tx, room_id: int, author_id: int, record: dict[str, Any], now: int
-) -> sqlite3.Row | None:
+) -> Row | None:
     """A call record (chat/call_records.py) in the room's timeline; None when the room is
     gone, peer-to-peer (nothing of it is kept here), or shared with a system account (the
     test call leaves no trace)."""
@@ -173,30 +174,34 @@ async def insert_call_record(
     )
 
 
-async def unfinished_call_records(db: Reader) -> list[sqlite3.Row]:
+async def unfinished_call_records(db: Reader) -> list[Row]:
     """(room_id, author_id, call_id) of each call recorded as started with no later record
     of the same call (on the partial index messages_call_records, migration 0011)."""
+    s_id, s_event, e_id = (
+        spelled(db, sqlite=f"json_extract({t}.call, '$.{key}')", postgresql=f"{t}.call ->> '{key}'")
+        for t, key in (("s", "id"), ("s", "event"), ("e", "id"))
+    )
     return await db.fetchall(
-        "SELECT s.room_id, s.author_id, json_extract(s.call, '$.id') AS call_id"
+        f"SELECT s.room_id, s.author_id, {s_id} AS call_id"
         # On the index only: never a scan of every message (slow, and it would read a
         # damaged page of old messages that must not stop the server from starting).
         " FROM messages s INDEXED BY messages_call_records"
-        " WHERE s.call IS NOT NULL AND json_extract(s.call, '$.event') = 'started'"
+        f" WHERE s.call IS NOT NULL AND {s_event} = 'started'"
         " AND NOT EXISTS (SELECT 1 FROM messages e INDEXED BY messages_call_records"
         " WHERE e.room_id = s.room_id AND e.call IS NOT NULL AND e.id > s.id"
-        " AND json_extract(e.call, '$.id') = json_extract(s.call, '$.id'))"
+        f" AND {e_id} = {s_id})"
         " ORDER BY s.room_id, s.id"
     )
 
 
-async def by_client_id(db: Reader, author_id: int, client_id: str) -> sqlite3.Row | None:
+async def by_client_id(db: Reader, author_id: int, client_id: str) -> Row | None:
     return await db.fetchone(
         f"SELECT {COLUMNS} FROM messages m WHERE m.author_id = ? AND m.client_id = ?",
         (author_id, client_id),
     )
 
 
-async def get(db: Reader, message_id: int) -> sqlite3.Row | None:
+async def get(db: Reader, message_id: int) -> Row | None:
     return await db.fetchone(_GET, (message_id,))
 
 
@@ -309,7 +314,7 @@ async def read_markers(db: Reader, room_id: int) -> dict[int, int]:
 
 async def page(
     db: Reader, room_id: int, *, before: int | None, after: int | None, limit: int
-) -> tuple[list[sqlite3.Row], bool]:
+) -> tuple[list[Row], bool]:
     """A page of the room timeline (thread replies left out), oldest first, and has_more."""
     if after is not None:
         rows = await db.fetchall(
@@ -327,39 +332,70 @@ async def page(
     return list(reversed(rows[:limit])), has_more
 
 
-async def thread(db: Reader, root_id: int, limit: int) -> list[sqlite3.Row]:
+async def thread(db: Reader, root_id: int, limit: int) -> list[Row]:
     return await db.fetchall(
         f"SELECT {COLUMNS} FROM messages m WHERE m.thread_id = ? ORDER BY m.id LIMIT ?",
         (root_id, limit),
     )
 
 
-async def search(
-    db: Reader, user_id: int, match: str, room_id: int | None, before: int | None, limit: int
-) -> list[sqlite3.Row]:
-    """Newest matches first, only from rooms the user is a member of.
+def fts5_query(words: list[str]) -> str:
+    """Words (letters and digits only) → an FTS5 query of quoted prefix terms, all wanted."""
+    return " ".join(f'"{w}"*' for w in words)
 
-    Ordered and bounded by the index's own rowid (`f.rowid`, not `m.id`): FTS5 then reads
-    its matches newest first and stops at the page's end, where `m.id` sorted every match
-    first (seconds for a common word at a million messages; bench/history.py)."""
-    sql = (
-        f"SELECT {COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid"
-        " WHERE messages_fts MATCH ? AND m.deleted = 0"
-        " AND m.room_id IN (SELECT room_id FROM members WHERE user_id = ?)"
-    )
-    params: list[Any] = [match, user_id]
+
+def tsquery(words: list[str]) -> str:
+    """Words (letters and digits only) → PostgreSQL's to_tsquery text: prefixes, all wanted."""
+    return " & ".join(f"{w.lower()}:*" for w in words)
+
+
+# PostgreSQL: the generated `search` column (cluster/schema/v0002_chat.py), accents removed
+# on both sides as SQLite's unicode61 tokenizer does.
+_PG_MATCH = (
+    "m.search @@ to_tsquery('simple'::regconfig,"
+    " public.unaccent('public.unaccent'::regdictionary, ?))"
+)
+
+
+async def search(
+    db: Reader,
+    user_id: int,
+    words: list[str],
+    room_id: int | None,
+    before: int | None,
+    limit: int,
+) -> list[Row]:
+    """Newest messages holding every word (as a prefix) first, only from rooms the user is
+    a member of.
+
+    On SQLite ordered and bounded by the index's own rowid (`f.rowid`, not `m.id`): FTS5
+    then reads its matches newest first and stops at the page's end, where `m.id` sorted
+    every match first (seconds for a common word at a million messages; bench/history.py)."""
+    if db.dialect == "postgresql":
+        sql = f"SELECT {COLUMNS} FROM messages m WHERE {_PG_MATCH}"
+        key = "m.id"
+        params: list[Any] = [tsquery(words)]
+    else:
+        sql = (
+            f"SELECT {COLUMNS} FROM messages_fts f JOIN messages m ON m.id = f.rowid"
+            " WHERE messages_fts MATCH ?"
+        )
+        key = "f.rowid"
+        params = [fts5_query(words)]
+    sql += " AND m.deleted = 0 AND m.room_id IN (SELECT room_id FROM members WHERE user_id = ?)"
+    params.append(user_id)
     if room_id is not None:
         sql += " AND m.room_id = ?"
         params.append(room_id)
     if before is not None:
-        sql += " AND f.rowid < ?"
+        sql += f" AND {key} < ?"
         params.append(before)
-    sql += " ORDER BY f.rowid DESC LIMIT ?"
+    sql += f" ORDER BY {key} DESC LIMIT ?"
     params.append(limit)
     return await db.fetchall(sql, params)
 
 
-async def hydrate(db: Reader, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+async def hydrate(db: Reader, rows: list[Row]) -> list[dict[str, Any]]:
     """Rows → `message` objects, with reactions, mentions, reply counts and files in four
     queries."""
     if not rows:
@@ -401,7 +437,7 @@ async def hydrate(db: Reader, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
 
 
 def to_api(
-    row: sqlite3.Row,
+    row: Row,
     *,
     reactions: dict[str, list[int]],
     mentions: list[int],

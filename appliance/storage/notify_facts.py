@@ -3,16 +3,16 @@ whom it mentions, who has still not read it, their time zones and unread totals.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
+from ..engine import Row
 from . import Reader, placeholders
 from .rooms import UNREAD_CAP
 
 _CHUNK = 500
 
 
-async def message(db: Reader, message_id: int) -> sqlite3.Row | None:
+async def message(db: Reader, message_id: int) -> Row | None:
     return await db.fetchone(
         "SELECT m.id, m.room_id, m.thread_id, m.author_id, m.body, m.deleted, m.mention_room,"
         " m.call, r.kind AS room_kind, r.name AS room_name, u.display_name AS author_name"
@@ -83,7 +83,7 @@ async def unread_total(db: Reader, user_id: int) -> int:
         " AND m.author_id != mb.user_id"
         " AND m.id > coalesce((SELECT rm.message_id FROM read_markers rm"
         "  WHERE rm.room_id = mb.room_id AND rm.user_id = mb.user_id), 0)"
-        f" WHERE mb.user_id = ? LIMIT {UNREAD_CAP})",
+        f" WHERE mb.user_id = ? LIMIT {UNREAD_CAP}) AS capped",
         (user_id,),
     )
     return int(row[0]) if row else 0

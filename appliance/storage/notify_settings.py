@@ -7,11 +7,11 @@ the chat layer's (chat/notify_settings.py).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from ..db import Tx
+from ..engine import Row
 from . import Reader, placeholders
 
 PERSON_COLUMNS = (
@@ -26,14 +26,14 @@ PERSON_COLUMNS = (
 _CHUNK = 500  # ids per IN (...): well under SQLite's limit on bound parameters
 
 
-async def person(db: Reader, user_id: int) -> sqlite3.Row | None:
+async def person(db: Reader, user_id: int) -> Row | None:
     return await db.fetchone(
         "SELECT user_id, " + ", ".join(PERSON_COLUMNS) + " FROM notify_settings WHERE user_id = ?",
         (user_id,),
     )
 
 
-async def room_rows(db: Reader, user_id: int) -> list[sqlite3.Row]:
+async def room_rows(db: Reader, user_id: int) -> list[Row]:
     return await db.fetchall(
         "SELECT user_id, room_id, level, muted_until FROM room_notify WHERE user_id = ?"
         " ORDER BY room_id",
@@ -41,8 +41,8 @@ async def room_rows(db: Reader, user_id: int) -> list[sqlite3.Row]:
     )
 
 
-async def persons(db: Reader, user_ids: Sequence[int]) -> list[sqlite3.Row]:
-    found: list[sqlite3.Row] = []
+async def persons(db: Reader, user_ids: Sequence[int]) -> list[Row]:
+    found: list[Row] = []
     for chunk in _chunks(user_ids):
         found += await db.fetchall(
             "SELECT user_id, " + ", ".join(PERSON_COLUMNS) + " FROM notify_settings"
@@ -52,8 +52,8 @@ async def persons(db: Reader, user_ids: Sequence[int]) -> list[sqlite3.Row]:
     return found
 
 
-async def room_rows_of(db: Reader, user_ids: Sequence[int]) -> list[sqlite3.Row]:
-    found: list[sqlite3.Row] = []
+async def room_rows_of(db: Reader, user_ids: Sequence[int]) -> list[Row]:
+    found: list[Row] = []
     for chunk in _chunks(user_ids):
         found += await db.fetchall(
             "SELECT user_id, room_id, level, muted_until FROM room_notify"

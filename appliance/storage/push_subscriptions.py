@@ -3,10 +3,10 @@ marked after each send (success, failure with its back-off, gone)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from ..db import Tx
+from ..engine import Row
 from . import Reader, placeholders
 
 COLUMNS = "id, user_id, session_id, endpoint, p256dh, auth, failures, retry_at"
@@ -56,8 +56,8 @@ async def remove_id(tx: Tx, subscription_id: int) -> None:
     await tx.execute("DELETE FROM push_subscriptions WHERE id = ?", (subscription_id,))
 
 
-async def of_users(db: Reader, user_ids: Sequence[int]) -> list[sqlite3.Row]:
-    found: list[sqlite3.Row] = []
+async def of_users(db: Reader, user_ids: Sequence[int]) -> list[Row]:
+    found: list[Row] = []
     ids = list(user_ids)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..db import Tx
+from ..engine import Row
 from ..errors import Conflict
 from . import Reader, placeholders
+from .dialect import nocase_equals, nocase_order, spelled
 from .uploads import avatar_url
 
 COLUMNS = (
@@ -39,18 +41,18 @@ async def insert(
     return int(row[0])
 
 
-async def get(db: Reader, room_id: int) -> sqlite3.Row | None:
+async def get(db: Reader, room_id: int) -> Row | None:
     return await db.fetchone(f"SELECT {COLUMNS} FROM rooms r WHERE r.id = ?", (room_id,))
 
 
-async def by_direct_key(db: Reader, key: str) -> sqlite3.Row | None:
+async def by_direct_key(db: Reader, key: str) -> Row | None:
     return await db.fetchone(f"SELECT {COLUMNS} FROM rooms r WHERE r.direct_key = ?", (key,))
 
 
 async def channel_named(db: Reader, name: str) -> int | None:
     """The id of the channel called `name` (names compare without case), if there is one."""
     row = await db.fetchone(
-        "SELECT id FROM rooms WHERE kind = 'channel' AND name = ? COLLATE NOCASE", (name,)
+        f"SELECT id FROM rooms WHERE kind = 'channel' AND {nocase_equals(db, 'name')}", (name,)
     )
     return None if row is None else int(row[0])
 
@@ -125,7 +127,7 @@ async def set_hidden(tx: Tx, room_id: int, user_id: int, hide: bool) -> int | No
     """Hide the room from the member's list until a timeline message newer than the newest
     now arrives (hide), or show it again; returns the new `hidden_through` (None: shown)."""
     row = await tx.fetchone(
-        "UPDATE members SET hidden_through = CASE WHEN :hide THEN coalesce((SELECT max(m.id)"
+        "UPDATE members SET hidden_through = CASE WHEN :hide = 1 THEN coalesce((SELECT max(m.id)"
         " FROM messages m WHERE m.room_id = :room AND m.thread_id IS NULL), 0) END"
         " WHERE room_id = :room AND user_id = :user RETURNING hidden_through",
         {"hide": int(hide), "room": room_id, "user": user_id},
@@ -196,9 +198,10 @@ async def members_of_rooms(db: Reader, room_ids: list[int]) -> dict[int, RoomMem
     and grouped in Python (/api/rooms of someone in 62 rooms: ~10,000 memberships)."""
     found: dict[int, RoomMembers] = defaultdict(_no_members)
     if room_ids:
+        agg = spelled(db, sqlite="json_group_array", postgresql="json_agg")
         rows = await db.fetchall(
-            "SELECT room_id, json_group_array(user_id),"
-            " json_group_array(user_id) FILTER (WHERE role = 'owner')"
+            f"SELECT room_id, {agg}(user_id),"
+            f" coalesce({agg}(user_id) FILTER (WHERE role = 'owner'), '[]')"
             f" FROM members WHERE room_id IN ({placeholders(len(room_ids))}) GROUP BY room_id",
             room_ids,
         )
@@ -230,7 +233,7 @@ SELECT {COLUMNS},
       AS hidden_through,
   (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.room_id = r.id
       AND m.thread_id IS NULL AND m.deleted = 0 AND m.author_id != :user
-      AND m.id > coalesce(rm.message_id, 0) LIMIT {UNREAD_CAP}))
+      AND m.id > coalesce(rm.message_id, 0) LIMIT {UNREAD_CAP}) AS capped)
       AS unread,
   (SELECT count(*) FROM messages m WHERE m.id IN (
         SELECT x.message_id FROM mentions x WHERE x.user_id = :user AND x.room_id = r.id
@@ -254,7 +257,7 @@ LEFT JOIN read_markers rm ON rm.room_id = r.id AND rm.user_id = :user
 """
 
 
-async def states_for(db: Reader, user_id: int, room_id: int | None = None) -> list[sqlite3.Row]:
+async def states_for(db: Reader, user_id: int, room_id: int | None = None) -> list[Row]:
     """The rooms `user_id` is a member of, with that user's unread and mention counts, and
     (`seq`) the event-log position they are exact at: one statement reads both, so a client
     can tell which events its snapshot already counts."""
@@ -266,16 +269,15 @@ async def states_for(db: Reader, user_id: int, room_id: int | None = None) -> li
     return await db.fetchall(f"{_ROOM_STATE} {where} ORDER BY r.id", params)
 
 
-async def channels(db: Reader) -> list[sqlite3.Row]:
+async def channels(db: Reader) -> list[Row]:
     return await db.fetchall(
         f"SELECT {COLUMNS}, (SELECT count(*) FROM members mb WHERE mb.room_id = r.id)"
-        " AS member_count FROM rooms r WHERE r.kind = 'channel' ORDER BY r.name COLLATE NOCASE"
+        " AS member_count FROM rooms r WHERE r.kind = 'channel'"
+        f" ORDER BY {nocase_order(db, 'r.name')}"
     )
 
 
-def to_api(
-    row: sqlite3.Row, members: RoomMembers, state: sqlite3.Row | None = None
-) -> dict[str, Any]:
+def to_api(row: Row, members: RoomMembers, state: Row | None = None) -> dict[str, Any]:
     """The `room` object of docs/api.md; without `state`, the per-user counters are zero."""
     return {
         "id": row["id"],

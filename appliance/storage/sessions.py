@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from ..db import Tx
+from ..engine import Row
 from . import Reader
 
 
@@ -26,7 +25,7 @@ async def insert(
     return int(row[0])
 
 
-async def lookup(db: Reader, token_hash: bytes) -> sqlite3.Row | None:
+async def lookup(db: Reader, token_hash: bytes) -> Row | None:
     return await db.fetchone(
         "SELECT s.id AS session_id, s.user_id, s.expires_at, s.last_used_at, u.deactivated"
         " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
@@ -46,14 +45,17 @@ async def delete(tx: Tx, session_id: int) -> None:
 
 
 async def delete_for_user(tx: Tx, user_id: int, *, keep: int | None = None) -> None:
-    await tx.execute("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?", (user_id, keep))
+    await tx.execute(
+        "DELETE FROM sessions WHERE user_id = ? AND id IS DISTINCT FROM ?",
+        (user_id, keep),
+    )
 
 
 async def delete_expired(tx: Tx, now: int) -> None:
     await tx.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
 
 
-async def for_user(db: Reader, user_id: int) -> list[sqlite3.Row]:
+async def for_user(db: Reader, user_id: int) -> list[Row]:
     return await db.fetchall(
         "SELECT id, created_at, expires_at, last_used_at, user_agent, address FROM sessions"
         " WHERE user_id = ? ORDER BY last_used_at DESC",

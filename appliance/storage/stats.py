@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from . import Reader
+from .dialect import spelled
 
 # What a backup's manifest records and a restore checks, and what the admin page shows.
 # "users" are people: system accounts (Echo) are not counted, in copies made before schema
@@ -30,7 +31,13 @@ async def counts(db: Reader) -> dict[str, int]:
 
 
 async def schema_version(db: Reader) -> int:
-    row = await db.fetchone("PRAGMA user_version")
+    row = await db.fetchone(
+        spelled(
+            db,
+            sqlite="PRAGMA user_version",
+            postgresql="SELECT max(version) FROM schema_version",  # cluster/postgres.py
+        )
+    )
     return int(row[0]) if row is not None else 0
 
 

@@ -5,13 +5,13 @@ Avatars live here too: a user's or room's `avatar_hash` names a server-made thum
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from ..db import Tx
+from ..engine import Row
 from . import Reader, placeholders
 
 COLUMNS = (
@@ -39,7 +39,7 @@ async def blob_exists(db: Reader, content_hash: str) -> bool:
     return await db.fetchone("SELECT 1 FROM blobs WHERE hash = ?", (content_hash,)) is not None
 
 
-async def insert(tx: Tx, new: NewUpload, now: int) -> tuple[sqlite3.Row, bool]:
+async def insert(tx: Tx, new: NewUpload, now: int) -> tuple[Row, bool]:
     """The upload row, and whether its blob is new (the caller then puts the file in place)."""
     created = await tx.fetchone(
         "INSERT INTO blobs(hash, size, has_thumb, created_at) VALUES (?, ?, ?, ?)"
@@ -68,7 +68,7 @@ async def insert(tx: Tx, new: NewUpload, now: int) -> tuple[sqlite3.Row, bool]:
     return found, created is not None
 
 
-async def get(db: Reader, upload_id: int) -> sqlite3.Row | None:
+async def get(db: Reader, upload_id: int) -> Row | None:
     return await db.fetchone(f"SELECT {COLUMNS} {FROM} WHERE u.id = ?", (upload_id,))
 
 
@@ -98,8 +98,8 @@ async def attach(tx: Tx, message_id: int, owner_id: int, upload_ids: list[int]) 
     return missing
 
 
-async def for_messages(db: Reader, message_ids: list[int]) -> dict[int, list[sqlite3.Row]]:
-    found: dict[int, list[sqlite3.Row]] = defaultdict(list)
+async def for_messages(db: Reader, message_ids: list[int]) -> dict[int, list[Row]]:
+    found: dict[int, list[Row]] = defaultdict(list)
     if message_ids:
         for row in await db.fetchall(
             f"SELECT {COLUMNS} {FROM} WHERE u.message_id IN ({placeholders(len(message_ids))})"
@@ -185,7 +185,7 @@ def url_name(name: str) -> str:
     return "_thumb" if name == "thumb" else quote(name, safe="")
 
 
-def to_api(row: sqlite3.Row) -> dict[str, Any]:
+def to_api(row: Row) -> dict[str, Any]:
     """The `upload` object of docs/api/uploads.md."""
     upload_id = int(row["id"])
     is_image = row["width"] is not None

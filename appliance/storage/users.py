@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from ..db import Tx
+from ..engine import Row
 from ..errors import Conflict
 from . import Reader, placeholders
 from .uploads import avatar_url
@@ -25,7 +25,7 @@ async def insert(
     now: int,
     *,
     system: bool = False,
-) -> sqlite3.Row:
+) -> Row:
     row = await tx.fetchone(
         "INSERT INTO users(username, display_name, password_hash, admin, created_at, system)"
         f" VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
@@ -36,20 +36,20 @@ async def insert(
     return row
 
 
-async def get(db: Reader, user_id: int) -> sqlite3.Row | None:
+async def get(db: Reader, user_id: int) -> Row | None:
     return await db.fetchone(f"SELECT {COLUMNS} FROM users WHERE id = ?", (user_id,))
 
 
-async def person(db: Reader, user_id: int) -> sqlite3.Row | None:
+async def person(db: Reader, user_id: int) -> Row | None:
     """The account, unless it is a system account (those are never anyone's to manage)."""
     return await db.fetchone(f"SELECT {COLUMNS} FROM users WHERE id = ? AND system = 0", (user_id,))
 
 
-async def by_username(db: Reader, username: str) -> sqlite3.Row | None:
+async def by_username(db: Reader, username: str) -> Row | None:
     return await db.fetchone(f"SELECT {COLUMNS} FROM users WHERE username = ?", (username,))
 
 
-async def many(db: Reader, user_ids: list[int]) -> list[sqlite3.Row]:
+async def many(db: Reader, user_ids: list[int]) -> list[Row]:
     if not user_ids:
         return []
     return await db.fetchall(
@@ -57,17 +57,17 @@ async def many(db: Reader, user_ids: list[int]) -> list[sqlite3.Row]:
     )
 
 
-async def all_users(db: Reader) -> list[sqlite3.Row]:
+async def all_users(db: Reader) -> list[Row]:
     """Every account, system ones too (TURN's set of deactivated accounts)."""
     return await db.fetchall(f"SELECT {COLUMNS} FROM users ORDER BY username")
 
 
-async def people(db: Reader) -> list[sqlite3.Row]:
+async def people(db: Reader) -> list[Row]:
     """Every account but the system ones: the directory and the admin's list of people."""
     return await db.fetchall(f"SELECT {COLUMNS} FROM users WHERE system = 0 ORDER BY username")
 
 
-async def system_users(db: Reader) -> list[sqlite3.Row]:
+async def system_users(db: Reader) -> list[Row]:
     return await db.fetchall(f"SELECT {COLUMNS} FROM users WHERE system = 1 ORDER BY username")
 
 
@@ -82,7 +82,7 @@ async def active_ids_by_username(db: Reader, usernames: list[str]) -> dict[str, 
     return {str(r[1]): int(r[0]) for r in rows}
 
 
-async def update(tx: Tx, user_id: int, fields: dict[str, Any]) -> sqlite3.Row:
+async def update(tx: Tx, user_id: int, fields: dict[str, Any]) -> Row:
     allowed = {
         "display_name",
         "status_text",
@@ -112,7 +112,7 @@ async def count_active_admins(db: Reader) -> int:
     return int(row[0]) if row else 0
 
 
-def to_api(row: sqlite3.Row, *, online: bool) -> dict[str, Any]:
+def to_api(row: Row, *, online: bool) -> dict[str, Any]:
     """The `user` object of docs/api.md."""
     return {
         "id": row["id"],

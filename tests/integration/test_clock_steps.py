@@ -16,7 +16,7 @@ from appliance.chat import uploads as upload_service
 from appliance.chat.accounts import DAY_MS
 from appliance.clock.watch import ClockWatch
 from appliance.config import load_settings
-from appliance.db import Database, Tx
+from appliance.db import SqliteDatabase, Tx
 from appliance.errors import Forbidden
 from appliance.hub import Hub
 from appliance.state.services import Services
@@ -36,7 +36,9 @@ async def svc(tmp_path: Path) -> AsyncIterator[tuple[Services, Clocks]]:
         overrides={"server.mode": "development", "discovery.mdns": "off"},
     )
     clocks = Clocks(BUILD_DATE)
-    services = Services(settings=conf, db=Database(conf.db_path), hub=Hub(), clock=clocks.wall)
+    services = Services(
+        settings=conf, db=SqliteDatabase(conf.db_path), hub=Hub(), clock=clocks.wall
+    )
     services.clock_steps.watch = ClockWatch(clocks.wall, clocks.boot)
     await services.db.open()
     try:
@@ -171,7 +173,7 @@ async def test_rows_from_a_synchronised_boot_are_not_moved_by_the_next_boots_ste
     clocks = Clocks(BUILD_DATE)
 
     async def boot() -> Services:
-        s = Services(settings=conf, db=Database(conf.db_path), hub=Hub(), clock=clocks.wall)
+        s = Services(settings=conf, db=SqliteDatabase(conf.db_path), hub=Hub(), clock=clocks.wall)
         s.clock_steps.watch = ClockWatch(clocks.wall, clocks.boot)
         await s.db.open()
         await s.clock_steps.load()
@@ -210,7 +212,7 @@ async def test_after_a_power_cut_the_rows_of_the_new_boot_are_still_moved(
     the last time NTP vouched for. What the new boot writes is still on a stale clock."""
     conf = load_settings(tmp_path, environ={"PYCHAT_AUTH_SCRYPT_N": "1024"})
     clocks = Clocks(BUILD_DATE)
-    first = Services(settings=conf, db=Database(conf.db_path), hub=Hub(), clock=clocks.wall)
+    first = Services(settings=conf, db=SqliteDatabase(conf.db_path), hub=Hub(), clock=clocks.wall)
     first.clock_steps.watch = ClockWatch(clocks.wall, clocks.boot)
     await first.db.open()
     await setup.initialize(first, "Acme", "admin", PASSWORD)
@@ -220,7 +222,7 @@ async def test_after_a_power_cut_the_rows_of_the_new_boot_are_still_moved(
     await first.db.close()  # the power goes; fake-hwclock last saved 30 minutes ago
 
     clocks.boot_now, clocks.wall_now = 20.0, clocks.wall_now - 1800 + 20
-    second = Services(settings=conf, db=Database(conf.db_path), hub=Hub(), clock=clocks.wall)
+    second = Services(settings=conf, db=SqliteDatabase(conf.db_path), hub=Hub(), clock=clocks.wall)
     second.clock_steps.watch = ClockWatch(clocks.wall, clocks.boot)
     await second.db.open()
     try:

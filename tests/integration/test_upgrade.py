@@ -29,7 +29,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from appliance.db import Database, migrate, migration_scripts
+from appliance.db import SqliteDatabase, migrate, migration_scripts
 from appliance.db_upgrade import UPGRADE_COPY_DAYS, MigrationFailed
 from tests.client import Client, Socket
 from tests.conftest import TEST_ENV, USER_PASSWORD, new_room
@@ -416,7 +416,7 @@ async def test_the_copy_kept_by_an_upgrade_goes_after_a_week(tmp_path: Path) -> 
 
 
 async def reopen(path: Path) -> None:
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     await db.close()
 

@@ -11,6 +11,7 @@ class Capture:
 
     sql = ""
     params: Any = ()
+    dialect = "sqlite"  # the SQL an appliance runs
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
         self.sql, self.params = sql, params

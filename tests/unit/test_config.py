@@ -133,3 +133,29 @@ def test_a_bad_override_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as bad:
         load_settings(tmp_path, environ={}, overrides={"server.listen": "nowhere"})
     assert str(bad.value).startswith("server.listen:")
+
+
+def test_a_database_and_a_bus_are_addresses_of_their_kind(tmp_path: Path) -> None:
+    """Several nodes (docs/scaling.md): a wrong address is refused at start, by name."""
+    chosen = load_settings(
+        tmp_path,
+        environ={
+            "PYCHAT_DATABASE_URL": "postgresql://pychat@db.lan/pychat",
+            "PYCHAT_BUS_URL": "redis://bus.lan/0",
+        },
+    )
+    assert chosen.database.url == "postgresql://pychat@db.lan/pychat"
+    assert chosen.bus.url == "redis://bus.lan/0"
+    assert load_settings(tmp_path, environ={}).database.url == ""  # SQLite, the appliance
+    for environ, key in (
+        ({"PYCHAT_DATABASE_URL": "mysql://db.lan/pychat"}, "database.url"),
+        ({"PYCHAT_DATABASE_URL": "pychat.db"}, "database.url"),
+        (
+            {"PYCHAT_DATABASE_URL": "postgresql://db.lan/p", "PYCHAT_BUS_URL": "http://bus"},
+            "bus.url",
+        ),
+        ({"PYCHAT_BUS_URL": "redis://bus.lan/0"}, "bus.url"),  # a bus needs a shared database
+    ):
+        with pytest.raises(ConfigError) as bad:
+            load_settings(tmp_path, environ=environ)
+        assert str(bad.value).startswith(key), bad.value

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from appliance.db import Database, Event, SyncTx, Tx
+from appliance.db import Event, SqliteDatabase, SyncTx, Tx
 from appliance.errors import BadRequest
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "pychat.db")
+async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    database = SqliteDatabase(tmp_path / "pychat.db")
     await database.open()
 
     async def scratch(tx: Tx) -> None:
@@ -33,13 +33,13 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
-def published(db: Database) -> list[Event]:
+def published(db: SqliteDatabase) -> list[Event]:
     out: list[Event] = []
     db.on_commit = out.extend
     return out
 
 
-async def in_one_batch(db: Database, writes: list[Awaitable[Any]]) -> list[Any]:
+async def in_one_batch(db: SqliteDatabase, writes: list[Awaitable[Any]]) -> list[Any]:
     """Start `writes` while the writer is held by a job of its own, so they all wait in
     its queue and make the next batch together."""
     hold, held = asyncio.Event(), asyncio.Event()
@@ -58,7 +58,7 @@ async def in_one_batch(db: Database, writes: list[Awaitable[Any]]) -> list[Any]:
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def names(db: Database) -> list[str]:
+def names(db: SqliteDatabase) -> list[str]:
     con = sqlite3.connect(db.path)  # a connection of its own: sees committed rows only
     try:
         return [r[0] for r in con.execute("SELECT name FROM scratch ORDER BY rowid")]
@@ -83,7 +83,7 @@ def counting(
 
 
 async def test_a_job_failing_its_check_fails_alone_and_its_batch_runs_once(
-    db: Database,
+    db: SqliteDatabase,
 ) -> None:
     events = published(db)
     runs: dict[str, int] = {}
@@ -104,7 +104,7 @@ async def test_a_job_failing_its_check_fails_alone_and_its_batch_runs_once(
     assert db.published_seq == events[1].seq
 
 
-async def test_a_job_failing_after_it_wrote_is_undone_alone(db: Database) -> None:
+async def test_a_job_failing_after_it_wrote_is_undone_alone(db: SqliteDatabase) -> None:
     events = published(db)
     runs: dict[str, int] = {}
     results = await in_one_batch(
@@ -123,7 +123,7 @@ async def test_a_job_failing_after_it_wrote_is_undone_alone(db: Database) -> Non
     assert db.published_seq == events[-1].seq
 
 
-async def test_a_duplicate_fails_alone_in_its_batch(db: Database) -> None:
+async def test_a_duplicate_fails_alone_in_its_batch(db: SqliteDatabase) -> None:
     """A statement error (a UNIQUE clash) inside a job: the job's earlier writes go too."""
 
     def twice(tx: SyncTx) -> None:
@@ -139,7 +139,7 @@ async def test_a_duplicate_fails_alone_in_its_batch(db: Database) -> None:
 
 
 async def test_thread_jobs_and_coroutine_jobs_share_a_batch_in_queue_order(
-    db: Database,
+    db: SqliteDatabase,
 ) -> None:
     events = published(db)
     threads: list[int] = []
@@ -183,13 +183,14 @@ async def test_thread_jobs_and_coroutine_jobs_share_a_batch_in_queue_order(
     assert threading.get_ident() not in threads
 
 
-async def test_a_caller_hears_back_only_once_its_write_is_durable(db: Database) -> None:
+async def test_a_caller_hears_back_only_once_its_write_is_durable(db: SqliteDatabase) -> None:
     seen: list[list[str]] = []
     events = published(db)
 
     def job(tx: SyncTx) -> int:
         tx.execute("INSERT INTO scratch(name) VALUES ('durable')")
-        return tx.emit("test", None, {}, 0).seq
+        tx.emit("test", None, {}, 0)
+        return tx.events[-1].seq
 
     async def writer() -> None:
         seq = await db.write_sync(job)
@@ -200,7 +201,7 @@ async def test_a_caller_hears_back_only_once_its_write_is_durable(db: Database) 
     assert seen == [["durable"]]
 
 
-async def test_a_failing_hold_or_release_still_publishes_and_answers(db: Database) -> None:
+async def test_a_failing_hold_or_release_still_publishes_and_answers(db: SqliteDatabase) -> None:
     """The hub's hold (before_publish) and release (on_settled) are guarded on their own: if
     either raises, the batch's events still reach the sockets and its callers their replies,
     and the writer goes on with the next batch."""

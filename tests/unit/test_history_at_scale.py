@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from appliance.chat.messages import fts_query
-from appliance.db import Database, migration_scripts
+from appliance.chat.messages import search_words
+from appliance.db import SqliteDatabase, migration_scripts
 from appliance.storage import messages, rooms
 from tests.unit.sql_capture import Capture
 
@@ -47,27 +47,27 @@ def schema_14_database(path: Path) -> None:
     conn.close()
 
 
-async def found(db: Database, match: str, before: int | None = None) -> list[int]:
-    rows = await messages.search(db, 1, match, None, before, 10)
+async def found(db: SqliteDatabase, words: list[str], before: int | None = None) -> list[int]:
+    rows = await messages.search(db, 1, words, None, before, 10)
     return [int(r["id"]) for r in rows]
 
 
 async def test_upgrading_keeps_every_message_findable_by_any_prefix(tmp_path: Path) -> None:
     path = tmp_path / "pychat.db"
     schema_14_database(path)
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
-        assert await found(db, '"d"*') == [5, 3, 1]
-        assert await found(db, '"de"*') == [5, 3, 1]  # "den"
-        assert await found(db, '"dep"*') == [3, 1]
-        assert await found(db, '"deplo"*') == [3, 1]
-        assert await found(db, '"dep"*', before=3) == [1]
-        assert await found(db, '"arg"*') == [5]  # accents ignored
-        assert await found(db, '"t"* "pr"*') == [2]
-        assert await found(db, '"z"*') == []  # deleted
+        assert await found(db, ["d"]) == [5, 3, 1]
+        assert await found(db, ["de"]) == [5, 3, 1]  # "den"
+        assert await found(db, ["dep"]) == [3, 1]
+        assert await found(db, ["deplo"]) == [3, 1]
+        assert await found(db, ["dep"], before=3) == [1]
+        assert await found(db, ["arg"]) == [5]  # accents ignored
+        assert await found(db, ["t", "pr"]) == [2]
+        assert await found(db, ["z"]) == []  # deleted
         # The index keeps no positions: what the person typed becomes one term per token.
-        assert await found(db, fts_query("snake_ca")) == [6]
+        assert await found(db, search_words("snake_ca")) == [6]
     finally:
         await db.close()
     conn = sqlite3.connect(path)
@@ -81,12 +81,12 @@ async def test_upgrading_keeps_every_message_findable_by_any_prefix(tmp_path: Pa
 async def test_search_reads_its_page_in_index_order_without_sorting_every_match(
     tmp_path: Path,
 ) -> None:
-    db = Database(tmp_path / "pychat.db")
+    db = SqliteDatabase(tmp_path / "pychat.db")
     await db.open()
     try:
         for room, before in ((None, None), (1, None), (None, 100), (1, 100)):
             capture = Capture()
-            await messages.search(capture, 1, '"the"*', room, before, 51)  # type: ignore[arg-type]
+            await messages.search(capture, 1, ["the"], room, before, 51)  # type: ignore[arg-type]
             plan = await db.fetchall(f"EXPLAIN QUERY PLAN {capture.sql}", capture.params)
             details = [str(row[3]) for row in plan]
             assert not any("TEMP B-TREE" in d for d in details), details
@@ -117,7 +117,7 @@ async def test_room_counts_read_indexes_only_and_count_each_mention_once(tmp_pat
         )
     conn.execute("INSERT INTO mentions VALUES (1, 2, 1), (16, 2, 1), (19, 2, 1)")
     conn.close()
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         (state,) = await rooms.states_for(db, 2)

@@ -16,7 +16,7 @@ import pytest
 
 from appliance.chat import membership
 from appliance.connection import CLOSE_SLOW, Connection
-from appliance.db import CALLER, Database, Tx
+from appliance.db import CALLER, SqliteDatabase, Tx
 from appliance.hub import Hub
 from appliance.replay import EventStream
 
@@ -64,8 +64,8 @@ class ClosingSocket:
 
 
 @pytest.fixture
-async def log(tmp_path: Path) -> AsyncIterator[tuple[Database, Hub]]:
-    db = Database(tmp_path / "pychat.db")
+async def log(tmp_path: Path) -> AsyncIterator[tuple[SqliteDatabase, Hub]]:
+    db = SqliteDatabase(tmp_path / "pychat.db")
     await db.open()
     hub = Hub(membership=membership.change_of)
     db.on_commit = hub.publish
@@ -87,14 +87,15 @@ def live(hub: Hub, user_id: int, limit: int = 1 << 20) -> tuple[Connection, Neve
     return conn, transport
 
 
-async def emit(db: Database, *events: tuple[str, int, dict[str, Any], int | None]) -> list[int]:
+async def emit(
+    db: SqliteDatabase, *events: tuple[str, int, dict[str, Any], int | None]
+) -> list[int]:
     """One write job: its events are committed, and published, as one batch."""
 
     async def job(tx: Tx) -> list[int]:
-        return [
-            (await tx.emit(kind, room, data, 0, user_id=user)).seq
-            for kind, room, data, user in events
-        ]
+        for kind, room, data, user in events:
+            await tx.emit(kind, room, data, 0, user_id=user)
+        return [event.seq for event in tx.events]  # SQLite's tx: positions taken
 
     return await db.write(job)
 
@@ -110,7 +111,7 @@ def message(room: int, text: str) -> tuple[str, int, dict[str, Any], None]:
 
 
 async def test_a_batch_reaches_each_socket_as_one_write_in_seq_order(
-    log: tuple[Database, Hub],
+    log: tuple[SqliteDatabase, Hub],
 ) -> None:
     db, hub = log
     await emit(db, ("room.new", ROOM, {"room": {"members": [ALICE, BOB]}}, None))
@@ -126,7 +127,7 @@ async def test_a_batch_reaches_each_socket_as_one_write_in_seq_order(
 
 
 async def test_membership_changes_inside_a_batch_decide_who_gets_each_event(
-    log: tuple[Database, Hub],
+    log: tuple[SqliteDatabase, Hub],
 ) -> None:
     db, hub = log
     await emit(
@@ -152,7 +153,7 @@ async def test_membership_changes_inside_a_batch_decide_who_gets_each_event(
 
 
 async def test_a_batch_past_the_send_buffer_closes_the_socket_as_too_slow(
-    log: tuple[Database, Hub],
+    log: tuple[SqliteDatabase, Hub],
 ) -> None:
     db, hub = log
     await emit(db, ("room.new", ROOM, {"room": {"members": [ALICE, BOB]}}, None))
@@ -174,7 +175,7 @@ async def test_a_batch_past_the_send_buffer_closes_the_socket_as_too_slow(
 
 
 async def test_a_senders_event_and_the_reply_it_waited_for_leave_as_one_write(
-    log: tuple[Database, Hub],
+    log: tuple[SqliteDatabase, Hub],
 ) -> None:
     """Under load each message was two system calls to its sender: the event, then the
     acknowledgement. Held together, in the order they were written; the other members'
@@ -185,7 +186,8 @@ async def test_a_senders_event_and_the_reply_it_waited_for_leave_as_one_write(
     _, bob = live(hub, BOB)
 
     async def send(tx: Tx) -> int:
-        return (await tx.emit(*message(ROOM, "hi")[:3], 0)).seq
+        await tx.emit(*message(ROOM, "hi")[:3], 0)
+        return tx.events[-1].seq
 
     CALLER.set(sender)  # as the command loop does for the socket's requests
     seq = await db.write(send)
@@ -199,13 +201,14 @@ async def test_a_senders_event_and_the_reply_it_waited_for_leave_as_one_write(
     assert not hub.holding
 
 
-async def test_what_was_held_goes_out_before_a_close(log: tuple[Database, Hub]) -> None:
+async def test_what_was_held_goes_out_before_a_close(log: tuple[SqliteDatabase, Hub]) -> None:
     db, hub = log
     await emit(db, ("room.new", ROOM, {"room": {"members": [ALICE]}}, None))
     conn, transport = live(hub, ALICE)
 
     async def send(tx: Tx) -> int:
-        return (await tx.emit(*message(ROOM, "bye")[:3], 0)).seq
+        await tx.emit(*message(ROOM, "bye")[:3], 0)
+        return tx.events[-1].seq
 
     CALLER.set(conn)
     seq = await db.write(send)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from appliance.db import Database, SchemaTooNew, Tx, migration_scripts
+from appliance.db import SchemaTooNew, SqliteDatabase, Tx, migration_scripts
 
 NEWEST = migration_scripts()[-1][0]
 TABLES = {"settings", "users", "sessions", "invites", "rooms", "members", "messages", "events"}
@@ -36,8 +36,8 @@ def file_facts(path: Path) -> tuple[int, set[str]]:
 
 
 @pytest.fixture
-async def opened(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(tmp_path / "pychat.db")
+async def opened(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    db = SqliteDatabase(tmp_path / "pychat.db")
     await db.open()
     try:
         yield db
@@ -53,7 +53,7 @@ def test_migrations_are_numbered_from_one_without_gaps() -> None:
 
 async def test_an_empty_database_migrates_to_the_newest_version(tmp_path: Path) -> None:
     path = tmp_path / "fresh" / "pychat.db"
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     await db.close()
     version, tables = file_facts(path)
@@ -63,7 +63,7 @@ async def test_an_empty_database_migrates_to_the_newest_version(tmp_path: Path) 
 
 async def test_reopening_keeps_the_version_and_the_data(tmp_path: Path) -> None:
     path = tmp_path / "pychat.db"
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
 
@@ -74,7 +74,7 @@ async def test_reopening_keeps_the_version_and_the_data(tmp_path: Path) -> None:
     finally:
         await db.close()
 
-    again = Database(path)
+    again = SqliteDatabase(path)
     await again.open()
     try:
         row = await again.fetchone("SELECT value FROM settings WHERE key = 'probe'")
@@ -93,7 +93,7 @@ async def test_a_database_newer_than_the_code_is_refused_and_left_alone(tmp_path
     plain.close()
     workers_before = sqlite_workers()
 
-    db = Database(path)
+    db = SqliteDatabase(path)
     try:
         with pytest.raises(SchemaTooNew) as refused:
             await db.open()
@@ -112,7 +112,7 @@ async def test_a_database_newer_than_the_code_is_refused_and_left_alone(tmp_path
 
 @pytest.mark.parametrize("synchronous", ["FULL", "NORMAL", "EXTRA"])
 async def test_pragmas_are_in_force_on_both_connections(tmp_path: Path, synchronous: str) -> None:
-    db = Database(tmp_path / "pychat.db", synchronous=synchronous)
+    db = SqliteDatabase(tmp_path / "pychat.db", synchronous=synchronous)
     await db.open()
     try:
         pragmas = ("journal_mode", "synchronous", "foreign_keys")
@@ -142,7 +142,7 @@ async def test_pragmas_are_in_force_on_both_connections(tmp_path: Path, synchron
         await db.close()
 
 
-async def test_the_writer_enforces_foreign_keys(opened: Database) -> None:
+async def test_the_writer_enforces_foreign_keys(opened: SqliteDatabase) -> None:
     async def orphan(tx: Tx) -> None:
         await tx.execute(
             "INSERT INTO sessions(token_hash, user_id, created_at, expires_at, last_used_at)"
@@ -155,7 +155,7 @@ async def test_the_writer_enforces_foreign_keys(opened: Database) -> None:
     assert row is not None and row[0] == 0
 
 
-async def test_the_reader_cannot_write(opened: Database) -> None:
+async def test_the_reader_cannot_write(opened: SqliteDatabase) -> None:
     with pytest.raises(sqlite3.OperationalError):
         await opened.fetchone(
             "INSERT INTO settings(key, value) VALUES ('sneaky', 'x') RETURNING key"

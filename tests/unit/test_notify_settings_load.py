@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from appliance.db import Database, Tx
+from appliance.db import SqliteDatabase, Tx
 from appliance.notify.policy import NotifySettings, RoomNotify
 from appliance.notify.settings import load_many, load_settings, to_api
 from appliance.storage import notify_settings as stored
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    opened = Database(tmp_path / "pychat.db")
+async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    opened = SqliteDatabase(tmp_path / "pychat.db")
     await opened.open()
 
     async def people(tx: Tx) -> None:
@@ -36,7 +36,9 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await opened.close()
 
 
-async def test_everyone_asked_for_gets_settings_the_defaults_unless_changed(db: Database) -> None:
+async def test_everyone_asked_for_gets_settings_the_defaults_unless_changed(
+    db: SqliteDatabase,
+) -> None:
     async def change(tx: Tx) -> None:
         await stored.put_person(
             tx,

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from appliance.db import Database, migration_scripts
+from appliance.db import SqliteDatabase, migration_scripts
 from appliance.storage import events
 
 
@@ -84,7 +84,7 @@ async def test_upgrading_redacts_what_was_deleted_or_edited_before(tmp_path: Pat
     path = tmp_path / "pychat.db"
     schema_5_database(path, old, now)
 
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         log = await events.after(db, 0, 100)

@@ -15,7 +15,7 @@ import pytest
 from appliance import replay
 from appliance.chat import membership
 from appliance.connection import CLOSE_SLOW, Connection
-from appliance.db import Database, Event, Tx
+from appliance.db import Event, SqliteDatabase, Tx
 from appliance.hub import Hub, MembershipChange
 
 ALICE, BOB, CAROL = 1, 2, 3
@@ -54,8 +54,8 @@ class FakeWebSocket:
 
 
 @pytest.fixture
-async def log(tmp_path: Path) -> AsyncIterator[tuple[Database, Hub]]:
-    db = Database(tmp_path / "pychat.db")
+async def log(tmp_path: Path) -> AsyncIterator[tuple[SqliteDatabase, Hub]]:
+    db = SqliteDatabase(tmp_path / "pychat.db")
     await db.open()
     hub = Hub(membership=membership.change_of)
     db.on_commit = hub.publish
@@ -66,12 +66,13 @@ async def log(tmp_path: Path) -> AsyncIterator[tuple[Database, Hub]]:
         await db.close()
 
 
-async def emit(db: Database, *events: tuple[str, int, dict[str, Any], int | None]) -> list[int]:
+async def emit(
+    db: SqliteDatabase, *events: tuple[str, int, dict[str, Any], int | None]
+) -> list[int]:
     async def job(tx: Tx) -> list[int]:
-        return [
-            (await tx.emit(kind, room, data, 0, user_id=user)).seq
-            for kind, room, data, user in events
-        ]
+        for kind, room, data, user in events:
+            await tx.emit(kind, room, data, 0, user_id=user)
+        return [event.seq for event in tx.events]  # SQLite's tx: positions taken
 
     return await db.write(job)
 
@@ -94,7 +95,7 @@ def sent(ws: FakeWebSocket) -> list[Any]:
 
 
 async def test_live_events_during_the_replay_follow_the_reply_once_and_in_order(
-    log: tuple[Database, Hub],
+    log: tuple[SqliteDatabase, Hub],
 ) -> None:
     db, hub = log
     room = {"room": {"members": [ALICE, BOB]}}
@@ -127,7 +128,7 @@ async def test_live_events_during_the_replay_follow_the_reply_once_and_in_order(
 
 
 async def test_a_since_too_far_behind_or_ahead_resyncs_without_replaying(
-    log: tuple[Database, Hub],
+    log: tuple[SqliteDatabase, Hub],
 ) -> None:
     db, hub = log
     await emit(db, ("room.new", ROOM, {"room": {"members": [ALICE]}}, None))
@@ -142,7 +143,7 @@ async def test_a_since_too_far_behind_or_ahead_resyncs_without_replaying(
 
 
 async def test_holding_more_than_the_socket_may_buffer_closes_it_as_too_slow(
-    log: tuple[Database, Hub],
+    log: tuple[SqliteDatabase, Hub],
 ) -> None:
     db, hub = log
     await emit(db, ("room.new", ROOM, {"room": {"members": [ALICE]}}, None))

@@ -19,7 +19,7 @@ from appliance.backup.archive import ArchiveStream, Member, make_archive
 from appliance.backup.usb import UsbBackups, find_drive
 from appliance.chat import setup
 from appliance.config import load_settings
-from appliance.db import Database
+from appliance.db import SqliteDatabase
 from appliance.hub import Hub
 from appliance.logbuffer import LogBuffer
 from appliance.state.services import Services
@@ -28,7 +28,7 @@ from tests.waiting import wait_until
 
 async def _init(data: Path, org: str) -> None:
     settings = load_settings(data, environ={"PYCHAT_AUTH_SCRYPT_N": "1024"})
-    db = Database(settings.db_path)
+    db = SqliteDatabase(settings.db_path)
     await db.open()
     try:
         await setup.initialize(Services(settings=settings, db=db, hub=Hub()), org, "admin", "a" * 8)
@@ -123,7 +123,7 @@ async def test_an_unfinished_upload_is_dropped_and_a_running_server_is_left_alon
     archive = tmp_path / "b.tar.gz"
     await asyncio.to_thread(make_archive, old, old / "pychat.db", archive)
     await asyncio.to_thread(restore.stage, new, archive, dry_run=False)
-    db = Database(new / "pychat.db")
+    db = SqliteDatabase(new / "pychat.db")
     await db.open()  # a server has it open
     try:
         assert await asyncio.to_thread(restore.database_in_use, new / "pychat.db")

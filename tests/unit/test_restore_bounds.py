@@ -22,7 +22,7 @@ from appliance.backup.archive import make_archive
 from appliance.backup.restore_check import RestoreRefused, check_archive
 from appliance.chat import setup
 from appliance.config import load_settings
-from appliance.db import Database
+from appliance.db import SqliteDatabase
 from appliance.hub import Hub
 from appliance.state.services import Services
 
@@ -68,7 +68,7 @@ def backup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     settings = load_settings(data, environ={"PYCHAT_AUTH_SCRYPT_N": "1024"})
 
     async def init() -> None:
-        db = Database(settings.db_path)
+        db = SqliteDatabase(settings.db_path)
         await db.open()
         try:
             svc = Services(settings=settings, db=db, hub=Hub())

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from appliance.chat import redaction
-from appliance.db import Database, SyncTx
+from appliance.db import SqliteDatabase, SyncTx
 
 ROUNDS = 120  # deletes or edits, each with its scrub pass
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "pychat.db")
+async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    database = SqliteDatabase(tmp_path / "pychat.db")
     await database.open()
 
     def people(tx: SyncTx) -> None:
@@ -39,7 +39,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 async def test_sends_during_every_scrub_pass_leave_the_search_index_sound(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(redaction, "MERGE_PAGES", 8, raising=False)  # the old scrub's step
     rng = random.Random(19)

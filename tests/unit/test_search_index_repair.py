@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.db import Database, SyncTx, Tx, migration_scripts
+from appliance.db import SqliteDatabase, SyncTx, Tx, migration_scripts
 
 BEFORE_REPAIR = 15
 REBUILT = "the search index was rebuilt"
@@ -78,7 +78,7 @@ async def test_the_upgrade_rebuilds_a_corrupt_search_index(tmp_path: Path) -> No
             "INSERT INTO messages(room_id, author_id, body, created_at) VALUES (1, 1, 'x', 0)"
         )
 
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()  # migrates to 16
     try:
 
@@ -116,7 +116,7 @@ async def test_the_running_writer_rebuilds_an_index_that_breaks_under_it(
     # The soak's failure, through the server's own writer: the step-by-step merges break
     # the index while messages are sent. The send that finds it broken is not failed: the
     # index is rebuilt and the send retried, so every acknowledged message is there and found.
-    db = Database(tmp_path / "pychat.db", synchronous="NORMAL")
+    db = SqliteDatabase(tmp_path / "pychat.db", synchronous="NORMAL")
     await db.open()
     rng = random.Random(1)
     sent = 0

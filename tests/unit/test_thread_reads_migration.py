@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from appliance.db import Database, migration_scripts
+from appliance.db import SqliteDatabase, migration_scripts
 from appliance.storage import rooms
 
 
@@ -42,7 +42,7 @@ def schema_7_database(path: Path) -> None:
 async def test_upgrading_keeps_thread_mentions_the_room_marker_had_cleared(tmp_path: Path) -> None:
     path = tmp_path / "pychat.db"
     schema_7_database(path)
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         marker = await db.fetchall("SELECT root_id, user_id, message_id FROM thread_reads")

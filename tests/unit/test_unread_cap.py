@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from appliance.db import Database
+from appliance.db import SqliteDatabase
 from appliance.storage import notify_facts, rooms
 from tests.unit.sql_capture import Capture
 
@@ -16,7 +16,7 @@ CAP = 1000  # rooms.UNREAD_CAP, as docs/api.md states it
 async def fill(path: Path, per_room: tuple[int, ...]) -> None:
     """A new database (its schema from the migrations) with reader `b` (id 2) in one room
     per entry of `per_room`, with that many messages by `a` in it, every 100th `@room`."""
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     await db.close()
     conn = sqlite3.connect(path, isolation_level=None)
@@ -49,7 +49,7 @@ async def fill(path: Path, per_room: tuple[int, ...]) -> None:
 
 async def counts(path: Path) -> tuple[list[tuple[int, int]], int]:
     """Each room's (unread, mentions) for `b`, and her unread total."""
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         states = await rooms.states_for(db, 2)
@@ -75,7 +75,7 @@ async def test_room_mentions_start_from_the_room_mention_index(tmp_path: Path) -
     query but holds every message after the marker (all of a room's, for a marker of 0)."""
     path = tmp_path / "pychat.db"
     await fill(path, (10,))
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         capture = Capture()
