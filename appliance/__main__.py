@@ -48,8 +48,18 @@ def _parser() -> argparse.ArgumentParser:
             "--data", type=Path, default=None, help="data folder ($PYCHAT_DATA or ./data)"
         )
 
+    def database_arg(p: argparse.ArgumentParser, *, bus: bool = False) -> None:
+        p.add_argument(
+            "--database",
+            metavar="URL",
+            help="postgresql://... instead of SQLite in the data folder (docs/scaling.md)",
+        )
+        if bus:
+            p.add_argument("--bus", metavar="URL", help="redis://...: nodes tell each other")
+
     serve = sub.add_parser("serve", help="run the server")
     data_arg(serve)
+    database_arg(serve, bus=True)
     serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080; port 0 picks one)")
     serve.add_argument(
         "--allow-loopback-peers",
@@ -59,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     init = sub.add_parser("init", help="first-boot setup without the wizard")
     data_arg(init)
+    database_arg(init)
     init.add_argument("--org", required=True, help="organisation name")
     init.add_argument("--admin", required=True, help="the first admin's username")
     init.add_argument("--password-stdin", action="store_true", required=True)
@@ -68,14 +79,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     add = user.add_parser("add", help="create an account")
     data_arg(add)
+    database_arg(add)
     add.add_argument("username")
     add.add_argument("--admin", action="store_true")
     add.add_argument("--display-name")
     add.add_argument("--password-stdin", action="store_true", required=True)
     listing = user.add_parser("list", help="list the people's accounts")
     data_arg(listing)
+    database_arg(listing)
     passwd = user.add_parser("passwd", help="set a password (ends that user's sessions)")
     data_arg(passwd)
+    database_arg(passwd)
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true", required=True)
 
@@ -120,11 +134,11 @@ def _read_password() -> str:
 @contextlib.asynccontextmanager
 async def _offline_services(settings: Settings) -> AsyncIterator[Services]:
     """The chat actions without a server, for commands run on the device itself."""
-    from .db import Database
+    from .databases import database_for
     from .hub import Hub
     from .state.services import Services
 
-    db = Database(settings.db_path, synchronous=settings.db.synchronous)
+    db = database_for(settings)
     await db.open()
     svc = Services(settings=settings, db=db, hub=Hub())
     try:
@@ -151,7 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = args.data if args.data is not None else default_data_dir()
     try:
-        overrides = {"server.listen": args.listen} if getattr(args, "listen", None) else {}
+        overrides = {
+            setting: value
+            for setting, value in (
+                ("server.listen", getattr(args, "listen", None)),
+                ("database.url", getattr(args, "database", None)),
+                ("bus.url", getattr(args, "bus", None)),
+            )
+            if value
+        }
         settings = load_settings(data, overrides=overrides)
         return _dispatch(args, settings)
     except ConfigError as e:

@@ -16,7 +16,8 @@ from .backup.usb import UsbBackups
 from .chat import accounts, membership
 from .clock.from_browsers import BrowserClock
 from .config import Settings, parse_listen
-from .db import Database, Tx
+from .databases import database_for
+from .db import Tx
 from .discovery.device_name import default_name as default_device_name
 from .discovery.open_at import app_urls
 from .echo_bot.bot import EchoBot, echo_ctx
@@ -84,7 +85,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
         client_max_size=settings.limits.request_bytes,
     )
     hub = Hub(membership=membership.change_of)  # the hub reads no event payloads
-    db = Database(settings.db_path, synchronous=settings.db.synchronous)
+    db = database_for(settings)
     svc = Services(settings=settings, db=db, hub=hub)
     app[SERVICES] = svc
     app[WS_COMMANDS] = ws.command_table(svc)
@@ -151,6 +152,8 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
     app.cleanup_ctx.append(logbuffer.capture(logs))  # first: hears the database open
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_maintenance)
+    if settings.bus.url:
+        app.cleanup_ctx.append(_cluster_link)  # after _database: the hub is fed
     app.cleanup_ctx.append(api_uploads.housekeeping)  # after _database: sweeps unsent files
     image_decoder.install(app, settings.uploads)  # images decode in a bounded child process
     turn = TurnService(settings, allow_loopback_peers=allow_loopback_peers)
@@ -186,7 +189,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     svc.db.before_publish = svc.hub.hold  # a caller's event and reply: one write
     svc.db.on_settled = svc.hub.settled
     svc.hub.load_memberships(await rooms.all_memberships(svc.db))
-    await svc.calls.close_interrupted()  # calls live in memory: a crash left some open
+    if not svc.settings.database.url:
+        # Calls live in memory: a crash left some open. (On several nodes the others' calls
+        # are live: docs/scaling.md.)
+        await svc.calls.close_interrupted()
     svc.dummy_password_hash = dummy_hash(svc.settings.auth.scrypt_n)  # runs no scrypt
 
     def remember_last_seen(user_id: int) -> None:
@@ -203,6 +209,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     svc.hub.on_offline = lambda user_id: None
     await svc.db.close()
     await asyncio.to_thread(svc.passwords.close)  # its threads end with the server
+
+
+async def _cluster_link(app: web.Application) -> AsyncIterator[None]:
+    """Typing and presence shared with the other nodes (cluster/link.py)."""
+    from .cluster.link import NodeLink  # the `cluster` extra: only where bus.url is set
+
+    svc = app[SERVICES]
+    link = NodeLink(svc.settings.bus.url, svc.hub)
+    link.start()
+    yield
+    await link.close()
 
 
 async def _maintenance(app: web.Application) -> AsyncIterator[None]:

@@ -79,6 +79,20 @@ class DbSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    # Empty: SQLite in the data folder (the appliance). postgresql://...: several nodes share
+    # one PostgreSQL (docs/scaling.md).
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    # redis://...: nodes on one PostgreSQL tell each other of new events through Redis
+    # (without it they notice within the housekeeping's 2 s). Needs database.url.
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     session_days: int = 30
     scrypt_n: int = 16384
@@ -196,6 +210,8 @@ class Settings:
     data_dir: Path = Path("data")
     server: ServerSettings = field(default_factory=ServerSettings)
     db: DbSettings = field(default_factory=DbSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    bus: BusSettings = field(default_factory=BusSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     ws: WsSettings = field(default_factory=WsSettings)
@@ -305,8 +321,14 @@ _BOUNDS: dict[str, Any] = {
     "push.test_endpoints": ("off", "on"),
 }
 
+# Addresses: the schemes each takes (empty: not used).
+_URL_SCHEMES: dict[str, tuple[str, ...]] = {
+    "database.url": ("postgresql", "postgres"),
+    "bus.url": ("redis", "rediss", "unix"),
+}
+
 _SECTIONS = (
-    "server", "db", "auth", "limits", "ws", "discovery", "setup", "backup",
+    "server", "db", "database", "bus", "auth", "limits", "ws", "discovery", "setup", "backup",
     "uploads", "turn", "painter", "calls", "clock", "mail", "push",
 )  # fmt: skip
 
@@ -332,6 +354,8 @@ def load_settings(
         section, key = dotted.split(".", 1)
         values[section][key] = value
     built = {s: _build_section(s, values[s]) for s in _SECTIONS}
+    if built["bus"].url and not built["database"].url:
+        raise ConfigError("bus.url: needs database.url (nodes share a PostgreSQL database)")
     return Settings(data_dir=data_dir, **built)
 
 
@@ -339,6 +363,8 @@ def _section_type(section: str) -> type:
     return {
         "server": ServerSettings,
         "db": DbSettings,
+        "database": DatabaseSettings,
+        "bus": BusSettings,
         "auth": AuthSettings,
         "limits": LimitsSettings,
         "ws": WsSettings,
@@ -391,6 +417,9 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
             return chosen[0]
         if name.endswith("listen"):
             parse_listen(text, name=name)
+        schemes = _URL_SCHEMES.get(name)
+        if schemes and text and not text.startswith(tuple(f"{s}://" for s in schemes)):
+            raise ConfigError(f"{name}: must be a {' or '.join(schemes)}:// address")
         return text
     try:
         number = kind(value)

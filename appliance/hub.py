@@ -77,6 +77,13 @@ class Hub:
         self._held: list[Connection] = []  # sockets held for their replies (`hold`)
         self._presence_changes: dict[int, dict[str, Any]] = {}
         self._presence_timer: asyncio.TimerHandle | None = None
+        # Several nodes (cluster/link.py): ephemeral frames also go to the other nodes'
+        # sockets (`forward`), and who is online is the cluster's answer: this node tells
+        # `on_local_presence` of its own first and last sockets, and hears every change,
+        # its own included, through `presence_noticed`.
+        self.forward: Callable[[Collection[int] | None, bytes, int], None] | None = None
+        self.on_local_presence: Callable[[int, bool], None] | None = None
+        self.online_in_cluster: set[int] = set()
 
     # -- membership ----------------------------------------------------------------------
 
@@ -126,7 +133,7 @@ class Hub:
         self.by_id[conn.id] = conn
         self.by_address[conn.address] += 1
         if len(conns) == 1:
-            self._presence_changed(conn.user_id, online=True)
+            self._local_presence(conn.user_id, online=True)
 
     def unregister(self, conn: Connection, now_ms: int) -> None:
         conns = self.by_user.get(conn.user_id)
@@ -145,7 +152,7 @@ class Hub:
         if not conns:
             del self.by_user[conn.user_id]
             self.last_seen[conn.user_id] = now_ms
-            self._presence_changed(conn.user_id, online=False)
+            self._local_presence(conn.user_id, online=False)
             self.on_offline(conn.user_id)
 
     def connection(self, conn_id: int) -> Connection | None:
@@ -155,7 +162,7 @@ class Hub:
         return tuple(self.by_user.get(user_id, ()))
 
     def is_online(self, user_id: int) -> bool:
-        return user_id in self.by_user
+        return user_id in self.by_user or user_id in self.online_in_cluster
 
     def all_connections(self) -> Iterable[Connection]:
         for conns in self.by_user.values():
@@ -249,7 +256,19 @@ class Hub:
             conn.uncork(joined, count)
 
     def relay(self, user_ids: Collection[int] | None, data: bytes, *, skip_user: int = 0) -> None:
-        """An ephemeral frame (typing, presence) to live connections; None means everyone."""
+        """An ephemeral frame (typing) to live connections, on every node; None means
+        everyone."""
+        self.relay_here(user_ids, data, skip_user=skip_user)
+        if self.forward is not None:
+            try:
+                self.forward(user_ids, data, skip_user)
+            except Exception:  # ephemeral: this node's sockets have it
+                log.exception("forwarding an ephemeral frame failed")
+
+    def relay_here(
+        self, user_ids: Collection[int] | None, data: bytes, *, skip_user: int = 0
+    ) -> None:
+        """An ephemeral frame to this node's live connections only."""
         frame = wire.ws_text_frame(data)
         for conn in self._connections_of(user_ids):
             if conn.live and conn.user_id != skip_user:
@@ -266,6 +285,22 @@ class Hub:
                 yield from conns
 
     # -- presence ------------------------------------------------------------------------
+
+    def _local_presence(self, user_id: int, *, online: bool) -> None:
+        if self.on_local_presence is None:
+            self._presence_changed(user_id, online=online)
+        else:
+            self.on_local_presence(user_id, online)
+
+    def presence_noticed(self, user_id: int, online: bool, now_ms: int) -> None:
+        """The cluster says this person came online (on some node) or went offline (on
+        all): told to this node's sockets, as a change on one node is."""
+        if online:
+            self.online_in_cluster.add(user_id)
+        else:
+            self.online_in_cluster.discard(user_id)
+            self.last_seen[user_id] = now_ms
+        self._presence_changed(user_id, online=online)
 
     def _presence_changed(self, user_id: int, *, online: bool) -> None:
         # Coalesced: a burst of connects becomes one frame per socket, not one per pair.
@@ -286,7 +321,7 @@ class Hub:
             data = wire.frame({"type": "presence", **changes[0]})
         else:
             data = wire.frame({"type": "presence.batch", "users": changes})
-        self.relay(None, data)
+        self.relay_here(None, data)  # each node tells its own sockets
 
     def close_all(self) -> None:
         if self._presence_timer is not None:
