@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -146,6 +147,19 @@ class Socket:
                     await self.changed.wait()
 
         return await asyncio.wait_for(find(), timeout)
+
+    async def until(self, done: Callable[[], bool], timeout: float = WAIT) -> None:
+        """Wait, consuming nothing, until `done()` holds for what the socket has seen (it is
+        asked again at every frame)."""
+
+        async def check() -> None:
+            async with self.changed:
+                while not done():
+                    if self.closed.is_set():
+                        raise ConnectionError(f"socket closed ({self.close_code})")
+                    await self.changed.wait()
+
+        await asyncio.wait_for(check(), timeout)
 
     async def event(self, kind: str, timeout: float = WAIT, **match: Any) -> dict[str, Any]:
         def wanted(f: dict[str, Any]) -> bool:

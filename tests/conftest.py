@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.client import Client
-from tests.server import ADMIN_PASSWORD, Server, init_data
+from tests.server import ADMIN_PASSWORD, TEST_POSTGRES, Server, init_data
 
 USER_PASSWORD = "user-password-1"
 # Relaxed enough that a fast test never trips a limit by accident; tests of limits start
@@ -23,6 +24,25 @@ TEST_ENV = {
     "PYCHAT_LIMITS_FRAMES_PER_SECOND": "100000",
     "PYCHAT_LIMITS_FRAMES_BURST": "100000",
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine() -> Iterator[str]:
+    """The database engine the servers run on: SQLite in their data folders, or with
+    PYCHAT_TEST_ENGINE=postgresql one PostgreSQL for the run (a database per data folder;
+    `make test-postgresql` runs the engine-neutral tests so)."""
+    chosen = os.environ.get("PYCHAT_TEST_ENGINE", "sqlite")
+    if chosen != "postgresql":
+        yield chosen
+        return
+    from tests.engines import PostgresServer
+
+    with PostgresServer() as pg:
+        os.environ[TEST_POSTGRES] = pg.url
+        try:
+            yield chosen
+        finally:
+            del os.environ[TEST_POSTGRES]
 
 
 @pytest.fixture(scope="session")

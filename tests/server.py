@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
@@ -26,6 +27,32 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, "PYTHONPYCACHEPREFIX": str(PYCACHE), **(extra or {})}
 
 
+# Set (to a PostgreSQL server's postgresql://.../db address) by the `postgresql` engine's
+# run (tests/conftest.py): every data folder's commands and server then use a database of
+# that folder's own on it, instead of SQLite in the folder.
+TEST_POSTGRES = "PYCHAT_TEST_POSTGRES"
+SERVER_LOG = os.environ.get("PYCHAT_TEST_SERVER_LOG", "")
+_created: set[str] = set()
+
+
+def database_env(data: Path) -> dict[str, str]:
+    """The environment that gives `data` its database: nothing on SQLite (the folder's
+    own file), else `PYCHAT_DATABASE_URL` of a PostgreSQL database made for it."""
+    server = os.environ.get(TEST_POSTGRES)
+    if not server:
+        return {}
+    name = "data_" + hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:20]
+    base = server.rsplit("/", 1)[0]
+    if name not in _created:
+        made = subprocess.run(
+            ["psql", server, "-qc", f"CREATE DATABASE {name}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert made.returncode == 0 or "already exists" in made.stderr, made.stderr
+        _created.add(name)
+    return {"PYCHAT_DATABASE_URL": f"{base}/{name}"}
+
+
 def pychat(
     *args: str, data: Path, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -35,12 +62,18 @@ def pychat(
         capture_output=True,
         text=True,
         timeout=60,
-        env=child_env(env),
+        env=child_env({**database_env(data), **(env or {})}),
         check=False,
     )
 
 
-def init_data(data: Path, admin: str = "admin", password: str = ADMIN_PASSWORD) -> None:
+def init_data(
+    data: Path,
+    admin: str = "admin",
+    password: str = ADMIN_PASSWORD,
+    *,
+    env: dict[str, str] | None = None,
+) -> None:
     done = pychat(
         "init",
         "--org",
@@ -50,6 +83,7 @@ def init_data(data: Path, admin: str = "admin", password: str = ADMIN_PASSWORD) 
         "--password-stdin",
         data=data,
         stdin=password + "\n",
+        env=env,
     )
     assert done.returncode == 0, done.stderr
 
@@ -116,7 +150,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=child_env({"PYTHONUNBUFFERED": "1", **self.env}),
+            env=child_env({"PYTHONUNBUFFERED": "1", **database_env(self.data), **self.env}),
         )
         ready = threading.Event()
         threading.Thread(target=self._read, args=(self.proc, ready), daemon=True).start()
@@ -131,6 +165,9 @@ class Server:
         assert proc.stdout is not None
         for line in proc.stdout:
             self.output.append(line)
+            if SERVER_LOG:  # every server's output in one file, to read after a run
+                with open(SERVER_LOG, "a", encoding="utf-8") as log:
+                    log.write(line)
             match = READY.search(line)
             if match and not ready.is_set():
                 self.url = match.group(1)

@@ -29,17 +29,8 @@ def room_messages(frames: list[Frame], room_id: int) -> list[Frame]:
 
 
 async def wait_seen(sock: Socket, done: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Wait (without consuming frames) until `done()` holds for what the socket has seen.
-    An event, not a poll: the socket notifies `changed` at every frame."""
-
-    async def check() -> None:
-        async with sock.changed:
-            while not done():
-                if sock.closed.is_set():
-                    raise ConnectionError(f"socket closed ({sock.close_code})")
-                await sock.changed.wait()
-
-    await asyncio.wait_for(check(), timeout)
+    """Wait (without consuming frames) until `done()` holds for what the socket has seen."""
+    await sock.until(done, timeout)
 
 
 async def dismiss(*tasks: asyncio.Future[Any]) -> None:

@@ -1,0 +1,232 @@
+"""Several `pychat serve` nodes on one PostgreSQL and one Redis: one chat.
+
+People connected to different nodes see each other's messages and reactions live, in the
+log's one order; a node killed mid-traffic (kill -9) loses no acknowledged message, and its
+people, reconnecting to another node with the last seq they saw, get exactly what they
+missed, once and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.client import WAIT, Client, Socket
+from tests.conftest import TEST_ENV, USER_PASSWORD, new_room
+from tests.engines import RedisServer
+from tests.integration.uploading import fetch, upload
+from tests.server import ADMIN_PASSWORD, Server, init_data
+
+Frame = dict[str, Any]
+NodeFactory = Callable[[], Server]
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, database_url: str, redis_server: RedisServer) -> Iterator[NodeFactory]:
+    """Start nodes on the test's database (set up by the first), all on one data folder (in
+    an office, a mount every node sees: docs/scaling.md). Redis starts empty: ids begin
+    again in each test's database, and presence is kept by id."""
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    env = {**TEST_ENV, "PYCHAT_DATABASE_URL": database_url, "PYCHAT_BUS_URL": redis_server.url}
+    started: list[Server] = []
+
+    data = tmp_path / "shared"
+    data.mkdir()
+
+    def start() -> Server:
+        if not started:
+            init_data(data, env={"PYCHAT_DATABASE_URL": database_url})
+        node = Server(data, env=env).start()
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.stop()
+
+
+@pytest.fixture
+async def people() -> AsyncIterator[Callable[[Server, str], Any]]:
+    clients: list[Client] = []
+
+    async def login(node: Server, username: str) -> Client:
+        client = Client(node.url)
+        clients.append(client)
+        return await client.login(username, USER_PASSWORD)
+
+    yield login
+    for client in clients:
+        await client.close()
+
+
+async def make_people(node: Server, *prefixes: str) -> list[str]:
+    admin = await Client(node.url).login("admin", ADMIN_PASSWORD)
+    try:
+        names = [f"{p}{uuid.uuid4().hex[:6]}" for p in prefixes]
+        for name in names:
+            await admin.post(
+                "/api/admin/users", {"username": name, "password": USER_PASSWORD}, expect=201
+            )
+        return names
+    finally:
+        await admin.close()
+
+
+def messages_in(frames: list[Frame], room: int) -> list[Frame]:
+    return [
+        f
+        for f in frames
+        if f.get("type") == "event" and f.get("kind") == "message.new" and f.get("room") == room
+    ]
+
+
+async def seen_message(sock: Socket, message_id: int) -> Frame:
+    return await sock.wait_for(
+        lambda f: f.get("kind") == "message.new" and f["data"]["message"]["id"] == message_id
+    )
+
+
+async def test_people_on_different_nodes_chat_and_react_live(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    a_node, b_node = nodes(), nodes()
+    alice_name, bob_name = await make_people(a_node, "alice", "bob")
+    alice, bob = await people(a_node, alice_name), await people(b_node, bob_name)
+    room = await new_room(alice, bob, name="plans")
+    a, b = await alice.connect(), await bob.connect()
+
+    sent = await a.send_message(room["id"], "hello from node A")
+    got = await seen_message(b, sent["id"])
+    assert got["data"]["message"] == sent
+
+    reply = await b.send_message(room["id"], "hello back from node B")
+    assert (await seen_message(a, reply["id"]))["data"]["message"] == reply
+    await b.ok({"type": "reaction.set", "message": sent["id"], "emoji": "👍", "on": True})
+    reacted = await a.event("reaction")
+    assert reacted["data"] == {"message": sent["id"], "user": bob.id, "emoji": "👍", "on": True}
+
+    # A file sent through node A is there for bob through node B (the shared folder).
+    picture = b"GIF89a" + bytes(range(256)) * 8
+    attached = await upload(alice, picture, name="plan.bin")
+    with_file = await a.send_message(room["id"], "the plan", attachments=[attached["id"]])
+    got_file = (await seen_message(b, with_file["id"]))["data"]["message"]["attachments"][0]
+    status, body, _ = await fetch(bob, got_file["url"])
+    assert (status, body) == (200, picture)
+
+    # One log, one order: both sockets saw the same events at the same positions.
+    for sock in (a, b):
+        mine = [(f["seq"], f["kind"]) for f in sock.events() if f.get("room") == room["id"]]
+        assert mine == sorted(mine)
+    a_seqs = {f["seq"]: f["kind"] for f in a.events() if f.get("room") == room["id"]}
+    b_seqs = {f["seq"]: f["kind"] for f in b.events() if f.get("room") == room["id"]}
+    common = set(a_seqs) & set(b_seqs)
+    assert {s: a_seqs[s] for s in common} == {s: b_seqs[s] for s in common}
+    assert reacted["seq"] in b_seqs  # bob's own reaction came back to him too
+
+
+async def test_a_node_killed_mid_traffic_loses_nothing_acknowledged(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    a_node, b_node = nodes(), nodes()
+    alice_name, bob_name = await make_people(a_node, "alice", "bob")
+    alice, bob = await people(a_node, alice_name), await people(b_node, bob_name)
+    room = await new_room(alice, bob, name="busy")
+    rid = room["id"]
+    a, b = await alice.connect(), await bob.connect()
+
+    acked: list[Frame] = []
+
+    async def keep_sending() -> None:
+        for i in range(10_000):
+            acked.append(await a.send_message(room["id"], f"message {i}"))
+
+    sender = asyncio.create_task(keep_sending())
+    await b.until(lambda: len(messages_in(b.frames, room["id"])) >= 20)
+    assert a_node.proc is not None
+    a_node.kill()  # kill -9, mid-send
+    with pytest.raises(Exception):  # noqa: B017 - the socket's end, however it shows
+        await asyncio.wait_for(sender, WAIT)
+    last_seen = max(int(f["seq"]) for f in a.events())
+    assert acked, "alice's node acknowledged nothing before it died"
+
+    # Alice comes back through the node still up, from the last seq she saw.
+    again = await people(b_node, alice_name)
+    back = await again.connect(since=last_seen)
+    assert "resync" not in back.hello_reply["data"]
+    replayed = messages_in(back.events(), room["id"])
+    seen_before = messages_in(a.events(), room["id"])
+    everything = [f["data"]["message"]["id"] for f in seen_before + replayed]
+    assert len(everything) == len(set(everything)), "an event came twice"
+    assert {m["id"] for m in acked} <= set(everything), "an acknowledged message is missing"
+    replay_seqs = [int(f["seq"]) for f in back.events()]
+    assert replay_seqs == sorted(set(replay_seqs)) and all(s > last_seen for s in replay_seqs)
+
+    # Bob, on the node that stayed up, saw every acknowledged message, once, in order.
+    last_id = acked[-1]["id"]
+    await b.until(
+        lambda: any(
+            f["data"]["message"]["id"] >= last_id for f in messages_in(b.frames, room["id"])
+        )
+    )
+    bob_ids = [f["data"]["message"]["id"] for f in messages_in(b.frames, rid)]
+    assert bob_ids == sorted(set(bob_ids))
+    assert {m["id"] for m in acked} <= set(bob_ids)
+
+
+async def test_typing_and_presence_cross_nodes(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    a_node, b_node = nodes(), nodes()
+    alice_name, bob_name = await make_people(a_node, "alice", "bob")
+    alice, bob = await people(a_node, alice_name), await people(b_node, bob_name)
+    room = await new_room(alice, bob, name="quiet")
+    b = await bob.connect()
+
+    a = await alice.connect()  # on the other node
+    await b.wait_for(went(alice.id, True))
+    assert await listed_online(bob, alice.id)  # node B's answer, not only its frames
+
+    await a.send({"type": "typing", "room": room["id"]})
+    typing = await b.wait_for(lambda f: f.get("type") == "typing")
+    assert typing == {"type": "typing", "room": room["id"], "user": alice.id}
+
+    # Alice also opens the app through node B, then leaves node A: still online.
+    again = await people(b_node, alice_name)
+    also = await again.connect()
+    await a.close()
+    sent = await also.send_message(room["id"], "moved to the other node")
+    await seen_message(b, sent["id"])
+    assert await listed_online(bob, alice.id)
+    assert not any(went(alice.id, False)(f) for f in b.frames)
+
+    await also.close()
+    await b.wait_for(went(alice.id, False))
+    assert not await listed_online(bob, alice.id)
+
+
+def presence_of(frame: Frame, user_id: int) -> Frame | None:
+    """The entry for `user_id` in a presence or presence.batch frame."""
+    items = [frame] if frame.get("type") == "presence" else frame.get("users", [])
+    if frame.get("type") not in ("presence", "presence.batch"):
+        return None
+    return next((p for p in items if p.get("user") == user_id), None)
+
+
+def went(user_id: int, online: bool) -> Callable[[Frame], bool]:
+    def check(frame: Frame) -> bool:
+        entry = presence_of(frame, user_id)
+        return entry is not None and entry.get("online") is online
+
+    return check
+
+
+async def listed_online(client: Client, user_id: int) -> bool:
+    users = (await client.get("/api/users"))["users"]
+    return bool(next(u for u in users if u["id"] == user_id)["online"])
