@@ -11,7 +11,7 @@ SPA_INPUTS := $(shell find $(SPA)/src $(SPA)/public $(SPA)/scripts $(SPA)/build 
 	$(wildcard $(SPA)/index.html $(SPA)/vite.config.ts $(SPA)/package.json $(SPA)/tsconfig*.json)
 STATIC_INDEX := appliance/web/static/index.html
 
-.PHONY: run test test-quick lint typecheck pytest install install-test build spa-check clean \
+.PHONY: run test test-quick lint typecheck pytest pytest-postgresql install install-test build spa-check clean \
 	debian-run debian-test fresh-check
 
 # Debian packages, installed when missing (as root; otherwise the apt-get line to run is
@@ -70,17 +70,27 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
-pytest: install-test
-	@# In a loopback-only network namespace when we may (root, unshare and ip present).
+# $(call in_netns,COMMAND): in a loopback-only network namespace when we may (root, unshare
+# and ip present).
+define in_netns
 	@if unshare -n true 2>/dev/null && command -v ip >/dev/null; then \
-		echo "unshare -n: pytest $(PYTEST_ARGS)"; \
-		unshare -n sh -c 'ip link set lo up && exec $(BIN)/pytest $(PYTEST_ARGS)'; \
+		echo "unshare -n: $(1)"; \
+		unshare -n sh -c 'ip link set lo up && exec $(1)'; \
 	else \
 		echo "note: cannot make a network namespace here; running the tests without one"; \
-		$(BIN)/pytest $(PYTEST_ARGS); \
+		$(1); \
 	fi
+endef
 
-test: debian-test lint typecheck spa-check build pytest
+pytest: install-test
+	$(call in_netns,$(BIN)/pytest $(PYTEST_ARGS))
+
+# The contract tests (marked `contract`: they reach the server only through HTTP and
+# WebSockets) again, every test server on PostgreSQL (docs/scaling.md).
+pytest-postgresql: install-test
+	$(call in_netns,env PYCHAT_TEST_ENGINE=postgresql $(BIN)/pytest -m contract -q $(PYTEST_ARGS))
+
+test: debian-test lint typecheck spa-check build pytest pytest-postgresql
 
 # The edit loop: lint, types, and the unit and TURN tests (about a minute); no browser.
 test-quick: PYTEST_ARGS = tests/unit tests/rtc -q

@@ -26,6 +26,27 @@ TEST_ENV = {
 }
 
 
+# The contract: modules that reach the server only through HTTP and WebSockets, about what
+# every engine must do alike. `make test` runs them twice: on SQLite (with everything) and
+# with every server on PostgreSQL (`pytest -m contract`, PYCHAT_TEST_ENGINE=postgresql).
+# Modules that read or damage SQLite's file, or time its writer, are SQLite's own.
+CONTRACT = frozenset(
+    f"tests/integration/test_{name}.py"
+    for name in (
+        "messages", "rooms", "unread", "replay", "chat_live", "realtime", "visibility",
+        "idempotency", "event_consistency", "joining_unread", "notify_settings", "room_caps",
+        "uploads_messages", "message_actions_http", "p2p_rooms", "registration_policy",
+        "system_account", "signalling", "painter", "calls",
+    )
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("::")[0] in CONTRACT:
+            item.add_marker(pytest.mark.contract)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def engine() -> Iterator[str]:
     """The database engine the servers run on: SQLite in their data folders, or with
