@@ -21,6 +21,7 @@ from tests.client import WAIT, Client, Socket
 from tests.conftest import TEST_ENV, USER_PASSWORD, new_room
 from tests.engines import RedisServer
 from tests.integration.uploading import fetch, upload
+from tests.presence import listed_online, went
 from tests.server import ADMIN_PASSWORD, Server, init_data
 
 Frame = dict[str, Any]
@@ -93,13 +94,20 @@ async def seen_message(sock: Socket, message_id: int) -> Frame:
     )
 
 
-async def test_people_on_different_nodes_chat_and_react_live(
-    nodes: NodeFactory, people: Callable[[Server, str], Any]
-) -> None:
+async def two_nodes_apart(
+    nodes: NodeFactory, people: Callable[[Server, str], Any], room_name: str
+) -> tuple[Server, Server, Client, Client, dict[str, Any]]:
+    """Two nodes; alice on the first, bob on the second, and a room of theirs."""
     a_node, b_node = nodes(), nodes()
     alice_name, bob_name = await make_people(a_node, "alice", "bob")
     alice, bob = await people(a_node, alice_name), await people(b_node, bob_name)
-    room = await new_room(alice, bob, name="plans")
+    return a_node, b_node, alice, bob, await new_room(alice, bob, name=room_name)
+
+
+async def test_people_on_different_nodes_chat_and_react_live(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    _, _, alice, bob, room = await two_nodes_apart(nodes, people, "plans")
     a, b = await alice.connect(), await bob.connect()
 
     sent = await a.send_message(room["id"], "hello from node A")
@@ -134,10 +142,7 @@ async def test_people_on_different_nodes_chat_and_react_live(
 async def test_a_node_killed_mid_traffic_loses_nothing_acknowledged(
     nodes: NodeFactory, people: Callable[[Server, str], Any]
 ) -> None:
-    a_node, b_node = nodes(), nodes()
-    alice_name, bob_name = await make_people(a_node, "alice", "bob")
-    alice, bob = await people(a_node, alice_name), await people(b_node, bob_name)
-    room = await new_room(alice, bob, name="busy")
+    a_node, b_node, alice, bob, room = await two_nodes_apart(nodes, people, "busy")
     rid = room["id"]
     a, b = await alice.connect(), await bob.connect()
 
@@ -157,7 +162,7 @@ async def test_a_node_killed_mid_traffic_loses_nothing_acknowledged(
     assert acked, "alice's node acknowledged nothing before it died"
 
     # Alice comes back through the node still up, from the last seq she saw.
-    again = await people(b_node, alice_name)
+    again = await people(b_node, alice.user["username"])
     back = await again.connect(since=last_seen)
     assert "resync" not in back.hello_reply["data"]
     replayed = messages_in(back.events(), room["id"])
@@ -183,10 +188,7 @@ async def test_a_node_killed_mid_traffic_loses_nothing_acknowledged(
 async def test_typing_and_presence_cross_nodes(
     nodes: NodeFactory, people: Callable[[Server, str], Any]
 ) -> None:
-    a_node, b_node = nodes(), nodes()
-    alice_name, bob_name = await make_people(a_node, "alice", "bob")
-    alice, bob = await people(a_node, alice_name), await people(b_node, bob_name)
-    room = await new_room(alice, bob, name="quiet")
+    _, b_node, alice, bob, room = await two_nodes_apart(nodes, people, "quiet")
     b = await bob.connect()
 
     a = await alice.connect()  # on the other node
@@ -198,7 +200,7 @@ async def test_typing_and_presence_cross_nodes(
     assert typing == {"type": "typing", "room": room["id"], "user": alice.id}
 
     # Alice also opens the app through node B, then leaves node A: still online.
-    again = await people(b_node, alice_name)
+    again = await people(b_node, alice.user["username"])
     also = await again.connect()
     await a.close()
     sent = await also.send_message(room["id"], "moved to the other node")
@@ -209,24 +211,3 @@ async def test_typing_and_presence_cross_nodes(
     await also.close()
     await b.wait_for(went(alice.id, False))
     assert not await listed_online(bob, alice.id)
-
-
-def presence_of(frame: Frame, user_id: int) -> Frame | None:
-    """The entry for `user_id` in a presence or presence.batch frame."""
-    items = [frame] if frame.get("type") == "presence" else frame.get("users", [])
-    if frame.get("type") not in ("presence", "presence.batch"):
-        return None
-    return next((p for p in items if p.get("user") == user_id), None)
-
-
-def went(user_id: int, online: bool) -> Callable[[Frame], bool]:
-    def check(frame: Frame) -> bool:
-        entry = presence_of(frame, user_id)
-        return entry is not None and entry.get("online") is online
-
-    return check
-
-
-async def listed_online(client: Client, user_id: int) -> bool:
-    users = (await client.get("/api/users"))["users"]
-    return bool(next(u for u in users if u["id"] == user_id)["online"])

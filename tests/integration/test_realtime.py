@@ -11,6 +11,7 @@ import aiohttp
 
 from tests.client import WAIT, Client, Socket
 from tests.conftest import USER_PASSWORD, UserFactory, new_room
+from tests.presence import listed_online, presence_of, went
 from tests.server import ADMIN_PASSWORD, Server
 
 Frame = dict[str, Any]
@@ -20,30 +21,6 @@ async def pong(sock: Socket) -> None:
     """A round trip: everything the server queued for this socket before it has arrived."""
     await sock.send({"type": "ping"})
     await sock.wait_for(lambda f: f.get("type") == "pong")
-
-
-def presence_of(frame: Frame, user_id: int) -> Frame | None:
-    """The presence entry for `user_id` in a presence or presence.batch frame."""
-    if frame.get("type") == "presence":
-        items = [frame]
-    elif frame.get("type") == "presence.batch":
-        items = list(frame.get("users", []))
-    else:
-        return None
-    return next((p for p in items if p.get("user") == user_id), None)
-
-
-def went(user_id: int, online: bool) -> Callable[[Frame], bool]:
-    def check(frame: Frame) -> bool:
-        entry = presence_of(frame, user_id)
-        return entry is not None and entry.get("online") is online
-
-    return check
-
-
-async def listed_online(client: Client, user_id: int) -> bool:
-    users = (await client.get("/api/users"))["users"]
-    return bool(next(u for u in users if u["id"] == user_id)["online"])
 
 
 # -- typing ----------------------------------------------------------------------------------
