@@ -150,3 +150,77 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# Checks every 300 ms; a node is out after 2 failed checks and back after 1. A request that
+# finds its node gone is sent to another (redispatch), as an office's balancer would.
+_HAPROXY_CONFIG = """
+global
+    maxconn 2000
+defaults
+    mode http
+    option redispatch
+    retries 3
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+frontend chat
+    bind 127.0.0.1:{port}
+    default_backend nodes
+backend nodes
+    balance {balance}
+    option httpchk GET /api/health
+    default-server inter 300ms fall 2 rise 1
+{servers}
+"""
+
+
+class HAProxy:
+    """`with HAProxy([port, ...]) as lb: lb.url`: Debian's HAProxy in front of nodes on
+    loopback, with health checks. `balance="first"`: every connection to the first node
+    that is up (a test then knows where everyone is)."""
+
+    def __init__(self, node_ports: list[int], *, balance: str = "roundrobin") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._root = Path(tempfile.mkdtemp(prefix="pychat-haproxy-"))
+        servers = "\n".join(
+            f"    server node{i} 127.0.0.1:{port} check" for i, port in enumerate(node_ports)
+        )
+        (self._root / "haproxy.cfg").write_text(
+            _HAPROXY_CONFIG.format(port=self.port, servers=servers, balance=balance)
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> HAProxy:
+        binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        log = (self._root / "log").open("wb")
+        self._process = subprocess.Popen(
+            [binary, "-db", "-f", str(self._root / "haproxy.cfg")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        process = self._process
+        wait_until_sync(
+            lambda: _reachable(self.port) or process.poll() is not None,
+            what=f"haproxy listens on {self.port}",
+            timeout=START_S,
+        )
+        assert process.poll() is None, f"haproxy exited:\n{self.log()}"
+        return self
+
+    def log(self) -> str:
+        path = self._root / "log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=START_S)
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def __enter__(self) -> HAProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

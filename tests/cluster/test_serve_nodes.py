@@ -9,20 +9,22 @@ missed, once and in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis
 
 from tests.client import WAIT, Client, Socket
 from tests.conftest import TEST_ENV, USER_PASSWORD, new_room
-from tests.engines import RedisServer
+from tests.engines import HAProxy, RedisServer
 from tests.integration.uploading import fetch, upload
 from tests.presence import listed_online, went
-from tests.server import ADMIN_PASSWORD, Server, init_data
+from tests.server import ADMIN_PASSWORD, Server, free_port, init_data
 
 Frame = dict[str, Any]
 NodeFactory = Callable[[], Server]
@@ -44,7 +46,7 @@ def nodes(tmp_path: Path, database_url: str, redis_server: RedisServer) -> Itera
     def start() -> Server:
         if not started:
             init_data(data, env={"PYCHAT_DATABASE_URL": database_url})
-        node = Server(data, env=env).start()
+        node = Server(data, env=env, port=free_port()).start()  # known to a balancer
         started.append(node)
         return node
 
@@ -211,3 +213,71 @@ async def test_typing_and_presence_cross_nodes(
     await also.close()
     await b.wait_for(went(alice.id, False))
     assert not await listed_online(bob, alice.id)
+
+
+class Reconnecting:
+    """A client as the web app is one: when its socket drops it connects again (through the
+    balancer, to whichever node is up) from the last seq it saw, and a message whose send
+    was not answered is sent again with the same client_id."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.sockets: list[Socket] = []
+
+    @property
+    def events(self) -> list[Frame]:
+        return [f for sock in self.sockets for f in sock.events()]
+
+    async def socket(self) -> Socket:
+        if not self.sockets or self.sockets[-1].closed.is_set():
+            seqs = [int(f["seq"]) for f in self.events]
+            since = max(seqs) if seqs else None
+            self.sockets.append(await self.client.connect(since=since))
+        return self.sockets[-1]
+
+    async def send(self, room: int, body: str) -> Frame:
+        client_id = uuid.uuid4().hex
+        for _ in range(5):
+            sock = await self.socket()
+            try:
+                return await sock.send_message(room, body, client_id=client_id)
+            except (ConnectionError, TimeoutError, aiohttp.ClientError):
+                await sock.closed.wait()
+        raise AssertionError(f"{body!r} was never acknowledged")
+
+
+async def test_behind_haproxy_a_killed_node_s_people_come_back_through_another(
+    nodes: NodeFactory,
+) -> None:
+    first, second = nodes(), nodes()
+    with HAProxy([first.port, second.port], balance="first") as balancer:
+        alice_name, bob_name = await make_people(first, "alice", "bob")
+        alice = Reconnecting(await Client(balancer.url).login(alice_name, USER_PASSWORD))
+        bob = Reconnecting(await Client(balancer.url).login(bob_name, USER_PASSWORD))
+        try:
+            room = await new_room(alice.client, bob.client, name="through the balancer")
+            rid = room["id"]
+            await bob.socket()
+            acked = [await alice.send(rid, f"before {i}") for i in range(20)]
+            first.kill()  # it held both of them (balance first), mid-conversation
+            acked += [await alice.send(rid, f"after {i}") for i in range(20)]
+
+            last_id = acked[-1]["id"]
+
+            def has_last(frames: list[Frame]) -> bool:
+                return any(m["data"]["message"]["id"] == last_id for m in messages_in(frames, rid))
+
+            while not has_last(bob.events):
+                sock = await bob.socket()  # again after a drop, from the last seq seen
+                with contextlib.suppress(ConnectionError):
+                    await sock.until(lambda s=sock: has_last(s.frames))  # type: ignore[misc]
+            for person in (alice, bob):
+                assert len(person.sockets) > 1, "the killed node held nobody"
+                ids = [m["data"]["message"]["id"] for m in messages_in(person.events, rid)]
+                seqs = [int(f["seq"]) for f in person.events]
+                assert seqs == sorted(set(seqs)), "an event twice, or out of order"
+                assert ids == sorted(set(ids))
+                assert {m["id"] for m in acked} <= set(ids), "an acknowledged message is missing"
+        finally:
+            await alice.client.close()
+            await bob.client.close()
