@@ -212,11 +212,20 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _cluster_link(app: web.Application) -> AsyncIterator[None]:
-    """Typing and presence shared with the other nodes (cluster/link.py)."""
-    from .cluster.link import NodeLink  # the `cluster` extra: only where bus.url is set
+    """Typing, presence and the count of password guesses shared with the other nodes
+    (cluster/link.py, cluster/limits.py)."""
+    from .cluster.limits import SharedGuesses  # the `cluster` extra: only with bus.url
+    from .cluster.link import NodeLink
 
     svc = app[SERVICES]
     link = NodeLink(svc.settings.bus.url, svc.hub)
+    auth = svc.settings.auth
+    svc.guesses = SharedGuesses(
+        link.client,
+        per_ip=auth.login_failures_per_ip,
+        per_user=auth.login_failures_per_user,
+        window_s=auth.login_window_s,
+    )
     link.start()
     yield
     await link.close()

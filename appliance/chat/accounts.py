@@ -97,7 +97,7 @@ async def login(
     cannot all pass the limit; a success (or a check that never ran) gives it back."""
     key = username.strip().lower()[:64]
     ip = address_key(address)
-    count_attempt(svc, ip, key)
+    guess = await svc.guesses.count(ip, key)
     try:
         row = await users.by_username(svc.db, key) if USERNAME.fullmatch(key) else None
         stored = row["password_hash"] if row is not None else svc.dummy_password_hash
@@ -105,33 +105,13 @@ async def login(
             svc, [("ip", ip), ("user", key)], lambda: svc.passwords.verify(password, stored)
         )
     except RateLimited:  # too busy to check: not a guess
-        forgive_attempt(svc, ip, key)
+        await svc.guesses.forgive(guess)
         raise
     if row is None or not good or row["deactivated"]:
         raise Unauthorized("Wrong username or password.")
-    svc.login_user_failures.clear(key)
-    svc.login_ip_failures.forgive(ip)
+    await svc.guesses.succeeded(guess)
     token = await open_session(svc, int(row["id"]), address, user_agent)
     return token, users.to_api(row, online=svc.hub.is_online(int(row["id"])))
-
-
-def count_attempt(svc: Services, ip: str | None, user_key: str | None) -> None:
-    """Count a password (or invite) guess before it is checked; 429 past a limit."""
-    now_s = svc.clock()
-    wait = 0.0 if ip is None else svc.login_ip_failures.attempt(ip, now_s)
-    if wait <= 0 and user_key is not None:
-        wait = svc.login_user_failures.attempt(user_key, now_s)
-        if wait > 0 and ip is not None:
-            svc.login_ip_failures.forgive(ip)
-    if wait > 0:
-        raise RateLimited("Too many failed attempts; try again later.", retry_after_s=wait)
-
-
-def forgive_attempt(svc: Services, ip: str | None, user_key: str | None) -> None:
-    if ip is not None:
-        svc.login_ip_failures.forgive(ip)
-    if user_key is not None:
-        svc.login_user_failures.forgive(user_key)
 
 
 async def open_session(svc: Services, user_id: int, address: str, user_agent: str) -> str:
@@ -259,16 +239,16 @@ async def _change_password(
     """Check the current password (a wrong one counts as a failed login for this user and
     address: a stolen session must not become a fast password oracle), then hash the new."""
     ip = None if address is None else address_key(address)
-    count_attempt(svc, ip, username)
+    guess = await svc.guesses.count(ip, username)
     keys = [("user", username)] if ip is None else [("ip", ip), ("user", username)]
     try:
         good = await hash_gated(svc, keys, lambda: svc.passwords.verify(old, stored))
     except RateLimited:
-        forgive_attempt(svc, ip, username)
+        await svc.guesses.forgive(guess)
         raise
     if not good:
         raise Forbidden("The current password is wrong.")
-    forgive_attempt(svc, ip, username)
+    await svc.guesses.forgive(guess)
     n = svc.settings.auth.scrypt_n
     return await hash_gated(svc, keys, lambda: svc.passwords.hash(new, n))
 

@@ -14,7 +14,6 @@ from . import rooms
 from .accounts import (
     check_password,
     clean_display_name,
-    count_attempt,
     hash_gated,
     normalise_username,
     open_session,
@@ -74,11 +73,11 @@ async def register(
     shown = clean_display_name(display_name, name)
     ip = address_key(address)
     if policy == "invite":
-        count_attempt(svc, ip, None)
+        guess = await svc.guesses.count(ip, None)
         await svc.clock_steps.settle()  # an invite's deadline is judged against the clock
         if not await invites.usable(svc.db, token_hash(invite or ""), svc.now_ms()):
             raise Forbidden("That invite code is not valid (unknown, used up or expired).")
-        svc.login_ip_failures.forgive(ip)
+        await svc.guesses.forgive(guess)
     if await users.by_username(svc.db, name) is not None:
         raise Conflict("That username is taken.")
     n = svc.settings.auth.scrypt_n

@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import redis.asyncio as redis
 
+from ..guesses import Guess, too_many
+
 PREFIX = "pychat:limit:"
 
 _NOW = """
@@ -140,3 +142,37 @@ class SharedFailureWindow:
 
     async def clear(self, key: str) -> None:
         await self._client.delete(self._prefix + key)
+
+
+class SharedGuesses:
+    """Password and invite guesses counted by every node together (guesses.py)."""
+
+    def __init__(self, client: redis.Redis, *, per_ip: int, per_user: int, window_s: float) -> None:
+        self.by_ip = SharedFailureWindow(client, "guesses-ip", per_ip, window_s)
+        self.by_user = SharedFailureWindow(client, "guesses-user", per_user, window_s)
+
+    async def count(self, ip: str | None, user: str | None) -> Guess:
+        guess = Guess(ip, user)
+        if ip is not None:
+            by_ip = await self.by_ip.attempt(ip)
+            if by_ip.wait > 0:
+                raise too_many(by_ip.wait)
+            guess.tokens["ip"] = by_ip
+        if user is not None:
+            by_user = await self.by_user.attempt(user)
+            if by_user.wait > 0:
+                await self.forgive(guess)
+                raise too_many(by_user.wait)
+            guess.tokens["user"] = by_user
+        return guess
+
+    async def forgive(self, guess: Guess, *, user: bool = True) -> None:
+        if guess.ip is not None and "ip" in guess.tokens:
+            await self.by_ip.forgive(guess.ip, guess.tokens.pop("ip"))
+        if user and guess.user is not None and "user" in guess.tokens:
+            await self.by_user.forgive(guess.user, guess.tokens.pop("user"))
+
+    async def succeeded(self, guess: Guess) -> None:
+        if guess.user is not None:
+            await self.by_user.clear(guess.user)
+        await self.forgive(guess, user=False)

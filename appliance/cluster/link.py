@@ -38,11 +38,11 @@ QUEUE = 10_000  # frames waiting to be published; beyond, new ones are dropped (
 class NodeLink:
     def __init__(self, url: str, hub: Hub) -> None:
         self.node = uuid.uuid4().hex  # unique among the live nodes
-        self._client: redis.Redis = redis.Redis.from_url(
+        self.client: redis.Redis = redis.Redis.from_url(
             url, retry=None, socket_keepalive=True, health_check_interval=10
         )
         self._hub = hub
-        self._presence = SharedPresence(self._client, self.node)
+        self._presence = SharedPresence(self.client, self.node)
         self._outbox: asyncio.Queue[tuple[str, str | list[int]]] = asyncio.Queue(QUEUE)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -66,7 +66,7 @@ class NodeLink:
         # This node's people are gone from it: offline unless another node holds them.
         with contextlib.suppress(RedisError, OSError):
             await asyncio.wait_for(self._presence.went(list(self._hub.by_user)), RETRY_S)
-        await self._client.aclose()
+        await self.client.aclose()
 
     # -- out -------------------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ class NodeLink:
             try:
                 if kind == "frame":
                     assert isinstance(payload, str)
-                    await self._client.publish(EPHEMERAL, payload)
+                    await self.client.publish(EPHEMERAL, payload)
                 elif kind == "came":
                     await self._presence.came(payload)  # type: ignore[arg-type]
                 elif kind == "went":
@@ -119,7 +119,7 @@ class NodeLink:
     async def _listen(self) -> None:
         while True:
             try:
-                async with self._client.pubsub() as pubsub:
+                async with self.client.pubsub() as pubsub:
                     await pubsub.subscribe(EPHEMERAL, presence.CHANNEL)
                     async for message in pubsub.listen():
                         if message.get("type") == "message":

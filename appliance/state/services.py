@@ -13,9 +13,10 @@ from ..clock.steps import ClockSteps
 from ..clock.watch import ClockWatch
 from ..config import Settings
 from ..db import Database
+from ..guesses import Guesses, LocalGuesses
 from ..hub import Hub
 from ..passwords import HashPool
-from ..ratelimit import FailureWindow, InFlight, TokenBuckets
+from ..ratelimit import InFlight, TokenBuckets
 
 HASHES_RUNNING_PER_KEY = 2
 HASHES_WAITING_PER_KEY = 16
@@ -28,8 +29,8 @@ class Services:
     hub: Hub
     clock: Callable[[], float] = time.time
     send_limits: TokenBuckets[int] = field(init=False)
-    login_user_failures: FailureWindow[str] = field(init=False)
-    login_ip_failures: FailureWindow[str] = field(init=False)
+    # Password and invite guesses per address and username (on several nodes, in Redis).
+    guesses: Guesses = field(init=False)
     # Password checks and hashes in flight per address and per username: one flood cannot
     # fill the shared hashing queue (passwords) that everyone's logins wait in.
     hashing: InFlight[tuple[str, str]] = field(init=False)
@@ -49,8 +50,12 @@ class Services:
     def __post_init__(self) -> None:
         limits, auth = self.settings.limits, self.settings.auth
         self.send_limits = TokenBuckets(limits.send_per_second, limits.send_burst)
-        self.login_user_failures = FailureWindow(auth.login_failures_per_user, auth.login_window_s)
-        self.login_ip_failures = FailureWindow(auth.login_failures_per_ip, auth.login_window_s)
+        self.guesses = LocalGuesses(
+            auth.login_failures_per_ip,
+            auth.login_failures_per_user,
+            auth.login_window_s,
+            lambda: self.clock(),
+        )
         self.hashing = InFlight(running=HASHES_RUNNING_PER_KEY, waiting=HASHES_WAITING_PER_KEY)
         self.passwords = HashPool(auth.hash_workers, auth.hash_queue)
         # Typing frames are relayed at most every 2 s per user and room (clients show ~5 s).

@@ -281,3 +281,27 @@ async def test_behind_haproxy_a_killed_node_s_people_come_back_through_another(
         finally:
             await alice.client.close()
             await bob.client.close()
+
+
+async def test_password_guesses_are_counted_by_every_node_together(nodes: NodeFactory) -> None:
+    """Spread over two nodes, guesses at one account still stop at the limit (10 per
+    username by default), not at twice it; the right password then waits too."""
+    first, second = nodes(), nodes()
+    (victim,) = await make_people(first, "victim")
+    guesser = {node.url: Client(node.url) for node in (first, second)}
+    try:
+        statuses = []
+        for i in range(12):
+            client = guesser[(first, second)[i % 2].url]
+            status, body = await client.call(
+                "POST", "/api/auth/login", {"username": victim, "password": f"guess-{i}"}
+            )
+            statuses.append(status)
+        assert statuses == [401] * 10 + [429] * 2, statuses
+        status, body = await guesser[second.url].call(
+            "POST", "/api/auth/login", {"username": victim, "password": USER_PASSWORD}
+        )
+        assert status == 429 and body["error"]["code"] == "rate_limited", body
+    finally:
+        for client in guesser.values():
+            await client.close()
