@@ -5,6 +5,10 @@ Usage: scripts/image_inputs_changed.py REV. Prints why and exits 0 when it chang
 when it did not; any other status (a crash) must be taken as changed, so that a broken
 check runs the boot test rather than skipping it.
 
+`scripts/image_inputs_changed.py --digest [REV]` prints a SHA-256 of REV's (HEAD's) image
+inputs, as counted here: `.ci/image-boot-tested` keeps the one last boot-tested, for a
+clone that has no `landed/*` tag to compare with.
+
 Two inputs are shared with things the image never holds, so only their image part counts:
 - pyproject.toml without the test and cluster extras and the settings of tools that build
   nothing (ruff, mypy, pytest, import-linter). The image installs the dependencies, the
@@ -15,6 +19,8 @@ Two inputs are shared with things the image never holds, so only their image par
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -71,7 +77,24 @@ def changed(rev: str) -> str | None:
     return None
 
 
+def digest(rev: str) -> str:
+    """A SHA-256 of `rev`'s image inputs: the whole files' blobs, and the image's part of
+    the shared ones."""
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", rev, "--", *WHOLE], capture_output=True, text=True, check=True
+    ).stdout
+    parts = [
+        _pyproject_image_part(_show(rev, "pyproject.toml")),
+        _packages_image_part(_show(rev, "scripts/debian-packages")),
+    ]
+    shared = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256((listed + "\0" + shared).encode()).hexdigest()
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--digest":
+        print(digest(sys.argv[2] if len(sys.argv) > 2 else "HEAD"))
+        sys.exit(0)
     reason = changed(sys.argv[1])
     if reason:
         print(reason)
