@@ -70,6 +70,15 @@ async def with_test_switches(context: BrowserContext, page: Page, hooks: dict[st
     return page
 
 
+async def live(page: Page) -> None:
+    """The page's socket is up and caught up: an offer made now reaches this device (offers
+    go to the devices connected when they are made; a loaded machine showed one that was
+    still connecting miss it)."""
+    connection = page.get_by_test_id("connection")
+    await expect(connection).to_have_attribute("data-state", "online", timeout=SLOW)
+    await expect(connection).to_have_attribute("data-caught-up", "yes", timeout=SLOW)
+
+
 async def pair(
     open_as: ContextFactory,
     alice: Client,
@@ -84,6 +93,7 @@ async def pair(
         context, page = await open_as(user, server=server)
         await with_test_switches(context, page, {"sink": "opfs", **(hooks or {})})
         await open_room(page, dm["id"])
+        await live(page)
         pages.append(page)
     return dm["id"], pages[0], pages[1]
 
@@ -325,6 +335,7 @@ async def test_an_offer_reaches_every_device_and_leaves_the_others_once_one_acce
     context, bob_laptop = await open_as(bob)
     await with_test_switches(context, bob_laptop, {"sink": "opfs"})
     await open_room(bob_laptop, dm)
+    await live(bob_laptop)
     path = tmp_path / "slides.txt"
     path.write_text("the slides")
 
