@@ -36,15 +36,10 @@ from .bus import RedisBus
 from .event_log import Draft
 from .postgres import Connection, connect_pool
 from .sql import arguments, translate
+from .writer import DURABLE, BeforeCommit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_DURABLE = "SET LOCAL synchronous_commit TO on"  # durable before visible (writer.py)
-_BETWEEN = (
-    "SELECT seq, kind, room_id, user_id, data::text, created_at FROM events"
-    " WHERE seq > $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq"
-)
 
 
 def _encode(data: dict[str, Any]) -> str:
@@ -140,14 +135,6 @@ class _Job(Generic[T]):
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     result: Any = None
     tx: PgTx | None = None
-
-
-class _BeforeCommit(Exception):
-    """The batch was rolled back: nothing of it was written."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class PostgresDatabase:
@@ -289,7 +276,7 @@ class PostgresDatabase:
     async def _run_batch(self, batch: list[_Job[Any]]) -> None:
         try:
             events = await self._commit(batch)
-        except _BeforeCommit as failed:
+        except BeforeCommit as failed:
             if len(batch) > 1:  # run each alone: only the failing one sees its error
                 for job in batch:
                     job.drafts, job.after_commit, job.result, job.tx = [], [], None, None
@@ -342,18 +329,19 @@ class PostgresDatabase:
                         assert job.sync_fn is not None
                         job.result = await asyncio.to_thread(job.sync_fn, PgSyncTx(tx, loop))
                     job.drafts, job.after_commit, job.tx = tx.drafts, tx.after_commit, tx
-                await conn.execute(_DURABLE)  # also fails if a job caught a failed statement
+                await conn.execute(DURABLE)  # also fails if a job caught a failed statement
                 drafts = [d for job in batch for d in job.drafts]
                 events = await event_log.emit_many(conn, drafts)  # last: the head's lock
                 behind = events[0].seq > self.published_seq + 1 if events else catching_up
                 if behind:
-                    events = await _between(conn, self.published_seq, events) + events
+                    before = events[0].seq if events else None
+                    events = await event_log.between(conn, self.published_seq, before) + events
             except Exception as e:
                 with contextlib.suppress(Exception):
                     await transaction.rollback()
                 if isinstance(e, asyncpg.InFailedSQLTransactionError):
                     e = RuntimeError("a statement failed inside a write job; nothing was written")
-                raise _BeforeCommit(e) from e
+                raise BeforeCommit(e) from e
             await transaction.commit()
         for job in batch:
             if job.tx is not None:
@@ -363,13 +351,6 @@ class PostgresDatabase:
 
 async def _nothing(tx: Tx) -> None:
     return None
-
-
-async def _between(conn: Connection, after: int, events: list[Event]) -> list[Event]:
-    """The committed events after `after` and before `events` (all of them if none)."""
-    before = events[0].seq if events else None
-    rows = await conn.fetch(_BETWEEN, after, before)
-    return [Event(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def _fail(job: _Job[Any], e: Exception) -> None:

@@ -47,6 +47,10 @@ FROM claimed,
          WITH ORDINALITY AS d(kind, room_id, user_id, data, created_at, n)
 RETURNING seq
 """
+_BETWEEN = (
+    "SELECT seq, kind, room_id, user_id, data, created_at FROM events"
+    " WHERE seq > $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq"
+)
 _AFTER = (
     "SELECT seq, kind, room_id, user_id, data, created_at FROM events"
     " WHERE seq > $1 ORDER BY seq LIMIT $2"
@@ -72,6 +76,13 @@ async def emit(conn: Connection, draft: Draft) -> Event:
 async def after(conn: Connection | asyncpg.Pool[Any], seq: int, limit: int) -> list[Event]:
     """Up to `limit` events after `seq`, in order: with the log's guarantee, a gap-free run."""
     rows = await conn.fetch(_AFTER, seq, limit)
+    return [Event(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+async def between(conn: Connection, after: int, before: int | None) -> list[Event]:
+    """The committed events after `after` and before `before` (all of them if None), in
+    order: with the log's guarantee, a gap-free run."""
+    rows = await conn.fetch(_BETWEEN, after, before)
     return [Event(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 

@@ -128,7 +128,7 @@ class LogWriter:
     async def _run(self, batch: list[_Job[Any]]) -> None:
         try:
             events = await self._commit(batch)
-        except _BeforeCommit as failed:  # rolled back: nothing of the batch was written
+        except BeforeCommit as failed:  # rolled back: nothing of the batch was written
             if len(batch) > 1:
                 for job in batch:
                     job.drafts = []
@@ -167,7 +167,7 @@ class LogWriter:
                 # could deliver an event a crash then takes back, its position given again.
                 # Also the check that no job caught a failed statement: PostgreSQL aborts
                 # the transaction at one and would answer COMMIT with a silent ROLLBACK.
-                await conn.execute(_DURABLE)
+                await conn.execute(DURABLE)
                 # Last: the head's lock is held from here to the commit.
                 events = await self._append(conn, [d for job in batch for d in job.drafts])
             except Exception as e:
@@ -178,15 +178,15 @@ class LogWriter:
                         "a statement failed inside the job, so nothing was written (catch a"
                         " database error only inside a savepoint: tx.conn.transaction())"
                     )
-                raise _BeforeCommit(e) from e
+                raise BeforeCommit(e) from e
             await transaction.commit()
             return events
 
 
-_DURABLE = "SET LOCAL synchronous_commit TO on"
+DURABLE = "SET LOCAL synchronous_commit TO on"
 
 
-class _BeforeCommit(Exception):
+class BeforeCommit(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
