@@ -212,8 +212,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _cluster_link(app: web.Application) -> AsyncIterator[None]:
-    """Typing, presence and the count of password guesses shared with the other nodes
-    (cluster/link.py, cluster/limits.py)."""
+    """Typing, presence, devices, calls and the count of password guesses shared with the
+    other nodes (cluster/link.py, cluster/limits.py)."""
     from .cluster.limits import SharedGuesses  # the `cluster` extra: only with bus.url
     from .cluster.link import NodeLink
 
@@ -226,6 +226,7 @@ async def _cluster_link(app: web.Application) -> AsyncIterator[None]:
         per_user=auth.login_failures_per_user,
         window_s=auth.login_window_s,
     )
+    await link.open(svc.calls)  # before any socket: device ids name the node
     link.start()
     yield
     await link.close()
@@ -282,8 +283,9 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    # Calls live in memory: they end (and are recorded so) while their devices can hear it.
-    app[SERVICES].calls.end_all()
+    # On one device calls end (and are recorded so) while their devices can hear it; on
+    # several nodes this node's devices are away, and may rejoin through another node.
+    await app[SERVICES].calls.end_all()
     # Without this, a SIGTERM waits for every open WebSocket to time out.
     app[SERVICES].hub.close_all()
     app[SERVICES].calls.close()  # their timers go with the sockets

@@ -15,12 +15,34 @@ from aiohttp import WSMsgType, web
 from . import wire
 
 CLOSE_SLOW = 4008  # the client fell too far behind: reconnect and resume with hello
+NODE_BITS = 32  # a device id is (node number << NODE_BITS) + a count: under 2**53 for JS
+_node_number = 0  # 0 on one device; a number of its own on each node of a cluster
 _connection_ids = itertools.count(1)
 
 
 def next_connection_id() -> int:
     """A device id no socket has: in-process participants (a call's echo bot) take one."""
     return next(_connection_ids)
+
+
+def number_connections(node_number: int) -> None:
+    """Device ids from now on name this node: calls and signalling address a device by id
+    on every node (cluster/link.py), so no two nodes may hand out the same one."""
+    global _node_number, _connection_ids
+    if not 0 < node_number < 2 ** (53 - NODE_BITS):
+        raise ValueError("a node number is between 1 and 2**21 - 1")
+    _node_number = node_number
+    _connection_ids = itertools.count((node_number << NODE_BITS) + 1)
+
+
+def node_of(connection_id: int) -> int:
+    """The number of the node holding this device (0 on one device)."""
+    return connection_id >> NODE_BITS
+
+
+def is_here(connection_id: int) -> bool:
+    """Whether this process holds (or held) the device with this id."""
+    return node_of(connection_id) == _node_number
 
 
 def _discard(seq: int, frame: bytes) -> None:

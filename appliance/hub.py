@@ -28,7 +28,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from . import wire
 from .access import event_recipients
@@ -52,6 +52,22 @@ MembershipOf = Callable[[Event], MembershipChange | None]
 
 def _no_membership(event: Event) -> MembershipChange | None:
     return None
+
+
+class OtherNodes(Protocol):
+    """The devices other nodes hold (cluster/link.py), for signalling between devices."""
+
+    def devices_of(self, user_ids: Collection[int]) -> list[tuple[int, int]]:
+        """(user id, device id) of these people's devices on other live nodes."""
+        ...
+
+    def user_of(self, conn_id: int) -> int | None:
+        """Whose device this is, if another live node holds it."""
+        ...
+
+    def send_to(self, conn_id: int, room_id: int, data: bytes) -> None:
+        """A frame for one device of another node, if it is live and still in the room."""
+        ...
 
 
 class Hub:
@@ -84,6 +100,10 @@ class Hub:
         self.forward: Callable[[Collection[int] | None, bytes, int], None] | None = None
         self.on_local_presence: Callable[[int, bool], None] | None = None
         self.online_in_cluster: set[int] = set()
+        # ... and devices are addressed across nodes: each node tells the others of its
+        # own (`on_device`: opened, closed) and hears theirs (`other_nodes`).
+        self.on_device: Callable[[Connection, bool], None] | None = None
+        self.other_nodes: OtherNodes | None = None
 
     # -- membership ----------------------------------------------------------------------
 
@@ -132,6 +152,8 @@ class Hub:
         conns.add(conn)
         self.by_id[conn.id] = conn
         self.by_address[conn.address] += 1
+        if self.on_device is not None:
+            self.on_device(conn, True)
         if len(conns) == 1:
             self._local_presence(conn.user_id, online=True)
 
@@ -146,6 +168,8 @@ class Hub:
                 listener(conn)
             except Exception:
                 log.exception("unregister listener failed")
+        if self.on_device is not None:
+            self.on_device(conn, False)
         self.by_address[conn.address] -= 1
         if self.by_address[conn.address] <= 0:
             del self.by_address[conn.address]

@@ -109,6 +109,8 @@ class Notices:
     finished: list[Finished] = field(default_factory=list)
     ring_stops: list[RingStop] = field(default_factory=list)
     ended: dict[int, str] = field(default_factory=dict)  # room → why its call ended
+    # Seats taken away because their person left the room: (room, device), told apart.
+    removed: list[tuple[int, int]] = field(default_factory=list)
 
     def call_changed(self, room: int) -> None:
         if room not in self.changed:
@@ -127,7 +129,7 @@ class CallRegistry:
         self.limits = limits
         self.calls: dict[int, Call] = {}  # by room
         self.room_of_user: dict[int, int] = {}  # a user is in one call at a time
-        self._last_id = 0
+        self.last_id = 0
 
     def get(self, room: int) -> Call | None:
         return self.calls.get(room)
@@ -192,8 +194,8 @@ class CallRegistry:
     def _start(
         self, room: int, user: int, video: bool, members: set[int], now: float, notices: Notices
     ) -> Call:
-        self._last_id = max(self._last_id + 1, int(now * 1000))
-        call = Call(self._last_id, room, int(now * 1000), user, video)
+        self.last_id = max(self.last_id + 1, int(now * 1000))
+        call = Call(self.last_id, room, int(now * 1000), user, video)
         self.calls[room] = call
         notices.started.append(call)
         others = members - {user}
@@ -230,6 +232,7 @@ class CallRegistry:
         call.declined.discard(user)
         call.busy.discard(user)
         if user in call.participants:
+            notices.removed.append((room, call.participants[user].conn))
             self._remove(call, user, now, notices)
         else:
             notices.call_changed(room)

@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol, TypeVar
 
 from .. import wire
 from ..db import Database
-from ..errors import NotFound
+from ..errors import AppError, NotFound
 from ..hub import Hub
 from ..storage import rooms
 from . import call_records
-from .call_registry import Call, CallLimits, CallRegistry, Notices
+from .call_frames import Delivery
+from .call_registry import CallLimits, CallRegistry, Notices
+from .call_store import CallStore, LocalCallStore, Op
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +46,19 @@ class CallService:
         self.hub = hub
         self.db = db
         self.clock = clock
-        self.registry = CallRegistry(limits)
-        # The devices of participants, so in-process ones (not in the hub) hear their call.
-        self.devices: dict[int, Device] = {}
+        self.limits = limits
+        # This process's memory; on several nodes, Redis (`use`, from app.py's cluster link).
+        self.store: CallStore = LocalCallStore(limits, self.changed)
         self._timer: asyncio.TimerHandle | None = None
-        self._records: set[asyncio.Task[None]] = set()  # timeline writes under way
-        hub.on_unregister.append(lambda conn: self.gone(conn))
-        hub.on_member_leave.append(self._member_left)
+        self._tasks: set[asyncio.Task[None]] = set()  # timeline writes, timers, hang-ups
+        hub.on_unregister.append(lambda conn: self._spawn(self.gone(conn), "call-gone"))
+        hub.on_member_leave.append(
+            lambda room, user: self._spawn(self._member_left(room, user), "call-member-left")
+        )
+
+    def use(self, store: CallStore) -> None:
+        """Keep the calls in `store` from now on (before any socket connects)."""
+        self.store = store
 
     # -- the API -------------------------------------------------------------------------
 
@@ -64,13 +74,11 @@ class CallService:
         """`join`, ringing the room when this starts its call and the room is one that
         rings: a direct room, or a private one of at most `calls.ring_max_members`."""
         self._require_member(device.user_id, room)
-        ring = False
-        if self.registry.get(room) is None:
-            row = await rooms.get(self.db, room)
-            ring = row is not None and row["kind"] in ("direct", "private")
-        return self.join(device, room, audio=audio, video=video, replaces=replaces, ring=ring)
+        row = await rooms.get(self.db, room)
+        ring = row is not None and row["kind"] in ("direct", "private")
+        return await self.join(device, room, audio=audio, video=video, replaces=replaces, ring=ring)
 
-    def join(
+    async def join(
         self,
         device: Device,
         room: int,
@@ -83,62 +91,89 @@ class CallService:
         """Start or join the room's call; returns (call, replaced). A call started here
         rings nobody unless `ring` (start_or_join decides by the room)."""
         self._require_member(device.user_id, room)
-        call, replaced, notices = self.registry.join(
-            room,
-            device.user_id,
-            device.id,
-            audio=audio,
-            video=video,
-            members=set(self.hub.members(room)),
-            now=self.clock(),
-            replaces=replaces,
-            ring=ring,
-        )
-        self.devices[device.id] = device
-        self._publish(notices)
-        return call.as_json(), replaced
+        members, now = set(self.hub.members(room)), self.clock()
 
-    def leave(self, device: Device, room: int) -> None:
+        def op(registry: CallRegistry) -> tuple[tuple[dict[str, Any], bool], Notices]:
+            call, replaced, notices = registry.join(
+                room,
+                device.user_id,
+                device.id,
+                audio=audio,
+                video=video,
+                members=members,
+                now=now,
+                replaces=replaces,
+                ring=ring,
+            )
+            return (call.as_json(), replaced), notices
+
+        return await self._run(op)
+
+    async def leave(self, device: Device, room: int) -> None:
         self._require_member(device.user_id, room)
-        self._publish(self.registry.leave(room, device.id, self.clock()))
+        now = self.clock()
+        await self._run(lambda registry: (None, registry.leave(room, device.id, now)))
 
-    def decline(self, user: int, room: int) -> None:
+    async def decline(self, user: int, room: int) -> None:
         self._require_member(user, room)
-        self._publish(self.registry.decline(room, user, self.clock()))
+        now = self.clock()
+        await self._run(lambda registry: (None, registry.decline(room, user, now)))
 
-    def ring(self, device: Device, room: int, user: int) -> dict[str, Any]:
+    async def ring(self, device: Device, room: int, user: int) -> dict[str, Any]:
         """A participant rings one member of the room on purpose; returns the call."""
         self._require_member(device.user_id, room)
-        notices = self.registry.ring(
-            room, device.user_id, user, set(self.hub.members(room)), self.clock()
-        )
-        self._publish(notices)
-        call = self.registry.get(room)
-        assert call is not None
-        return call.as_json()
+        members, now = set(self.hub.members(room)), self.clock()
 
-    def update(
+        def op(registry: CallRegistry) -> tuple[dict[str, Any], Notices]:
+            notices = registry.ring(room, device.user_id, user, members, now)
+            call = registry.get(room)
+            assert call is not None
+            return call.as_json(), notices
+
+        return await self._run(op)
+
+    async def update(
         self, device: Device, room: int, *, audio: bool, video: bool, screen: bool
     ) -> dict[str, Any]:
         self._require_member(device.user_id, room)
-        call, notices = self.registry.update(
-            room, device.id, audio=audio, video=video, screen=screen
-        )
-        self._publish(notices)
-        return call.as_json()
 
-    def calls_of(self, user: int) -> list[dict[str, Any]]:
-        return [call.as_json() for call in self.registry.calls_in(self.hub.rooms_of(user))]
+        def op(registry: CallRegistry) -> tuple[dict[str, Any], Notices]:
+            call, notices = registry.update(
+                room, device.id, audio=audio, video=video, screen=screen
+            )
+            return call.as_json(), notices
 
-    def gone(self, device: Device) -> None:
+        return await self._run(op)
+
+    async def calls_of(self, user: int) -> list[dict[str, Any]]:
+        registry = await self.store.snapshot()
+        return [call.as_json() for call in registry.calls_in(self.hub.rooms_of(user))]
+
+    async def gone(self, device: Device) -> None:
         """The device's socket closed: its entry waits a while for `replaces`."""
-        self.devices.pop(device.id, None)
-        self._publish(self.registry.disconnected(device.id, self.clock()))
+        now = self.clock()
+        await self._run(lambda registry: (None, registry.disconnected(device.id, now)))
 
-    def end_all(self) -> None:
-        """The server stops: its calls end, recorded with their duration, and every device
-        in one hears that (reason "shutdown") before the sockets close."""
-        self._publish(self.registry.end_all(self.clock()))
+    async def end_all(self) -> None:
+        """This server stops. On one device its calls end, recorded with their duration,
+        and every device in one hears that (reason "shutdown") before the sockets close.
+        On several nodes the calls go on elsewhere: this node's devices are away, and
+        have the rejoin grace to come back through another node."""
+        now = self.clock()
+        if isinstance(self.store, LocalCallStore):
+            await self._run(lambda registry: (None, registry.end_all(now)))
+            return
+        here = [conn.id for conn in self.hub.all_connections()]
+
+        def away(registry: CallRegistry) -> tuple[None, Notices]:
+            notices = Notices()
+            for conn in here:
+                more = registry.disconnected(conn, now)
+                for room in more.changed:
+                    notices.call_changed(room)
+            return None, notices
+
+        await self._run(away)
 
     async def close_interrupted(self) -> int:
         """On start: end the records of calls a crash or a power cut left open. A damaged
@@ -150,9 +185,7 @@ class CallService:
             return 0
 
     def shift_clock(self, delta_s: float) -> None:
-        self.registry.shift_clock(delta_s)
-        if self._timer is not None:
-            self._schedule()
+        self.store.shift_clock(delta_s)
 
     def close(self) -> None:
         if self._timer is not None:
@@ -160,59 +193,39 @@ class CallService:
             self._timer = None
 
     async def drain(self) -> None:
-        """Wait for the timeline records under way (before the database closes)."""
-        if self._records:
-            await asyncio.wait(set(self._records), timeout=5)
+        """Wait for the work under way (timeline records) before the database closes."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
 
     # -- delivery ------------------------------------------------------------------------
+
+    def changed(self, deliveries: list[Delivery], deadline: float | None) -> None:
+        """A change to the calls (made here or, on several nodes, anywhere): told to the
+        devices this node holds, and the timer set for the next deadline."""
+        for delivery in deliveries:
+            payload = wire.frame(delivery.frame)
+            if delivery.conn:
+                device = self.hub.connection(delivery.conn)
+                if device is not None and not device.closed:
+                    device.send(payload)
+            elif delivery.room:
+                self._to_users(self.hub.members(delivery.room), payload)
+            else:
+                self._to_users(delivery.users, payload)
+        self._schedule(deadline)
+
+    async def _run(self, op: Op[T]) -> T:
+        result, notices = await self.store.run(op)
+        self._record(notices)
+        return result
 
     def _require_member(self, user: int, room: int) -> None:
         if not self.hub.is_member(user, room):
             raise NotFound("No such room.")
 
-    def _member_left(self, room: int, user: int) -> None:
-        call = self.registry.get(room)
-        seat = call.participants.get(user) if call else None
-        device = None
-        if seat is not None:
-            device = self.devices.get(seat.conn) or self.hub.connection(seat.conn)
-        self._publish(self.registry.remove_user(room, user, self.clock()))
-        if device is not None:
-            # No longer a member, so not among those told of the room's call: the device
-            # still has to learn its seat is gone (and nothing more about the call).
-            frame = {"type": "rtc.call", "room": room, "call": None, "reason": "removed"}
-            device.send(wire.frame(frame))
-
-    def _publish(self, notices: Notices) -> None:
-        self._record(notices)
-        for stop in notices.ring_stops:
-            frame = {"type": "rtc.ring.stop", "room": stop.room, "call": stop.call}
-            self._to_users(stop.users, wire.frame({**frame, "reason": stop.reason}))
-        for room in notices.changed:
-            call = self.registry.get(room)
-            frame = {"type": "rtc.call", "room": room, "call": _json(call)}
-            if call is None:
-                frame["reason"] = notices.ended.get(room, "empty")
-            payload = wire.frame(frame)
-            for device in self._room_devices(room, call):
-                device.send(payload)
-        for room, users in notices.rings:
-            ringing = self.registry.get(room)
-            if ringing is None:
-                continue
-            ring = {"type": "rtc.ring", "room": room, "call": ringing.as_json()}
-            self._to_users(
-                users, wire.frame({**ring, "from": ringing.started_by, "video": ringing.video})
-            )
-        for room, user, by in notices.rung:
-            ringing = self.registry.get(room)
-            if ringing is None or user not in ringing.ringing:
-                continue
-            ring = {"type": "rtc.ring", "room": room, "call": ringing.as_json()}
-            self._to_users([user], wire.frame({**ring, "from": by, "video": False}))
-        if notices:
-            self._forget_devices()
-            self._schedule()
+    async def _member_left(self, room: int, user: int) -> None:
+        now = self.clock()
+        await self._run(lambda registry: (None, registry.remove_user(room, user, now)))
 
     def _record(self, notices: Notices) -> None:
         """Started and finished calls into their rooms' timelines. Tasks made in order queue
@@ -239,14 +252,22 @@ class CallService:
         duration_ms: int | None = None,
     ) -> None:
         async def write() -> None:
-            try:
-                await call_records.write(self.db, room, author, call_id, event, at_ms, duration_ms)
-            except Exception:
-                log.exception("recording a call in room %d failed", room)
+            await call_records.write(self.db, room, author, call_id, event, at_ms, duration_ms)
 
-        task = asyncio.get_running_loop().create_task(write(), name="call-record")
-        self._records.add(task)
-        task.add_done_callback(self._records.discard)
+        self._spawn(write(), f"call-record-{room}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except AppError:
+                pass  # a device gone or a room left meanwhile: nothing to tell anyone
+            except Exception:
+                log.exception("%s failed", name)
+
+        task = asyncio.get_running_loop().create_task(guarded(), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _to_users(self, users: Iterable[int], payload: bytes) -> None:
         for user in users:
@@ -254,30 +275,10 @@ class CallService:
                 if conn.live and not conn.closed:
                     conn.send(payload)
 
-    def _room_devices(self, room: int, call: Call | None) -> list[Device]:
-        found: dict[int, Device] = {}
-        for member in self.hub.members(room):
-            for conn in self.hub.connections_of_user(member):
-                if conn.live and not conn.closed:
-                    found[conn.id] = conn
-        for p in call.participants.values() if call else ():
-            device = self.devices.get(p.conn)
-            if device is not None:
-                found.setdefault(device.id, device)
-        return list(found.values())
-
-    def _forget_devices(self) -> None:
-        in_calls = {
-            p.conn for call in self.registry.calls.values() for p in call.participants.values()
-        }
-        for conn_id in [c for c in self.devices if c not in in_calls]:
-            del self.devices[conn_id]
-
-    def _schedule(self) -> None:
+    def _schedule(self, deadline: float | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        deadline = self.registry.next_deadline()
         if deadline is None:
             return
         delay = max(0.0, deadline - self.clock())
@@ -285,13 +286,5 @@ class CallService:
 
     def _tick(self) -> None:
         self._timer = None
-        try:
-            self._publish(self.registry.tick(self.clock()))
-        except Exception:
-            log.exception("call timers failed")
-        if self._timer is None:
-            self._schedule()
-
-
-def _json(call: Call | None) -> dict[str, Any] | None:
-    return call.as_json() if call is not None else None
+        now = self.clock()
+        self._spawn(self._run(lambda registry: (None, registry.tick(now))), "call-timers")

@@ -1,7 +1,8 @@
 """Relaying WebRTC signalling between the devices of a room's members (never stored).
 
-A device is one live socket (`Connection.id`). Both ends must be members of the room the
-frame names, so a call or a transfer can only ever be set up between people who share it.
+A device is one live socket (`Connection.id`), on this node or, in a cluster, on another
+(ids name their node: connection.py). Both ends must be members of the room the frame
+names, so a call or a transfer can only ever be set up between people who share it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import wire
-from ..connection import Connection
+from ..connection import Connection, is_here
 from ..errors import NotFound
 
 if TYPE_CHECKING:
@@ -17,36 +18,46 @@ if TYPE_CHECKING:
 
 
 def devices(svc: Services, user_id: int, room_id: int) -> list[dict[str, int]]:
-    """The live sockets of the room's members (the caller's own others included)."""
-    if not svc.hub.is_member(user_id, room_id):
+    """The live sockets of the room's members (the caller's own others included), on every
+    node."""
+    hub = svc.hub
+    if not hub.is_member(user_id, room_id):
         raise NotFound("No such room.")
-    return [
-        {"user": member, "conn": conn.id}
-        for member in sorted(svc.hub.members(room_id))
-        for conn in sorted(svc.hub.connections_of_user(member), key=lambda c: c.id)
+    members = hub.members(room_id)
+    found = [
+        (member, conn.id)
+        for member in members
+        for conn in hub.connections_of_user(member)
         if conn.live and not conn.closed
     ]
+    if hub.other_nodes is not None:
+        found.extend(hub.other_nodes.devices_of(members))
+    return [{"user": user, "conn": conn} for user, conn in sorted(found)]
 
 
 def relay(svc: Services, sender: Connection, room_id: int, to: int, data: dict[str, Any]) -> None:
-    if not svc.hub.is_member(sender.user_id, room_id):
+    hub = svc.hub
+    if not hub.is_member(sender.user_id, room_id):
         raise NotFound("No such room.")
-    target = svc.hub.connection(to)
-    if (
-        target is None
-        or target.closed
-        or not target.live
-        or not svc.hub.is_member(target.user_id, room_id)
-    ):
-        raise NotFound("That device is not connected.")
-    target.send(
-        wire.frame(
-            {
-                "type": "rtc.signal",
-                "room": room_id,
-                "from": sender.id,
-                "user": sender.user_id,
-                "data": data,
-            }
-        )
+    frame = wire.frame(
+        {
+            "type": "rtc.signal",
+            "room": room_id,
+            "from": sender.id,
+            "user": sender.user_id,
+            "data": data,
+        }
     )
+    target = hub.connection(to)
+    if target is not None:
+        if target.closed or not target.live or not hub.is_member(target.user_id, room_id):
+            raise NotFound("That device is not connected.")
+        target.send(frame)
+        return
+    # Another node's device: checked here against what that node told of it, and again
+    # there (it may have closed meanwhile: then the frame is dropped, as a closed one's is).
+    owner = None if is_here(to) or hub.other_nodes is None else hub.other_nodes.user_of(to)
+    if owner is None or not hub.is_member(owner, room_id):
+        raise NotFound("That device is not connected.")
+    assert hub.other_nodes is not None
+    hub.other_nodes.send_to(to, room_id, frame)

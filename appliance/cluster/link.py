@@ -1,4 +1,4 @@
-"""A node's link to the others through Redis: ephemeral frames and presence.
+"""A node's link to the others through Redis: ephemeral frames, presence, devices, calls.
 
 Events need no link of this kind: they are in the log, and the bus (bus.py) only wakes the
 nodes to read it. What is not in the log goes here:
@@ -7,7 +7,13 @@ nodes to read it. What is not in the log goes here:
   while a node is cut off from Redis is not seen there, and nothing is waiting on it;
 - presence is the cluster's (presence.py): this node tells Redis of its people's first and
   last sockets and renews them; every change, whichever node made it, comes back on the
-  presence channel and each node tells its own sockets.
+  presence channel and each node tells its own sockets;
+- devices: each node takes a number (`open`) that its device ids carry, tells the others of
+  its devices and hears of theirs, so `rtc.devices` lists and `rtc.signal` reaches a device
+  on any node (devices.py);
+- calls: the registry is in Redis and its changes reach every node (calls.py).
+Everything a node says goes through one outbox, so the others hear it in the order it was
+said.
 """
 
 from __future__ import annotations
@@ -18,57 +24,107 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from ..connection import NODE_BITS, Connection, number_connections
+from ..errors import AppError
 from ..hub import Hub
-from . import presence
+from . import calls as call_store
+from . import devices, presence
+from .calls import SharedCallStore
+from .devices import RemoteDevices
 from .presence import SharedPresence
+
+if TYPE_CHECKING:
+    from ..chat.calls import CallService
 
 log = logging.getLogger(__name__)
 
 EPHEMERAL = "pychat:ephemeral"
 RETRY_S = 1.0  # after Redis was lost: subscribe again
 QUEUE = 10_000  # frames waiting to be published; beyond, new ones are dropped (ephemeral)
+NODE_NUMBERS = "pychat:node-numbers"  # each node start takes the next
 
 
 class NodeLink:
     def __init__(self, url: str, hub: Hub) -> None:
         self.node = uuid.uuid4().hex  # unique among the live nodes
+        self.number = 0  # this node's number, in its devices' ids (`open`)
         self.client: redis.Redis = redis.Redis.from_url(
             url, retry=None, socket_keepalive=True, health_check_interval=10
         )
         self._hub = hub
         self._presence = SharedPresence(self.client, self.node)
-        self._outbox: asyncio.Queue[tuple[str, str | list[int]]] = asyncio.Queue(QUEUE)
+        self.ttl_s = self._presence.ttl_s
+        self._outbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE)
         self._tasks: list[asyncio.Task[None]] = []
+        self._channels: dict[str, Callable[[str], None]] = {}
+        self.devices: RemoteDevices | None = None
+        self.calls: SharedCallStore | None = None
+
+    async def open(self, calls: CallService) -> None:
+        """Take a node number, so that this node's device ids are its own, and share the
+        calls through Redis. Before any socket connects."""
+        taken = int(await self.client.incr(NODE_NUMBERS))
+        self.number = (taken - 1) % (2 ** (53 - NODE_BITS) - 1) + 1
+        number_connections(self.number)
+        self.devices = RemoteDevices(self.number, self._hub, self.publish, ttl_s=self.ttl_s)
+        self.calls = SharedCallStore(
+            self.client, calls.limits, calls.changed, node=self.number, clock=calls.clock
+        )
+        calls.use(self.calls)
+        self._channels = {
+            EPHEMERAL: self._ephemeral,
+            presence.CHANNEL: self._presence_changed,
+            devices.CHANNEL: self.devices.received,
+            call_store.CHANNEL: self.calls.received,
+        }
 
     def start(self) -> None:
+        """After `open`."""
         self._hub.forward = self._forward
         self._hub.on_local_presence = self._local_presence
+        self._hub.on_device = self._device
+        self._hub.other_nodes = self.devices
+        subscribed = asyncio.Event()
         self._tasks = [
-            asyncio.create_task(self._listen(), name="link-listen"),
+            asyncio.create_task(self._listen(subscribed), name="link-listen"),
             asyncio.create_task(self._send(), name="link-send"),
             asyncio.create_task(self._renew(), name="presence-renewal"),
+            asyncio.create_task(self._greet(subscribed), name="link-greet"),
         ]
 
     async def close(self) -> None:
         self._hub.forward = None
         self._hub.on_local_presence = None
+        self._hub.on_device = None
+        self._hub.other_nodes = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(BaseException):
                 await task
-        # This node's people are gone from it: offline unless another node holds them.
         with contextlib.suppress(RedisError, OSError):
-            await asyncio.wait_for(self._presence.went(list(self._hub.by_user)), RETRY_S)
+            await asyncio.wait_for(self._farewell(), RETRY_S)
         await self.client.aclose()
 
+    async def _farewell(self) -> None:
+        # This node's people are gone from it: offline unless another node holds them.
+        await self._presence.went(list(self._hub.by_user))
+        if self.devices is not None:
+            await self.client.publish(devices.CHANNEL, _farewell_of(self.number))
+        if self.calls is not None:
+            await self.calls.leave()
+
     # -- out -------------------------------------------------------------------------------
+
+    def publish(self, channel: str, text: str) -> None:
+        """Published in order with everything else this node says (the outbox)."""
+        self._put(("publish", (channel, text)))
 
     def _forward(self, user_ids: Collection[int] | None, data: bytes, skip_user: int) -> None:
         message = {
@@ -77,50 +133,75 @@ class NodeLink:
             "skip": skip_user,
             "data": data.decode(),
         }
-        self._put(("frame", json.dumps(message, separators=(",", ":"))))
+        self.publish(EPHEMERAL, json.dumps(message, separators=(",", ":")))
 
     def _local_presence(self, user_id: int, online: bool) -> None:
         self._put(("came" if online else "went", [user_id]))
 
-    def _put(self, item: tuple[str, str | list[int]]) -> None:
+    def _device(self, conn: Connection, opened: bool) -> None:
+        if self.devices is not None:
+            if opened:
+                self.devices.opened(conn.id, conn.user_id)
+            else:
+                self.devices.closed(conn.id)
+
+    def _put(self, item: tuple[str, Any]) -> None:
         try:
             self._outbox.put_nowait(item)
         except asyncio.QueueFull:
-            log.warning("the link to the other nodes is behind: an ephemeral frame was dropped")
+            log.warning("the link to the other nodes is behind: a message was dropped")
 
     async def _renew(self) -> None:
         # Through the outbox, in order with the comings and goings: a renewal taken before a
         # person left and sent after her "went" would bring her back for a whole ttl.
         while True:
-            await asyncio.sleep(self._presence.ttl_s / 3)
+            await asyncio.sleep(self.ttl_s / 3)
             self._put(("renew", []))
+            if self.devices is not None:
+                self.devices.renew()
+
+    async def _greet(self, subscribed: asyncio.Event) -> None:
+        """Once listening: ask the others for their devices, and set the calls' timer."""
+        await subscribed.wait()
+        if self.devices is not None:
+            self.devices.hello()
+        if self.calls is not None:
+            self._put(("calls", None))
 
     async def _send(self) -> None:
         while True:
             kind, payload = await self._outbox.get()
             try:
-                if kind == "frame":
-                    assert isinstance(payload, str)
-                    await self.client.publish(EPHEMERAL, payload)
+                if kind == "publish":
+                    await self.client.publish(*payload)
                 elif kind == "came":
-                    await self._presence.came(payload)  # type: ignore[arg-type]
+                    await self._presence.came(payload)
                 elif kind == "went":
-                    await self._presence.went(payload)  # type: ignore[arg-type]
+                    await self._presence.went(payload)
+                elif kind == "calls":  # at start: what is due in the calls as they are
+                    assert self.calls is not None
+                    await self.calls.renew(self.ttl_s)
+                    await self.calls.resume()
                 else:  # renew: the people this node holds now, and others' stale entries
                     await self._presence.came(list(self._hub.by_user))
                     await self._presence.sweep()
+                    if self.calls is not None:
+                        await self.calls.renew(self.ttl_s)
             except (RedisError, OSError) as e:
                 # Presence is renewed every few seconds from the hub's own list: a lost
                 # "came" heals there; a lost "went" expires with its entry.
                 log.warning("telling the other nodes failed (%s)", e)
+            except AppError as e:  # the calls' sweep lost too many races: the next renewal
+                log.warning("sweeping the calls failed (%s)", e.message)
 
     # -- in --------------------------------------------------------------------------------
 
-    async def _listen(self) -> None:
+    async def _listen(self, subscribed: asyncio.Event) -> None:
         while True:
             try:
                 async with self.client.pubsub() as pubsub:
-                    await pubsub.subscribe(EPHEMERAL, presence.CHANNEL)
+                    await pubsub.subscribe(*self._channels)
+                    subscribed.set()
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self._received(message["channel"], message["data"])
@@ -131,11 +212,19 @@ class NodeLink:
     def _received(self, channel: Any, data: Any) -> None:
         text = data.decode() if isinstance(data, bytes) else str(data)
         name = channel.decode() if isinstance(channel, bytes) else str(channel)
+        handler = self._channels.get(name)
+        if handler is not None:
+            handler(text)
+
+    def _presence_changed(self, text: str) -> None:
         try:
-            if name == presence.CHANNEL:
-                user, state = text.split(":")
-                self._hub.presence_noticed(int(user), state == "1", int(time.time() * 1000))
-                return
+            user, state = text.split(":")
+            self._hub.presence_noticed(int(user), state == "1", int(time.time() * 1000))
+        except ValueError:
+            log.warning("a malformed message on %s was ignored", presence.CHANNEL)
+
+    def _ephemeral(self, text: str) -> None:
+        try:
             message = json.loads(text)
             if message["node"] != self.node:
                 users = message["users"]
@@ -145,4 +234,8 @@ class NodeLink:
                     skip_user=int(message["skip"]),
                 )
         except (ValueError, KeyError, TypeError):
-            log.warning("a malformed message on %s was ignored", name)
+            log.warning("a malformed message on %s was ignored", EPHEMERAL)
+
+
+def _farewell_of(number: int) -> str:
+    return json.dumps({"node": number, "op": "bye"}, separators=(",", ":"))

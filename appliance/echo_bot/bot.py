@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..chat import signalling
+from ..connection import is_here
 from ..errors import AppError
 from ..ratelimit import TokenBuckets
 from ..rtc.policy import canonical_address
@@ -42,6 +43,7 @@ class EchoBot:
         self.request_limits: TokenBuckets[int] = TokenBuckets(1.0, 5)
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._answering: set[int] = set()  # rooms whose ring is being answered
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -85,23 +87,29 @@ class EchoBot:
             return
         loop = asyncio.get_running_loop()
         if kind == "rtc.ring":
-            loop.call_soon(self._answer, room)
+            if _started_here(frame.get("call")):  # on several nodes: the caller's node answers
+                loop.call_soon(self._spawn, self._answer(room))
         elif kind == "rtc.call":
             loop.call_soon(self._call_changed, room, frame.get("call"))
         elif kind == "rtc.signal":
             loop.call_soon(self._signal_in, room, frame)
 
-    def _answer(self, room: int) -> None:
+    async def _answer(self, room: int) -> None:
         device = self.device
-        if device is None or device.closed or room in self.sessions:
+        if device is None or device.closed or room in self.sessions or room in self._answering:
             return
+        self._answering.add(room)
         try:
-            if len(self.sessions) >= self.svc.settings.turn.test_calls:
-                self.svc.calls.decline(device.user_id, room)
+            if len(self.sessions) + len(self._answering) > self.svc.settings.turn.test_calls:
+                await self.svc.calls.decline(device.user_id, room)
                 return
-            call, _ = self.svc.calls.join(device, room, audio=True, video=True)
+            call, _ = await self.svc.calls.join(device, room, audio=True, video=True)
         except AppError as exc:
             log.info("echo: cannot answer in room %d: %s", room, exc.message)
+            return
+        finally:
+            self._answering.discard(room)
+        if self.device is not device or device.closed:
             return
         # Imported here for start-up time: aiortc and PyAV load only for servers whose users
         # make test calls (_load_media has read them already, off the loop).
@@ -191,9 +199,12 @@ class EchoBot:
         if session is None:
             return
         if self.device is not None:
-            with contextlib.suppress(AppError):
-                self.svc.calls.leave(self.device, room)
+            self._spawn(self._leave(self.device, room))
         self._spawn(session.close())
+
+    async def _leave(self, device: BotDevice, room: int) -> None:
+        with contextlib.suppress(AppError):
+            await self.svc.calls.leave(device, room)
 
     def _may_reach(self, host: str, port: int) -> bool:
         """Where the bot's own ICE checks may go: the TURN peer policy's answer (office
@@ -214,6 +225,19 @@ class EchoBot:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("echo bot step failed", exc_info=task.exception())
+
+
+def _started_here(call: Any) -> bool:
+    """Whether the ringing call was started from a device of this node. Every node's bot
+    hears the ring; one answers, on the caller's node (one device: always this one)."""
+    if not isinstance(call, dict):
+        return False
+    starters = [
+        p.get("conn")
+        for p in call.get("participants", ())
+        if isinstance(p, dict) and p.get("user") == call.get("started_by")
+    ]
+    return any(isinstance(conn, int) and is_here(conn) for conn in starters)
 
 
 def _not_loopback(host: str) -> bool:

@@ -24,26 +24,28 @@ async def _join(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str,
 
 
 async def _leave(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
-    svc.calls.leave(conn, p["room"])
+    await svc.calls.leave(conn, p["room"])
     return only_if_asked(p)
 
 
 async def _decline(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
-    svc.calls.decline(conn.user_id, p["room"])
+    await svc.calls.decline(conn.user_id, p["room"])
     return only_if_asked(p)
 
 
 async def _update(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
-    call = svc.calls.update(conn, p["room"], audio=p["audio"], video=p["video"], screen=p["screen"])
+    call = await svc.calls.update(
+        conn, p["room"], audio=p["audio"], video=p["video"], screen=p["screen"]
+    )
     return {"call": call} if p.get("_req") is not None else None
 
 
 async def _ring(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
-    return {"call": svc.calls.ring(conn, p["room"], p["user"])}
+    return {"call": await svc.calls.ring(conn, p["room"], p["user"])}
 
 
 async def _calls(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
-    return {"calls": svc.calls.calls_of(conn.user_id)}
+    return {"calls": await svc.calls.calls_of(conn.user_id)}
 
 
 def commands(svc: Services) -> dict[str, Spec]:

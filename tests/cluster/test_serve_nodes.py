@@ -11,75 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
-import redis
 
 from tests.client import WAIT, Client, Socket
-from tests.conftest import TEST_ENV, USER_PASSWORD, new_room
-from tests.engines import HAProxy, RedisServer
+from tests.cluster.serving import Frame, NodeFactory, make_people, two_nodes_apart
+from tests.conftest import USER_PASSWORD, new_room
+from tests.engines import HAProxy
 from tests.integration.uploading import fetch, upload
 from tests.presence import listed_online, went
-from tests.server import ADMIN_PASSWORD, Server, free_port, init_data
-
-Frame = dict[str, Any]
-NodeFactory = Callable[[], Server]
-
-
-@pytest.fixture
-def nodes(tmp_path: Path, database_url: str, redis_server: RedisServer) -> Iterator[NodeFactory]:
-    """Start nodes on the test's database (set up by the first), all on one data folder (in
-    an office, a mount every node sees: docs/scaling.md). Redis starts empty: ids begin
-    again in each test's database, and presence is kept by id."""
-    with redis.Redis.from_url(redis_server.url) as client:
-        client.flushall()
-    env = {**TEST_ENV, "PYCHAT_DATABASE_URL": database_url, "PYCHAT_BUS_URL": redis_server.url}
-    started: list[Server] = []
-
-    data = tmp_path / "shared"
-    data.mkdir()
-
-    def start() -> Server:
-        if not started:
-            init_data(data, env={"PYCHAT_DATABASE_URL": database_url})
-        node = Server(data, env=env, port=free_port()).start()  # known to a balancer
-        started.append(node)
-        return node
-
-    yield start
-    for node in started:
-        node.stop()
-
-
-@pytest.fixture
-async def people() -> AsyncIterator[Callable[[Server, str], Any]]:
-    clients: list[Client] = []
-
-    async def login(node: Server, username: str) -> Client:
-        client = Client(node.url)
-        clients.append(client)
-        return await client.login(username, USER_PASSWORD)
-
-    yield login
-    for client in clients:
-        await client.close()
-
-
-async def make_people(node: Server, *prefixes: str) -> list[str]:
-    admin = await Client(node.url).login("admin", ADMIN_PASSWORD)
-    try:
-        names = [f"{p}{uuid.uuid4().hex[:6]}" for p in prefixes]
-        for name in names:
-            await admin.post(
-                "/api/admin/users", {"username": name, "password": USER_PASSWORD}, expect=201
-            )
-        return names
-    finally:
-        await admin.close()
+from tests.server import Server
 
 
 def messages_in(frames: list[Frame], room: int) -> list[Frame]:
@@ -94,16 +38,6 @@ async def seen_message(sock: Socket, message_id: int) -> Frame:
     return await sock.wait_for(
         lambda f: f.get("kind") == "message.new" and f["data"]["message"]["id"] == message_id
     )
-
-
-async def two_nodes_apart(
-    nodes: NodeFactory, people: Callable[[Server, str], Any], room_name: str
-) -> tuple[Server, Server, Client, Client, dict[str, Any]]:
-    """Two nodes; alice on the first, bob on the second, and a room of theirs."""
-    a_node, b_node = nodes(), nodes()
-    alice_name, bob_name = await make_people(a_node, "alice", "bob")
-    alice, bob = await people(a_node, alice_name), await people(b_node, bob_name)
-    return a_node, b_node, alice, bob, await new_room(alice, bob, name=room_name)
 
 
 async def test_people_on_different_nodes_chat_and_react_live(
