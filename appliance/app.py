@@ -43,7 +43,7 @@ from .state.app_keys import (
     WEB_PUSH,
     WS_COMMANDS,
 )
-from .state.services import Services
+from .state.services import TYPING_PER_SECOND, Services
 from .storage import rooms, users
 from .storage import settings as stored
 from .tls.device import DeviceTls
@@ -212,9 +212,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _cluster_link(app: web.Application) -> AsyncIterator[None]:
-    """Typing, presence, devices, calls and the count of password guesses shared with the
-    other nodes (cluster/link.py, cluster/limits.py)."""
-    from .cluster.limits import SharedGuesses  # the `cluster` extra: only with bus.url
+    """Typing, presence, devices, calls, the count of password guesses and the per-account
+    rate limits shared with the other nodes (cluster/link.py, cluster/limits.py)."""
+    from .cluster.limits import SharedGuesses, SharedTokenBuckets  # the `cluster` extra
     from .cluster.link import NodeLink
 
     svc = app[SERVICES]
@@ -227,6 +227,24 @@ async def _cluster_link(app: web.Application) -> AsyncIterator[None]:
         window_s=auth.login_window_s,
     )
     await link.open(svc.calls)  # before any socket: device ids name the node
+    # The same buckets as one device's, in Redis; this node's own while Redis is away.
+    svc.send_limits = SharedTokenBuckets(
+        link.client,
+        "send",
+        svc.send_limits.rate,
+        svc.settings.limits.send_burst,
+        fallback=svc.send_limits,
+    )
+    svc.typing_limits = SharedTokenBuckets(
+        link.client, "typing", TYPING_PER_SECOND, 1, fallback=svc.typing_limits
+    )
+    svc.room_creates = SharedTokenBuckets(
+        link.client,
+        "room-creates",
+        svc.room_creates.rate,
+        svc.settings.limits.room_creates_burst,
+        fallback=svc.room_creates,
+    )
     link.start()
     yield
     await link.close()

@@ -38,8 +38,8 @@ def clean_body(svc: Services, body: str, *, may_be_empty: bool = False) -> str:
     return body
 
 
-def _check_rate(svc: Services, user_id: int) -> None:
-    wait = svc.send_limits.take(user_id, svc.clock())
+async def _check_rate(svc: Services, user_id: int) -> None:
+    wait = await svc.send_limits.take(str(user_id))
     if wait > 0:
         raise RateLimited("You are sending too fast; slow down.", retry_after_s=wait)
 
@@ -77,7 +77,7 @@ async def send(
         raise BadRequest("client_id is 1–64 printable ASCII characters.")
     if not svc.hub.is_member(author, room_id):
         raise NotFound("No such room.")
-    _check_rate(svc, author)
+    await _check_rate(svc, author)
     now = svc.now_ms()
     might_mention = "@" in body
     if not files:
@@ -178,7 +178,7 @@ async def edit(svc: Services, user_id: int, message_id: int, body: str) -> dict[
         raise BadRequest("A deleted message cannot be edited.")
     if row["call"] is not None:
         raise BadRequest("A call record cannot be edited.")  # the server's own line
-    _check_rate(svc, user_id)
+    await _check_rate(svc, user_id)
     now = svc.now_ms()
     room_id = int(row["room_id"])
 
@@ -232,7 +232,7 @@ async def react(svc: Services, user_id: int, message_id: int, emoji: str, on: bo
         raise BadRequest("A deleted message cannot be reacted to.")
     if on and await messages.count_distinct_emoji(svc.db, message_id) >= MAX_EMOJI_PER_MESSAGE:
         raise BadRequest(f"A message may have at most {MAX_EMOJI_PER_MESSAGE} kinds of reaction.")
-    _check_rate(svc, user_id)
+    await _check_rate(svc, user_id)
     now = svc.now_ms()
     room_id = int(row["room_id"])
 

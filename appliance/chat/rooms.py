@@ -116,8 +116,8 @@ async def _active_users(
     return wanted
 
 
-def _take_create_token(svc: Services, user_id: int) -> None:
-    wait = svc.room_creates.take(user_id, svc.clock())
+async def _take_create_token(svc: Services, user_id: int) -> None:
+    wait = await svc.room_creates.take(str(user_id))
     if wait > 0:
         raise RateLimited(
             "You are creating rooms too fast (limits.room_creates_per_minute); wait a moment.",
@@ -196,11 +196,11 @@ async def create_room(
         if existing is not None:
             return await _room_api(svc.db, int(existing["id"]), creator), False
         room_name, room_topic = "", ""
-        _take_create_token(svc, creator)
+        await _take_create_token(svc, creator)
     else:
         room_name = clean_name(name, required=True)
         room_topic = clean_topic(topic)
-        _take_create_token(svc, creator)
+        await _take_create_token(svc, creator)
         members = await _active_users(svc, [creator, *member_ids])
     now = svc.now_ms()
 

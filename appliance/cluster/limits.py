@@ -11,14 +11,23 @@ matter, so Redis's memory is bounded by the recent attempts, whatever an attacke
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import uuid
 from typing import NamedTuple
 
 import redis.asyncio as redis
+from redis.exceptions import RedisError
 
+from ..buckets import Buckets
 from ..guesses import Guess, too_many
 
+log = logging.getLogger(__name__)
+
 PREFIX = "pychat:limit:"
+ANSWER_S = 1.0  # a rate limit waits this long for Redis before the node limits alone
+WARN_EVERY_S = 60.0
 
 _NOW = """
 local t = redis.call('TIME')
@@ -83,17 +92,40 @@ return 0
 class SharedTokenBuckets:
     """`rate` tokens a second up to `burst`, one bucket per key, for every node at once."""
 
-    def __init__(self, client: redis.Redis, name: str, rate: float, burst: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        name: str,
+        rate: float,
+        burst: int,
+        *,
+        fallback: Buckets | None = None,
+    ) -> None:
+        """`fallback`: what limits while Redis does not answer (this node's own buckets),
+        so that an outage of Redis slows nobody's messages, and still limits them."""
         self._client = client
         self._prefix = f"{PREFIX}{name}:"
+        self.name = name
         self.rate = rate
         self.burst = burst
         self._take = client.register_script(_TAKE)
+        self._fallback = fallback
+        self._warned_at = 0.0
 
     async def take(self, key: str) -> float:
         """Take a token; 0 when allowed, else the seconds until one is available."""
-        wait = await self._take(keys=[self._prefix + key], args=[self.rate, self.burst])
-        return float(wait)
+        try:
+            async with asyncio.timeout(None if self._fallback is None else ANSWER_S):
+                wait = await self._take(keys=[self._prefix + key], args=[self.rate, self.burst])
+            return float(wait)
+        except (RedisError, OSError, TimeoutError) as e:
+            if self._fallback is None:
+                raise
+            now = time.monotonic()
+            if now - self._warned_at > WARN_EVERY_S:
+                self._warned_at = now
+                log.warning("Redis did not answer (%s): %s limited by this node", e, self.name)
+            return await self._fallback.take(key)
 
 
 class Attempt(NamedTuple):

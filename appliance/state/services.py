@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..buckets import Buckets, LocalBuckets
 from ..chat.call_registry import CallLimits
 from ..chat.calls import CallService
 from ..chat.redaction import Scrubber
@@ -16,8 +17,9 @@ from ..db import Database
 from ..guesses import Guesses, LocalGuesses
 from ..hub import Hub
 from ..passwords import HashPool
-from ..ratelimit import InFlight, TokenBuckets
+from ..ratelimit import InFlight
 
+TYPING_PER_SECOND = 0.5
 HASHES_RUNNING_PER_KEY = 2
 HASHES_WAITING_PER_KEY = 16
 
@@ -28,7 +30,8 @@ class Services:
     db: Database
     hub: Hub
     clock: Callable[[], float] = time.time
-    send_limits: TokenBuckets[int] = field(init=False)
+    # Per account (`buckets.py`; on several nodes, in Redis): sends, typing, new rooms.
+    send_limits: Buckets = field(init=False)
     # Password and invite guesses per address and username (on several nodes, in Redis).
     guesses: Guesses = field(init=False)
     # Password checks and hashes in flight per address and per username: one flood cannot
@@ -38,8 +41,8 @@ class Services:
     passwords: HashPool = field(init=False)
     # Told (user id, deactivated) when an admin (re)activates an account: the TURN server.
     account_listeners: list[Callable[[int, bool], None]] = field(default_factory=list)
-    typing_limits: TokenBuckets[tuple[int, int]] = field(init=False)
-    room_creates: TokenBuckets[int] = field(init=False)
+    typing_limits: Buckets = field(init=False)
+    room_creates: Buckets = field(init=False)
     # Purges deleted and edited text from the search index and the log (chat/redaction.py).
     scrubber: Scrubber = field(init=False)
     calls: CallService = field(init=False)
@@ -49,7 +52,11 @@ class Services:
 
     def __post_init__(self) -> None:
         limits, auth = self.settings.limits, self.settings.auth
-        self.send_limits = TokenBuckets(limits.send_per_second, limits.send_burst)
+
+        def clock() -> float:  # read late: tests move the clock
+            return self.clock()
+
+        self.send_limits = LocalBuckets(limits.send_per_second, limits.send_burst, clock)
         self.guesses = LocalGuesses(
             auth.login_failures_per_ip,
             auth.login_failures_per_user,
@@ -59,10 +66,10 @@ class Services:
         self.hashing = InFlight(running=HASHES_RUNNING_PER_KEY, waiting=HASHES_WAITING_PER_KEY)
         self.passwords = HashPool(auth.hash_workers, auth.hash_queue)
         # Typing frames are relayed at most every 2 s per user and room (clients show ~5 s).
-        self.typing_limits = TokenBuckets(0.5, 1)
+        self.typing_limits = LocalBuckets(TYPING_PER_SECOND, 1, clock)
         self.scrubber = Scrubber(self.db)
-        self.room_creates = TokenBuckets(
-            limits.room_creates_per_minute / 60, limits.room_creates_burst
+        self.room_creates = LocalBuckets(
+            limits.room_creates_per_minute / 60, limits.room_creates_burst, clock
         )
         c = self.settings.calls
         call_limits = CallLimits(

@@ -88,7 +88,7 @@ async def _thread_read(svc: Services, conn: Connection, p: dict[str, Any]) -> di
 async def _typing(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
     if not svc.hub.is_member(conn.user_id, p["room"]):
         raise NotFound("No such room.")
-    if svc.typing_limits.take((conn.user_id, p["room"]), svc.clock()) == 0:
+    if await svc.typing_limits.take(f"{conn.user_id}:{p['room']}") == 0:
         messages.typing(svc, conn.user_id, p["room"])
     return only_if_asked(p)
 
