@@ -3,6 +3,9 @@ their device to come back, calls end when nobody answered or nobody is left."""
 
 from __future__ import annotations
 
+import json
+
+from appliance.chat import call_codec
 from appliance.chat.call_registry import CallLimits, CallRegistry
 
 ALICE, BOB, CAROL = 1, 2, 3
@@ -87,3 +90,25 @@ def test_leaving_the_room_stops_its_ring() -> None:
     notices = reg.decline(ROOM, CAROL, now=2)
     assert reg.get(ROOM) is None  # nobody left to answer: the caller is not left waiting
     assert [s.reason for s in notices.ring_stops] == ["declined"]
+
+
+def test_a_registry_read_back_from_its_json_goes_on_as_the_original() -> None:
+    """Several nodes keep the registry as JSON in Redis (cluster/calls.py): a copy read back
+    from it must decide everything the original would, ringing, busy and absences included."""
+    reg = CallRegistry(LIMITS)
+    reg.join(ROOM, ALICE, 100, audio=True, video=True, members={ALICE, BOB, CAROL}, now=0)
+    reg.join(OTHER, CAROL, 300, audio=True, video=False, members={CAROL, BOB}, now=1)
+    reg.ring(ROOM, ALICE, CAROL, {ALICE, BOB, CAROL}, now=2)  # busy in the other call
+    reg.disconnected(300, now=3)
+    copy = call_codec.decode(call_codec.encode(reg), LIMITS)
+    assert json.loads(call_codec.encode(copy)) == json.loads(call_codec.encode(reg))
+    assert copy.room_of_user == reg.room_of_user
+    assert copy.next_deadline() == reg.next_deadline()
+    # The copy goes on exactly as the original does.
+    for registry in (reg, copy):
+        registry.join(ROOM, BOB, 200, audio=True, video=False, members={ALICE, BOB, CAROL}, now=4)
+    assert [c.as_json() for c in copy.calls.values()] == [c.as_json() for c in reg.calls.values()]
+    # Carol's grace runs out at 23: her call ends; the ring of her in Alice's call is over.
+    assert copy.tick(30) == reg.tick(30)
+    assert json.loads(call_codec.encode(copy)) == json.loads(call_codec.encode(reg))
+    assert OTHER not in copy.calls
