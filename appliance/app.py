@@ -226,7 +226,7 @@ async def _cluster_link(app: web.Application) -> AsyncIterator[None]:
         per_user=auth.login_failures_per_user,
         window_s=auth.login_window_s,
     )
-    await link.open(svc.calls)  # before any socket: device ids name the node
+    await link.open(svc.calls, svc.painter)  # before any socket: device ids name the node
     # The same buckets as one device's, in Redis; this node's own while Redis is away.
     svc.send_limits = SharedTokenBuckets(
         link.client,

@@ -11,7 +11,8 @@ nodes to read it. What is not in the log goes here:
 - devices: each node takes a number (`open`) that its device ids carry, tells the others of
   its devices and hears of theirs, so `rtc.devices` lists and `rtc.signal` reaches a device
   on any node (devices.py);
-- calls: the registry is in Redis and its changes reach every node (calls.py).
+- calls: the registry is in Redis and its changes reach every node (calls.py);
+- boards: ops, live strokes, cursors and viewers reach the other nodes (paint.py).
 Everything a node says goes through one outbox, so the others hear it in the order it was
 said.
 """
@@ -34,13 +35,15 @@ from ..connection import NODE_BITS, Connection, number_connections
 from ..errors import AppError
 from ..hub import Hub
 from . import calls as call_store
-from . import devices, presence
+from . import devices, paint, presence
 from .calls import SharedCallStore
 from .devices import RemoteDevices
+from .paint import PaintLink
 from .presence import SharedPresence
 
 if TYPE_CHECKING:
     from ..chat.calls import CallService
+    from ..painter.live_boards import Painter
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +69,9 @@ class NodeLink:
         self.devices: RemoteDevices | None = None
         self.calls: SharedCallStore | None = None
 
-    async def open(self, calls: CallService) -> None:
+    async def open(self, calls: CallService, painter: Painter) -> None:
         """Take a node number, so that this node's device ids are its own, and share the
-        calls through Redis. Before any socket connects."""
+        calls and the boards through Redis. Before any socket connects."""
         taken = int(await self.client.incr(NODE_NUMBERS))
         self.number = (taken - 1) % (2 ** (53 - NODE_BITS) - 1) + 1
         number_connections(self.number)
@@ -77,11 +80,14 @@ class NodeLink:
             self.client, calls.limits, calls.changed, node=self.number, clock=calls.clock
         )
         calls.use(self.calls)
+        self.paint = PaintLink(self.number, painter, self.publish)
+        painter.nodes = self.paint
         self._channels = {
             EPHEMERAL: self._ephemeral,
             presence.CHANNEL: self._presence_changed,
             devices.CHANNEL: self.devices.received,
             call_store.CHANNEL: self.calls.received,
+            paint.CHANNEL: self.paint.received,
         }
 
     def start(self) -> None:

@@ -2,15 +2,16 @@
 
 A board is loaded into memory when someone opens it and dropped when the last viewer
 leaves. Ops of one board are added one at a time (a lock per board), each acknowledged and
-sent to the other viewers only after its commit, so memory always equals the database and
-every viewer sees ops in seq order. Cursors and strokes being drawn are ephemeral: relayed
-to the other viewers, never stored, rate-limited per socket.
+sent to the other viewers only after its commit, so memory equals the database. On several
+nodes the database orders them (an op is stored on top of the seq its node holds, else
+planned again once caught up) and the others hear each op (cluster/paint.py); a viewer may
+then get ops out of seq order, and places them by seq. Cursors and strokes being drawn are
+ephemeral: relayed to the other viewers (on every node), never stored, rate-limited.
 
 Memory: the boards held are counted (`board.op_cost`) as they are loaded, grow (counted
 before the write, so parallel ops on other boards cannot pass a budget together) and are
 dropped. Every op that would grow them is checked against `painter.memory_bytes` for all
-of them and `painter.user_bytes` for its author's ops on them, not only the opening of a
-board: a board opened small could otherwise grow without bound (issue 13). Over a budget,
+of them and `painter.user_bytes` for its author's ops on them (issue 13). Over a budget,
 the board is folded first, so `clear` and `undo` still go through.
 """
 
@@ -28,6 +29,7 @@ from ..ratelimit import TokenBuckets
 from ..storage import boards as stored
 from . import ops as paint_ops
 from .board import Board, BoardLimits, Plan
+from .open_board import OpenBoard, OtherNodes, RemoteViewers
 
 if TYPE_CHECKING:
     from ..state.services import Services
@@ -35,16 +37,8 @@ if TYPE_CHECKING:
 LIVE_PER_SECOND = 40.0  # cursor moves and stroke chunks a socket may relay (both together)
 LIVE_BURST = 80
 OPEN_PER_SOCKET = 4  # boards one socket may have open (the app opens one): bounds memory
-
-
-class _Open:
-    """A board in memory and its viewers."""
-
-    def __init__(self, board: Board) -> None:
-        self.board = board
-        self.viewers: dict[int, Connection] = {}  # conn id → socket
-        self.lock = asyncio.Lock()
-        self.busy = 0  # ops waiting for or holding the lock
+STALE_RETRIES = 20  # ops planned again after another node's came first, before giving up
+CATCH_UP_S = 1.0  # how long another node's op may take to be heard before loading again
 
 
 class Painter:
@@ -57,7 +51,7 @@ class Painter:
         self.user_bytes = cfg.user_bytes
         # A page of ops in one reply: well under what a socket may hold unsent.
         self.page_bytes = max(4096, min(256 * 1024, svc.settings.ws.send_buffer_bytes // 4))
-        self.open_boards: dict[int, _Open] = {}
+        self.open_boards: dict[int, OpenBoard] = {}
         self.loading: dict[int, asyncio.Task[Board]] = {}
         self.by_conn: dict[int, set[int]] = {}  # conn id → rooms it has open
         self.held = 0  # op cost of the boards in open_boards
@@ -65,6 +59,9 @@ class Painter:
         self.op_buckets: TokenBuckets[int] = TokenBuckets(cfg.ops_per_second, cfg.ops_burst)
         self.live_buckets: TokenBuckets[int] = TokenBuckets(LIVE_PER_SECOND, LIVE_BURST)
         svc.hub.on_unregister.append(self.forget)
+        # Several nodes: the others' painters, and the viewers they hold.
+        self.nodes: OtherNodes | None = None
+        self.remote_viewers = RemoteViewers()
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -72,7 +69,7 @@ class Painter:
         if not self.svc.hub.is_member(conn.user_id, room_id):
             raise NotFound("No such room.")
 
-    async def _board(self, room_id: int) -> _Open:
+    async def _board(self, room_id: int) -> OpenBoard:
         while True:
             current = self.open_boards.get(room_id)
             if current is not None:
@@ -90,10 +87,20 @@ class Painter:
                 # Loaded (or loaded and already dropped again: this caller keeps it).
                 return self._hold(room_id, board)
 
-    def _hold(self, room_id: int, board: Board) -> _Open:
-        live = self.open_boards[room_id] = _Open(board)
+    def _hold(self, room_id: int, board: Board) -> OpenBoard:
+        live = self.open_boards[room_id] = OpenBoard(board)
         self._count(board.costs, 1)
+        if self.nodes is not None:
+            self.nodes.ask_viewers(room_id)  # who has it open on the other nodes
         return live
+
+    async def _reload(self, room_id: int, live: OpenBoard) -> None:
+        """Another node moved the board on: hold it as the database has it now."""
+        live.stale = False
+        board = await self._load(room_id)
+        self._count(live.board.costs, -1)
+        live.board = board
+        self._count(board.costs, 1)
 
     def _count(self, costs: dict[int, int], sign: int) -> None:
         for author, cost in costs.items():
@@ -115,6 +122,10 @@ class Painter:
         if room_id not in opened and len(opened) >= OPEN_PER_SOCKET:
             raise TooLarge(f"A connection may have at most {OPEN_PER_SOCKET} boards open.")
         live = await self._board(room_id)
+        if live.stale:
+            async with live.lock:
+                if live.stale:
+                    await self._reload(room_id, live)
         if conn.closed:
             self._drop_if_idle(room_id, live)
             raise NotFound("That socket is closed.")
@@ -131,7 +142,7 @@ class Painter:
         self._send_viewers(room_id, live)
         return {
             "board": {"seq": board.seq, "ops": ops, "next": next_seq},
-            "viewers": self._viewer_list(live),
+            "viewers": self._viewer_list(room_id, live),
         }
 
     def page(self, conn: Connection, room_id: int, after: int, until: int) -> dict[str, Any]:
@@ -161,12 +172,12 @@ class Painter:
         self._send_viewers(room_id, live)
         self._drop_if_idle(room_id, live)
 
-    def _drop_if_idle(self, room_id: int, live: _Open) -> None:
+    def _drop_if_idle(self, room_id: int, live: OpenBoard) -> None:
         if not live.viewers and not live.busy and self.open_boards.get(room_id) is live:
             del self.open_boards[room_id]
             self._count(live.board.costs, -1)
 
-    def _viewing(self, conn: Connection, room_id: int) -> _Open:
+    def _viewing(self, conn: Connection, room_id: int) -> OpenBoard:
         self._member(conn, room_id)
         live = self.open_boards.get(room_id)
         if live is None or conn.id not in live.viewers:
@@ -184,35 +195,63 @@ class Painter:
         live.busy += 1
         try:
             async with live.lock:
-                board = live.board
-                earlier = board.by_id.get(op["id"])
-                if earlier is not None:
-                    # A retry (same id, same author) is answered with what was stored.
-                    if earlier["author"] != conn.user_id:
-                        raise Conflict("Another operation on this board has that id.")
-                    return {"seq": earlier["seq"]}
-                board.check_history(op)
-                plan, growth = self._plan(board, op)
-                now = self.svc.now_ms()
-                row = (op["id"], conn.user_id, plan.text) if plan.store else None
-
-                async def job(tx: Tx) -> None:
-                    await stored.save_op(tx, room_id, plan.seq, now, op=row, drop=plan.drop)
-
-                # Counted before the write, so ops on other boards meanwhile see it.
-                self._count(growth, 1)
-                try:
-                    await self.svc.db.write(job)
-                except BaseException:
-                    self._count(growth, -1)
-                    raise
-                board.apply(plan)
-                frame = {"type": "paint.op", "room": room_id, "op": plan.op, "seq": plan.seq}
-                self._relay(room_id, live, wire.frame(frame), skip=conn.id)
-                return {"seq": plan.seq}
+                for _ in range(STALE_RETRIES):
+                    if live.stale:
+                        await self._reload(room_id, live)
+                    try:
+                        return await self._add(conn, room_id, live, op)
+                    except stored.StaleBoard as stale:
+                        # Another node's op came first: its message brings the board up to
+                        # date in a moment (else load it again); then plan anew.
+                        await self._catch_up(live, stale.seq)
+                raise Conflict("Others are drawing on this board very fast; try again.")
         finally:
             live.busy -= 1
             self._drop_if_idle(room_id, live)
+
+    async def _add(
+        self, conn: Connection, room_id: int, live: OpenBoard, op: dict[str, Any]
+    ) -> dict[str, Any]:
+        board = live.board
+        earlier = board.by_id.get(op["id"])
+        if earlier is not None:
+            # A retry (same id, same author) is answered with what was stored.
+            if earlier["author"] != conn.user_id:
+                raise Conflict("Another operation on this board has that id.")
+            return {"seq": earlier["seq"]}
+        board.check_history(op)
+        plan, growth = self._plan(board, op)
+        now = self.svc.now_ms()
+        row = (op["id"], conn.user_id, plan.text) if plan.store else None
+
+        async def job(tx: Tx) -> None:
+            await stored.save_op(tx, room_id, plan.seq, now, op=row, drop=plan.drop)
+
+        # Counted before the write, so ops on other boards meanwhile see it.
+        self._count(growth, 1)
+        try:
+            await self.svc.db.write(job)
+        except BaseException:
+            self._count(growth, -1)
+            raise
+        board.apply(plan)
+        frame = {"type": "paint.op", "room": room_id, "op": plan.op, "seq": plan.seq}
+        self._relay(room_id, live, wire.frame(frame), skip=conn.id)
+        if self.nodes is not None:
+            self.nodes.op_added(room_id, plan)
+        return {"seq": plan.seq}
+
+    async def _catch_up(self, live: OpenBoard, seq: int) -> None:
+        """Until the board holds `seq` (another node's ops applied as they are heard), or
+        `CATCH_UP_S` passed: then it is loaded again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CATCH_UP_S
+        while live.board.seq < seq and not live.stale:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await live.advanced.wait()
+            except TimeoutError:
+                live.stale = True
 
     def _plan(self, board: Board, op: dict[str, Any]) -> tuple[Plan, dict[int, int]]:
         """The board's plan for `op` and how it changes each author's cost: folded first
@@ -263,7 +302,7 @@ class Painter:
                 "x": x,
                 "y": y,
             }
-            self._relay(room_id, live, wire.frame(frame), skip=conn.id)
+            self._relay(room_id, live, wire.frame(frame), skip=conn.id, everywhere=True)
 
     def stroke(self, conn: Connection, room_id: int, part: dict[str, Any], asked: bool) -> None:
         """A piece of a stroke being drawn, so others see it grow; the stroke itself comes
@@ -271,19 +310,74 @@ class Painter:
         live = self._viewing(conn, room_id)
         if self._live_token(conn, asked):
             frame = {"type": "paint.stroke", "room": room_id, "user": conn.user_id, "conn": conn.id}
-            self._relay(room_id, live, wire.frame({**frame, **part}), skip=conn.id)
+            data = wire.frame({**frame, **part})
+            self._relay(room_id, live, data, skip=conn.id, everywhere=True)
+
+    # -- viewers -------------------------------------------------------------------------
+
+    def _local_viewers(self, live: OpenBoard) -> list[dict[str, int]]:
+        return [{"user": c.user_id, "conn": c.id} for c in sorted(live.viewers.values(), key=_id)]
+
+    def _viewer_list(self, room_id: int, live: OpenBoard) -> list[dict[str, int]]:
+        """This node's viewers, and those the other live nodes hold."""
+        others = self.svc.hub.other_nodes
+        remote = self.remote_viewers.of(room_id, lambda conn: bool(others and others.user_of(conn)))
+        return sorted(self._local_viewers(live) + remote, key=lambda v: v["conn"])
+
+    def _send_viewers(self, room_id: int, live: OpenBoard, *, tell_nodes: bool = True) -> None:
+        viewers = self._viewer_list(room_id, live)
+        frame = {"type": "paint.viewers", "room": room_id, "viewers": viewers}
+        self._relay(room_id, live, wire.frame(frame), skip=0)
+        if tell_nodes and self.nodes is not None:
+            self.nodes.viewers_here(room_id, self._local_viewers(live))
+
+    # -- what the other nodes tell -------------------------------------------------------
+
+    def remote_op(self, room_id: int, plan: Plan) -> None:
+        """An op another node added (in the order that node added its own)."""
+        live = self.open_boards.get(room_id)
+        if live is None:
+            return
+        board = live.board
+        if plan.seq == board.seq + 1 and not live.stale:
+            # An op this node is adding meanwhile was planned on the board before: its
+            # write finds the board moved on (StaleBoard) and plans again on this one.
+            self._count(board.growth(plan), 1)
+            board.apply(plan)
+            advanced, live.advanced = live.advanced, asyncio.Event()
+            advanced.set()
+        elif plan.seq > board.seq:
+            live.stale = True  # one was missed: load the board again before using it
+        frame = {"type": "paint.op", "room": room_id, "op": plan.op, "seq": plan.seq}
+        self._relay(room_id, live, wire.frame(frame), skip=0)
+
+    def remote_relay(self, room_id: int, data: bytes) -> None:
+        live = self.open_boards.get(room_id)
+        if live is not None:
+            self._relay(room_id, live, data, skip=0)
+
+    def remote_viewers_changed(
+        self, room_id: int, node: int, viewers: list[dict[str, int]]
+    ) -> None:
+        self.remote_viewers.held(room_id, node, viewers)
+        live = self.open_boards.get(room_id)
+        if live is not None:
+            self._send_viewers(room_id, live, tell_nodes=False)
+
+    def viewers_asked(self, room_id: int) -> None:
+        live = self.open_boards.get(room_id)
+        if live is not None and live.viewers and self.nodes is not None:
+            self.nodes.viewers_here(room_id, self._local_viewers(live))
 
     # -- fan-out -------------------------------------------------------------------------
 
-    def _viewer_list(self, live: _Open) -> list[dict[str, int]]:
-        return [{"user": c.user_id, "conn": c.id} for c in sorted(live.viewers.values(), key=_id)]
-
-    def _send_viewers(self, room_id: int, live: _Open) -> None:
-        frame = {"type": "paint.viewers", "room": room_id, "viewers": self._viewer_list(live)}
-        self._relay(room_id, live, wire.frame(frame), skip=0)
-
-    def _relay(self, room_id: int, live: _Open, data: bytes, *, skip: int) -> None:
-        """Encoded once, written to every other viewer still in the room."""
+    def _relay(
+        self, room_id: int, live: OpenBoard, data: bytes, *, skip: int, everywhere: bool = False
+    ) -> None:
+        """Encoded once, written to every other viewer still in the room (`everywhere`:
+        on the other nodes too)."""
+        if everywhere and self.nodes is not None:
+            self.nodes.relay(room_id, data)
         frame = wire.ws_text_frame(data)
         gone: list[Connection] = []
         for conn in _others(live.viewers.values(), skip):

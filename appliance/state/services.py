@@ -16,6 +16,7 @@ from ..config import Settings
 from ..db import Database
 from ..guesses import Guesses, LocalGuesses
 from ..hub import Hub
+from ..painter.live_boards import Painter
 from ..passwords import HashPool
 from ..ratelimit import InFlight
 
@@ -46,6 +47,8 @@ class Services:
     # Purges deleted and edited text from the search index and the log (chat/redaction.py).
     scrubber: Scrubber = field(init=False)
     calls: CallService = field(init=False)
+    # The rooms' shared boards held in memory (`paint.*`; on several nodes, kept in step).
+    painter: Painter = field(init=False)
     clock_steps: ClockSteps = field(init=False)
     dummy_password_hash: str = ""
     setup_done: bool = False
@@ -76,6 +79,7 @@ class Services:
             c.ring_timeout_s, c.rejoin_grace_s, c.max_participants, c.ring_max_members
         )
         self.calls = CallService(self.hub, self.db, call_limits, lambda: self.clock())
+        self.painter = Painter(self)
         # Notices steps of self.clock (a Pi without a clock battery) and moves deadlines.
         self.clock_steps = ClockSteps(self.db, ClockWatch(lambda: self.clock()))
         self.clock_steps.listeners.append(self.calls.shift_clock)

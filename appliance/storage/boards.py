@@ -6,6 +6,14 @@ from ..db import Tx
 from . import Reader, placeholders
 
 
+class StaleBoard(Exception):
+    """The board is past `seq - 1` (another node added an op first): catch up, plan anew."""
+
+    def __init__(self, room_id: int, seq: int) -> None:
+        super().__init__(f"board {room_id} is past seq {seq - 1}")
+        self.seq = seq
+
+
 async def load(db: Reader, room_id: int) -> tuple[int, list[tuple[int, str]]]:
     """The board's seq and its ops as (seq, op JSON), oldest first; (0, []) if none yet."""
     row = await db.fetchone("SELECT seq FROM boards WHERE room_id = ?", (room_id,))
@@ -26,12 +34,24 @@ async def save_op(
     op: tuple[str, int, str] | None,
     drop: tuple[int, ...] = (),
 ) -> None:
-    """Move the board to `seq`: delete folded ops, then store `op` (id, author, JSON)."""
-    await tx.execute(
-        "INSERT INTO boards(room_id, seq, updated_at) VALUES (?, ?, ?)"
-        " ON CONFLICT(room_id) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
-        (room_id, seq, now),
-    )
+    """Move the board from `seq - 1` to `seq`: delete folded ops, then store `op` (id,
+    author, JSON). StaleBoard, with nothing changed, when the board is not at `seq - 1`
+    (another node added an op first: several nodes share the database)."""
+    if seq == 1:
+        moved = await tx.fetchone(
+            "INSERT INTO boards(room_id, seq, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(room_id) DO NOTHING RETURNING seq",
+            (room_id, seq, now),
+        )
+    else:
+        # One statement: on PostgreSQL a node that waited for another's row lock checks
+        # the seq again on the row as that one left it.
+        moved = await tx.fetchone(
+            "UPDATE boards SET seq = ?, updated_at = ? WHERE room_id = ? AND seq = ? RETURNING seq",
+            (seq, now, room_id, seq - 1),
+        )
+    if moved is None:
+        raise StaleBoard(room_id, seq)
     for start in range(0, len(drop), 500):
         chunk = drop[start : start + 500]
         await tx.execute(

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..connection import Connection
 from ..painter import ops as paint_ops
-from ..painter.live_boards import Painter
 from . import schemas as s
 from .commands import Spec, only_if_asked
 
@@ -25,7 +24,7 @@ def _live_points(name: str, value: Any) -> list[float | int]:
 
 
 def commands(svc: Services) -> dict[str, Spec]:
-    painter = Painter(svc)
+    painter = svc.painter
 
     async def open_board(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any]:
         return await painter.open(conn, p["room"])
