@@ -1,14 +1,16 @@
 """Calls between people on different `pychat serve` nodes: ringing, answering, the
-signalling their browsers exchange, hanging up; and a node killed mid-call, whose people
-come back to their seats through another node."""
+signalling their browsers exchange, hanging up; a node killed mid-call, whose people
+come back to their seats through another node; and a call only a killed node held, ended
+and recorded by the node still up."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from tests.cluster.serving import NodeFactory, two_nodes_apart
+from tests.cluster.serving import NodeFactory, make_people, two_nodes_apart
 from tests.conftest import new_room
+from tests.integration.test_call_records import record, records
 from tests.integration.test_calls import call_frame, conn_of, is_type
 from tests.integration.test_calls import people as in_call
 from tests.server import Server
@@ -108,3 +110,31 @@ async def test_a_node_killed_mid_call_its_person_takes_her_seat_back_through_ano
     bob_seat = seat(now["call"], bob.id)
     assert bob_seat is not None and bob_seat["connected"] is True
     assert bob_seat["joined_at"] == seat(before["call"], bob.id)["joined_at"]  # type: ignore[index]
+
+
+async def test_a_call_left_on_a_killed_node_is_ended_and_recorded_by_another(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    """Alice and Bob call each other through one node, which is then killed: the node
+    still up marks their devices away, and once the rejoin grace is over ends the call and
+    writes its end in the room's timeline, as a restart does on one device."""
+    grace = {"PYCHAT_CALLS_REJOIN_GRACE_S": "1"}
+    watcher, doomed = nodes(**grace), nodes(**grace)
+    alice_name, bob_name = await make_people(watcher, "alice", "bob")
+    alice, bob = await people(doomed, alice_name), await people(doomed, bob_name)
+    room = (await new_room(alice, bob, kind="direct"))["id"]
+    a, b = await alice.connect(), await bob.connect()
+    call = (await a.ok({"type": "rtc.call.join", "room": room, "audio": True, "video": False}))[
+        "call"
+    ]
+    await b.wait_for(is_type("rtc.ring", room))
+    await b.ok({"type": "rtc.call.join", "room": room, "audio": True, "video": False})
+    await b.wait_for(record(room, "started"))
+
+    doomed.kill()
+    alice_elsewhere = await people(watcher, alice_name)
+    watching = await alice_elsewhere.connect()
+    ended = await watching.wait_for(record(room, "ended"), timeout=NODE_GONE_S)
+    assert ended["data"]["message"]["call"]["id"] == call["id"]
+    assert (await watching.ok({"type": "rtc.calls"}))["calls"] == []
+    assert [c["event"] for _, c in await records(alice_elsewhere, room)] == ["started", "ended"]
