@@ -16,6 +16,7 @@ from .call_registry import CallLimits, CallRegistry, Notices
 T = TypeVar("T")
 Op = Callable[[CallRegistry], tuple[T, Notices]]
 OnChange = Callable[[list[Delivery], float | None], None]
+CLAIM_S = 10  # a frame every node hears arrives everywhere within it
 
 
 class CallStore(Protocol):
@@ -30,6 +31,11 @@ class CallStore(Protocol):
 
     def shift_clock(self, delta_s: float) -> None:
         """The wall clock stepped: keep every timer's real time left."""
+        ...
+
+    async def claim(self, what: str) -> bool:
+        """Whether this node is the one to act on `what`, a frame every node hears (the
+        first to ask, for `CLAIM_S`)."""
         ...
 
 
@@ -52,3 +58,6 @@ class LocalCallStore:
     def shift_clock(self, delta_s: float) -> None:
         self.registry.shift_clock(delta_s)
         self._on_change([], self.registry.next_deadline())
+
+    async def claim(self, what: str) -> bool:
+        return True  # the only node

@@ -145,6 +145,10 @@ class CallService:
 
         return await self._run(op)
 
+    async def claim(self, what: str) -> bool:
+        """Whether this node acts on `what` (a ring every node's bot hears: one answers)."""
+        return await self.store.claim(what)
+
     async def calls_of(self, user: int) -> list[dict[str, Any]]:
         registry = await self.store.snapshot()
         return [call.as_json() for call in registry.calls_in(self.hub.rooms_of(user))]

@@ -32,7 +32,7 @@ from redis.exceptions import WatchError
 from ..chat import call_codec
 from ..chat.call_frames import Delivery, render
 from ..chat.call_registry import CallLimits, CallRegistry, Notices
-from ..chat.call_store import OnChange, Op
+from ..chat.call_store import CLAIM_S, OnChange, Op
 from ..connection import node_of
 from ..errors import Conflict
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 KEY = "pychat:calls"
 CHANNEL = "pychat:calls"
 NODES = "pychat:nodes"  # node number -> until when it is alive (unix seconds)
+CLAIMS = "pychat:claim:"  # + what: the node acting on it
 ATTEMPTS = 50  # transactions lost to other nodes' before one gives up
 
 T = TypeVar("T")
@@ -90,6 +91,10 @@ class SharedCallStore:
 
     def shift_clock(self, delta_s: float) -> None:
         log.warning("the clock stepped %+.0f s: calls' timers follow the nodes' clocks", delta_s)
+
+    async def claim(self, what: str) -> bool:
+        key = CLAIMS + what
+        return bool(await self._client.set(key, str(self.node), nx=True, ex=CLAIM_S))
 
     def received(self, text: str) -> None:
         """A change some node made (this one's own included): to this node's devices."""

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..chat import signalling
-from ..connection import is_here
 from ..errors import AppError
 from ..ratelimit import TokenBuckets
 from ..rtc.policy import canonical_address
@@ -87,16 +86,20 @@ class EchoBot:
             return
         loop = asyncio.get_running_loop()
         if kind == "rtc.ring":
-            if _started_here(frame.get("call")):  # on several nodes: the caller's node answers
-                loop.call_soon(self._spawn, self._answer(room))
+            call = frame.get("call")
+            if isinstance(call, dict) and isinstance(call.get("id"), int):
+                loop.call_soon(self._spawn, self._answer(room, call["id"]))
         elif kind == "rtc.call":
             loop.call_soon(self._call_changed, room, frame.get("call"))
         elif kind == "rtc.signal":
             loop.call_soon(self._signal_in, room, frame)
 
-    async def _answer(self, room: int) -> None:
+    async def _answer(self, room: int, call_id: int) -> None:
         device = self.device
         if device is None or device.closed or room in self.sessions or room in self._answering:
+            return
+        # On several nodes each one's bot hears the ring: the first to claim it answers.
+        if not await self.svc.calls.claim(f"echo:{call_id}:{device.user_id}"):
             return
         self._answering.add(room)
         try:
@@ -225,19 +228,6 @@ class EchoBot:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("echo bot step failed", exc_info=task.exception())
-
-
-def _started_here(call: Any) -> bool:
-    """Whether the ringing call was started from a device of this node. Every node's bot
-    hears the ring; one answers, on the caller's node (one device: always this one)."""
-    if not isinstance(call, dict):
-        return False
-    starters = [
-        p.get("conn")
-        for p in call.get("participants", ())
-        if isinstance(p, dict) and p.get("user") == call.get("started_by")
-    ]
-    return any(isinstance(conn, int) and is_here(conn) for conn in starters)
 
 
 def _not_loopback(host: str) -> bool:

@@ -138,3 +138,27 @@ async def test_a_call_left_on_a_killed_node_is_ended_and_recorded_by_another(
     assert ended["data"]["message"]["call"]["id"] == call["id"]
     assert (await watching.ok({"type": "rtc.calls"}))["calls"] == []
     assert [c["event"] for _, c in await records(alice_elsewhere, room)] == ["started", "ended"]
+
+
+async def test_the_test_call_is_answered_whichever_node_made_the_echo_account(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    """The Echo account is made through one node (its bot listens there), the call is
+    started through another: a bot answers, and its offer reaches the caller's device."""
+    first, second = nodes(), nodes()
+    (name,) = await make_people(first, "caller")
+    on_second, on_first = await people(second, name), await people(first, name)
+    room = (await on_second.post("/api/test-call"))["room"]
+    sock = await on_first.connect()
+    await sock.ok({"type": "rtc.call.join", "room": room["id"], "audio": True, "video": False})
+    echo = next(m for m in room["members"] if m != on_first.id)
+    answered = await sock.wait_for(
+        call_frame(room["id"], lambda c: in_call(c) == {on_first.id, echo}), timeout=30
+    )
+    bot_conn = seat(answered["call"], echo)["conn"]  # type: ignore[index]
+    assert bot_conn >> 32 != conn_of(sock) >> 32  # the bot is on the other node
+    offer = await sock.wait_for(lambda f: f.get("type") == "rtc.signal", timeout=30)
+    assert offer["from"] == bot_conn and offer["user"] == echo
+    assert offer["data"]["kind"] == "offer" and offer["data"]["call"] == answered["call"]["id"]
+    await sock.ok({"type": "rtc.call.leave", "room": room["id"]})
+    await sock.wait_for(call_frame(room["id"], lambda c: c is None), timeout=30)
