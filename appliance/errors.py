@@ -60,6 +60,12 @@ class SetupRequired(AppError):
     status, code = 503, "setup_required"
 
 
+class Unavailable(AppError):
+    """A part the server needs (on several nodes: Redis) does not answer; try again."""
+
+    status, code = 503, "unavailable"
+
+
 class InsufficientStorage(AppError):
     status, code = 507, "insufficient_storage"
 

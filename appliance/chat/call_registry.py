@@ -225,6 +225,9 @@ class CallRegistry:
         call = self.calls.get(room)
         if call is None:
             return notices
+        # Nothing to tell when the call never concerned them (on several nodes each node
+        # hears the leave and asks: one change, not one per node).
+        involved = user in call.ringing or user in call.declined or user in call.busy
         if user in call.ringing:
             call.ringing.discard(user)
             call.ring_until_of.pop(user, None)
@@ -234,7 +237,7 @@ class CallRegistry:
         if user in call.participants:
             notices.removed.append((room, call.participants[user].conn))
             self._remove(call, user, now, notices)
-        else:
+        elif involved:
             notices.call_changed(room)
             self._settle(call, now, notices)
         return notices
@@ -296,6 +299,17 @@ class CallRegistry:
             for p in call.participants.values():
                 if p.conn == conn and p.gone_since is None:
                     p.gone_since = now
+                    notices.call_changed(call.room)
+        return notices
+
+    def back(self, conn: int) -> Notices:
+        """A device marked away that is connected after all (several nodes: its node was
+        taken for dead, then renewed): present again, keeping its seat."""
+        notices = Notices()
+        for call in self.calls.values():
+            for p in call.participants.values():
+                if p.conn == conn and p.gone_since is not None:
+                    p.gone_since = None
                     notices.call_changed(call.room)
         return notices
 

@@ -50,6 +50,7 @@ class CallService:
         # This process's memory; on several nodes, Redis (`use`, from app.py's cluster link).
         self.store: CallStore = LocalCallStore(limits, self.changed)
         self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()  # timeline writes, timers, hang-ups
         hub.on_unregister.append(lambda conn: self._spawn(self.gone(conn), "call-gone"))
         hub.on_member_leave.append(
@@ -192,6 +193,8 @@ class CallService:
         self.store.shift_clock(delta_s)
 
     def close(self) -> None:
+        """The server stops: no timers from now on."""
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -264,8 +267,8 @@ class CallService:
         async def guarded() -> None:
             try:
                 await work
-            except AppError:
-                pass  # a device gone or a room left meanwhile: nothing to tell anyone
+            except AppError as e:  # a room left meanwhile; Redis away: the renewal repairs
+                log.info("%s: %s", name, e.message)
             except Exception:
                 log.exception("%s failed", name)
 
@@ -283,12 +286,21 @@ class CallService:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if deadline is None:
+        if deadline is None or self._closed:
             return
         delay = max(0.0, deadline - self.clock())
         self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
 
     def _tick(self) -> None:
         self._timer = None
+        self._spawn(self._due(), "call-timers")
+
+    async def _due(self) -> None:
+        """Rings and absences that ran out; then the timer for the next deadline, also when
+        nothing was due (a timer may fire a hair early) or the tick failed."""
         now = self.clock()
-        self._spawn(self._run(lambda registry: (None, registry.tick(now))), "call-timers")
+        try:
+            await self._run(lambda registry: (None, registry.tick(now)))
+        finally:
+            if self._timer is None and not self._closed:
+                self._schedule((await self.store.snapshot()).next_deadline())

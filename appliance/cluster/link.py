@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from ..connection import NODE_BITS, Connection, number_connections
+from ..connection import Connection, number_connections
 from ..errors import AppError
 from ..hub import Hub
 from . import calls as call_store
 from . import devices, paint, presence
-from .calls import SharedCallStore
+from .calls import SharedCallStore, take_number
 from .devices import RemoteDevices
 from .paint import PaintLink
 from .presence import SharedPresence
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 EPHEMERAL = "pychat:ephemeral"
 RETRY_S = 1.0  # after Redis was lost: subscribe again
 QUEUE = 10_000  # frames waiting to be published; beyond, new ones are dropped (ephemeral)
-NODE_NUMBERS = "pychat:node-numbers"  # each node start takes the next
+QUEUE_BYTES = 32 << 20  # ... and at most this much of them (signals and strokes may be big)
 
 
 class NodeLink:
@@ -64,6 +64,7 @@ class NodeLink:
         self._presence = SharedPresence(self.client, self.node)
         self.ttl_s = self._presence.ttl_s
         self._outbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE)
+        self._outbox_bytes = 0  # of the frames and messages waiting in it
         self._tasks: list[asyncio.Task[None]] = []
         self._channels: dict[str, Callable[[str], None]] = {}
         self.devices: RemoteDevices | None = None
@@ -72,8 +73,7 @@ class NodeLink:
     async def open(self, calls: CallService, painter: Painter) -> None:
         """Take a node number, so that this node's device ids are its own, and share the
         calls and the boards through Redis. Before any socket connects."""
-        taken = int(await self.client.incr(NODE_NUMBERS))
-        self.number = (taken - 1) % (2 ** (53 - NODE_BITS) - 1) + 1
+        self.number = await take_number(self.client, self.ttl_s)
         number_connections(self.number)
         self.devices = RemoteDevices(self.number, self._hub, self.publish, ttl_s=self.ttl_s)
         self.calls = SharedCallStore(
@@ -101,6 +101,7 @@ class NodeLink:
             asyncio.create_task(self._listen(subscribed), name="link-listen"),
             asyncio.create_task(self._send(), name="link-send"),
             asyncio.create_task(self._renew(), name="presence-renewal"),
+            asyncio.create_task(self._alive(), name="node-alive"),
             asyncio.create_task(self._greet(subscribed), name="link-greet"),
         ]
 
@@ -130,6 +131,10 @@ class NodeLink:
 
     def publish(self, channel: str, text: str) -> None:
         """Published in order with everything else this node says (the outbox)."""
+        if self._outbox_bytes + len(text) > QUEUE_BYTES:
+            log.warning("the link to the other nodes is behind: a message was dropped")
+            return
+        self._outbox_bytes += len(text)
         self._put(("publish", (channel, text)))
 
     def _forward(self, user_ids: Collection[int] | None, data: bytes, skip_user: int) -> None:
@@ -155,6 +160,8 @@ class NodeLink:
         try:
             self._outbox.put_nowait(item)
         except asyncio.QueueFull:
+            if item[0] == "publish":
+                self._outbox_bytes -= len(item[1][1])
             log.warning("the link to the other nodes is behind: a message was dropped")
 
     async def _renew(self) -> None:
@@ -166,39 +173,51 @@ class NodeLink:
             if self.devices is not None:
                 self.devices.renew()
 
+    async def _alive(self) -> None:
+        """This node's number renewed, and the calls repaired, on a task of its own: never
+        behind a full outbox (a node late to renew is taken for dead)."""
+        calls = self.calls
+        assert calls is not None
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            try:
+                await calls.renew(self.ttl_s, lambda conn: conn in self._hub.by_id)
+            except (RedisError, OSError, AppError) as e:
+                log.warning("renewing this node in Redis failed (%s)", e)
+            except Exception:
+                log.exception("repairing the calls failed")
+
     async def _greet(self, subscribed: asyncio.Event) -> None:
         """Once listening: ask the others for their devices, and set the calls' timer."""
         await subscribed.wait()
         if self.devices is not None:
             self.devices.hello()
         if self.calls is not None:
-            self._put(("calls", None))
+            try:
+                await self.calls.resume()
+            except AppError as e:
+                log.warning("the calls' timer was not set (%s): at the next renewal", e.message)
 
     async def _send(self) -> None:
         while True:
             kind, payload = await self._outbox.get()
             try:
                 if kind == "publish":
+                    self._outbox_bytes -= len(payload[1])
                     await self.client.publish(*payload)
                 elif kind == "came":
                     await self._presence.came(payload)
                 elif kind == "went":
                     await self._presence.went(payload)
-                elif kind == "calls":  # at start: what is due in the calls as they are
-                    assert self.calls is not None
-                    await self.calls.renew(self.ttl_s)
-                    await self.calls.resume()
                 else:  # renew: the people this node holds now, and others' stale entries
                     await self._presence.came(list(self._hub.by_user))
                     await self._presence.sweep()
-                    if self.calls is not None:
-                        await self.calls.renew(self.ttl_s)
             except (RedisError, OSError) as e:
                 # Presence is renewed every few seconds from the hub's own list: a lost
                 # "came" heals there; a lost "went" expires with its entry.
                 log.warning("telling the other nodes failed (%s)", e)
-            except AppError as e:  # the calls' sweep lost too many races: the next renewal
-                log.warning("sweeping the calls failed (%s)", e.message)
+            except Exception:  # one bad message must not stop the link
+                log.exception("telling the other nodes failed")
 
     # -- in --------------------------------------------------------------------------------
 
@@ -220,7 +239,10 @@ class NodeLink:
         name = channel.decode() if isinstance(channel, bytes) else str(channel)
         handler = self._channels.get(name)
         if handler is not None:
-            handler(text)
+            try:
+                handler(text)
+            except Exception:  # one bad message must not stop the listening
+                log.exception("a message on %s was not handled", name)
 
     def _presence_changed(self, text: str) -> None:
         try:
