@@ -29,6 +29,7 @@ from ..ratelimit import TokenBuckets
 from ..storage import boards as stored
 from . import ops as paint_ops
 from .board import Board, BoardLimits, Plan
+from .memory import MemoryBudget
 from .open_board import OpenBoard, OtherNodes, RemoteViewers
 
 if TYPE_CHECKING:
@@ -47,21 +48,19 @@ class Painter:
         cfg = svc.settings.painter
         self.op_limits = paint_ops.OpLimits(cfg.max_points, cfg.image_chars)
         self.board_limits = BoardLimits(cfg.max_ops, cfg.max_bytes)
-        self.memory_bytes = cfg.memory_bytes
-        self.user_bytes = cfg.user_bytes
+        self.memory = MemoryBudget(cfg.memory_bytes, cfg.user_bytes)
         # A page of ops in one reply: well under what a socket may hold unsent.
         self.page_bytes = max(4096, min(256 * 1024, svc.settings.ws.send_buffer_bytes // 4))
         self.open_boards: dict[int, OpenBoard] = {}
         self.loading: dict[int, asyncio.Task[Board]] = {}
         self.by_conn: dict[int, set[int]] = {}  # conn id → rooms it has open
-        self.held = 0  # op cost of the boards in open_boards
-        self.held_by: dict[int, int] = {}  # author → their part of `held`
         self.op_buckets: TokenBuckets[int] = TokenBuckets(cfg.ops_per_second, cfg.ops_burst)
         self.live_buckets: TokenBuckets[int] = TokenBuckets(LIVE_PER_SECOND, LIVE_BURST)
         svc.hub.on_unregister.append(self.forget)
         # Several nodes: the others' painters, and the viewers they hold.
         self.nodes: OtherNodes | None = None
         self.remote_viewers = RemoteViewers()
+        self._heard_loading: dict[int, int] = {}  # room → highest seq heard while it loads
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -89,27 +88,29 @@ class Painter:
 
     def _hold(self, room_id: int, board: Board) -> OpenBoard:
         live = self.open_boards[room_id] = OpenBoard(board)
-        self._count(board.costs, 1)
+        self.memory.count(board.costs, 1)
+        # Another node's op heard while loading may be past what the load read.
+        live.stale = self._heard_loading.pop(room_id, 0) > board.seq
         if self.nodes is not None:
             self.nodes.ask_viewers(room_id)  # who has it open on the other nodes
         return live
 
     async def _reload(self, room_id: int, live: OpenBoard) -> None:
-        """Another node moved the board on: hold it as the database has it now."""
-        live.stale = False
-        board = await self._load(room_id)
-        self._count(live.board.costs, -1)
+        """Another node moved the board on: hold it as the database has it now, and send
+        its viewers the ops they may have missed (they place ops by seq, once each)."""
+        live.stale, live.reloading = False, True  # an op heard meanwhile: stale again
+        try:
+            board = await self._load(room_id)
+        finally:
+            live.reloading = False
+        before = live.board.seq
+        self.memory.count(live.board.costs, -1)
         live.board = board
-        self._count(board.costs, 1)
-
-    def _count(self, costs: dict[int, int], sign: int) -> None:
-        for author, cost in costs.items():
-            self.held += sign * cost
-            left = self.held_by.get(author, 0) + sign * cost
-            if left:
-                self.held_by[author] = left
-            else:
-                self.held_by.pop(author, None)
+        self.memory.count(board.costs, 1)
+        missed, _ = board.page(before, board.seq, self.page_bytes)
+        for op in missed:
+            frame = {"type": "paint.op", "room": room_id, "op": op, "seq": op["seq"]}
+            self._relay(room_id, live, wire.frame(frame), skip=0)
 
     async def _load(self, room_id: int) -> Board:
         seq, rows = await stored.load(self.svc.db, room_id)
@@ -122,14 +123,20 @@ class Painter:
         if room_id not in opened and len(opened) >= OPEN_PER_SOCKET:
             raise TooLarge(f"A connection may have at most {OPEN_PER_SOCKET} boards open.")
         live = await self._board(room_id)
-        if live.stale:
-            async with live.lock:
-                if live.stale:
-                    await self._reload(room_id, live)
+        live.busy += 1  # held while it loads again: not dropped under the reload
+        try:
+            for _ in range(STALE_RETRIES):
+                if not live.stale:
+                    break
+                async with live.lock:
+                    if live.stale:
+                        await self._reload(room_id, live)
+        finally:
+            live.busy -= 1
         if conn.closed:
             self._drop_if_idle(room_id, live)
             raise NotFound("That socket is closed.")
-        if not live.viewers and self.held > self.memory_bytes:
+        if not live.viewers and self.memory.full:
             self._drop_if_idle(room_id, live)
             raise TooLarge(
                 "Too many big boards are open on this server (painter.memory_bytes);"
@@ -175,7 +182,7 @@ class Painter:
     def _drop_if_idle(self, room_id: int, live: OpenBoard) -> None:
         if not live.viewers and not live.busy and self.open_boards.get(room_id) is live:
             del self.open_boards[room_id]
-            self._count(live.board.costs, -1)
+            self.memory.count(live.board.costs, -1)
 
     def _viewing(self, conn: Connection, room_id: int) -> OpenBoard:
         self._member(conn, room_id)
@@ -224,15 +231,16 @@ class Painter:
         now = self.svc.now_ms()
         row = (op["id"], conn.user_id, plan.text) if plan.store else None
 
-        async def job(tx: Tx) -> None:
-            await stored.save_op(tx, room_id, plan.seq, now, op=row, drop=plan.drop)
+        async def job(tx: Tx) -> bool:
+            return await stored.save_op(tx, room_id, plan.seq, now, op=row, drop=plan.drop)
 
         # Counted before the write, so ops on other boards meanwhile see it.
-        self._count(growth, 1)
+        self.memory.count(growth, 1)
         try:
-            await self.svc.db.write(job)
+            if not await self.svc.db.write(job):
+                raise stored.StaleBoard(room_id, plan.seq)  # nothing was written
         except BaseException:
-            self._count(growth, -1)
+            self.memory.count(growth, -1)
             raise
         board.apply(plan)
         frame = {"type": "paint.op", "room": room_id, "op": plan.op, "seq": plan.seq}
@@ -259,29 +267,14 @@ class Painter:
         even the folded board is over it."""
         plan = board.plan(op, self.board_limits)
         growth = board.growth(plan)
-        over = self._over_budget(growth, op["author"])
+        over = self.memory.over(growth, op["author"])
         if over is not None and not plan.drop:
             plan = board.plan(op, self.board_limits, fold=True)
             growth = board.growth(plan)
-            over = self._over_budget(growth, op["author"])
+            over = self.memory.over(growth, op["author"])
         if over is not None:
             raise TooLarge(over)
         return plan, growth
-
-    def _over_budget(self, growth: dict[int, int], author: int) -> str | None:
-        total = sum(growth.values())
-        if total > 0 and self.held + total > self.memory_bytes:
-            return (
-                "The boards open on this server use all the memory they may"
-                " (painter.memory_bytes); clear or undo some drawing, or try again later."
-            )
-        mine = growth.get(author, 0)
-        if mine > 0 and self.held_by.get(author, 0) + mine > self.user_bytes:
-            return (
-                "You have drawn as much as one person may on the boards open now"
-                " (painter.user_bytes); clear or undo some of your drawing to go on."
-            )
-        return None
 
     # -- ephemeral -----------------------------------------------------------------------
 
@@ -337,12 +330,15 @@ class Painter:
         """An op another node added (in the order that node added its own)."""
         live = self.open_boards.get(room_id)
         if live is None:
+            if room_id in self.loading:
+                heard = self._heard_loading
+                heard[room_id] = max(heard.get(room_id, 0), plan.seq)
             return
         board = live.board
-        if plan.seq == board.seq + 1 and not live.stale:
+        if plan.seq == board.seq + 1 and not live.stale and not live.reloading:
             # An op this node is adding meanwhile was planned on the board before: its
             # write finds the board moved on (StaleBoard) and plans again on this one.
-            self._count(board.growth(plan), 1)
+            self.memory.count(board.growth(plan), 1)
             board.apply(plan)
             advanced, live.advanced = live.advanced, asyncio.Event()
             advanced.set()

@@ -20,6 +20,7 @@ class OpenBoard:
         self.lock = asyncio.Lock()
         self.busy = 0  # ops waiting for or holding the lock
         self.stale = False  # another node's op was missed: load again before use
+        self.reloading = False  # being loaded again: other nodes' ops mark it stale
         self.advanced = asyncio.Event()  # set (and replaced) when another node's op is applied
 
 

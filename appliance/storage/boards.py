@@ -33,9 +33,9 @@ async def save_op(
     *,
     op: tuple[str, int, str] | None,
     drop: tuple[int, ...] = (),
-) -> None:
+) -> bool:
     """Move the board from `seq - 1` to `seq`: delete folded ops, then store `op` (id,
-    author, JSON). StaleBoard, with nothing changed, when the board is not at `seq - 1`
+    author, JSON). False, with nothing changed, when the board is not at `seq - 1`
     (another node added an op first: several nodes share the database)."""
     if seq == 1:
         moved = await tx.fetchone(
@@ -51,7 +51,7 @@ async def save_op(
             (seq, now, room_id, seq - 1),
         )
     if moved is None:
-        raise StaleBoard(room_id, seq)
+        return False
     for start in range(0, len(drop), 500):
         chunk = drop[start : start + 500]
         await tx.execute(
@@ -64,3 +64,4 @@ async def save_op(
             "INSERT INTO board_ops(room_id, seq, op_id, author, op) VALUES (?, ?, ?, ?, ?)",
             (room_id, seq, op_id, author, text),
         )
+    return True
