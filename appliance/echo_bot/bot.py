@@ -98,7 +98,10 @@ class EchoBot:
         device = self.device
         if device is None or device.closed or room in self.sessions or room in self._answering:
             return
-        # On several nodes each one's bot hears the ring: the first to claim it answers.
+        # On several nodes each one's bot hears the ring: the first to claim it answers
+        # (one that knows the room: a node may hear a ring before the membership).
+        if not self.svc.hub.is_member(device.user_id, room):
+            return
         if not await self.svc.calls.claim(f"echo:{call_id}:{device.user_id}"):
             return
         self._answering.add(room)
