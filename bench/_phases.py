@@ -8,13 +8,15 @@ import shutil
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import psutil
-from _common import VENV_BIN, ServerProcess, cpu_seconds, log, pcts, threads_cpu
+from _common import VENV_BIN, ServerProcess, log, pcts, threads_cpu
+from _common import cpu_seconds as process_cpu
 from _loadgen import worker_main
 
 
@@ -117,8 +119,15 @@ def run_phase(
     per_worker: list[dict[str, Any]],
     duration: float,
     profile: Path | None = None,
+    cpu_pids: Sequence[int] = (),
 ) -> PhaseResult:
-    """Start senders, measure over `duration`, stop, wait for the fan-out to drain, collect."""
+    """Start senders, measure over `duration`, stop, wait for the fan-out to drain, collect.
+    The server's CPU is that of `server` or, when given, of all of `cpu_pids` (the nodes
+    of a cluster) together."""
+
+    def cpu_seconds(pid: int) -> float:
+        return sum(process_cpu(p) for p in cpu_pids) if cpu_pids else process_cpu(pid)
+
     pool.all("reset")
     spy = _start_py_spy(server.pid, duration, profile) if profile else None
     sys0, th0, c0, m0, t0 = (

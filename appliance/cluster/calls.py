@@ -87,10 +87,13 @@ class SharedCallStore:
         self.node = node
         self._clock = clock
         self._heard: dict[str, asyncio.Future[None]] = {}  # own changes, until heard back
+        self._one_at_a_time = asyncio.Lock()
 
     async def run(self, op: Op[T]) -> tuple[T, Notices]:
         try:
-            async with asyncio.timeout(ANSWER_S):
+            # One at a time from this node: a hundred sockets closing at once would take as
+            # many Redis connections and race each other's WATCH for nothing.
+            async with self._one_at_a_time, asyncio.timeout(ANSWER_S):
                 result, notices, change = await self._transaction(op)
         except (RedisError, OSError, TimeoutError) as e:
             log.warning("a call operation failed: Redis did not answer (%s)", e)

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 EPHEMERAL = "pychat:ephemeral"
 RETRY_S = 1.0  # after Redis was lost: subscribe again
 QUEUE = 10_000  # frames waiting to be published; beyond, new ones are dropped (ephemeral)
+CONNECTIONS = 64  # to Redis from one node, the subscriber's included
+CONNECTION_WAIT_S = 5.0  # for a free one, before the command fails
 QUEUE_BYTES = 32 << 20  # ... and at most this much of them (signals and strokes may be big)
 
 
@@ -57,9 +59,17 @@ class NodeLink:
     def __init__(self, url: str, hub: Hub) -> None:
         self.node = uuid.uuid4().hex  # unique among the live nodes
         self.number = 0  # this node's number, in its devices' ids (`open`)
-        self.client: redis.Redis = redis.Redis.from_url(
-            url, retry=None, socket_keepalive=True, health_check_interval=10
+        # A bounded pool that makes bursts wait their turn (a hundred sockets closing at
+        # once, a send storm) instead of failing with "too many connections".
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=CONNECTIONS,
+            timeout=CONNECTION_WAIT_S,
+            retry=None,
+            socket_keepalive=True,
+            health_check_interval=10,
         )
+        self.client: redis.Redis = redis.Redis.from_pool(pool)  # closed with the client
         self._hub = hub
         self._presence = SharedPresence(self.client, self.node)
         self.ttl_s = self._presence.ttl_s
