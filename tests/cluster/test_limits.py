@@ -101,3 +101,16 @@ async def test_every_key_expires_so_memory_is_bounded_by_recent_attempts(
     await buckets.take(key)
     assert 0 < await client.pttl(PREFIX + "login:" + key) <= 30_000
     assert 0 < await client.pttl(PREFIX + "send:" + key) <= 3_000  # a full bucket and 1 s
+
+
+async def test_takes_asked_together_each_count_once_in_order(client: redis.Redis) -> None:
+    """A node sends the takes of one turn of its loop in one script call (more than fit in
+    one: several): each key still allows exactly its burst, the first comers first."""
+    buckets = SharedTokenBuckets(client, "send", rate=0.001, burst=20)
+    keys = [uuid.uuid4().hex for _ in range(3)]
+    asked = [keys[i % 3] for i in range(300)]  # 100 takes per key, 300 at once
+    waits = await asyncio.gather(*(buckets.take(key) for key in asked))
+    for key in keys:
+        mine = [w for k, w in zip(asked, waits, strict=True) if k == key]
+        assert mine[:20] == [0.0] * 20
+        assert all(w > 0 for w in mine[20:])
