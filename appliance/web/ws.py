@@ -211,7 +211,17 @@ class CommandLoop:
     async def _run(self, spec: Spec, params: dict[str, Any], req: str | None) -> None:
         CALLER.set(self.conn)  # this task's writes: their events and reply leave as one
         try:
-            data = await spec.run(self.svc, self.conn, params)
+            try:
+                data = await spec.run(self.svc, self.conn, params)
+            except NotFound:
+                # Perhaps not yet heard here: a room made through another node (or by a
+                # `pychat` command) a moment ago. Catch up with the log; if that brought
+                # anything, ask once more (a NotFound is raised before anything is written).
+                before = self.svc.db.published_seq
+                await self.svc.db.publish_foreign_events()
+                if self.svc.db.published_seq == before:
+                    raise
+                data = await spec.run(self.svc, self.conn, params)
         except Exception as e:
             self.conn.send(wire.reply_error(req, _error_body(e)))
             return
