@@ -56,8 +56,8 @@ def relay(svc: Services, sender: Connection, room_id: int, to: int, data: dict[s
         return
     # Another node's device: checked here against what that node told of it, and again
     # there (it may have closed meanwhile: then the frame is dropped, as a closed one's is).
-    owner = None if is_here(to) or hub.other_nodes is None else hub.other_nodes.user_of(to)
-    if owner is None or not hub.is_member(owner, room_id):
+    others = hub.other_nodes
+    owner = None if others is None or is_here(to) else others.user_of(to)
+    if others is None or owner is None or not hub.is_member(owner, room_id):
         raise NotFound("That device is not connected.")
-    assert hub.other_nodes is not None
-    hub.other_nodes.send_to(to, room_id, frame)
+    others.send_to(to, room_id, frame)

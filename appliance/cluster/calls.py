@@ -214,12 +214,6 @@ def _repair(
             changed = registry.back(p.conn)  # this node was taken for dead
         else:
             continue
-        _merge(notices, changed)
+        for room in changed.changed:  # marking away or present only changes the seat
+            notices.call_changed(room)
     return notices
-
-
-def _merge(into: Notices, more: Notices) -> None:
-    for room in more.changed:
-        into.call_changed(room)
-    into.finished += more.finished
-    into.ended.update(more.ended)

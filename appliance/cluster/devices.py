@@ -63,14 +63,18 @@ class RemoteDevices:
     def renew(self) -> None:
         self._say({"op": "=", "devices": self._local()})
 
-    def bye(self) -> None:
-        self._say({"op": "bye"})
+    def farewell(self) -> str:
+        """What this node says as it stops (published by the link, its outbox gone)."""
+        return self._text({"op": "bye"})
 
     def send_to(self, conn_id: int, room_id: int, data: bytes) -> None:
         self._say({"op": "signal", "to": conn_id, "room": room_id, "data": data.decode()})
 
     def _say(self, message: dict[str, Any]) -> None:
-        self._publish(CHANNEL, json.dumps({"node": self.node, **message}, separators=(",", ":")))
+        self._publish(CHANNEL, self._text(message))
+
+    def _text(self, message: dict[str, Any]) -> str:
+        return json.dumps({"node": self.node, **message}, separators=(",", ":"))
 
     def _local(self) -> list[tuple[int, int]]:
         return [(conn.id, conn.user_id) for conn in self._hub.all_connections()]

@@ -79,6 +79,7 @@ class NodeLink:
         self._channels: dict[str, Callable[[str], None]] = {}
         self.devices: RemoteDevices | None = None
         self.calls: SharedCallStore | None = None
+        self.paint: PaintLink | None = None
 
     async def open(self, calls: CallService, painter: Painter) -> None:
         """Take a node number, so that this node's device ids are its own, and share the
@@ -125,7 +126,7 @@ class NodeLink:
         for task in self._tasks:
             with contextlib.suppress(BaseException):
                 await task
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
             await asyncio.wait_for(self._farewell(), RETRY_S)
         await self.client.aclose()
 
@@ -133,7 +134,7 @@ class NodeLink:
         # This node's people are gone from it: offline unless another node holds them.
         await self._presence.went(list(self._hub.by_user))
         if self.devices is not None:
-            await self.client.publish(devices.CHANNEL, _farewell_of(self.number))
+            await self.client.publish(devices.CHANNEL, self.devices.farewell())
         if self.calls is not None:
             await self.calls.leave()
 
@@ -273,7 +274,3 @@ class NodeLink:
                 )
         except (ValueError, KeyError, TypeError):
             log.warning("a malformed message on %s was ignored", EPHEMERAL)
-
-
-def _farewell_of(number: int) -> str:
-    return json.dumps({"node": number, "op": "bye"}, separators=(",", ":"))
