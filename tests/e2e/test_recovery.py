@@ -114,6 +114,11 @@ async def test_a_screen_share_that_cannot_start_says_so_in_words(
     _, _, dm, alice_page, bob_page = await dm_in_two_windows(open_as, make_user)
     await alice_page.context.add_init_script(REFUSE_SCREEN)
     await alice_page.reload()
+    # The reloaded page's socket is up and caught up before the call starts (a loaded CI
+    # machine once clicked "Call" while it was still connecting).
+    connection = alice_page.get_by_test_id("connection")
+    await expect(connection).to_have_attribute("data-state", "online", timeout=SLOW)
+    await expect(connection).to_have_attribute("data-caught-up", "yes", timeout=SLOW)
     await call_between(alice_page, bob_page, dm, video=False)
 
     await alice_page.get_by_test_id("call-screen").click()
