@@ -80,6 +80,9 @@ class Connection:
         # until hello, then the socket's `replay.EventStream` decides; dropped once closed.
         self.deliver: Callable[[int, bytes], None] = _discard
         self.closed = False
+        # The close being sent: the socket's handler waits for it, so that returning does
+        # not let aiohttp close with 1000 first and hide the code (4008) from the client.
+        self.closing: asyncio.Task[bool] | None = None
         # Every incoming frame takes a token (limits.frames_*): reads, markers and hellos
         # cost the server work too, so no socket may send without bound.
         self.frame_tokens = 0.0
@@ -162,6 +165,6 @@ class Connection:
             return  # too slow for even what was held: closed as such
         self.closed = True
         self.deliver = _discard
-        asyncio.get_running_loop().create_task(
+        self.closing = asyncio.get_running_loop().create_task(
             self.ws.close(code=code, message=reason.encode()), name="ws-close"
         )

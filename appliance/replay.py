@@ -12,8 +12,9 @@ Either way the socket is live from the head.
 
 How: before the head is read, the socket's `EventStream` starts holding what the hub
 delivers; the replay pages through the log up to that head, sent paced (waiting while the
-client drains); then the held events after the head are written, and every later one, each
-only if its seq is above the last written. Holding is bounded by `ws.send_buffer_bytes`:
+client drains); then the reply and the held events after the head, paced too (what comes
+meanwhile is held as well), and every later one, each only if its seq is above the last
+written. Holding is bounded by `ws.send_buffer_bytes`:
 past it the socket is closed as too slow (4008) and resumes with another `hello`.
 """
 
@@ -52,6 +53,23 @@ class EventStream:
         else:
             self._held.append((seq, frame))
 
+    async def hand_over(self, head: int) -> None:
+        """After the reply: the held events after `head`, sent paced (the replay may have
+        left the socket's buffer full while the client still reads it: written at once,
+        they could pass the budget and close a client that keeps up), then live. What
+        comes meanwhile is held too, within the budget; the last check and the switch to
+        live happen in one turn of the loop, so nothing falls between them."""
+        self.last_seq = head
+        conn = self._conn
+        while self._held and not conn.closed:
+            held, self._held, self._held_bytes = self._held, [], 0
+            for seq, frame in held:
+                if seq > self.last_seq:
+                    self.last_seq = seq
+                    await conn.send_paced(wire.ws_text_payload(frame))
+        if not conn.closed:
+            self.go_live(self.last_seq)
+
     def go_live(self, head: int) -> None:
         """The hand-over: the held events after `head`, then every later one as it comes."""
         held, self._held = self._held, []
@@ -74,10 +92,11 @@ async def resume(
     conn: Connection,
     since: int | None,
     replay_limit: int,
-    reply: Callable[[dict[str, Any]], None],
+    reply: Callable[[dict[str, Any]], bytes],
 ) -> None:
-    """`hello`: replay what `conn` missed after `since`, call `reply` with `{"head"}` (and
-    `"resync": true` when it cannot replay), then go live; the guarantee is above."""
+    """`hello`: replay what `conn` missed after `since`, send the reply `reply` makes of
+    `{"head"}` (and `"resync": true` when it cannot replay), then go live; the guarantee
+    is above."""
     conn.live = False
     stream = EventStream(conn)
     conn.deliver = stream.hold  # before reading the head: nothing after it can be missed
@@ -91,8 +110,8 @@ async def resume(
         await _replay(db, hub, conn, since, head)
     if conn.closed:
         return  # closing stopped the deliveries; the client resumes on its next socket
-    reply(answer)
-    stream.go_live(head)
+    await conn.send_paced(reply(answer))  # paced like the replay it follows
+    await stream.hand_over(head)
 
 
 async def _replay(db: Reader, hub: Hub, conn: Connection, since: int, head: int) -> None:

@@ -70,6 +70,12 @@ def ws_text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
+def ws_text_payload(frame: bytes) -> bytes:
+    """The payload of a frame `ws_text_frame` made."""
+    size = frame[1]
+    return frame[2 if size < 126 else 4 if size == 126 else 10 :]
+
+
 def event_frame(event: Event) -> bytes:
     # data_json is stored already encoded: splice it in rather than decode and re-encode.
     room = "null" if event.room_id is None else str(event.room_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +40,9 @@ MAX_IN_FLIGHT = 64  # commands one socket may have running at once; more waits (
 async def _hello(svc: Services, conn: Connection, p: dict[str, Any]) -> dict[str, Any] | None:
     """Replay what the client missed, reply, then go live (replay.py: its guarantee)."""
 
-    def reply(data: dict[str, Any]) -> None:
+    def reply(data: dict[str, Any]) -> bytes:
         data["conn"] = conn.id  # this socket's id, by which peers address it (rtc.*, paint.*)
-        conn.send(wire.reply_ok(p.get("_req"), data))
+        return wire.reply_ok(p.get("_req"), data)
 
     await replay.resume(svc.db, svc.hub, conn, p.get("since"), svc.settings.ws.replay_limit, reply)
     return None
@@ -268,4 +269,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     finally:
         svc.hub.unregister(conn, svc.now_ms())
         await loop.finish()
+        if conn.closing is not None:
+            with contextlib.suppress(Exception):
+                await conn.closing
     return ws

@@ -25,12 +25,13 @@ ROOM, OTHER = 10, 11
 class FakeTransport:
     def __init__(self, out: list[dict[str, Any]]) -> None:
         self.out = out
+        self.unsent = 0  # bytes the client has not read yet
 
     def is_closing(self) -> bool:
         return False
 
     def get_write_buffer_size(self) -> int:
-        return 0
+        return self.unsent
 
     def write(self, frame: bytes) -> None:
         self.out.append(json.loads(frame[2:] if frame[1] < 126 else frame[4:]))
@@ -81,12 +82,26 @@ def message(room: int, text: str) -> tuple[str, int, dict[str, Any], None]:
     return ("message.new", room, {"message": {"body": text}}, None)
 
 
-def connect(hub: Hub, user_id: int, limit: int = 1 << 20) -> tuple[Connection, FakeWebSocket]:
+def connect(
+    hub: Hub, user_id: int, limit: int = 1 << 20, transport: FakeTransport | None = None
+) -> tuple[Connection, FakeWebSocket]:
     out: list[dict[str, Any]] = []
     ws = FakeWebSocket(out)
-    conn = Connection(ws, FakeTransport(out), user_id, 1, "a", limit)  # type: ignore[arg-type]
+    transport = transport or FakeTransport(out)
+    transport.out = out
+    conn = Connection(ws, transport, user_id, 1, "a", limit)  # type: ignore[arg-type]
     hub.register(conn)
     return conn, ws
+
+
+def answer(replies: list[dict[str, Any]]) -> Callable[[dict[str, Any]], bytes]:
+    """The hello reply `resume` sends: noted, and written as a reply frame."""
+
+    def reply(data: dict[str, Any]) -> bytes:
+        replies.append(data)
+        return b'{"type":"reply"}'
+
+    return reply
 
 
 def sent(ws: FakeWebSocket) -> list[Any]:
@@ -114,11 +129,7 @@ async def test_live_events_during_the_replay_follow_the_reply_once_and_in_order(
     ws.on_send.append(others_keep_sending)
     replies: list[dict[str, Any]] = []
 
-    def reply(data: dict[str, Any]) -> None:
-        replies.append(data)
-        conn.send(b'{"type":"reply"}')
-
-    await replay.resume(db, hub, conn, since, 1000, reply)
+    await replay.resume(db, hub, conn, since, 1000, answer(replies))
 
     assert replies == [{"head": hidden[0]}]
     assert sent(ws) == [*missed, "reply", during[0]]
@@ -136,10 +147,10 @@ async def test_a_since_too_far_behind_or_ahead_resyncs_without_replaying(
     for since, limit in ((0, 3), (10**6, 1000)):  # more than 3 behind; ahead of the log
         conn, ws = connect(hub, ALICE)
         replies: list[dict[str, Any]] = []
-        await replay.resume(db, hub, conn, since, limit, replies.append)
-        assert replies == [{"head": head, "resync": True}] and ws.out == []
+        await replay.resume(db, hub, conn, since, limit, answer(replies))
+        assert replies == [{"head": head, "resync": True}] and sent(ws) == ["reply"]
         (head,) = await emit(db, message(ROOM, "live"))
-        assert sent(ws) == [head]
+        assert sent(ws) == ["reply", head]
 
 
 async def test_holding_more_than_the_socket_may_buffer_closes_it_as_too_slow(
@@ -155,7 +166,7 @@ async def test_holding_more_than_the_socket_may_buffer_closes_it_as_too_slow(
 
     ws.on_send.append(a_burst)
     replies: list[dict[str, Any]] = []
-    await replay.resume(db, hub, conn, since, 1000, replies.append)
+    await replay.resume(db, hub, conn, since, 1000, answer(replies))
     await asyncio.sleep(0)  # the close task
     assert conn.closed and ws.closed_with == CLOSE_SLOW
     assert replies == [] and not conn.live
@@ -180,3 +191,28 @@ def test_membership_changes_come_from_the_events_rooms_emits() -> None:
     assert change("member.join", {"user": BOB}, BOB) == MembershipChange(ROOM, joined=(BOB,))
     assert change("member.leave", {"user": BOB}, BOB) == MembershipChange(ROOM, left=(BOB,))
     assert change("message.new", {"message": {}}, None) is None
+
+
+async def test_a_client_still_reading_the_replay_is_handed_over_not_closed(
+    log: tuple[SqliteDatabase, Hub],
+) -> None:
+    """The replay is sent paced, so when it ends the socket's buffer may still be nearly
+    full while the client reads on: the reply and what was held meanwhile wait their turn
+    like the replay did, instead of overflowing the budget (a 4008 the client never
+    earned)."""
+    db, hub = log
+    await emit(db, ("room.new", ROOM, {"room": {"members": [ALICE]}}, None))
+    since, *missed = await emit(db, *(message(ROOM, "x" * 100) for _ in range(3)))
+    slow = FakeTransport([])
+    conn, ws = connect(hub, ALICE, limit=1000, transport=slow)
+    during: list[int] = []
+
+    async def a_message_while_the_buffer_is_full() -> None:
+        slow.unsent = 990  # the replay so far, not read yet
+        during.extend(await emit(db, message(ROOM, "during")))
+
+    ws.on_send.append(a_message_while_the_buffer_is_full)
+    replies: list[dict[str, Any]] = []
+    await replay.resume(db, hub, conn, since, 1000, answer(replies))
+    assert not conn.closed and ws.closed_with is None
+    assert sent(ws) == [*missed, "reply", *during] and conn.live
