@@ -51,6 +51,12 @@ async (restartIce) => {
   await pc.setLocalDescription(await pc.createAnswer());
   signal({kind: "answer", sdp: pc.localDescription.sdp});
 
+  const selectedPair = (stats) => {
+    for (const s of stats.values()) {
+      if (s.type === "transport" && s.selectedCandidatePairId) return stats.get(s.selectedCandidatePairId);
+    }
+    return null;
+  };
   const measure = async () => {
     const found = {state: pc.connectionState, video: 0, audio: 0, energy: 0, local: "", remote: ""};
     const stats = await pc.getStats();
@@ -60,11 +66,14 @@ async (restartIce) => {
         found.audio = s.totalSamplesReceived || 0;
         found.energy = s.totalAudioEnergy || 0;  // the fake microphone beeps: not silence
       }
-      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
-        found.local = stats.get(s.localCandidateId).candidateType;
-        found.remote = stats.get(s.remoteCandidateId).candidateType;
-      }
     });
+    // The pair in use is the transport's selected one (a nominated, succeeded pair may not
+    // be flagged yet when media already flows).
+    const pair = selectedPair(stats);
+    if (pair) {
+      found.local = stats.get(pair.localCandidateId)?.candidateType ?? "";
+      found.remote = stats.get(pair.remoteCandidateId)?.candidateType ?? "";
+    }
     return found;
   };
   const until = async (done) => {
@@ -75,7 +84,7 @@ async (restartIce) => {
       await new Promise((ok) => setTimeout(ok, 250));
     }
   };
-  const result = await until((f) => f.video > 10 && f.audio > 48000 && f.energy > 0);
+  const result = await until((f) => f.video > 10 && f.audio > 48000 && f.energy > 0 && f.local !== "");
   if (restartIce) {
     pc.restartIce();
     await pc.setLocalDescription(await pc.createOffer());

@@ -220,6 +220,7 @@ export class Mesh {
       let received = 0
       let rttMs: number | null = null
       let localCandidate = ''
+      let selectedPair = ''
       const candidates = new Map<string, string>()
       report.forEach((s: Record<string, unknown>) => {
         if (s.type === 'inbound-rtp') {
@@ -235,13 +236,21 @@ export class Mesh {
             entry.audioSamples += Number(s.totalSamplesReceived ?? 0)
             entry.audioLevel = Math.max(entry.audioLevel, Number(s.audioLevel ?? 0))
           }
-        } else if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
-          if (typeof s.currentRoundTripTime === 'number') rttMs = s.currentRoundTripTime * 1000
-          localCandidate = String(s.localCandidateId ?? '')
+        } else if (s.type === 'transport' && s.selectedCandidatePairId) {
+          selectedPair = String(s.selectedCandidatePairId)
         } else if (s.type === 'local-candidate') {
           candidates.set(String(s.id), String(s.candidateType ?? ''))
         }
       })
+      // The pair in use is the transport's selected one; a nominated, succeeded pair is the
+      // fallback where a browser does not say (it may not be flagged yet while media flows).
+      const pairs = [...report.values()].filter((s: Record<string, unknown>) => s.type === 'candidate-pair')
+      const pair = pairs.find((s: Record<string, unknown>) => s.id === selectedPair)
+        ?? pairs.find((s: Record<string, unknown>) => s.nominated && s.state === 'succeeded')
+      if (pair) {
+        if (typeof pair.currentRoundTripTime === 'number') rttMs = pair.currentRoundTripTime * 1000
+        localCandidate = String(pair.localCandidateId ?? '')
+      }
       entry.route = candidates.get(localCandidate) ?? ''
       const before = this.lastLoss.get(user) ?? { lost: 0, received: 0 }
       this.lastLoss.set(user, { lost, received })
