@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -43,7 +44,7 @@ from .state.app_keys import (
     WEB_PUSH,
     WS_COMMANDS,
 )
-from .state.services import TYPING_PER_SECOND, Services
+from .state.services import Services
 from .storage import rooms, users
 from .storage import settings as stored
 from .tls.device import DeviceTls
@@ -228,23 +229,14 @@ async def _cluster_link(app: web.Application) -> AsyncIterator[None]:
     )
     await link.open(svc.calls, svc.painter)  # before any socket: device ids name the node
     # The same buckets as one device's, in Redis; this node's own while Redis is away.
-    svc.send_limits = SharedTokenBuckets(
-        link.client,
-        "send",
-        svc.send_limits.rate,
-        svc.settings.limits.send_burst,
-        fallback=svc.send_limits,
-    )
-    svc.typing_limits = SharedTokenBuckets(
-        link.client, "typing", TYPING_PER_SECOND, 1, fallback=svc.typing_limits
-    )
-    svc.room_creates = SharedTokenBuckets(
-        link.client,
-        "room-creates",
-        svc.room_creates.rate,
-        svc.settings.limits.room_creates_burst,
-        fallback=svc.room_creates,
-    )
+    shared = functools.partial(SharedTokenBuckets.beside, link.client)
+    svc.send_limits = shared("send", svc.send_limits)
+    svc.typing_limits = shared("typing", svc.typing_limits)
+    svc.room_creates = shared("room-creates", svc.room_creates)
+    svc.turn_requests = shared("turn", svc.turn_requests)
+    svc.test_calls = shared("test-calls", svc.test_calls)
+    svc.forgot_by_ip = shared("forgot-ip", svc.forgot_by_ip)
+    svc.forgot_by_address = shared("forgot-address", svc.forgot_by_address)
     link.start()
     yield
     await link.close()

@@ -1,4 +1,5 @@
-"""Per-account rate limits (sending, typing, creating rooms) behind one interface.
+"""Per-account and per-address rate limits (sending, typing, creating rooms, TURN
+credentials, test calls, password-reset mail) behind one interface.
 
 One device keeps its token buckets in memory (`LocalBuckets`, over
 `ratelimit.TokenBuckets`); several nodes keep them in Redis
@@ -15,7 +16,8 @@ from .ratelimit import TokenBuckets
 
 
 class Buckets(Protocol):
-    rate: float
+    rate: float  # tokens a second
+    burst: int  # tokens a bucket holds at most
 
     async def take(self, key: str) -> float:
         """Take a token; 0 when allowed, else the seconds until one is available."""
@@ -25,6 +27,7 @@ class Buckets(Protocol):
 class LocalBuckets:
     def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
         self.rate = rate
+        self.burst = burst
         self._buckets: TokenBuckets[str] = TokenBuckets(rate, burst)
         self._clock = clock
 

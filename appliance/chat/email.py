@@ -71,10 +71,10 @@ async def forgot_password(svc: Services, mail: MailService, raw_email: str, addr
     if not (await mail.config()).configured:
         raise Conflict("Email is not set up here: ask an admin for a reset link.")
     email = clean_address(raw_email)
-    wait = mail.forgot_by_ip.take(address_key(address), svc.clock())
+    wait = await svc.forgot_by_ip.take(address_key(address))
     if wait > 0:
         raise RateLimited("Too many reset requests from here; try again later.", retry_after_s=wait)
-    if mail.forgot_by_address.take(email.lower(), svc.clock()) <= 0:
+    if await svc.forgot_by_address.take(email.lower()) <= 0:
         mail.in_background(_mail_reset_links(svc, mail, email))
     return FORGOT_ANSWER
 

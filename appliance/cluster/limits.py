@@ -121,6 +121,12 @@ class SharedTokenBuckets:
         self._waiting: list[tuple[str, asyncio.Future[float]]] = []
         self._asking: set[asyncio.Task[None]] = set()  # script calls under way
 
+    @classmethod
+    def beside(cls, client: redis.Redis, name: str, local: Buckets) -> SharedTokenBuckets:
+        """The same buckets as this node's own `local` ones, in Redis; `local` limits while
+        Redis does not answer."""
+        return cls(client, name, local.rate, local.burst, fallback=local)
+
     async def take(self, key: str) -> float:
         """Take a token; 0 when allowed, else the seconds until one is available.
 

@@ -19,7 +19,6 @@ from aiohttp import web
 
 from ..chat import signalling
 from ..errors import AppError
-from ..ratelimit import TokenBuckets
 from ..rtc.policy import canonical_address
 from ..turn.builtin import TurnService
 from .account import echo_user_id, ensure_echo_user
@@ -39,7 +38,6 @@ class EchoBot:
         self.device: BotDevice | None = None
         self.sessions: dict[int, EchoSession] = {}  # by room
         self.seats: dict[int, dict[int, tuple[int, int]]] = {}  # room → user → (conn, joined)
-        self.request_limits: TokenBuckets[int] = TokenBuckets(1.0, 5)
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._answering: set[int] = set()  # rooms whose ring is being answered

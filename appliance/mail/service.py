@@ -10,7 +10,6 @@ from email.message import EmailMessage
 from typing import Any
 
 from ..db import Database
-from ..ratelimit import TokenBuckets
 from ..storage import settings as stored
 from . import config
 from .config import MailConfig
@@ -18,10 +17,6 @@ from .sender import Done, Mailer
 
 log = logging.getLogger(__name__)
 DEFAULT_ORG = "Pychat"
-# "Forgot password?": a few asks per address of the asker (then 429), and at most one mail
-# per account's address every few minutes (past that the same answer, and no mail).
-FORGOT_PER_IP = (1 / 60, 5)
-FORGOT_PER_ADDRESS = (1 / 300, 1)
 
 
 class MailService:
@@ -38,8 +33,6 @@ class MailService:
         # https://<device name>.local: the address people open the app at on the LAN.
         self.site_url = site_url
         self.mailer = Mailer(self.config, timeout_s=timeout_s, queue=queue)
-        self.forgot_by_ip: TokenBuckets[str] = TokenBuckets(*FORGOT_PER_IP)
-        self.forgot_by_address: TokenBuckets[str] = TokenBuckets(*FORGOT_PER_ADDRESS)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def config(self) -> MailConfig:

@@ -21,6 +21,13 @@ from ..passwords import HashPool
 from ..ratelimit import InFlight
 
 TYPING_PER_SECOND = 0.5
+# GET /api/turn per user: a call fetches it once; a burst covers reloads.
+TURN_REQUESTS = (0.5, 10)
+TEST_CALLS = (1.0, 5)  # POST /api/test-call per user
+# "Forgot password?": a few asks per address of the asker (IPv6: its /64; then 429), and
+# at most one mail per email address every few minutes (past that the same answer, no mail).
+FORGOT_PER_IP = (1 / 60, 5)
+FORGOT_PER_ADDRESS = (1 / 300, 1)
 HASHES_RUNNING_PER_KEY = 2
 HASHES_WAITING_PER_KEY = 16
 
@@ -44,6 +51,12 @@ class Services:
     account_listeners: list[Callable[[int, bool], None]] = field(default_factory=list)
     typing_limits: Buckets = field(init=False)
     room_creates: Buckets = field(init=False)
+    # Per account: TURN credentials and test calls; per address and per email address:
+    # password-reset requests and mails (on several nodes, in Redis too).
+    turn_requests: Buckets = field(init=False)
+    test_calls: Buckets = field(init=False)
+    forgot_by_ip: Buckets = field(init=False)
+    forgot_by_address: Buckets = field(init=False)
     # Purges deleted and edited text from the search index and the log (chat/redaction.py).
     scrubber: Scrubber = field(init=False)
     calls: CallService = field(init=False)
@@ -74,6 +87,10 @@ class Services:
         self.room_creates = LocalBuckets(
             limits.room_creates_per_minute / 60, limits.room_creates_burst, clock
         )
+        self.turn_requests = LocalBuckets(*TURN_REQUESTS, clock)
+        self.test_calls = LocalBuckets(*TEST_CALLS, clock)
+        self.forgot_by_ip = LocalBuckets(*FORGOT_PER_IP, clock)
+        self.forgot_by_address = LocalBuckets(*FORGOT_PER_ADDRESS, clock)
         c = self.settings.calls
         call_limits = CallLimits(
             c.ring_timeout_s, c.rejoin_grace_s, c.max_participants, c.ring_max_members

@@ -16,7 +16,6 @@ from aiohttp import web
 
 from ..config import ConfigError, Settings
 from ..errors import AppError
-from ..ratelimit import TokenBuckets
 from ..rtc.credentials import (
     RestAuth,
     SecretFileError,
@@ -118,8 +117,6 @@ class TurnService:
             or (settings.turn.enabled == "auto" and settings.appliance_mode)
         )
         self.server: TurnServer | None = None
-        # GET /api/turn per user: a call fetches it once; a burst covers reloads.
-        self.request_limits: TokenBuckets[int] = TokenBuckets(0.5, 10)
         self.relay_host = ""
         self._secret = b""
         # Users whose credentials the TURN server refuses (deactivated accounts), as the

@@ -17,7 +17,7 @@ async def start_test_call(request: web.Request) -> web.Response:
     session = await require_session(request)
     svc = request.app[SERVICES]
     bot = request.app[ECHO_BOT]
-    wait = bot.request_limits.take(session.user_id, svc.clock())
+    wait = await svc.test_calls.take(str(session.user_id))
     if wait > 0:
         raise RateLimited("Too many test calls; wait a moment.", retry_after_s=wait)
     await bot.ensure()

@@ -16,10 +16,10 @@ async def turn_credentials(request: web.Request) -> web.Response:
     session = await require_session(request)
     svc = request.app[SERVICES]
     turn = request.app[TURN]
-    now = svc.clock()
-    wait = turn.request_limits.take(session.user_id, now)
+    wait = await svc.turn_requests.take(str(session.user_id))
     if wait > 0:
         raise RateLimited("Too many TURN credential requests; wait a moment.", retry_after_s=wait)
+    now = svc.clock()
     urls: list[str] = []
     if turn.running:
         where = f"{turn.url_host(request.headers.get('Host'))}:{turn.port}"

@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from appliance.state.services import FORGOT_PER_IP, TEST_CALLS, TURN_REQUESTS
+from tests.client import Client
 from tests.cluster.serving import NodeFactory, make_people
 from tests.conftest import new_room
-from tests.server import Server
+from tests.server import ADMIN_PASSWORD, Server
 
 BURST = 6
+# A mail server that is never reached: the reset asks name no account.
+MAIL = {"host": "127.0.0.1", "port": 9, "security": "none", "from_address": "chat@office.lan"}
 SLOW = {"PYCHAT_LIMITS_SEND_PER_SECOND": "0.01", "PYCHAT_LIMITS_SEND_BURST": str(BURST)}
 
 
@@ -35,3 +39,40 @@ async def test_sending_spread_over_two_nodes_stops_at_one_budget(
     b = await bob.connect()
     # Bob has his own budget, whichever node he is on.
     assert (await b.send_message(room, "mine"))["body"] == "mine"
+
+
+async def test_turn_credentials_test_calls_and_reset_asks_stop_at_one_budget(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    """The HTTP limits too: TURN credentials and test calls per account, "Forgot password?"
+    per address, whichever node each request lands on."""
+    first, second = nodes(), nodes()
+    (alice_name,) = await make_people(first, "alice")
+    here, there = await people(first, alice_name), await people(second, alice_name)
+    admin = await Client(first.url).login("admin", ADMIN_PASSWORD)
+    await admin.call("PATCH", "/api/admin/mail", MAIL)
+    await admin.close()
+    anonymous = [Client(first.url), Client(second.url)]
+    try:
+        for path, method, burst, body in (
+            ("/api/turn", "GET", TURN_REQUESTS[1], None),
+            ("/api/test-call", "POST", TEST_CALLS[1], {}),
+        ):
+            both = (here, there)
+            statuses = [(await both[i % 2].call(method, path, body))[0] for i in range(burst)]
+            assert statuses == [200] * burst, path
+            for client in both:  # each node on its own would have let as many again through
+                status, error = await client.call(method, path, body)
+                assert (status, error["error"]["code"]) == (429, "rate_limited"), path
+        burst = FORGOT_PER_IP[1]
+        for i in range(burst):  # nobody has these addresses: no mail is sent
+            ask = {"email": f"nobody{i}@office.lan"}
+            status, _ = await anonymous[i % 2].call("POST", "/api/auth/forgot", ask)
+            assert status == 202
+        for client in anonymous:
+            ask = {"email": "one.more@office.lan"}
+            status, error = await client.call("POST", "/api/auth/forgot", ask)
+            assert (status, error["error"]["code"]) == (429, "rate_limited")
+    finally:
+        for client in anonymous:
+            await client.close()
