@@ -65,6 +65,7 @@ from .web import (
     static,
     ws,
 )
+from .web.catch_up import catch_up_middleware
 from .web.compression import compression_middleware
 from .web.https_redirect import add_trust_routes
 from .web.middleware import csrf_middleware, errors_middleware, setup_gate_middleware
@@ -82,6 +83,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
             errors_middleware,
             setup_gate_middleware,
             csrf_middleware,
+            catch_up_middleware,  # innermost: a NotFound not yet heard here is asked again
         ],
         client_max_size=settings.limits.request_bytes,
     )

@@ -307,10 +307,14 @@ async def add_members(
     svc: Services, actor: int, room_id: int, user_ids: list[int]
 ) -> dict[str, Any]:
     row = await _room_for_change(svc, actor, room_id)
-    wanted = [u for u in await _active_users(svc, user_ids) if not svc.hub.is_member(u, room_id)]
+    people = await _active_users(svc, user_ids)
     now = svc.now_ms()
 
     async def job(tx: Tx) -> None:
+        # Who is in already, from the database: a change made through another node a
+        # moment ago may not have reached this node's hub yet.
+        present = set(await rooms.member_ids(tx, room_id))
+        wanted = [u for u in people if u not in present]
         if not wanted:
             return
         await _check_rooms_per_user(tx, svc, actor, wanted)

@@ -24,6 +24,7 @@ from ..errors import (
 )
 from ..state.app_keys import SERVICES, WS_COMMANDS
 from . import schemas as s
+from .catch_up import heard_more
 from .commands import Spec, only_if_asked
 from .features import feature_commands
 from .middleware import check_origin, client_address, require_session
@@ -215,12 +216,7 @@ class CommandLoop:
             try:
                 data = await spec.run(self.svc, self.conn, params)
             except NotFound:
-                # Perhaps not yet heard here: a room made through another node (or by a
-                # `pychat` command) a moment ago. Catch up with the log; if that brought
-                # anything, ask once more (a NotFound is raised before anything is written).
-                before = self.svc.db.published_seq
-                await self.svc.db.publish_foreign_events()
-                if self.svc.db.published_seq == before:
+                if not await heard_more(self.svc.db):  # catch_up.py: perhaps not yet heard
                     raise
                 data = await spec.run(self.svc, self.conn, params)
         except Exception as e:

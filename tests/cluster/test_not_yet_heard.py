@@ -1,0 +1,32 @@
+"""What was done through one node a moment ago counts at once through another: a request
+that finds nothing catches up with the log before it answers 404 (web/catch_up.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.cluster.serving import NodeFactory, make_people
+from tests.conftest import new_room
+from tests.server import Server
+
+ROUNDS = 12  # each round is a race with the bus: many, so the old answer (404) shows up
+
+
+async def test_someone_added_through_one_node_can_be_removed_at_once_through_another(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    first, second = nodes(), nodes()
+    alice_name, bob_name, carol_name = await make_people(first, "alice", "bob", "carol")
+    here, there = await people(first, alice_name), await people(second, alice_name)
+    bob, carol = await people(first, bob_name), await people(first, carol_name)
+    room = (await new_room(here, bob))["id"]
+    for i in range(ROUNDS):
+        status, added = await here.call(
+            "POST", f"/api/rooms/{room}/members", {"user_ids": [carol.id]}
+        )
+        assert status == 200 and carol.id in added["room"]["members"], (i, added)
+        status, removed = await there.call("DELETE", f"/api/rooms/{room}/members/{carol.id}")
+        assert status == 204, (i, removed)
+    status, found = await there.call("GET", f"/api/rooms/{room}")
+    assert status == 200 and carol.id not in found["room"]["members"], found
