@@ -289,17 +289,18 @@ async def join(svc: Services, user_id: int, room_id: int) -> dict[str, Any]:
     row = await rooms.get(svc.db, room_id)
     if row is None or (row["kind"] != "channel" and not svc.hub.is_member(user_id, room_id)):
         raise NotFound("No such room.")
-    if not svc.hub.is_member(user_id, room_id):
-        now = svc.now_ms()
+    now = svc.now_ms()
 
-        async def job(tx: Tx) -> None:
-            if await rooms.role(tx, room_id, user_id) is not None:
-                return  # joined meanwhile (another tab)
-            await _check_rooms_per_user(tx, svc, user_id, [user_id])
-            await _check_capacity(tx, svc, row, 1)
-            await _add(tx, room_id, user_id, now)
+    async def job(tx: Tx) -> None:
+        # Whether she is in, from the database: this node's hub may not have heard yet of
+        # her leaving (or joining) through another node, or another tab.
+        if await rooms.role(tx, room_id, user_id) is not None:
+            return
+        await _check_rooms_per_user(tx, svc, user_id, [user_id])
+        await _check_capacity(tx, svc, row, 1)
+        await _add(tx, room_id, user_id, now)
 
-        await svc.db.write(job)
+    await svc.db.write(job)
     return await _room_api(svc.db, room_id, user_id)
 
 

@@ -30,3 +30,20 @@ async def test_someone_added_through_one_node_can_be_removed_at_once_through_ano
         assert status == 204, (i, removed)
     status, found = await there.call("GET", f"/api/rooms/{room}")
     assert status == 200 and carol.id not in found["room"]["members"], found
+
+
+async def test_leaving_a_channel_through_one_node_and_joining_through_another_lands_in_it(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    first, second = nodes(), nodes()
+    alice_name, bob_name = await make_people(first, "alice", "bob")
+    alice = await people(first, alice_name)
+    here, there = await people(first, bob_name), await people(second, bob_name)
+    channel = (await new_room(alice, kind="channel"))["id"]
+    for i in range(ROUNDS):
+        status, joined = await here.call("POST", f"/api/rooms/{channel}/join", {})
+        assert status == 200 and here.id in joined["room"]["members"], (i, joined)
+        status, left = await there.call("POST", f"/api/rooms/{channel}/leave", {})
+        assert status == 204, (i, left)
+    status, found = await alice.call("GET", f"/api/rooms/{channel}")
+    assert status == 200 and here.id not in found["room"]["members"], found
