@@ -210,6 +210,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         password = _read_password()
         _with_services(settings, lambda svc: setup.initialize(svc, args.org, args.admin, password))
         return 0
+    if args.command in ("backup", "restore") and settings.database.url:
+        # They copy SQLite's file: a stale one (from before `pychat migrate`) may be there.
+        print(
+            "pychat: this data folder's database is PostgreSQL: back it up with pg_dump, then"
+            " copy the shared data folder (docs/scaling.md, Backups); `pychat backup` and"
+            " `pychat restore` are the appliance's, for SQLite",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "backup":
         from .backup.archive import backup_database
 

@@ -109,7 +109,9 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
         app.add_routes(table)
     logs = logbuffer.LogBuffer()
     app[LOG_BUFFER] = logs
-    usb_backups = UsbBackups(settings.data_dir, settings.db_path, settings.backup.usb_dir)
+    # On PostgreSQL, no USB backups: they copy SQLite's file (admin_backups.require_sqlite).
+    usb_dir = "" if settings.database.url else settings.backup.usb_dir
+    usb_backups = UsbBackups(settings.data_dir, settings.db_path, usb_dir)
     app[USB_BACKUPS] = usb_backups
     app[STARTED_AT] = time.time()
     # A Pi without internet takes the time from admins' browsers (clock/from_browsers.py).

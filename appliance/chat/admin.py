@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RESET_LINK_MS = 24 * 3600 * 1000
 MAX_TOKEN_CHARS = 128
+KEPT_BY_POSTGRESQL = (
+    "PostgreSQL guards its own pages (its write-ahead log, and data checksums where the"
+    " cluster has them): Pychat runs no check of its own there."
+)
 NEWEST_SCHEMA = migration_scripts()[-1][0]  # read once: the package's files do not change
 BAD_RESET_LINK = "This reset link is not valid: it was used already, has expired, or is wrong."
 
@@ -266,6 +270,11 @@ def _disk_facts(data_dir: Path, db_path: Path) -> dict[str, Any]:
 async def storage_use(svc: Services, admin: Admin) -> dict[str, Any]:
     settings = svc.settings
     facts = await asyncio.to_thread(_disk_facts, settings.data_dir, settings.db_path)
+    facts["engine"] = svc.db.dialect
+    if svc.db.dialect == "postgresql":  # the database is elsewhere: its size as it says
+        row = await svc.db.fetchone("SELECT pg_database_size(current_database())")
+        facts["database_bytes"] = int(row[0]) if row is not None else 0
+        facts["wal_bytes"] = 0
     counts: dict[str, int] | None = None
     await svc.db.integrity_settled()  # the check at start, bounded by db.integrity_check_s
     try:
@@ -277,10 +286,13 @@ async def storage_use(svc: Services, admin: Admin) -> dict[str, Any]:
         if not svc.db.integrity.damaged:
             svc.db.integrity = found_damage(str(e), svc.now_ms())
     # Checked at start; a backup or the count above may have found damage since.
+    integrity = svc.db.integrity.to_api()
+    if svc.db.dialect == "postgresql":
+        integrity = {**integrity, "checked_at": None, "message": KEPT_BY_POSTGRESQL}
     return {
         **facts,
         "counts": counts,
-        "integrity": svc.db.integrity.to_api(),
+        "integrity": integrity,
         "search_index": svc.db.search_index_repairs.to_api(),
     }
 
@@ -292,12 +304,21 @@ async def recent_logs(
 
 
 async def version_info(svc: Services, admin: Admin, started_at: float) -> dict[str, Any]:
+    schema = await stats.schema_version(svc.db)
+    if svc.db.dialect == "postgresql":
+        # PostgreSQL's migrations are numbered on their own (cluster/schema/), and a node
+        # runs only once they are all applied: its newest is the database's.
+        row = await svc.db.fetchone("SELECT current_setting('server_version')")
+        engine_version, newest = (str(row[0]) if row is not None else ""), schema
+    else:
+        engine_version, newest = sqlite3.sqlite_version, NEWEST_SCHEMA
     return {
         "version": __version__,
-        "schema_version": await stats.schema_version(svc.db),
-        "newest_schema_version": NEWEST_SCHEMA,
+        "schema_version": schema,
+        "newest_schema_version": newest,
         "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
+        "engine": svc.db.dialect,
+        "engine_version": engine_version,
         "started_at": int(started_at * 1000),
         "uptime_s": max(0, int(svc.clock() - started_at)),
     }

@@ -25,6 +25,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _UPLOAD_PREFIX = ".upload-"
+ON_POSTGRESQL = (
+    "This server keeps its data in PostgreSQL: back it up with pg_dump, then copy the shared"
+    " data folder (docs/scaling.md, Backups). The backups here are the appliance's, of SQLite."
+)
+
+
+def require_sqlite(svc: Services) -> None:
+    """Backups, restores and USB drives copy SQLite's file: on PostgreSQL there is none to
+    copy (a stale one, from before a migration, may lie in the data folder), so they are
+    refused, saying what to use instead."""
+    if svc.db.dialect != "sqlite":
+        raise Conflict(ON_POSTGRESQL)
 
 
 @contextlib.asynccontextmanager
@@ -34,6 +46,7 @@ async def backup_archive(
     """A consistent backup made now: its file name and its chunks, to stream while the
     server keeps serving. The snapshot is taken before the first byte (so a failure is an
     ordinary error reply), and removed when the context ends."""
+    require_sqlite(svc)
     settings = svc.settings
     try:
         snapshot = await asyncio.to_thread(
@@ -122,12 +135,22 @@ async def cancel_restore(svc: Services, admin: Admin) -> bool:
 
 
 async def backup_status(svc: Services, admin: Admin, usb: UsbBackups | None) -> dict[str, Any]:
+    """`engine`: where the data is; on `postgresql` the page says how to back it up instead
+    (`on_postgresql`) and offers none of its own."""
+    if svc.db.dialect != "sqlite":
+        return {
+            "engine": svc.db.dialect,
+            "on_postgresql": ON_POSTGRESQL,
+            "usb": {"configured": False},
+            "restore_pending": None,
+        }
     usb_status = await usb.status() if usb is not None else {"configured": False}
     pending = await asyncio.to_thread(restore.pending_restore, svc.settings.data_dir)
-    return {"usb": usb_status, "restore_pending": pending}
+    return {"engine": "sqlite", "usb": usb_status, "restore_pending": pending}
 
 
 async def usb_backup_now(svc: Services, admin: Admin, usb: UsbBackups | None) -> dict[str, Any]:
+    require_sqlite(svc)
     if usb is None:
         raise Conflict("Scheduled backups are not available on this server.")
     try:

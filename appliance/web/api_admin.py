@@ -340,6 +340,7 @@ async def usb_backup_now(request: web.Request) -> web.Response:
 @routes.post("/api/admin/restore")
 async def restore_backup(request: web.Request) -> web.Response:
     svc, actor = await _admin(request)
+    admin_backups.require_sqlite(svc)  # before a byte of the upload is read
     dry_run = _flag(request, "dry_run")
     async for part in multipart.parts(request):
         if part.name != "backup":

@@ -279,6 +279,7 @@ async def test_version_is_sane(admin: Client) -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", found["version"])
     assert found["schema_version"] == found["newest_schema_version"] >= 2
     assert re.fullmatch(r"3\.\d+\.\d+.*", found["python"])
+    assert found["engine"] == "sqlite" and re.fullmatch(r"3\.\d+\.\d+", found["engine_version"])
     assert found["uptime_s"] >= 0 and found["started_at"] > 0
 
 

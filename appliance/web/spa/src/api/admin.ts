@@ -92,7 +92,11 @@ export interface Integrity {
   message: string
 }
 
+/** Where the data is: SQLite in the data folder (the appliance), or PostgreSQL (several nodes). */
+export type Engine = 'sqlite' | 'postgresql'
+
 export interface StorageUse {
+  engine: Engine
   database_bytes: number
   wal_bytes: number
   data_bytes: number
@@ -128,6 +132,9 @@ export interface PendingRestore {
 }
 
 export interface BackupStatus {
+  engine: Engine
+  /** On PostgreSQL: how to back it up instead (this page's backups are SQLite's). */
+  on_postgresql?: string
   usb: UsbStatus
   restore_pending: PendingRestore | null
 }
@@ -162,7 +169,8 @@ export interface VersionInfo {
   schema_version: number
   newest_schema_version: number
   python: string
-  sqlite: string
+  engine: Engine
+  engine_version: string
   started_at: number
   uptime_s: number
 }
