@@ -166,6 +166,7 @@ async def _record(
     disk_free = await asyncio.to_thread(store.disk_free)
 
     async def job(tx: Tx) -> dict[str, Any]:
+        await uploads.lock_blob(tx, got.hash)  # another node's removal of it waits, or we do
         # The exact check, in order with every other upload and delete.
         stored = 0 if await uploads.blob_exists(tx, got.hash) else got.size
         usage = Usage(
@@ -235,7 +236,35 @@ async def _release(svc: Services, store: BlobStore, tx: Tx, hashes: list[str]) -
         if paths:
             await asyncio.to_thread(BlobStore.remove, *paths)
 
-    tx.on_commit(remove)
+    async def remove_in_turn(tx: Tx) -> None:
+        # On PostgreSQL another node may upload the same bytes at any moment: each file
+        # goes only under its blob's lock, and only if no upload has brought it back.
+        paths = []
+        for h, has_thumb in sorted(gone):
+            await uploads.lock_blob(tx, h)
+            if not await uploads.blob_exists(tx, h):
+                paths += [store.blob_path(h), *([store.thumb_path(h)] if has_thumb else [])]
+        if paths:
+            await asyncio.to_thread(BlobStore.remove, *paths)
+
+    async def after_commit() -> None:
+        # A write of its own, later (this runs inside the writer: waiting for it here would
+        # wait for ourselves). If the server stops first, the files stay for the orphan
+        # sweep at the next start.
+        task = asyncio.get_running_loop().create_task(svc.db.write(remove_in_turn))
+        _removals.add(task)
+        task.add_done_callback(_removed)
+
+    tx.on_commit(remove if tx.dialect == "sqlite" else after_commit)
+
+
+_removals: set[asyncio.Task[None]] = set()
+
+
+def _removed(task: asyncio.Task[None]) -> None:
+    _removals.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("removing files no upload uses failed", exc_info=task.exception())
 
 
 async def sweep_unattached(svc: Services) -> int:
@@ -316,5 +345,17 @@ async def served_file(svc: Services, viewer: int, upload_id: int, *, thumb: bool
     )
 
 
+def _shared_folder(svc: Services) -> bool:
+    """Whether other nodes use the data folder too (PostgreSQL: docs/scaling.md)."""
+    return svc.db.dialect != "sqlite"
+
+
 async def prepare_store(svc: Services) -> None:
-    await asyncio.to_thread(blob_store(svc).prepare)
+    await asyncio.to_thread(blob_store(svc).prepare, ORPHAN_AGE_S if _shared_folder(svc) else 0)
+
+
+async def drop_stale_temp_files(svc: Services) -> None:
+    """On a shared folder, the half-received files of a node that died, once old (its own
+    start dropped them on one device)."""
+    if _shared_folder(svc):
+        await asyncio.to_thread(blob_store(svc).drop_temp_files, ORPHAN_AGE_S)

@@ -54,13 +54,20 @@ class BlobStore:
 
     # -- blocking helpers: call them through asyncio.to_thread ---------------------------
 
-    def prepare(self) -> None:
-        """Make the folders and drop half-received files a crash or power cut left."""
+    def prepare(self, older_than_s: float = 0.0) -> None:
+        """Make the folders and drop half-received files a crash or power cut left: all of
+        them on one device; on a folder that nodes share, only those nobody has written to
+        for `older_than_s` (the others may be uploads under way on another node)."""
         for folder in (self.root, self.temp_dir, self.thumb_dir, self.avatar_dir):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.drop_temp_files(older_than_s)
+
+    def drop_temp_files(self, older_than_s: float) -> None:
+        cutoff = time.time() - older_than_s
         for leftover in self.temp_dir.iterdir():
             with contextlib.suppress(OSError):
-                leftover.unlink()
+                if older_than_s <= 0 or leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
 
     def stored(self, older_than_s: float) -> list[tuple[str, Path]]:
         """(hash, path) of every blob, thumbnail and avatar file not written to lately."""

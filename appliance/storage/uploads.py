@@ -35,6 +35,19 @@ class NewUpload:
     has_thumb: bool
 
 
+BLOB_LOCKS = 0x626C6F62  # PostgreSQL's advisory locks of blobs: this space, a hash's key
+
+
+async def lock_blob(tx: Tx, content_hash: str) -> None:
+    """Until the transaction ends, take turns with every other transaction about this blob:
+    on PostgreSQL the nodes write at once, and an upload of the same bytes on one must not
+    slip between another's decision that the file is unused and its removal. (SQLite's one
+    writer already runs them one at a time.) Take several in hash order: no deadlock."""
+    if tx.dialect == "postgresql":
+        key = int(content_hash[:8], 16) - (1 << 31)  # 32 bits, signed, as PostgreSQL's int
+        await tx.execute("SELECT pg_advisory_xact_lock(?, ?)", (BLOB_LOCKS, key))
+
+
 async def blob_exists(db: Reader, content_hash: str) -> bool:
     return await db.fetchone("SELECT 1 FROM blobs WHERE hash = ?", (content_hash,)) is not None
 
@@ -130,7 +143,8 @@ async def delete_unattached_before(tx: Tx, cutoff: int, limit: int) -> list[str]
 async def drop_unused_blobs(tx: Tx, hashes: list[str]) -> list[tuple[str, bool]]:
     """Forget blobs no upload uses any more; returns (hash, has_thumb) of those to unlink."""
     gone = []
-    for content_hash in hashes:
+    for content_hash in sorted(set(hashes)):
+        await lock_blob(tx, content_hash)
         row = await tx.fetchone(
             "DELETE FROM blobs WHERE hash = ? AND NOT EXISTS"
             " (SELECT 1 FROM uploads WHERE hash = ?) RETURNING has_thumb",

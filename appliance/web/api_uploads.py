@@ -196,6 +196,7 @@ async def housekeeping(app: web.Application) -> AsyncIterator[None]:
                 removed = await uploads.sweep_unattached(svc)
                 if removed:
                     log.info("removed %d uploads never sent", removed)
+                await uploads.drop_stale_temp_files(svc)
             except Exception:
                 log.exception("removing unsent uploads failed")
             await asyncio.sleep(every)
