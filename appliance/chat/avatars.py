@@ -17,7 +17,7 @@ from ..files import images
 from ..files.blobs import HASH, BlobStore, hash_file, open_temp
 from ..storage import rooms, uploads, users
 from .rooms import RoomManager, authorize_manager
-from .uploads import blob_store
+from .uploads import blob_store, in_a_later_write
 
 if TYPE_CHECKING:
     from ..state.services import Services
@@ -48,10 +48,14 @@ async def _make(store: BlobStore, chunks: AsyncIterator[bytes]) -> tuple[str, Pa
 
 
 async def _swap(
-    tx: Tx, store: BlobStore, old: str | None, new: str | None, made: Path | None
+    svc: Services, tx: Tx, store: BlobStore, old: str | None, new: str | None, made: Path | None
 ) -> None:
     """Inside the write: put the new file in place; drop the old one, if now unused, once
-    the change has committed (a failed commit keeps the old picture that rows still name)."""
+    the change has committed (a failed commit keeps the old picture that rows still name).
+    On PostgreSQL each picture's changes take turns with other nodes' (its lock, held to
+    the commit), and the old one goes only in a later write, under its lock."""
+    for picture in sorted({h for h in (old, new) if h}):
+        await uploads.lock_blob(tx, picture, uploads.AVATAR_LOCKS)
     if new is not None and made is not None:
         await asyncio.to_thread(store.place, made, store.avatar_path(new))
     if old and old != new and not await uploads.avatar_in_use(tx, old):
@@ -62,7 +66,12 @@ async def _swap(
             if not await uploads.avatar_in_use(tx, old):
                 await asyncio.to_thread(BlobStore.remove, gone)
 
-        tx.on_commit(remove)
+        async def remove_in_turn(later: Tx) -> None:
+            await uploads.lock_blob(later, old, uploads.AVATAR_LOCKS)
+            if not await uploads.avatar_in_use(later, old):
+                await asyncio.to_thread(BlobStore.remove, gone)
+
+        tx.on_commit(remove if tx.dialect == "sqlite" else in_a_later_write(svc, remove_in_turn))
 
 
 async def _user_job(
@@ -73,7 +82,7 @@ async def _user_job(
 
     async def job(tx: Tx) -> dict[str, Any]:
         old = await uploads.set_user_avatar(tx, user_id, new)
-        await _swap(tx, store, old, new, made)
+        await _swap(svc, tx, store, old, new, made)
         row = await users.get(tx, user_id)
         assert row is not None
         user = users.to_api(row, online=svc.hub.is_online(user_id))
@@ -118,7 +127,7 @@ async def _room_job(
 
     async def job(tx: Tx) -> dict[str, Any]:
         old = await uploads.set_room_avatar(tx, room_id, new)
-        await _swap(tx, store, old, new, made)
+        await _swap(svc, tx, store, old, new, made)
         row = await rooms.get(tx, room_id)
         assert row is not None
         members = (await rooms.members_of_rooms(tx, [room_id]))[room_id]

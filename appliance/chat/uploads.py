@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -247,18 +247,25 @@ async def _release(svc: Services, store: BlobStore, tx: Tx, hashes: list[str]) -
         if paths:
             await asyncio.to_thread(BlobStore.remove, *paths)
 
-    async def after_commit() -> None:
-        # A write of its own, later (this runs inside the writer: waiting for it here would
-        # wait for ourselves). If the server stops first, the files stay for the orphan
-        # sweep at the next start.
-        task = asyncio.get_running_loop().create_task(svc.db.write(remove_in_turn))
-        _removals.add(task)
-        task.add_done_callback(_removed)
-
-    tx.on_commit(remove if tx.dialect == "sqlite" else after_commit)
+    tx.on_commit(remove if tx.dialect == "sqlite" else in_a_later_write(svc, remove_in_turn))
 
 
 _removals: set[asyncio.Task[None]] = set()
+
+
+def in_a_later_write(
+    svc: Services, job: Callable[[Tx], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    """What runs after a commit on PostgreSQL to remove files: `job` as a write of its own,
+    later (after-commit work runs inside the writer: waiting for it there would wait for
+    itself). If the server stops first, the files stay for the orphan sweep of a start."""
+
+    async def after_commit() -> None:
+        task = asyncio.get_running_loop().create_task(svc.db.write(job))
+        _removals.add(task)
+        task.add_done_callback(_removed)
+
+    return after_commit
 
 
 def _removed(task: asyncio.Task[None]) -> None:

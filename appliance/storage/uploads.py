@@ -36,16 +36,17 @@ class NewUpload:
 
 
 BLOB_LOCKS = 0x626C6F62  # PostgreSQL's advisory locks of blobs: this space, a hash's key
+AVATAR_LOCKS = 0x61766174  # and of avatars' pictures
 
 
-async def lock_blob(tx: Tx, content_hash: str) -> None:
+async def lock_blob(tx: Tx, content_hash: str, space: int = BLOB_LOCKS) -> None:
     """Until the transaction ends, take turns with every other transaction about this blob:
     on PostgreSQL the nodes write at once, and an upload of the same bytes on one must not
     slip between another's decision that the file is unused and its removal. (SQLite's one
     writer already runs them one at a time.) Take several in hash order: no deadlock."""
     if tx.dialect == "postgresql":
         key = int(content_hash[:8], 16) - (1 << 31)  # 32 bits, signed, as PostgreSQL's int
-        await tx.execute("SELECT pg_advisory_xact_lock(?, ?)", (BLOB_LOCKS, key))
+        await tx.execute("SELECT pg_advisory_xact_lock(?, ?)", (space, key))
 
 
 async def blob_exists(db: Reader, content_hash: str) -> bool:

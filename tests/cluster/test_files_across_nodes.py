@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.cluster.serving import NodeFactory, make_people
 from tests.conftest import new_room
+from tests.integration.test_avatars import put_avatar, square_jpeg
 from tests.integration.uploading import fetch, temp_files, upload
 from tests.server import Server
 from tests.waiting import wait_until
@@ -87,3 +88,30 @@ async def test_the_same_bytes_sent_through_one_node_while_another_lets_them_go_s
         for client in (alice, bob):
             status, got, _ = await fetch(client, file["url"])
             assert status == 200 and got == data, file
+
+
+async def test_a_picture_set_through_one_node_while_another_drops_it_stays(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    """Alice sets a profile picture and takes it off through one node while Bob sets the
+    very same picture through the other: Bob's picture is still served."""
+    first, second = nodes(), nodes()
+    alice_name, bob_name = await make_people(first, "alice", "bob")
+    alice, bob = await people(first, alice_name), await people(second, bob_name)
+    for i in range(ROUNDS):
+        picture = square_jpeg(f"#{i * 20:02x}8040")
+
+        async def alice_drops_it(picture: bytes = picture) -> None:
+            status, _ = await put_avatar(alice, "/api/me/avatar", picture)
+            assert status == 200
+            status, _ = await alice.call("DELETE", "/api/me/avatar")
+            assert status == 200
+
+        async def bob_sets_it(picture: bytes = picture) -> str:
+            status, body = await put_avatar(bob, "/api/me/avatar", picture)
+            assert status == 200
+            return str(body["user"]["avatar_url"])
+
+        _, url = await asyncio.gather(alice_drops_it(), bob_sets_it())
+        status, got, _ = await fetch(alice, url)
+        assert status == 200 and got[:4] == b"RIFF", (i, url)
