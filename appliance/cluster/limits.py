@@ -150,12 +150,16 @@ class SharedTokenBuckets:
             return await self._fallback.take(key)
 
     def _flush(self) -> None:
-        batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-        if self._waiting:
-            asyncio.get_running_loop().call_soon(self._flush)
-        task = asyncio.ensure_future(self._ask(batch))
+        waiting, self._waiting = self._waiting, []
+        task = asyncio.ensure_future(self._ask_in_order(waiting))
         self._asking.add(task)
         task.add_done_callback(self._asking.discard)
+
+    async def _ask_in_order(self, waiting: list[tuple[str, asyncio.Future[float]]]) -> None:
+        # One script call after the other: calls at once could run in Redis in any order
+        # (each on a connection of its own), and a later comer take a first comer's token.
+        for start in range(0, len(waiting), MAX_BATCH):
+            await self._ask(waiting[start : start + MAX_BATCH])
 
     async def _ask(self, batch: list[tuple[str, asyncio.Future[float]]]) -> None:
         keys = [self._prefix + key for key, _ in batch]
