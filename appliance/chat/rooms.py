@@ -293,9 +293,12 @@ async def join(svc: Services, user_id: int, room_id: int) -> dict[str, Any]:
 
     async def job(tx: Tx) -> None:
         # Whether she is in, from the database: this node's hub may not have heard yet of
-        # her leaving (or joining) through another node, or another tab.
+        # her leaving (or joining) through another node, or another tab. Only a channel is
+        # joined: someone removed from a private room a moment ago is not let back in.
         if await rooms.role(tx, room_id, user_id) is not None:
             return
+        if row["kind"] != "channel":
+            raise NotFound("No such room.")
         await _check_rooms_per_user(tx, svc, user_id, [user_id])
         await _check_capacity(tx, svc, row, 1)
         await _add(tx, room_id, user_id, now)

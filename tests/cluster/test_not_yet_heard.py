@@ -47,3 +47,24 @@ async def test_leaving_a_channel_through_one_node_and_joining_through_another_la
         assert status == 204, (i, left)
     status, found = await alice.call("GET", f"/api/rooms/{channel}")
     assert status == 200 and here.id not in found["room"]["members"], found
+
+
+async def test_someone_removed_through_one_node_cannot_join_back_through_another(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    """A private room is joined by being added, never by `join`: a node that has not yet
+    heard of Bob's removal still refuses him, and he reads nothing more."""
+    first, second = nodes(), nodes()
+    alice_name, bob_name = await make_people(first, "alice", "bob")
+    alice = await people(first, alice_name)
+    bob = await people(second, bob_name)
+    room = (await new_room(alice, bob))["id"]
+    for i in range(ROUNDS):
+        status, _ = await alice.call("DELETE", f"/api/rooms/{room}/members/{bob.id}")
+        assert status == 204, i
+        status, refused = await bob.call("POST", f"/api/rooms/{room}/join", {})
+        assert (status, refused["error"]["code"]) == (404, "not_found"), (i, refused)
+        status, found = await alice.call("GET", f"/api/rooms/{room}")
+        assert bob.id not in found["room"]["members"], (i, found)
+        status, _ = await alice.call("POST", f"/api/rooms/{room}/members", {"user_ids": [bob.id]})
+        assert status == 200, i
