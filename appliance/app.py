@@ -22,6 +22,7 @@ from .db import Tx
 from .discovery.device_name import default_name as default_device_name
 from .discovery.open_at import app_urls
 from .echo_bot.bot import EchoBot, echo_ctx
+from .engine_mark import mark_postgresql, on_postgresql
 from .files import decoder as image_decoder
 from .hub import Hub
 from .mail.digest import DigestJob
@@ -184,9 +185,17 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     svc = app[SERVICES]
-    # A restore staged by the admin page (or `pychat restore`) goes in before the database
-    # opens; a power cut part-way is finished here on the next start.
-    await asyncio.to_thread(restore.apply_pending, svc.settings.data_dir)
+    if svc.settings.database.url:
+        await asyncio.to_thread(mark_postgresql, svc.settings.data_dir)
+    if on_postgresql(svc.settings):
+        # A restore staged before the move to PostgreSQL would put SQLite's file back and
+        # move the shared folder's files aside under the nodes: never applied here.
+        if await asyncio.to_thread(restore.pending_restore, svc.settings.data_dir):
+            log.warning("a staged restore is not applied: the data is in PostgreSQL")
+    else:
+        # A restore staged by the admin page (or `pychat restore`) goes in before the
+        # database opens; a power cut part-way is finished here on the next start.
+        await asyncio.to_thread(restore.apply_pending, svc.settings.data_dir)
     await svc.db.open()
     # Bounded and in the background; what trusts the database (the file sweep) waits for it.
     svc.db.start_integrity_check(svc.settings.db.integrity_check_s, svc.now_ms())

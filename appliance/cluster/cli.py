@@ -6,6 +6,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from ..engine_mark import mark_postgresql
+
 
 def run_migrate(url: str, chunk: int, db_path: Path) -> int:
     """Exit status: 0 copied and verified, 1 refused, failed or different, 2 bad arguments."""
@@ -35,6 +37,7 @@ def run_migrate(url: str, chunk: int, db_path: Path) -> int:
     for line in table_lines(reports):
         print(line)
     if all(r.verified for r in reports):
+        mark_postgresql(db_path.parent)  # from now on its backups are pg_dump's
         print("pychat: every table copied and verified")
         return 0
     print("pychat: some tables differ: run migrate again", file=sys.stderr)

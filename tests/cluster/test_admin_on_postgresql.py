@@ -5,13 +5,19 @@ saying what to use instead, and so are `pychat backup` and `pychat restore`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from playwright.async_api import async_playwright, expect
 from yarl import URL
 
+from appliance.backup.restore import PENDING, READY
 from tests.client import Client
-from tests.cluster.serving import NodeFactory
+from tests.cluster.serving import NodeFactory, make_people
 from tests.e2e.conftest import CHROMIUM, FLAGS
-from tests.integration.test_admin_backup import leftovers, upload
+from tests.integration.test_admin_backup import leftovers
+from tests.integration.test_admin_backup import upload as upload_backup
+from tests.integration.uploading import fetch, upload
 from tests.server import ADMIN_PASSWORD, Server, pychat
 
 
@@ -38,7 +44,7 @@ async def test_the_admin_area_on_postgresql_tells_the_truth_and_makes_no_sqlite_
             assert r.status == 409 and "pg_dump" in (await r.json())["error"]["message"]
         code, body = await admin.call("POST", "/api/admin/backup/usb")
         assert (code, body["error"]["code"]) == (409, "conflict"), body
-        code, body = await upload(admin, b"\x1f\x8b not even read", dry_run=False)
+        code, body = await upload_backup(admin, b"\x1f\x8b not even read", dry_run=False)
         assert code == 409 and "pg_dump" in body["error"]["message"], body
         assert (await admin.get("/api/admin/backup/status"))["restore_pending"] is None
         assert leftovers(node.data) == []
@@ -47,10 +53,32 @@ async def test_the_admin_area_on_postgresql_tells_the_truth_and_makes_no_sqlite_
         await admin.close()
 
     out = node.data.parent / "backup.tar.gz"
-    for args in (["backup", "--out", str(out)], ["restore", str(out)]):
-        done = pychat(*args, data=node.data, env={"PYCHAT_DATABASE_URL": database_url})
-        assert done.returncode == 2 and "pg_dump" in done.stderr, done
+    # With the URL, and without it (as on a machine where nodes get it by --database): the
+    # data folder says where its data is.
+    for url in (database_url, ""):
+        for args in (["backup", "--out", str(out)], ["restore", str(out)]):
+            done = pychat(*args, data=node.data, env={"PYCHAT_DATABASE_URL": url})
+            assert done.returncode == 2 and "pg_dump" in done.stderr, done
     assert not out.exists()
+
+
+async def test_a_restore_staged_before_the_move_is_not_applied_by_a_node(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    """A restore staged on the appliance before `pychat migrate` would put SQLite's file
+    back and move the shared folder's files aside under the nodes: a node leaves it."""
+    first = nodes()
+    (alice_name,) = await make_people(first, "alice")
+    alice = await people(first, alice_name)
+    picture = await upload(alice, b"kept whatever was staged")
+    staged = first.data / PENDING
+    staged.mkdir()
+    (staged / READY).write_text("{}")
+    second = nodes()  # starts with the restore staged
+    bob_side = await people(second, alice_name)
+    status, got, _ = await fetch(bob_side, picture["url"])
+    assert status == 200 and got == b"kept whatever was staged"
+    assert (staged / READY).is_file() and not (first.data / "restore-previous").exists()
 
 
 async def _the_pages_say_so(node: Server, admin: Client) -> None:

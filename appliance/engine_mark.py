@@ -1,0 +1,29 @@
+"""Which engine holds a data folder's data, as the folder says: a mark left once its data
+is in PostgreSQL, so that commands started without the database's URL still know."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import Settings
+
+POSTGRESQL_MARK = "on-postgresql"  # in the data folder, once PostgreSQL holds its data
+_MARK_TEXT = (
+    "This data folder's database is PostgreSQL (docs/scaling.md): a SQLite file here is\n"
+    "from before `pychat migrate`, stale. pychat backup and restore refuse this folder.\n"
+)
+
+
+def mark_postgresql(data_dir: Path) -> None:
+    """Said in the data folder by every node and command on PostgreSQL and by `pychat
+    migrate`: the commands that copy SQLite's file (backup, restore) refuse the folder even
+    when started without the database's URL, and a staged restore is not applied."""
+    mark = data_dir / POSTGRESQL_MARK
+    if not mark.exists():
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mark.write_text(_MARK_TEXT, encoding="utf-8")
+
+
+def on_postgresql(settings: Settings) -> bool:
+    """Whether this data folder's data is in PostgreSQL (a URL set, or the mark)."""
+    return bool(settings.database.url) or (settings.data_dir / POSTGRESQL_MARK).exists()
