@@ -23,6 +23,7 @@ from ..files import images, kinds, remux
 from ..files.blobs import BlobStore, TempFile, hash_file, open_temp
 from ..files.quota import Usage, check_room, check_size
 from ..storage import uploads
+from ..storage.uploads import AVATAR_LOCKS, BLOB_LOCKS
 
 if TYPE_CHECKING:
     from ..state.services import Services
@@ -308,7 +309,7 @@ async def remove_orphans(svc: Services, older_than_s: float = ORPHAN_AGE_S) -> i
     on_disk = await asyncio.to_thread(store.stored, older_than_s)
     blobs, avatars = await uploads.known_hashes(svc.db)
     orphans = [
-        path
+        (content_hash, path)
         for content_hash, path in on_disk
         if content_hash not in (avatars if path.parent.parent == store.avatar_dir else blobs)
     ]
@@ -319,10 +320,29 @@ async def remove_orphans(svc: Services, older_than_s: float = ORPHAN_AGE_S) -> i
             len(on_disk),
         )
         return 0
+    if orphans and _shared_folder(svc):
+        # Another node may be uploading the same bytes now (keeping the old file): each
+        # goes only under its lock, if still unknown then.
+        orphans = await svc.db.write(lambda tx: _remove_unknown(tx, store, orphans))
+    elif orphans:
+        await asyncio.to_thread(BlobStore.remove, *(path for _, path in orphans))
     if orphans:
-        await asyncio.to_thread(BlobStore.remove, *orphans)
         log.warning("removed %d stored files nothing referred to", len(orphans))
     return len(orphans)
+
+
+async def _remove_unknown(
+    tx: Tx, store: BlobStore, candidates: list[tuple[str, Path]]
+) -> list[tuple[str, Path]]:
+    removed = []
+    for content_hash, path in sorted(candidates):
+        avatar = path.parent.parent == store.avatar_dir
+        await uploads.lock_blob(tx, content_hash, AVATAR_LOCKS if avatar else BLOB_LOCKS)
+        known = (uploads.avatar_in_use if avatar else uploads.blob_exists)(tx, content_hash)
+        if not await known:
+            await asyncio.to_thread(BlobStore.remove, path)
+            removed.append((content_hash, path))
+    return removed
 
 
 # -- serving ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -115,3 +116,27 @@ async def test_a_picture_set_through_one_node_while_another_drops_it_stays(
         _, url = await asyncio.gather(alice_drops_it(), bob_sets_it())
         status, got, _ = await fetch(alice, url)
         assert status == 200 and got[:4] == b"RIFF", (i, url)
+
+
+async def test_a_starting_node_removes_old_stray_files_and_keeps_the_ones_in_use(
+    nodes: NodeFactory, people: Callable[[Server, str], Any]
+) -> None:
+    """The sweep of stray files (a power cut between a file's move into place and its row)
+    runs at each node's start, each file under its lock on PostgreSQL."""
+    first = nodes()
+    (alice_name,) = await make_people(first, "alice")
+    alice = await people(first, alice_name)
+    data = b"in use, and old"
+    kept = await upload(alice, data)
+    files = first.data / "files"
+    stray_hash = "ab" + "0" * 62
+    stray = files / stray_hash[:2] / stray_hash[2:]
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(b"nothing refers to me")
+    two_hours_ago = time.time() - 7200
+    for path in files.glob("??/*"):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    nodes()  # its start sweeps
+    await wait_until(lambda: not stray.exists(), what="the stray file is removed")
+    status, got, _ = await fetch(alice, kept["url"])
+    assert status == 200 and got == data
