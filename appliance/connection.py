@@ -149,10 +149,15 @@ class Connection:
             self.write_frame(frame)
 
     async def send_paced(self, payload: bytes) -> None:
-        """For bulk sends (replay): waits while the client drains, instead of overflowing."""
+        """For bulk sends (replay): waits while the client drains, instead of overflowing.
+        A client gone meanwhile ends it quietly: the socket counts as closed."""
         self.release()  # aiohttp writes this one itself: what was held goes first
         if not self.closed:
-            await self.ws.send_frame(payload, WSMsgType.TEXT)
+            try:
+                await self.ws.send_frame(payload, WSMsgType.TEXT)
+            except ConnectionError:
+                self.closed = True
+                self.deliver = _discard
 
     def close(self, code: int, reason: str) -> None:
         if self.closed:

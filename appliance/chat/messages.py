@@ -82,7 +82,7 @@ async def send(
     might_mention = "@" in body
     # SQLite's writer is a thread: a job of plain calls there costs the loop no hop per
     # statement. PostgreSQL's connection is the loop's own: there the same job would hop
-    # to it and back for each statement (profiled: a sixth of a node's CPU), so it takes
+    # to it and back for each statement (profiled: a third of a node's CPU), so it takes
     # the general path below, which awaits each one.
     if not files and svc.db.dialect == "sqlite":
         names, whole_room = mentions.parse(body) if might_mention else (set[str](), False)

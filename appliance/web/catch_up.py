@@ -2,7 +2,8 @@
 another node (or by a `pychat` command) is known to this process once it has published
 the events committed elsewhere. On a NotFound, the request catches up with the log and,
 if that brought anything, is asked once more. A NotFound is raised before anything is
-written (a write job that raises it rolls back), so asking again is safe.
+written to the database (a write job that raises it rolls back), so asking again is safe;
+a rate-limit token taken before it is not given back (such a 404 costs two).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
+CLOSE_WAIT_S = 1.0  # a socket closed by its own command: how long its close may take here
 MAX_IN_FLIGHT = 64  # commands one socket may have running at once; more waits (backpressure)
 
 
@@ -266,6 +267,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         svc.hub.unregister(conn, svc.now_ms())
         await loop.finish()
         if conn.closing is not None:
+            # Its close frame out first; then no longer than a moment (a client that stopped
+            # reading never drains it: aiohttp's own close ends it).
             with contextlib.suppress(Exception):
-                await conn.closing
+                await asyncio.wait_for(asyncio.shield(conn.closing), CLOSE_WAIT_S)
     return ws
