@@ -60,6 +60,9 @@ async def test_the_admin_area_on_postgresql_tells_the_truth_and_makes_no_sqlite_
             done = pychat(*args, data=node.data, env={"PYCHAT_DATABASE_URL": url})
             assert done.returncode == 2 and "pg_dump" in done.stderr, done
     assert not out.exists()
+    # Nor does any command open the SQLite file left from before the move without the URL.
+    done = pychat("user", "list", data=node.data, env={"PYCHAT_DATABASE_URL": ""})
+    assert done.returncode == 2 and "data is in PostgreSQL" in done.stderr, done
 
 
 async def test_a_restore_staged_before_the_move_is_not_applied_by_a_node(
