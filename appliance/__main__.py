@@ -23,7 +23,7 @@ from . import __version__
 from .config import ConfigError, Settings, load_settings, parse_listen
 from .db import SchemaTooNew
 from .db_health import EXIT_STATUS, DataFolderProblem, unreadable
-from .engine_mark import on_postgresql
+from .engine_mark import NO_SQLITE_BACKUPS, on_postgresql
 from .errors import AppError
 from .rtc.cli import add_turn_arguments, run_turn
 
@@ -136,14 +136,11 @@ def _read_password() -> str:
 async def _offline_services(settings: Settings) -> AsyncIterator[Services]:
     """The chat actions without a server, for commands run on the device itself."""
     from .databases import database_for
-    from .engine_mark import mark_postgresql
     from .hub import Hub
     from .state.services import Services
 
     db = database_for(settings)
     await db.open()
-    if settings.database.url:
-        await asyncio.to_thread(mark_postgresql, settings.data_dir)
     svc = Services(settings=settings, db=db, hub=Hub())
     try:
         yield svc
@@ -215,13 +212,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _with_services(settings, lambda svc: setup.initialize(svc, args.org, args.admin, password))
         return 0
     if args.command in ("backup", "restore") and on_postgresql(settings):
-        # They copy SQLite's file: a stale one (from before `pychat migrate`) may be there.
-        print(
-            "pychat: this data folder's database is PostgreSQL: back it up with pg_dump, then"
-            " copy the shared data folder (docs/scaling.md, Backups); `pychat backup` and"
-            " `pychat restore` are the appliance's, for SQLite",
-            file=sys.stderr,
-        )
+        print(f"pychat: {NO_SQLITE_BACKUPS}", file=sys.stderr)  # they copy SQLite's file
         return 2
     if args.command == "backup":
         from .backup.archive import backup_database

@@ -22,7 +22,7 @@ from .db import Tx
 from .discovery.device_name import default_name as default_device_name
 from .discovery.open_at import app_urls
 from .echo_bot.bot import EchoBot, echo_ctx
-from .engine_mark import mark_postgresql, on_postgresql
+from .engine_mark import on_postgresql
 from .files import decoder as image_decoder
 from .hub import Hub
 from .mail.digest import DigestJob
@@ -185,8 +185,6 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     svc = app[SERVICES]
-    if svc.settings.database.url:
-        await asyncio.to_thread(mark_postgresql, svc.settings.data_dir)
     if on_postgresql(svc.settings):
         # A restore staged before the move to PostgreSQL would put SQLite's file back and
         # move the shared folder's files aside under the nodes: never applied here.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .config import ConfigError, Settings
 from .db import Database, SqliteDatabase
-from .engine_mark import POSTGRESQL_MARK, on_postgresql
+from .engine_mark import POSTGRESQL_MARK, mark_postgresql, on_postgresql
 
 
 def database_for(settings: Settings) -> Database:
@@ -16,6 +16,7 @@ def database_for(settings: Settings) -> Database:
             " give its URL (--database or PYCHAT_DATABASE_URL)"
         )
     if settings.database.url:
+        mark_postgresql(settings.data_dir)  # every node and command on it says so
         # Imported only here: asyncpg and redis are the `cluster` extra, not the appliance's.
         from .cluster.database import PostgresDatabase
 

@@ -8,6 +8,11 @@ from pathlib import Path
 from .config import Settings
 
 POSTGRESQL_MARK = "on-postgresql"  # in the data folder, once PostgreSQL holds its data
+NO_SQLITE_BACKUPS = (
+    "this data folder's database is PostgreSQL: back it up with pg_dump, then copy the"
+    " shared data folder (docs/scaling.md, Backups); `pychat backup` and `pychat restore`"
+    " are the appliance's, for SQLite (a SQLite file here is from before the move: stale)"
+)
 _MARK_TEXT = (
     "This data folder's database is PostgreSQL (docs/scaling.md): a SQLite file here is\n"
     "from before `pychat migrate`, stale. pychat backup and restore refuse this folder.\n"
