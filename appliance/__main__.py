@@ -23,7 +23,7 @@ from . import __version__
 from .config import ConfigError, Settings, load_settings, parse_listen
 from .db import SchemaTooNew
 from .db_health import EXIT_STATUS, DataFolderProblem, unreadable
-from .engine_mark import NO_SQLITE_BACKUPS, on_postgresql
+from .engine_mark import NO_SQLITE_COMMANDS, on_postgresql
 from .errors import AppError
 from .rtc.cli import add_turn_arguments, run_turn
 
@@ -136,11 +136,13 @@ def _read_password() -> str:
 async def _offline_services(settings: Settings) -> AsyncIterator[Services]:
     """The chat actions without a server, for commands run on the device itself."""
     from .databases import database_for
+    from .engine_mark import opened
     from .hub import Hub
     from .state.services import Services
 
     db = database_for(settings)
     await db.open()
+    await opened(settings)
     svc = Services(settings=settings, db=db, hub=Hub())
     try:
         yield svc
@@ -211,8 +213,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         password = _read_password()
         _with_services(settings, lambda svc: setup.initialize(svc, args.org, args.admin, password))
         return 0
-    if args.command in ("backup", "restore") and on_postgresql(settings):
-        print(f"pychat: {NO_SQLITE_BACKUPS}", file=sys.stderr)  # they copy SQLite's file
+    if args.command in ("backup", "restore", "factory-reset") and on_postgresql(settings):
+        print(f"pychat: {NO_SQLITE_COMMANDS}", file=sys.stderr)  # SQLite's file and folder
         return 2
     if args.command == "backup":
         from .backup.archive import backup_database

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import event_retention, logbuffer
+from . import engine_mark, event_retention, logbuffer
 from .backup import restore
 from .backup.usb import UsbBackups
 from .chat import accounts, membership
@@ -22,7 +22,6 @@ from .db import Tx
 from .discovery.device_name import default_name as default_device_name
 from .discovery.open_at import app_urls
 from .echo_bot.bot import EchoBot, echo_ctx
-from .engine_mark import on_postgresql
 from .files import decoder as image_decoder
 from .hub import Hub
 from .mail.digest import DigestJob
@@ -185,7 +184,7 @@ def build_app(settings: Settings, *, allow_loopback_peers: bool = False) -> web.
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     svc = app[SERVICES]
-    if on_postgresql(svc.settings):
+    if engine_mark.on_postgresql(svc.settings):
         # A restore staged before the move to PostgreSQL would put SQLite's file back and
         # move the shared folder's files aside under the nodes: never applied here.
         if await asyncio.to_thread(restore.pending_restore, svc.settings.data_dir):
@@ -195,6 +194,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         # database opens; a power cut part-way is finished here on the next start.
         await asyncio.to_thread(restore.apply_pending, svc.settings.data_dir)
     await svc.db.open()
+    await engine_mark.opened(svc.settings)  # on PostgreSQL: the folder says so from now
     # Bounded and in the background; what trusts the database (the file sweep) waits for it.
     svc.db.start_integrity_check(svc.settings.db.integrity_check_s, svc.now_ms())
     svc.db.on_commit = svc.hub.publish  # MissedMessages.ctx wraps it (Web Push)

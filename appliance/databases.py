@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .config import ConfigError, Settings
 from .db import Database, SqliteDatabase
-from .engine_mark import POSTGRESQL_MARK, mark_postgresql, on_postgresql
+from .engine_mark import POSTGRESQL_MARK, on_postgresql
 
 
 def database_for(settings: Settings) -> Database:
@@ -13,10 +13,10 @@ def database_for(settings: Settings) -> Database:
         # left from before the move: stale, and then apart from everyone else's data.
         raise ConfigError(
             f"database.url: this data folder's data is in PostgreSQL ({POSTGRESQL_MARK}):"
-            " give its URL (--database or PYCHAT_DATABASE_URL)"
+            " give its URL (--database or PYCHAT_DATABASE_URL); to go back to SQLite, remove"
+            f" {settings.data_dir / POSTGRESQL_MARK}"
         )
     if settings.database.url:
-        mark_postgresql(settings.data_dir)  # every node and command on it says so
         # Imported only here: asyncpg and redis are the `cluster` extra, not the appliance's.
         from .cluster.database import PostgresDatabase
 

@@ -3,15 +3,17 @@ is in PostgreSQL, so that commands started without the database's URL still know
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from .config import Settings
 
 POSTGRESQL_MARK = "on-postgresql"  # in the data folder, once PostgreSQL holds its data
-NO_SQLITE_BACKUPS = (
-    "this data folder's database is PostgreSQL: back it up with pg_dump, then copy the"
-    " shared data folder (docs/scaling.md, Backups); `pychat backup` and `pychat restore`"
-    " are the appliance's, for SQLite (a SQLite file here is from before the move: stale)"
+NO_SQLITE_COMMANDS = (
+    "this data folder's data is in PostgreSQL (its file on-postgresql says so): back it up"
+    " with pg_dump, then copy the shared data folder (docs/scaling.md, Backups); `pychat"
+    " backup`, `restore` and `factory-reset` are the appliance's, for SQLite (a SQLite file"
+    " here is from before the move: stale). To go back to SQLite, remove on-postgresql"
 )
 _MARK_TEXT = (
     "This data folder's database is PostgreSQL (docs/scaling.md): a SQLite file here is\n"
@@ -27,6 +29,13 @@ def mark_postgresql(data_dir: Path) -> None:
     if not mark.exists():
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         mark.write_text(_MARK_TEXT, encoding="utf-8")
+
+
+async def opened(settings: Settings) -> None:
+    """Once a database has opened: a PostgreSQL one marks the data folder (a mistyped URL,
+    which never opens, marks nothing)."""
+    if settings.database.url:
+        await asyncio.to_thread(mark_postgresql, settings.data_dir)
 
 
 def on_postgresql(settings: Settings) -> bool:

@@ -9,6 +9,7 @@ failure or a client that goes away part-way leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ MAX_DURATION_MS = 24 * 3600 * 1000
 RECHECK_EVERY = 64 << 20  # bytes received between two looks at quotas and free disk
 SWEEP_BATCH = 500
 ORPHAN_AGE_S = 3600.0
+ORPHANS_PER_WRITE = 100
 # More strays than this, and more than half the files, is a database that lost track.
 MAX_SURE_ORPHANS = 10
 
@@ -322,8 +324,13 @@ async def remove_orphans(svc: Services, older_than_s: float = ORPHAN_AGE_S) -> i
         return 0
     if orphans and _shared_folder(svc):
         # Another node may be uploading the same bytes now (keeping the old file): each
-        # goes only under its lock, if still unknown then.
-        orphans = await svc.db.write(lambda tx: _remove_unknown(tx, store, orphans))
+        # goes only under its lock, if still unknown then; a few at a time, so the writer
+        # and PostgreSQL's lock table are never held by the sweep for long.
+        removed: list[tuple[str, Path]] = []
+        for start in range(0, len(orphans), ORPHANS_PER_WRITE):
+            chunk = sorted(orphans)[start : start + ORPHANS_PER_WRITE]
+            removed += await svc.db.write(functools.partial(_remove_unknown, store, chunk))
+        orphans = removed
     elif orphans:
         await asyncio.to_thread(BlobStore.remove, *(path for _, path in orphans))
     if orphans:
@@ -332,7 +339,7 @@ async def remove_orphans(svc: Services, older_than_s: float = ORPHAN_AGE_S) -> i
 
 
 async def _remove_unknown(
-    tx: Tx, store: BlobStore, candidates: list[tuple[str, Path]]
+    store: BlobStore, candidates: list[tuple[str, Path]], tx: Tx
 ) -> list[tuple[str, Path]]:
     removed = []
     for content_hash, path in sorted(candidates):

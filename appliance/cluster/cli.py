@@ -6,7 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from ..engine_mark import mark_postgresql
+from ..engine_mark import POSTGRESQL_MARK, mark_postgresql
 
 
 def run_migrate(url: str, chunk: int, db_path: Path) -> int:
@@ -37,8 +37,12 @@ def run_migrate(url: str, chunk: int, db_path: Path) -> int:
     for line in table_lines(reports):
         print(line)
     if all(r.verified for r in reports):
-        mark_postgresql(db_path.parent)  # from now on its backups are pg_dump's
         print("pychat: every table copied and verified")
+        try:
+            mark_postgresql(db_path.parent)  # from now on its backups are pg_dump's
+        except OSError as e:
+            print(f"pychat: the data folder could not be marked as moved ({e}): create"
+                  f" {db_path.parent / POSTGRESQL_MARK} as its owner", file=sys.stderr)  # fmt: skip
         return 0
     print("pychat: some tables differ: run migrate again", file=sys.stderr)
     return 1

@@ -56,7 +56,7 @@ async def test_the_admin_area_on_postgresql_tells_the_truth_and_makes_no_sqlite_
     # With the URL, and without it (as on a machine where nodes get it by --database): the
     # data folder says where its data is.
     for url in (database_url, ""):
-        for args in (["backup", "--out", str(out)], ["restore", str(out)]):
+        for args in (["backup", "--out", str(out)], ["restore", str(out)], ["factory-reset"]):
             done = pychat(*args, data=node.data, env={"PYCHAT_DATABASE_URL": url})
             assert done.returncode == 2 and "pg_dump" in done.stderr, done
     assert not out.exists()
