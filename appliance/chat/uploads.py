@@ -328,7 +328,7 @@ async def remove_orphans(svc: Services, older_than_s: float = ORPHAN_AGE_S) -> i
         # and PostgreSQL's lock table are never held by the sweep for long.
         removed: list[tuple[str, Path]] = []
         for start in range(0, len(orphans), ORPHANS_PER_WRITE):
-            chunk = sorted(orphans)[start : start + ORPHANS_PER_WRITE]
+            chunk = orphans[start : start + ORPHANS_PER_WRITE]  # each sorted in its write
             removed += await svc.db.write(functools.partial(_remove_unknown, store, chunk))
         orphans = removed
     elif orphans:
