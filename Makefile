@@ -117,19 +117,26 @@ fresh-check:
 # Debian packages listed there. image-test boots it in QEMU and uses it (image/boot-test);
 # it builds a test image (initramfs MODULES=list) unless IMAGE= names a built .img.
 # image-smoke: the same stages and checks on an amd64 image (no emulation, ~5 min).
+# Both end with power cuts (10, CUTS=N; SEED=S repeats a run); image-powercut cuts 30 times.
 # CI (.ci/run) runs image-test when the image's inputs changed since the last landing.
-.PHONY: image image-test image-smoke image-test-raspios
+.PHONY: image image-test image-smoke image-test-raspios image-powercut
 image:
 	scripts/debian-packages image
 	image/build
 
+CUT_ARGS = $(if $(CUTS),--power-cuts $(CUTS)) $(if $(SEED),--seed $(SEED))
 image-test: install-test
 	scripts/debian-packages image
-	$(BIN)/python image/boot-test $(if $(IMAGE),--image $(IMAGE))
+	$(BIN)/python image/boot-test $(CUT_ARGS) $(if $(IMAGE),--image $(IMAGE))
+
+image-powercut: install-test
+	scripts/debian-packages image
+	$(BIN)/python image/boot-test --power-cuts $(or $(CUTS),30) $(if $(SEED),--seed $(SEED)) \
+		$(if $(IMAGE),--image $(IMAGE))
 
 image-smoke: install-test
 	scripts/debian-packages amd64
-	PYCHAT_IMAGE_ARCH=amd64 $(BIN)/python image/boot-test
+	PYCHAT_IMAGE_ARCH=amd64 $(BIN)/python image/boot-test $(CUT_ARGS)
 
 # image/build --base tested without a Raspberry Pi OS image (none can be downloaded here):
 # a plain Debian card from stage 1 stands in for it (image/stages/standin-base).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,15 @@ MACHINES = {
     "arm64": (["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72"], "ttyAMA0"),
     "amd64": (["qemu-system-x86_64", "-M", "q35", "-cpu", "max"], "ttyS0"),
 }
+
+
+FAILED = re.compile(r"\[FAILED\]|Failed to start|failed with result|Kernel panic|Oops")
+
+
+def serial_failures(serial: Path) -> list[str]:
+    """Lines of a boot's serial log that say a unit failed or the kernel gave up."""
+    text = serial.read_text(errors="replace") if serial.exists() else ""
+    return [line.strip() for line in text.splitlines() if FAILED.search(line)]
 
 
 def free_port() -> int:
@@ -89,7 +99,9 @@ class Guest:
             "-serial", f"file:{self.serial}", "-pidfile", str(self.pidfile),
             "-qmp", f"unix:{self.qmp},server=on,wait=off",
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", " ".join(args),
-            "-drive", f"if=none,id=disk,format=qcow2,file={self.overlay}",
+            # cache=none: what the guest flushed is on the host's disk, and nothing else is
+            # (qcow2's own tables too): a SIGKILL then loses what a power cut would.
+            "-drive", f"if=none,id=disk,format=qcow2,cache=none,file={self.overlay}",
             "-device", "virtio-blk-pci,drive=disk",
             "-device", "virtio-rng-pci",
             # restrict=on: the guest reaches nothing outside, only these three ports reach it.
@@ -108,6 +120,15 @@ class Guest:
             except subprocess.TimeoutExpired:
                 os.kill(pid, signal.SIGKILL)
                 self.proc.wait()
+        self.proc = None
+
+    def power_cut(self) -> None:
+        """Pull the plug: SIGKILL, so QEMU writes nothing more and flushes nothing."""
+        if self.proc is None:
+            return
+        pid = int(self.pidfile.read_text()) if self.pidfile.exists() else self.proc.pid
+        os.kill(pid, signal.SIGKILL)
+        self.proc.wait()
         self.proc = None
 
     def alive(self) -> bool:
