@@ -25,6 +25,7 @@ from .load import Ledger
 DATA_DIR = "/var/lib/pychat"
 BLOB_DIR = re.compile(r"[0-9a-f]{2}")
 MBR_ENTRIES = 446
+LINUX_PARTITION = 0x83
 E2FSCK_FIXED = 3  # exit status bits 1 and 2: errors corrected; 4 and up: left uncorrected
 
 
@@ -44,8 +45,11 @@ def root_partition(overlay: Path, scratch: Path) -> tuple[int, int]:
         ["qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=512", "count=1",
          f"if={overlay}", f"of={mbr}"]
     )  # fmt: skip
-    entry = mbr.read_bytes()[MBR_ENTRIES + 16 : MBR_ENTRIES + 32]
+    sector = mbr.read_bytes()
     mbr.unlink()
+    entry = sector[MBR_ENTRIES + 16 : MBR_ENTRIES + 32]
+    if sector[510:512] != b"\x55\xaa" or entry[4] != LINUX_PARTITION:
+        raise SystemExit("the card's partition table is gone after the cut")
     start, sectors = struct.unpack("<II", entry[8:16])
     return start * 512, sectors * 512
 
@@ -53,26 +57,28 @@ def root_partition(overlay: Path, scratch: Path) -> tuple[int, int]:
 def take_out_data(overlay: Path, scratch: Path) -> tuple[Path, int]:
     """The data folder as the card holds it, after the repair the next boot would make."""
     offset, size = root_partition(overlay, scratch)
-    root = scratch / "root.ext4"
-    subprocess.check_call(
-        ["qemu-img", "convert", "--image-opts", _partition_opts(overlay, offset, size),
-         "-O", "raw", str(root)]
-    )  # fmt: skip
+    root, out = scratch / "root.ext4", scratch / "data"
     try:
+        subprocess.check_call(
+            ["qemu-img", "convert", "--image-opts", _partition_opts(overlay, offset, size),
+             "-O", "raw", str(root)]
+        )  # fmt: skip
         fsck = subprocess.run(["e2fsck", "-fy", str(root)], capture_output=True, text=True)
         if fsck.returncode & ~E2FSCK_FIXED:
             raise SystemExit(f"e2fsck could not repair the card ({fsck.returncode}):\n"
                              f"{fsck.stdout[-3000:]}")  # fmt: skip
-        out = scratch / "data"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
-        subprocess.check_call(
-            ["debugfs", "-R", f"rdump {DATA_DIR} {out}", str(root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        # debugfs exits 0 whatever rdump found: the database's presence is the check.
+        dump = subprocess.run(["debugfs", "-R", f"rdump {DATA_DIR} {out}", str(root)],
+                              capture_output=True, text=True)  # fmt: skip
     finally:
         root.unlink(missing_ok=True)
-    return out / Path(DATA_DIR).name, fsck.returncode
+    data = out / Path(DATA_DIR).name
+    if not (data / "pychat.db").is_file():
+        shutil.rmtree(out, ignore_errors=True)
+        raise SystemExit(f"no database on the card after the cut: {dump.stderr[-2000:]}")
+    return data, fsck.returncode
 
 
 def check_database(db: Path, ledger: Ledger) -> tuple[int, int]:
@@ -99,6 +105,7 @@ def check_database(db: Path, ledger: Ledger) -> tuple[int, int]:
 def _once(stored: dict[str, int], acked: Collection[str], pending: Collection[str],
           what: str) -> None:  # fmt: skip
     lost = [key for key in acked if stored.get(key) != 1]
+    # Unique indexes keep an id from being stored twice; integrity_check vouches for them.
     doubled = [key for key in pending if stored.get(key, 0) > 1]
     if lost or doubled:
         raise SystemExit(f"after the cut: acknowledged {what}s lost or doubled {lost[:5]}, "

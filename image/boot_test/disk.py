@@ -37,6 +37,13 @@ def boot_files(image: Path, dest: Path) -> tuple[Path, Path, list[str]]:
     return dest / kernel[3:], dest / initrd[3:], cmdline
 
 
+def boot_file(image: Path, name: str, dest: Path) -> Path:
+    """One file from the image's boot partition (a device tree, say), copied to dest/."""
+    fat = f"{image}@@{partitions(image)[0][0]}"
+    subprocess.check_call(["mcopy", "-o", "-i", fat, f"::/{name}", str(dest) + "/"])
+    return dest / name
+
+
 def _partition_opts(overlay: Path, offset: int, size: int) -> str:
     return (
         f"driver=raw,offset={offset},size={size},"

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from .disk import boot_files, image_arch
+from .disk import boot_file, boot_files, image_arch
 
 # Per architecture: the QEMU machine (TCG: KVM hangs x86 guests on the build machines) and
 # the serial console the kernel writes to there.
@@ -34,6 +34,11 @@ def serial_failures(serial: Path) -> list[str]:
     """Lines of a boot's serial log that say a unit failed or the kernel gave up."""
     text = serial.read_text(errors="replace") if serial.exists() else ""
     return [line.strip() for line in text.splitlines() if FAILED.search(line)]
+
+
+# QEMU's model of the Raspberry Pi 3 Model B (1 GiB, 4 Cortex-A53) and its upstream device tree.
+PI_MACHINE = "raspi3b"
+PI_DEVICE_TREE = "bcm2837-rpi-3-b.dtb"
 
 
 def free_port() -> int:
@@ -61,8 +66,8 @@ class DiskCounters:
 class Guest:
     """One QEMU process on a qcow2 overlay over the image, stopped by its PID."""
 
-    def __init__(self, image: Path, work: Path) -> None:
-        self.image, self.work = image, work
+    def __init__(self, image: Path, work: Path, machine: str = "virt") -> None:
+        self.image, self.work, self.machine = image, work, machine
         self.https, self.http = free_port(), free_port()
         self.turn = free_port()
         self.serial = work / "serial.log"
@@ -72,7 +77,8 @@ class Guest:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def create_overlay(self) -> None:
-        """A blank card: 4 GiB, bigger than the image, so first boot has a partition to grow."""
+        """A blank card: 4 GiB, bigger than the image, so first boot has a partition to grow
+        (and a power of two, which QEMU's SD card model needs)."""
         subprocess.check_call(
             ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(self.image),
              str(self.overlay), "4G"]
@@ -80,12 +86,9 @@ class Guest:
 
     def start(self, journal_level: str = "notice") -> None:
         kernel, initrd, cmdline = boot_files(self.image, self.work)
-        machine, console = MACHINES[image_arch(self.image)]
-        # The Pi's consoles (ttyS1, tty0) become QEMU's serial port; the rest is the image's.
-        args = [a for a in cmdline if not a.startswith("console=")] + [f"console={console}"]
         # The journal is in RAM only: copy it to the serial log, the one record of a failed
         # boot (notice and worse by default: serial output is slow under TCG).
-        args += [
+        journal = [
             "systemd.journald.forward_to_console=1",
             f"systemd.journald.max_level_console={journal_level}",
         ]
@@ -93,21 +96,49 @@ class Guest:
             f"hostfwd=tcp:127.0.0.1:{self.https}-:443,hostfwd=tcp:127.0.0.1:{self.http}-:80,"
             f"hostfwd=tcp:127.0.0.1:{self.turn}-:3478"
         )
-        argv = [
-            *machine, "-smp", "2", "-m", "1024",
-            "-accel", "tcg", "-nographic", "-monitor", "none",
-            "-serial", f"file:{self.serial}", "-pidfile", str(self.pidfile),
+        common = [
+            "-accel", "tcg", "-nographic", "-monitor", "none", "-pidfile", str(self.pidfile),
             "-qmp", f"unix:{self.qmp},server=on,wait=off",
-            "-kernel", str(kernel), "-initrd", str(initrd), "-append", " ".join(args),
-            # cache=none: what the guest flushed is on the host's disk, and nothing else is
-            # (qcow2's own tables too): a SIGKILL then loses what a power cut would.
-            "-drive", f"if=none,id=disk,format=qcow2,cache=none,file={self.overlay}",
-            "-device", "virtio-blk-pci,drive=disk",
-            "-device", "virtio-rng-pci",
-            # restrict=on: the guest reaches nothing outside, only these three ports reach it.
-            "-nic", f"user,model=virtio-net-pci,restrict=on,{forwards}",
+            "-kernel", str(kernel), "-initrd", str(initrd),
         ]  # fmt: skip
+        # cache=none: what the guest flushed is on the host's disk, and nothing else is
+        # (qcow2's own tables too): a SIGKILL then loses what a power cut would.
+        drive = f"id=disk,format=qcow2,cache=none,file={self.overlay}"
+        if self.machine == PI_MACHINE:
+            argv = self._pi_argv(cmdline + journal, common, drive, forwards)
+        else:
+            machine, console = MACHINES[image_arch(self.image)]
+            # The Pi's consoles (ttyS1, tty0) become QEMU's serial port; the rest is the image's.
+            args = [a for a in cmdline if not a.startswith("console=")] + [f"console={console}"]
+            argv = [
+                *machine, "-smp", "2", "-m", "1024", *common,
+                "-serial", f"file:{self.serial}", "-append", " ".join(args + journal),
+                "-drive", f"if=none,{drive}", "-device", "virtio-blk-pci,drive=disk",
+                "-device", "virtio-rng-pci",
+                # restrict=on: the guest reaches nothing outside, only these ports reach it.
+                "-nic", f"user,model=virtio-net-pci,restrict=on,{forwards}",
+            ]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
+    def _pi_argv(self, args: list[str], common: list[str], drive: str, forwards: str) -> list[str]:
+        """QEMU's Raspberry Pi 3 model: the Pi's device tree from the card, the card on the
+        SD controller, the network on USB (usb0, as a USB Ethernet adapter), and the card's
+        own kernel command line, consoles included: its mini UART (ttyS1) is QEMU's second
+        serial port. The GPU firmware and config.txt are not run: QEMU loads the kernel."""
+        dtb = boot_file(self.image, PI_DEVICE_TREE, self.work)
+        # The card's consoles with the serial one last, so that it is /dev/console and
+        # systemd's and the journal's lines reach the serial log (the card lists tty0 last).
+        consoles = [a for a in args if a.startswith("console=")]
+        serial = [a for a in consoles if "ttyS" in a or "serial" in a]
+        screens = [a for a in consoles if a not in serial]
+        args = [a for a in args if a not in consoles] + screens + serial
+        return [
+            "qemu-system-aarch64", "-M", PI_MACHINE, *common, "-dtb", str(dtb),
+            "-serial", "null", "-serial", f"file:{self.serial}", "-append", " ".join(args),
+            "-drive", f"if=sd,{drive}",
+            "-device", "usb-net,netdev=net0",
+            "-netdev", f"user,id=net0,restrict=on,{forwards}",
+        ]  # fmt: skip
 
     def stop(self) -> None:
         if self.proc is None:

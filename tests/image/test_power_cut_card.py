@@ -36,8 +36,9 @@ pytestmark = [
 ]
 
 
-async def used_data_folder(make_server: Any) -> tuple[Path, Ledger]:
-    """A real server's data folder after messages, a board op and an upload, stopped."""
+async def used_data_folder(make_server: Any, *, kill: bool = False) -> tuple[Path, Ledger]:
+    """A real server's data folder after messages, a board op and an upload, stopped (or
+    killed, leaving its last commits in the WAL only)."""
     server: Server = make_server()
     ledger = Ledger()
     admin = Client(server.url)
@@ -63,7 +64,10 @@ async def used_data_folder(make_server: Any) -> tuple[Path, Ledger]:
         ledger.uploads[int(reply["upload"]["id"])] = hashlib.sha256(data).hexdigest()
     finally:
         await admin.close()
-    server.stop()
+    if kill:
+        server.kill()
+    else:
+        server.stop()
     return server.data, ledger
 
 
@@ -90,7 +94,8 @@ def check(data: Path, tmp: Path, ledger: Ledger) -> CardReport:
 
 
 async def test_a_card_with_everything_acknowledged_passes(make_server: Any, tmp_path: Path) -> None:
-    data, ledger = await used_data_folder(make_server)
+    data, ledger = await used_data_folder(make_server, kill=True)
+    assert (data / "pychat.db-wal").stat().st_size > 0, "the commits are in the WAL only"
     report = check(data, tmp_path / "card", ledger)
     assert (report.messages, report.ops, report.blobs) == (3, 1, 1)
     assert report.fsck_status == 0
