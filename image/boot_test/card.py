@@ -84,7 +84,10 @@ def take_out_data(overlay: Path, scratch: Path) -> tuple[Path, int]:
 def check_database(db: Path, ledger: Ledger) -> tuple[int, int]:
     """Integrity, and every acknowledged message and op once (those in flight at most once)."""
     with sqlite3.connect(db) as conn:  # replays the WAL the cut left, as the server would
-        problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        try:
+            problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as e:
+            raise SystemExit(f"the database is damaged after the cut: {e}") from e
         if problems != ["ok"]:
             raise SystemExit(f"integrity_check after the cut: {problems[:10]}")
         messages = dict(conn.execute(

@@ -101,10 +101,16 @@ class Guest:
             "-qmp", f"unix:{self.qmp},server=on,wait=off",
             "-kernel", str(kernel), "-initrd", str(initrd),
         ]  # fmt: skip
-        # cache=none: what the guest flushed is on the host's disk, and nothing else is
-        # (qcow2's own tables too): a SIGKILL then loses what a power cut would.
+        # cache=none: QEMU caches nothing itself and writes qcow2's tables at the guest's
+        # flushes, so a SIGKILL loses what the guest had not flushed to new space, and all
+        # it held in memory (docs/flashing.md, "Power cuts", says what it does not model).
         drive = f"id=disk,format=qcow2,cache=none,file={self.overlay}"
         if self.machine == PI_MACHINE:
+            # An SD card has no flush command, so the guest never flushes it, and qcow2
+            # would keep the tables of new clusters in memory until a SIGKILL lost them
+            # (found by the first cut). directsync: each write is stable when it completes,
+            # a card with no volatile cache.
+            drive = drive.replace("cache=none", "cache=directsync")
             argv = self._pi_argv(cmdline + journal, common, drive, forwards)
         else:
             machine, console = MACHINES[image_arch(self.image)]
@@ -131,7 +137,11 @@ class Guest:
         consoles = [a for a in args if a.startswith("console=")]
         serial = [a for a in consoles if "ttyS" in a or "serial" in a]
         screens = [a for a in consoles if a not in serial]
-        args = [a for a in args if a not in consoles] + screens + serial
+        # QEMU's USB network device offers CDC Ethernet with a fixed MAC (as a real adapter
+        # has), but the kernel's cdc_subset takes it first and makes up a MAC at each boot:
+        # QEMU's DHCP then gives a new address the forwarded ports do not reach.
+        quirk = ["modprobe.blacklist=cdc_subset"]
+        args = [a for a in args if a not in consoles] + quirk + screens + serial
         return [
             "qemu-system-aarch64", "-M", PI_MACHINE, *common, "-dtb", str(dtb),
             "-serial", "null", "-serial", f"file:{self.serial}", "-append", " ".join(args),

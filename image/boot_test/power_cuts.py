@@ -2,7 +2,8 @@
 
 Each round: people send messages, an upload streams, a backup downloads and someone draws;
 at a moment drawn from the seeded generator QEMU is killed with SIGKILL (the guest's disk is
-opened with cache=none, so only what the guest flushed survives it). The card is then
+opened with cache=none: what the guest held in memory, or had not flushed to new space on
+its disk, is lost, as docs/flashing.md's "Power cuts" says). The card is then
 checked as the cut left it (`card.py`), and the device is powered on again with no hand on
 the console. It must come back on its own with the same name, certificate and setup, take
 the outbox's re-sends (same client ids) once each, and show everything it acknowledged.
