@@ -78,6 +78,9 @@ async def main() -> None:
     sys.stdout.flush()
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
+    async def no_hold(conn: Connection) -> None:  # positions from a sequence: no head
+        return None
+
     appends: list[float] = []
     commits = 0
 
@@ -88,7 +91,10 @@ async def main() -> None:
             await relay.committed(events)
 
     log_writer = LogWriter(
-        pool, on_commit=announce, append=event_log.emit_many if relay else sequence_append
+        pool,
+        on_commit=announce,
+        append=event_log.emit_many if relay else sequence_append,
+        begin=event_log.hold_head if relay else no_hold,
     )
     log_writer.start()
     cpu_before = cpu_s()

@@ -321,6 +321,9 @@ class PostgresDatabase:
             transaction = conn.transaction(isolation="read_committed")
             await transaction.start()
             try:
+                # First: the head's lock, to the commit (cluster/writer.py says why: ids in
+                # the log's order on every node, and no deadlock between nodes' batches).
+                await event_log.hold_head(conn)
                 for job in batch:
                     tx = PgTx(conn)
                     if job.fn is not None:
@@ -331,7 +334,7 @@ class PostgresDatabase:
                     job.drafts, job.after_commit, job.tx = tx.drafts, tx.after_commit, tx
                 await conn.execute(DURABLE)  # also fails if a job caught a failed statement
                 drafts = [d for job in batch for d in job.drafts]
-                events = await event_log.emit_many(conn, drafts)  # last: the head's lock
+                events = await event_log.emit_many(conn, drafts)
                 behind = events[0].seq > self.published_seq + 1 if events else catching_up
                 if behind:
                     before = events[0].seq if events else None

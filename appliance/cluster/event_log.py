@@ -9,8 +9,9 @@ commits, and PostgreSQL makes a transaction visible before it releases its locks
 next writer gets the following positions only once every smaller one is committed and
 visible (or rolled back, in which case its positions were never taken: no gaps either).
 
-The cost: writers queue on that row from their first event to their commit. Emit events
-last in a transaction, and write several events in one statement (`emit_many`).
+The cost: writers queue on that row until their commit. The writer takes it first in each
+batch (`hold_head`), so that ids follow the log's order too; its events go in one statement
+(`emit_many`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,17 @@ _AFTER = (
     "SELECT seq, kind, room_id, user_id, data, created_at FROM events"
     " WHERE seq > $1 ORDER BY seq LIMIT $2"
 )
+
+
+# First in every writing transaction (cluster/writer.py): from then until its commit no other
+# node's transaction writes, so the ids that rows take from their tables' sequences (a
+# message's id) rise in the log's order on every node, as they do with SQLite's one writer.
+_HOLD_HEAD = "SELECT seq FROM event_log_head FOR UPDATE"
+
+
+async def hold_head(conn: Connection) -> None:
+    """Take the head's lock now rather than at the append (kept until the commit)."""
+    await conn.execute(_HOLD_HEAD)
 
 
 async def emit_many(conn: Connection, drafts: Sequence[Draft]) -> list[Event]:

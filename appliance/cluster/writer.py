@@ -3,11 +3,12 @@ commit, as `db.Database` does on SQLite), and their events take their positions 
 last, just before the COMMIT.
 
 Why a writer per node rather than a transaction per request: positions come from the
-log's one head row (`event_log`), whose lock is held from the append to the commit, its
-WAL flush included. A transaction per request would queue every request of every node on
-that row, one flush each; here each node holds the row once per batch, for one statement
-and the commit, and a busy node's batches grow instead of its queue (`bench/cluster.py`
-measures both).
+log's one head row (`event_log`), whose lock each batch takes first and holds to its
+commit, WAL flush included, so that the ids its rows take follow the log's order too (a
+message's id, by which a timeline is sorted, rises with its event's position on every
+node). A transaction per request would queue every request of every node on that row, one
+flush each; here each node holds the row once per batch, and a busy node's batches grow
+instead of its queue (`bench/cluster.py` measures both).
 
 A job is `async fn(tx) -> result`; it may read and write through `tx.conn` and add events
 with `tx.emit`. A database error a job means to survive (a duplicate, say) must be caught
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Append = Callable[[Connection, Sequence[Draft]], Awaitable[list[Event]]]
+Begin = Callable[[Connection], Awaitable[None]]
 OnCommit = Callable[[list[Event]], Awaitable[None]]
 
 
@@ -77,13 +79,16 @@ class LogWriter:
         *,
         on_commit: OnCommit = _no_commit_hook,
         append: Append = event_log.emit_many,
+        begin: Begin = event_log.hold_head,
         max_batch: int = 256,
     ) -> None:
         """`on_commit(events)` runs after each commit with its events (the relay announces
-        them); `append` takes the positions (the ordered log; the benchmark swaps it)."""
+        them); `append` takes the positions (the ordered log; the benchmark swaps it, and
+        `begin`, which runs first in each transaction)."""
         self._pool = pool
         self._on_commit = on_commit
         self._append = append
+        self._begin = begin
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()  # None: stop
         self._task: asyncio.Task[None] | None = None
@@ -159,6 +164,9 @@ class LogWriter:
             transaction = conn.transaction(isolation="read_committed")
             await transaction.start()
             try:
+                # First: the head's lock, to the commit. One node's batch at a time then
+                # writes, so ids follow the log's order and batches never deadlock.
+                await self._begin(conn)
                 for job in batch:
                     tx = WriterTx(conn)
                     job.result = await job.fn(tx)
@@ -168,7 +176,6 @@ class LogWriter:
                 # Also the check that no job caught a failed statement: PostgreSQL aborts
                 # the transaction at one and would answer COMMIT with a silent ROLLBACK.
                 await conn.execute(DURABLE)
-                # Last: the head's lock is held from here to the commit.
                 events = await self._append(conn, [d for job in batch for d in job.drafts])
             except Exception as e:
                 with contextlib.suppress(Exception):

@@ -43,10 +43,9 @@ async def lock_blob(tx: Tx, content_hash: str, space: int = BLOB_LOCKS) -> None:
     """Until the transaction ends, take turns with every other transaction about this blob:
     on PostgreSQL the nodes write at once, and an upload of the same bytes on one must not
     slip between another's decision that the file is unused and its removal. (SQLite's one
-    writer already runs them one at a time.) A job takes several in hash order; a batch of
-    jobs may still take them in another order than another node's batch: PostgreSQL then
-    ends one transaction as deadlocked (after `deadlock_timeout`, 1 s), and the writer runs
-    that batch's jobs again one by one (cluster/database.py)."""
+    writer already runs them one at a time.) A job takes several in hash order. Two nodes'
+    batches cannot deadlock on them: each batch first takes the event log's head, so one
+    batch at a time holds any (cluster/writer.py)."""
     if tx.dialect == "postgresql":
         key = int(content_hash[:8], 16) - (1 << 31)  # 32 bits, signed, as PostgreSQL's int
         await tx.execute("SELECT pg_advisory_xact_lock(?, ?)", (space, key))
