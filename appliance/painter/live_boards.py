@@ -18,6 +18,7 @@ the board is folded first, so `clear` and `undo` still go through.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,9 @@ class Painter:
             board = await self._load(room_id)
         finally:
             live.reloading = False
+        self._replace(room_id, live, board)
+
+    def _replace(self, room_id: int, live: OpenBoard, board: Board) -> None:
         before = live.board.seq
         self.memory.count(live.board.costs, -1)
         live.board = board
@@ -111,6 +115,28 @@ class Painter:
         for op in missed:
             frame = {"type": "paint.op", "room": room_id, "op": op, "seq": op["seq"]}
             self._relay(room_id, live, wire.frame(frame), skip=0)
+
+    async def _hear_database(self, tx: Tx, room_id: int, live: OpenBoard) -> None:
+        """Inside an op's write, on several nodes: take the ops others stored meanwhile
+        from the database (sent on to this node's viewers), so the op is planned on the
+        board as it is. Until the commit no other node writes (each batch holds the event
+        log's head from its start: cluster/writer.py), so the plan cannot go stale."""
+        board = live.board
+        seq, kept, newer = await stored.since(tx, room_id, board.seq)
+        if seq == board.seq:
+            return
+        if kept != len(board.ops):  # another node folded the board: take it whole
+            seq, rows = await stored.load(tx, room_id)
+            self._replace(room_id, live, await asyncio.to_thread(Board.load, room_id, seq, rows))
+        else:
+            for op_seq, text in newer:
+                plan = Plan(op_seq, {**json.loads(text), "seq": op_seq}, text, store=True)
+                self.memory.count(board.growth(plan), 1)
+                board.apply(plan)
+                frame = {"type": "paint.op", "room": room_id, "op": plan.op, "seq": op_seq}
+                self._relay(room_id, live, wire.frame(frame), skip=0)
+            board.seq = seq  # past ops that folded away at once (stored nothing)
+        live.stale = False
 
     async def _load(self, room_id: int) -> Board:
         seq, rows = await stored.load(self.svc.db, room_id)
@@ -219,30 +245,45 @@ class Painter:
     async def _add(
         self, conn: Connection, room_id: int, live: OpenBoard, op: dict[str, Any]
     ) -> dict[str, Any]:
-        board = live.board
-        earlier = board.by_id.get(op["id"])
-        if earlier is not None:
-            # A retry (same id, same author) is answered with what was stored.
-            if earlier["author"] != conn.user_id:
-                raise Conflict("Another operation on this board has that id.")
-            return {"seq": earlier["seq"]}
-        board.check_history(op)
-        plan, growth = self._plan(board, op)
         now = self.svc.now_ms()
-        row = (op["id"], conn.user_id, plan.text) if plan.store else None
+        counted: list[dict[int, int]] = []  # the growth the job's last run counted
 
-        async def job(tx: Tx) -> bool:
-            return await stored.save_op(tx, room_id, plan.seq, now, op=row, drop=plan.drop)
+        def uncount() -> None:
+            while counted:
+                self.memory.count(counted.pop(), -1)
 
-        # Counted before the write, so ops on other boards meanwhile see it.
-        self.memory.count(growth, 1)
+        async def job(tx: Tx) -> Plan | dict[str, Any] | None:
+            uncount()  # run again (another job of the batch failed): count it once
+            if self.nodes is not None:
+                await self._hear_database(tx, room_id, live)
+            board = live.board
+            earlier = board.by_id.get(op["id"])
+            if earlier is not None:
+                # A retry (same id, same author) is answered with what was stored.
+                if earlier["author"] != conn.user_id:
+                    raise Conflict("Another operation on this board has that id.")
+                return {"seq": earlier["seq"]}
+            board.check_history(op)
+            plan, growth = self._plan(board, op)
+            # Counted before the write, so ops on other boards meanwhile see it.
+            self.memory.count(growth, 1)
+            counted.append(growth)
+            row = (op["id"], conn.user_id, plan.text) if plan.store else None
+            saved = await stored.save_op(tx, room_id, plan.seq, now, op=row, drop=plan.drop)
+            return plan if saved else None
+
         try:
-            if not await self.svc.db.write(job):
-                raise stored.StaleBoard(room_id, plan.seq)  # nothing was written
+            result = await self.svc.db.write(job)
         except BaseException:
-            self.memory.count(growth, -1)
+            uncount()
             raise
-        board.apply(plan)
+        if isinstance(result, dict):
+            return result
+        if result is None:  # nothing was written: another node's op came first
+            uncount()
+            raise stored.StaleBoard(room_id, live.board.seq + 1)
+        plan = result
+        live.board.apply(plan)
         frame = {"type": "paint.op", "room": room_id, "op": plan.op, "seq": plan.seq}
         self._relay(room_id, live, wire.frame(frame), skip=conn.id)
         if self.nodes is not None:
@@ -335,6 +376,8 @@ class Painter:
                 heard[room_id] = max(heard.get(room_id, 0), plan.seq)
             return
         board = live.board
+        if plan.seq <= board.seq and not live.stale and not live.reloading:
+            return  # already held: taken from the database in a write, and relayed then
         if plan.seq == board.seq + 1 and not live.stale and not live.reloading:
             # An op this node is adding meanwhile was planned on the board before: its
             # write finds the board moved on (StaleBoard) and plans again on this one.

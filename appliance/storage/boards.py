@@ -25,6 +25,24 @@ async def load(db: Reader, room_id: int) -> tuple[int, list[tuple[int, str]]]:
     return int(row[0]), [(int(r[0]), str(r[1])) for r in rows]
 
 
+async def since(db: Reader, room_id: int, seq: int) -> tuple[int, int, list[tuple[int, str]]]:
+    """What the board is now, beside a copy of it at `seq`: its seq, how many of its ops are
+    at or below `seq` (fewer than the copy holds: some were folded away), and its ops above
+    `seq` as (seq, op JSON), oldest first."""
+    row = await db.fetchone("SELECT seq FROM boards WHERE room_id = ?", (room_id,))
+    kept = await db.fetchone(
+        "SELECT count(*) FROM board_ops WHERE room_id = ? AND seq <= ?", (room_id, seq)
+    )
+    newer = await db.fetchall(
+        "SELECT seq, op FROM board_ops WHERE room_id = ? AND seq > ? ORDER BY seq", (room_id, seq)
+    )
+    return (
+        int(row[0]) if row else 0,
+        int(kept[0]) if kept else 0,
+        [(int(r[0]), str(r[1])) for r in newer],
+    )
+
+
 async def save_op(
     tx: Tx,
     room_id: int,

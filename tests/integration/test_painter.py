@@ -144,7 +144,9 @@ async def test_ops_from_many_sockets_get_one_order_that_every_viewer_sees(
     seen = [
         (await watcher.wait_for(paint_op))["seq"] for _ in range(50)
     ]  # consumed in arrival order
-    assert seen == list(range(1, 51))
+    # Each once. In order here; through several nodes ops may arrive out of seq order, and
+    # the app places them by seq (docs/api/painter.md).
+    assert sorted(seen) == list(range(1, 51))
     board = await open_board(await alice.connect(), room)
     assert [op["seq"] for op in board["ops"]] == list(range(1, 51))
 
@@ -216,7 +218,9 @@ async def test_cursor_and_stroke_floods_are_cut_off(make_user: UserFactory) -> N
     )
     refused = [r for r in replies if not r["ok"]]
     assert refused and {r["error"]["code"] for r in refused} == {"rate_limited"}
-    # Bob got the cursor moves that were let through, and no more.
-    await b.ok({"type": "ping"})
+    # Bob got the cursor moves that were let through, and no more: an op Alice draws next
+    # reaches him after them, on one node or through another (the same ordered channel).
+    marker = await a.ok({"type": "paint.op", "room": room, "op": stroke(1, 2)})
+    await b.wait_for(lambda f: paint_op(f) and f["seq"] == marker["seq"])
     moves = [f for f in b.frames if f.get("type") == "paint.cursor"]
     assert len(moves) == len(replies) - len(refused)
