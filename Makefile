@@ -11,7 +11,7 @@ SPA_INPUTS := $(shell find $(SPA)/src $(SPA)/public $(SPA)/scripts $(SPA)/build 
 	$(wildcard $(SPA)/index.html $(SPA)/vite.config.ts $(SPA)/package.json $(SPA)/tsconfig*.json)
 STATIC_INDEX := appliance/web/static/index.html
 
-.PHONY: run test test-quick lint typecheck pytest pytest-postgresql pytest-all install install-test build spa-check clean \
+.PHONY: run test test-quick lint typecheck pytest pytest-postgresql pytest-cluster pytest-all install install-test build spa-check clean \
 	debian-run debian-test fresh-check
 
 # Debian packages, installed when missing (as root; otherwise the apt-get line to run is
@@ -91,13 +91,20 @@ PYTEST_POSTGRESQL = env PYCHAT_TEST_ENGINE=postgresql $(BIN)/pytest -m contract 
 pytest-postgresql: install-test
 	$(call in_netns,$(PYTEST_POSTGRESQL) $(PYTEST_ARGS))
 
-# make test's run: the browsers' tests (then the contract on PostgreSQL) beside all the
-# others, at once, each half in a network namespace of its own (scripts/pytest-together).
+# And once more with every test server a cluster: two `pychat serve` nodes on PostgreSQL,
+# a Redis between them, HAProxy handing each connection to the next (tests/server.py).
+PYTEST_CLUSTER = env PYCHAT_TEST_ENGINE=cluster $(BIN)/pytest -m contract -q
+pytest-cluster: install-test
+	$(call in_netns,$(PYTEST_CLUSTER) $(PYTEST_ARGS))
+
+# make test's run: the browsers' tests (then the contract on PostgreSQL, then on a cluster)
+# beside all the others, at once, each half in a network namespace of its own
+# (scripts/pytest-together).
 # Measured on two cores: 19:17 and 19:01 for the halves, 19:21 in all (one after the other
 # ~27 minutes).
 pytest-all: install-test
 	scripts/pytest-together \
-		"$(BIN)/pytest tests/e2e tests/firefox tests/image && $(PYTEST_POSTGRESQL)" \
+		"$(BIN)/pytest tests/e2e tests/firefox tests/image && $(PYTEST_POSTGRESQL) && $(PYTEST_CLUSTER)" \
 		"$(BIN)/pytest tests/unit tests/integration tests/rtc tests/cluster"
 
 test: debian-test lint typecheck spa-check build pytest-all
@@ -119,7 +126,7 @@ fresh-check:
 # image-smoke: the same stages and checks on an amd64 image (no emulation, ~5 min).
 # Both end with power cuts (10, CUTS=N; SEED=S repeats a run); image-powercut cuts 30 times.
 # CI (.ci/run) runs image-test when the image's inputs changed since the last landing.
-.PHONY: image image-test image-smoke image-test-raspios image-powercut
+.PHONY: image image-test image-smoke image-test-raspios image-powercut image-test-pi
 image:
 	scripts/debian-packages image
 	image/build
@@ -129,9 +136,20 @@ image-test: install-test
 	scripts/debian-packages image
 	$(BIN)/python image/boot-test $(CUT_ARGS) $(if $(IMAGE),--image $(IMAGE))
 
+# The longer run: 30 cuts on the virt machine, then the same image on QEMU's Raspberry Pi 3
+# model (the Pi's device tree, SD controller and a USB network adapter) with 3 cuts more.
+PI_IMAGE = build/image/pychat-$(shell python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')-arm64.img
 image-powercut: install-test
 	scripts/debian-packages image
 	$(BIN)/python image/boot-test --power-cuts $(or $(CUTS),30) $(if $(SEED),--seed $(SEED)) \
+		$(if $(IMAGE),--image $(IMAGE))
+	$(MAKE) image-test-pi IMAGE=$(or $(IMAGE),$(PI_IMAGE)) CUTS=3
+
+# QEMU's Raspberry Pi 3 model boots slower than virt under TCG (4 cores on the host's 2).
+image-test-pi: install-test
+	scripts/debian-packages image
+	PYCHAT_IMAGE_TEST_BOOT_LIMIT=$${PYCHAT_IMAGE_TEST_BOOT_LIMIT:-480} $(BIN)/python image/boot-test \
+		--machine raspi3b --power-cuts $(or $(CUTS),0) $(if $(SEED),--seed $(SEED)) \
 		$(if $(IMAGE),--image $(IMAGE))
 
 image-smoke: install-test

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.client import Client
-from tests.server import ADMIN_PASSWORD, TEST_POSTGRES, Server, init_data
+from tests.server import ADMIN_PASSWORD, TEST_CLUSTER_NODES, TEST_POSTGRES, Server, init_data
 
 USER_PASSWORD = "user-password-1"
 # Relaxed enough that a fast test never trips a limit by accident; tests of limits start
@@ -30,6 +30,7 @@ TEST_ENV = {
 # every engine must do alike. `make test` runs them twice: on SQLite (with everything) and
 # with every server on PostgreSQL (`pytest -m contract`, PYCHAT_TEST_ENGINE=postgresql).
 # Modules that read or damage SQLite's file, or time its writer, are SQLite's own.
+CLUSTER_NODES = 2  # PYCHAT_TEST_ENGINE=cluster: every test server is two nodes behind HAProxy
 CONTRACT = frozenset(
     f"tests/integration/test_{name}.py"
     for name in (
@@ -51,19 +52,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def engine() -> Iterator[str]:
     """The database engine the servers run on: SQLite in their data folders, or with
     PYCHAT_TEST_ENGINE=postgresql one PostgreSQL for the run (a database per data folder;
-    `make test-postgresql` runs the engine-neutral tests so)."""
+    `make pytest-postgresql` runs the contract tests so), or with PYCHAT_TEST_ENGINE=cluster
+    the same and every test server a cluster of nodes (`make pytest-cluster`)."""
     chosen = os.environ.get("PYCHAT_TEST_ENGINE", "sqlite")
-    if chosen != "postgresql":
+    if chosen not in ("postgresql", "cluster"):
         yield chosen
         return
     from tests.engines import PostgresServer
 
     with PostgresServer() as pg:
         os.environ[TEST_POSTGRES] = pg.url
+        if chosen == "cluster":
+            os.environ[TEST_CLUSTER_NODES] = str(CLUSTER_NODES)
         try:
             yield chosen
         finally:
             del os.environ[TEST_POSTGRES]
+            os.environ.pop(TEST_CLUSTER_NODES, None)
 
 
 @pytest.fixture(scope="session")

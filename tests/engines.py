@@ -181,8 +181,10 @@ class HAProxy:
     loopback, with health checks. `balance="first"`: every connection to the first node
     that is up (a test then knows where everyone is)."""
 
-    def __init__(self, node_ports: list[int], *, balance: str = "roundrobin") -> None:
-        self.port = free_port()
+    def __init__(
+        self, node_ports: list[int], *, balance: str = "roundrobin", port: int = 0
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._root = Path(tempfile.mkdtemp(prefix="pychat-haproxy-"))
         servers = "\n".join(

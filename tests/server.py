@@ -14,6 +14,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 READY = re.compile(r"Pychat listening on (http://\S+)")
 ADMIN_PASSWORD = "admin-password-1"
@@ -31,6 +32,11 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 # run (tests/conftest.py): every data folder's commands and server then use a database of
 # that folder's own on it, instead of SQLite in the folder.
 TEST_POSTGRES = "PYCHAT_TEST_POSTGRES"
+# Set by the `cluster` engine's run (PostgreSQL too): every `Server` is then that many
+# `pychat serve` nodes on its folder's database, with a Redis of its own as their bus,
+# behind an HAProxy that hands each connection to the next node (docs/scaling.md's set-up,
+# with no stickiness but a WebSocket's own). Its `url` is the balancer's.
+TEST_CLUSTER_NODES = "PYCHAT_TEST_CLUSTER_NODES"
 SERVER_LOG = os.environ.get("PYCHAT_TEST_SERVER_LOG", "")
 _created: set[str] = set()
 
@@ -129,8 +135,14 @@ class Server:
     url: str = ""
     proc: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    is_node: bool = False  # one node of a cluster (TEST_CLUSTER_NODES), not the whole
+    nodes: list[Server] = field(default_factory=list)
+    balancer: Any = None  # tests.engines.HAProxy in front of `nodes`
+    bus: Any = None  # tests.engines.RedisServer of `nodes`
 
     def start(self, timeout: float = 30) -> Server:
+        if os.environ.get(TEST_CLUSTER_NODES) and not self.is_node:
+            return self._start_cluster(int(os.environ[TEST_CLUSTER_NODES]), timeout)
         self.output = []
         self.url = ""
         program = ["-m", "appliance"]
@@ -174,11 +186,42 @@ class Server:
                 ready.set()
         ready.set()
 
+    def _start_cluster(self, count: int, timeout: float) -> Server:
+        from tests.engines import HAProxy, RedisServer  # imported here: it imports this module
+
+        self.bus = RedisServer().start()
+        env = {**self.env, "PYCHAT_BUS_URL": self.bus.url}
+        self.nodes = [
+            Server(self.data, env=env, args=self.args, port=free_port(),
+                   static_dir=self.static_dir, is_node=True)
+            for _ in range(count)
+        ]  # fmt: skip
+        for node in self.nodes:
+            node.start(timeout)
+        self.port = self.port or free_port()  # the balancer keeps the origin across restarts
+        self.balancer = HAProxy([n.port for n in self.nodes], port=self.port).start()
+        self.url = self.balancer.url
+        return self
+
+    def _stop_cluster(self, *, kill: bool) -> int | None:
+        codes = []
+        for node in self.nodes:
+            if kill:
+                node.kill()
+            else:
+                codes.append(node.stop())
+        self.balancer.stop()
+        self.bus.stop()
+        self.nodes = []
+        return next((code for code in codes if code), codes[0] if codes else None)
+
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/api/ws"
 
     def stop(self, timeout: float = 15) -> int | None:
+        if self.nodes:
+            return self._stop_cluster(kill=False)
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -194,10 +237,13 @@ class Server:
 
     def kill(self) -> None:
         """kill -9: no chance to flush or clean up."""
+        if self.nodes:
+            self._stop_cluster(kill=True)
+            return
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(15)
         self.proc = None
 
     def log(self) -> str:
-        return "".join(self.output)
+        return "".join(self.output) + "".join(node.log() for node in self.nodes)

@@ -31,6 +31,9 @@ MAY_BLOCK = [
     ("appliance/app.py", {"build_app"}),
     # The app's start, before it serves anyone.
     ("aiohttp/web_app.py", {"startup"}),
+    # A test server's start and stop block the test as they would anyway (the one-process
+    # server waits for its "listening" line); a cluster's also waits for Redis and HAProxy.
+    ("tests/server.py", {"_start_cluster", "_stop_cluster"}),
 ]
 
 
