@@ -189,30 +189,41 @@ class Server:
     def _start_cluster(self, count: int, timeout: float) -> Server:
         from tests.engines import HAProxy, RedisServer  # imported here: it imports this module
 
-        self.bus = RedisServer().start()
-        env = {**self.env, "PYCHAT_BUS_URL": self.bus.url}
-        self.nodes = [
-            Server(self.data, env=env, args=self.args, port=free_port(),
-                   static_dir=self.static_dir, is_node=True)
-            for _ in range(count)
-        ]  # fmt: skip
-        for node in self.nodes:
-            node.start(timeout)
-        self.port = self.port or free_port()  # the balancer keeps the origin across restarts
-        self.balancer = HAProxy([n.port for n in self.nodes], port=self.port).start()
+        try:
+            self.bus = RedisServer().start()
+            env = {**self.env, "PYCHAT_BUS_URL": self.bus.url}
+            for _ in range(count):
+                # Each node listens before the next port is picked: no two get the same.
+                node = Server(self.data, env=env, args=self.args, port=free_port(),
+                              static_dir=self.static_dir, is_node=True)  # fmt: skip
+                self.nodes.append(node)
+                node.start(timeout)
+            self.port = self.port or free_port()  # the balancer keeps the origin across starts
+            self.balancer = HAProxy([n.port for n in self.nodes], port=self.port).start()
+        except BaseException:
+            self._stop_cluster(kill=True)
+            raise
         self.url = self.balancer.url
         return self
 
     def _stop_cluster(self, *, kill: bool) -> int | None:
-        codes = []
-        for node in self.nodes:
-            if kill:
-                node.kill()
-            else:
-                codes.append(node.stop())
-        self.balancer.stop()
-        self.bus.stop()
-        self.nodes = []
+        """Every part stopped whatever fails on the way; the nodes' output is kept."""
+        codes: list[int | None] = []
+        try:
+            for node in self.nodes:
+                try:
+                    if kill and node.proc is not None:
+                        node.kill()
+                    else:
+                        codes.append(node.stop())
+                finally:
+                    self.output += node.output
+        finally:
+            self.nodes = []
+            for part in (self.balancer, self.bus):
+                if part is not None:
+                    part.stop()
+            self.balancer = self.bus = None
         return next((code for code in codes if code), codes[0] if codes else None)
 
     @property
@@ -220,7 +231,7 @@ class Server:
         return self.url.replace("http://", "ws://") + "/api/ws"
 
     def stop(self, timeout: float = 15) -> int | None:
-        if self.nodes:
+        if self.nodes or self.balancer is not None:
             return self._stop_cluster(kill=False)
         if self.proc is None:
             return None
@@ -237,7 +248,7 @@ class Server:
 
     def kill(self) -> None:
         """kill -9: no chance to flush or clean up."""
-        if self.nodes:
+        if self.nodes or self.balancer is not None:
             self._stop_cluster(kill=True)
             return
         assert self.proc is not None

@@ -323,7 +323,9 @@ class PostgresDatabase:
             try:
                 # First: the head's lock, to the commit (cluster/writer.py says why: ids in
                 # the log's order on every node, and no deadlock between nodes' batches).
-                await event_log.hold_head(conn)
+                # Not for a batch that only catches up: it reads a committed prefix.
+                if not all(job.fn is _nothing for job in batch):
+                    await event_log.hold_head(conn)
                 for job in batch:
                     tx = PgTx(conn)
                     if job.fn is not None:

@@ -376,8 +376,11 @@ class Painter:
                 heard[room_id] = max(heard.get(room_id, 0), plan.seq)
             return
         board = live.board
-        if plan.seq <= board.seq and not live.stale and not live.reloading:
-            return  # already held: taken from the database in a write, and relayed then
+        if plan.store and plan.op["id"] in board.by_id:
+            return  # held: taken from the database in a write, and relayed to viewers then
+        # Not held, though maybe already past (a clear or undo that folded away at once, or
+        # ops it dropped, leave no row to take): relayed all the same, the viewers place
+        # ops by seq and ignore those they have.
         if plan.seq == board.seq + 1 and not live.stale and not live.reloading:
             # An op this node is adding meanwhile was planned on the board before: its
             # write finds the board moved on (StaleBoard) and plans again on this one.
