@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tests.cluster.serving import NodeFactory, make_people
+from tests.cluster.serving import NodeFactory, make_people, two_nodes_apart
 from tests.conftest import new_room
 from tests.integration.painter_helpers import conn_of, open_board, paint_op, stroke
 from tests.server import Server
@@ -94,10 +94,8 @@ async def test_people_drawing_flat_out_on_two_nodes_all_get_their_ops_stored(
     neither waits for the other's news: no op is refused as a conflict however fast both
     draw (a node with a queue of ops used to starve the other into `conflict`), and an
     op stored through one node is known at once through the other."""
-    first, second = nodes(), nodes()
-    alice_name, bob_name = await make_people(first, "alice", "bob")
-    alice, bob = await people(first, alice_name), await people(second, bob_name)
-    room = (await new_room(alice, bob, name="flat out"))["id"]
+    _, _, alice, bob, made = await two_nodes_apart(nodes, people, "flat out")
+    room = made["id"]
     a, b = await alice.connect(), await bob.connect()
     await open_board(a, room)
     await open_board(b, room)
