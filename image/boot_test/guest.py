@@ -75,6 +75,7 @@ class Guest:
         self.qmp = work / "qmp.sock"
         self.overlay = work / "overlay.qcow2"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.journal_level = "notice"
 
     def create_overlay(self) -> None:
         """A blank card: 4 GiB, bigger than the image, so first boot has a partition to grow
@@ -105,13 +106,14 @@ class Guest:
         # flushes, so a SIGKILL loses what the guest had not flushed to new space, and all
         # it held in memory (docs/flashing.md, "Power cuts", says what it does not model).
         drive = f"id=disk,format=qcow2,cache=none,file={self.overlay}"
+        self.journal_level = journal_level
         if self.machine == PI_MACHINE:
             # An SD card has no flush command, so the guest never flushes it, and qcow2
             # would keep the tables of new clusters in memory until a SIGKILL lost them
             # (found by the first cut). directsync: each write is stable when it completes,
             # a card with no volatile cache.
             drive = drive.replace("cache=none", "cache=directsync")
-            argv = self._pi_argv(cmdline + journal, common, drive, forwards)
+            argv = self._pi_argv(cmdline, common, drive, forwards)
         else:
             machine, console = MACHINES[image_arch(self.image)]
             # The Pi's consoles (ttyS1, tty0) become QEMU's serial port; the rest is the image's.
@@ -132,16 +134,16 @@ class Guest:
         own kernel command line, consoles included: its mini UART (ttyS1) is QEMU's second
         serial port. The GPU firmware and config.txt are not run: QEMU loads the kernel."""
         dtb = boot_file(self.image, PI_DEVICE_TREE, self.work)
-        # The card's consoles with the serial one last, so that it is /dev/console and
-        # systemd's and the journal's lines reach the serial log (the card lists tty0 last).
-        consoles = [a for a in args if a.startswith("console=")]
-        serial = [a for a in consoles if "ttyS" in a or "serial" in a]
-        screens = [a for a in consoles if a not in serial]
+        # The card's consoles as they are: tty0, last, is /dev/console, so the journal goes
+        # to the kernel's log, which every console prints, the serial one too. (Moving
+        # ttyS1 last instead hung the reboot, after "Shutting down.", in QEMU's mini UART.)
+        journal = ["systemd.journald.forward_to_kmsg=1",
+                   f"systemd.journald.max_level_kmsg={self.journal_level}"]  # fmt: skip
         # QEMU's USB network device offers CDC Ethernet with a fixed MAC (as a real adapter
         # has), but the kernel's cdc_subset takes it first and makes up a MAC at each boot:
         # QEMU's DHCP then gives a new address the forwarded ports do not reach.
         quirk = ["modprobe.blacklist=cdc_subset"]
-        args = [a for a in args if a not in consoles] + quirk + screens + serial
+        args = args + journal + quirk
         return [
             "qemu-system-aarch64", "-M", PI_MACHINE, *common, "-dtb", str(dtb),
             "-serial", "null", "-serial", f"file:{self.serial}", "-append", " ".join(args),
